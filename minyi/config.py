@@ -32,6 +32,8 @@ class WebSettings(BaseModel):
     # No default: a missing key makes `serve` generate a per-process one and warn.
     secret_key: str | None = None
     public_base_url: str = "http://127.0.0.1:5000"
+    # Shown in the page header: the county's own name, Chinese then English.
+    site_name: str = "示范县民意平台 / Minyi demo county"
 
 
 class BotSettings(BaseModel):
