@@ -1,0 +1,76 @@
+"""Departments, services and outlets: the county's catalogue."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from minyi.errors import NotFound, ValidationFailed
+from minyi.models import Department, Outlet, Service
+from minyi.services.validation import clean_text
+
+
+def create_department(session: Session, *, code: str, name: str,
+                      name_en: str | None = None) -> Department:
+    code = _code(code)
+    name = clean_text(name, field_zh="部门名称", field_en="department name", max_chars=100)
+    if session.scalar(select(Department.id).where((Department.code == code) | (Department.name == name))):
+        raise ValidationFailed(f"部门 {code} / {name} 已存在", f"department {code} / {name} exists")
+    department = Department(code=code, name=name, name_en=name_en)
+    session.add(department)
+    session.flush()
+    return department
+
+
+def create_service(session: Session, *, department: Department, code: str, name: str) -> Service:
+    code = _code(code)
+    name = clean_text(name, field_zh="事项名称", field_en="service name", max_chars=200)
+    if session.scalar(select(Service.id).where(Service.code == code)):
+        raise ValidationFailed(f"事项编码 {code} 已存在", f"service code {code} exists")
+    service = Service(department=department, code=code, name=name)
+    session.add(service)
+    session.flush()
+    return service
+
+
+def create_outlet(session: Session, *, code: str, name: str, address: str | None = None) -> Outlet:
+    outlet = Outlet(code=_code(code), name=name, address=address)
+    session.add(outlet)
+    session.flush()
+    return outlet
+
+
+def get_department(session: Session, ref: int | str | Department) -> Department:
+    """A department by object, id or code; NotFound otherwise."""
+    if isinstance(ref, Department):
+        return ref
+    column = Department.id if isinstance(ref, int) else Department.code
+    department = session.scalar(select(Department).where(column == ref))
+    if department is None:
+        raise NotFound(f"找不到部门 {ref}", f"unknown department {ref}")
+    return department
+
+
+def get_service(session: Session, ref: int | str | Service) -> Service:
+    """An active service by object, id or code; NotFound otherwise."""
+    if isinstance(ref, Service):
+        service = ref
+    else:
+        column = Service.id if isinstance(ref, int) else Service.code
+        service = session.scalar(select(Service).where(column == ref))
+    if service is None or not service.active:
+        raise NotFound(f"找不到服务事项 {ref}", f"unknown service {ref}")
+    return service
+
+
+def list_departments(session: Session, *, active_only: bool = True) -> list[Department]:
+    query = select(Department).order_by(Department.id)
+    if active_only:
+        query = query.where(Department.active.is_(True))
+    return list(session.scalars(query))
+
+
+def _code(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > 40:
+        raise ValidationFailed("编码必须是 1-40 个字符", "code must be 1-40 characters")
+    return value.strip()
