@@ -9,18 +9,16 @@ from alembic.config import Config
 from sqlalchemy import Engine, inspect
 
 
-def alembic_config(engine: Engine | None = None) -> Config:
+def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("minyi").joinpath("migrations")))
-    if engine is not None:
-        cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
     return cfg
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database of `engine` to `revision`."""
     with engine.begin() as connection:
-        cfg = alembic_config(engine)
+        cfg = alembic_config()
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
 

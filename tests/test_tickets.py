@@ -1,0 +1,301 @@
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from minyi.errors import IllegalTransition, NotFound, PermissionDenied, ValidationFailed
+from minyi.models import (
+    Channel, DecisionStatus, OutboxMessage, Role, RoutingCorrection, Ticket, TicketEvent,
+    TicketStatus,
+)
+from minyi.services import tickets
+from minyi.services.actors import Actor
+from minyi.services.context import ServiceContext
+from tests.builders import make_citizen, make_department, make_staff, make_ticket
+
+S = TicketStatus
+
+
+@dataclass
+class FakeAnalysis:
+    topic: str | None
+    topic_probability: float
+    needs_review: bool = False
+    sentiment_score: float = 0.2
+    sentiment_label: str = "negative"
+    keywords: tuple = ("路灯",)
+
+
+def count(session, model):
+    return session.scalar(select(func.count()).select_from(model))
+
+
+@pytest.fixture
+def county(session):
+    zjj = make_department(session, code="zjj", name="住建局")
+    rsj = make_department(session, code="rsj", name="人社局")
+    ybj = make_department(session, code="ybj", name="医保局")
+    admin = make_staff(session, Role.ADMIN)
+    officer = make_staff(session, Role.OFFICER, department=zjj)
+    other_officer = make_staff(session, Role.OFFICER, department=rsj)
+    session.commit()
+    return {"zjj": zjj, "rsj": rsj, "ybj": ybj, "admin": Actor.staff(admin),
+            "officer": Actor.staff(officer), "other": Actor.staff(other_officer)}
+
+
+def test_file_ticket_numbers_and_sla_dates(session, ctx, clock):
+    # Wednesday 2026-11-25, 10:00 Beijing time.
+    first = make_ticket(session, ctx)
+    second = make_ticket(session, ctx)
+    assert first.number == "MY-20261125-0001"
+    assert second.number == "MY-20261125-0002"
+    assert first.status == S.RECEIVED and first.needs_triage
+    assert first.response_due_date == date(2026, 11, 26)
+    assert first.due_date == first.original_due_date == date(2026, 12, 16)  # 15 working days
+    assert [e.kind for e in first.events] == ["received"]
+    clock.advance(days=1)
+    assert make_ticket(session, ctx).number == "MY-20261126-0001"
+
+
+def test_ticket_date_is_local_not_utc(session, ctx, clock):
+    from datetime import UTC, datetime
+    # 23:30 UTC on the 25th is already the 26th in Beijing.
+    clock.now = datetime(2026, 11, 25, 23, 30, tzinfo=UTC)
+    assert make_ticket(session, ctx).number.startswith("MY-20261126-")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "不能为空"), ("   \n ", "不能为空"), ("短", "太短"), ("字" * 5001, "太长"), (12345, "文字"),
+])
+def test_bad_complaint_text_changes_nothing(session, ctx, text, message):
+    with pytest.raises(ValidationFailed, match=message):
+        make_ticket(session, ctx, text=text)
+    session.rollback()
+    assert count(session, Ticket) == 0
+
+
+def test_injection_and_control_characters_are_stored_as_text(session, ctx):
+    text = "'; DROP TABLE tickets; -- <script>alert(1)</script>\x00 \ud800 路灯坏了"
+    ticket = make_ticket(session, ctx, text=text)
+    session.commit()
+    stored = session.scalar(select(Ticket.text).where(Ticket.id == ticket.id))
+    assert "DROP TABLE tickets" in stored and "<script>" in stored
+    assert "\x00" not in stored and "\ud800" not in stored
+    assert count(session, Ticket) == 1
+
+
+def test_double_submit_with_same_source_ref_is_one_ticket(session, ctx):
+    a = make_ticket(session, ctx, channel=Channel.TELEGRAM, source_ref="update:77")
+    b = make_ticket(session, ctx, channel=Channel.TELEGRAM, source_ref="update:77")
+    assert a.id == b.id and count(session, Ticket) == 1
+
+
+def test_full_lifecycle_records_every_event(session, ctx, county, clock):
+    citizen = make_citizen(session)
+    ticket = make_ticket(session, ctx, citizen=citizen)
+    tickets.assign(session, ctx, ticket, "zjj", actor=county["admin"])
+    clock.advance(hours=2)
+    tickets.start(session, ctx, ticket, actor=county["officer"])
+    assert ticket.first_response_at == clock.now
+    clock.advance(days=2)
+    tickets.reply(session, ctx, ticket, actor=county["officer"], text="已安排维修，路灯已修复。")
+    tickets.close(session, ctx, ticket, actor=county["officer"])
+    tickets.record_verdict(session, ctx, ticket, actor=Actor.citizen(citizen), resolved=True,
+                           satisfaction=5)
+    session.commit()
+    kinds = [e.kind for e in ticket.events]
+    assert kinds == ["received", "assigned", "started", "replied", "closed", "verdict"]
+    assert [e.to_status for e in ticket.events][:5] == [
+        "received", "assigned", "in_progress", "replied", "closed"]
+    assert ticket.events[1].actor.startswith("staff:")
+    assert ticket.status == S.CLOSED and ticket.resolved is True and ticket.satisfaction == 5
+    kinds_sent = session.scalars(select(OutboxMessage.kind).order_by(OutboxMessage.id)).all()
+    assert kinds_sent == ["ticket_status", "ticket_reply", "ticket_verdict_request"]
+
+
+ILLEGAL = [
+    (S.RECEIVED, "start"), (S.RECEIVED, "reply"), (S.RECEIVED, "close"),
+    (S.ASSIGNED, "reply"), (S.ASSIGNED, "close"), (S.ASSIGNED, "assign"),
+    (S.IN_PROGRESS, "start"), (S.IN_PROGRESS, "close"),
+    (S.REPLIED, "start"), (S.REPLIED, "reassign"), (S.CLOSED, "reply"), (S.CLOSED, "reassign"),
+]
+
+
+def _bring_to(session, ctx, county, status):
+    ticket = make_ticket(session, ctx)
+    steps = [
+        (S.ASSIGNED, lambda t: tickets.assign(session, ctx, t, "zjj", actor=county["admin"])),
+        (S.IN_PROGRESS, lambda t: tickets.start(session, ctx, t, actor=county["officer"])),
+        (S.REPLIED, lambda t: tickets.reply(session, ctx, t, actor=county["officer"],
+                                            text="答复内容")),
+        (S.CLOSED, lambda t: tickets.close(session, ctx, t, actor=county["officer"])),
+    ]
+    for reached, step in steps:
+        if ticket.status == status:
+            break
+        step(ticket)
+        assert ticket.status == reached
+    return ticket
+
+
+@pytest.mark.parametrize("status, move", ILLEGAL)
+def test_illegal_moves_are_refused_and_change_nothing(session, ctx, county, status, move):
+    ticket = _bring_to(session, ctx, county, status)
+    session.commit()
+    events_before = len(ticket.events)
+    calls = {
+        "assign": lambda: tickets.assign(session, ctx, ticket, "rsj", actor=county["admin"]),
+        "reassign": lambda: tickets.reassign(session, ctx, ticket, "rsj", actor=county["admin"],
+                                             reason="不属于本部门"),
+        "start": lambda: tickets.start(session, ctx, ticket, actor=county["admin"]),
+        "reply": lambda: tickets.reply(session, ctx, ticket, actor=county["admin"], text="答复"),
+        "close": lambda: tickets.close(session, ctx, ticket, actor=county["admin"]),
+    }
+    with pytest.raises(IllegalTransition) as info:
+        calls[move]()
+    assert ticket.number in info.value.message_zh and "cannot" in info.value.message_en
+    session.rollback()
+    fresh = session.get(Ticket, ticket.id)
+    assert fresh.status == status
+    assert count(session, TicketEvent) == events_before
+
+
+def test_reassign_counts_bounce_and_keeps_correction(session, ctx, county):
+    ctx.analyzer = lambda text: FakeAnalysis("城乡建设", 0.9)
+    ticket = make_ticket(session, ctx)
+    tickets.route_ticket(session, ctx, ticket)
+    assert ticket.status == S.ASSIGNED and ticket.department_id == county["zjj"].id
+    with pytest.raises(ValidationFailed):
+        tickets.reassign(session, ctx, ticket, "rsj", actor=county["officer"], reason="")
+    tickets.reassign(session, ctx, ticket, "rsj", actor=county["officer"], reason="属于劳动纠纷")
+    session.commit()
+    assert ticket.department_id == county["rsj"].id and ticket.bounce_count == 1
+    correction = session.scalar(select(RoutingCorrection))
+    assert correction.predicted_department_id == county["zjj"].id
+    assert correction.corrected_department_id == county["rsj"].id
+    assert ticket.events[-1].detail["reason"] == "属于劳动纠纷"
+
+
+def test_officer_acts_on_own_department_only(session, ctx, county):
+    ticket = _bring_to(session, ctx, county, S.ASSIGNED)
+    with pytest.raises(PermissionDenied):
+        tickets.start(session, ctx, ticket, actor=county["other"])
+    with pytest.raises(PermissionDenied):
+        tickets.assign(session, ctx, make_ticket(session, ctx), "zjj", actor=county["officer"])
+
+
+def test_reopen_once_then_escalate(session, ctx, county):
+    citizen = make_citizen(session)
+    ticket = make_ticket(session, ctx, citizen=citizen)
+    for actor_step in ("assign", "start", "reply", "close"):
+        _step(session, ctx, county, ticket, actor_step)
+    who = Actor.citizen(citizen)
+    tickets.record_verdict(session, ctx, ticket, actor=who, resolved=False, satisfaction=2)
+    assert ticket.status == S.IN_PROGRESS and ticket.reopen_count == 1 and not ticket.escalated
+    assert ticket.closed_at is None
+    for actor_step in ("reply", "close"):
+        _step(session, ctx, county, ticket, actor_step)
+    tickets.record_verdict(session, ctx, ticket, actor=who, resolved=False)
+    assert ticket.escalated and ticket.reopen_count == 2
+    assert ticket.events[-1].kind == "escalated"
+    with pytest.raises(IllegalTransition):
+        tickets.record_verdict(session, ctx, ticket, actor=who, resolved=True)
+
+
+def _step(session, ctx, county, ticket, name):
+    officer = county["officer"]
+    if name == "assign":
+        tickets.assign(session, ctx, ticket, "zjj", actor=county["admin"])
+    elif name == "start":
+        tickets.start(session, ctx, ticket, actor=officer)
+    elif name == "reply":
+        tickets.reply(session, ctx, ticket, actor=officer, text="已处理完毕")
+    elif name == "close":
+        tickets.close(session, ctx, ticket, actor=officer)
+
+
+def test_verdict_is_answered_once_and_validated(session, ctx, county):
+    citizen = make_citizen(session)
+    ticket = make_ticket(session, ctx, citizen=citizen)
+    for name in ("assign", "start", "reply", "close"):
+        _step(session, ctx, county, ticket, name)
+    who = Actor.citizen(citizen)
+    with pytest.raises(ValidationFailed):
+        tickets.record_verdict(session, ctx, ticket, actor=who, resolved=True, satisfaction=9)
+    with pytest.raises(ValidationFailed):
+        tickets.record_verdict(session, ctx, ticket, actor=who, resolved="yes")
+    stranger = Actor.citizen(make_citizen(session))
+    with pytest.raises(PermissionDenied):
+        tickets.record_verdict(session, ctx, ticket, actor=stranger, resolved=True)
+    tickets.record_verdict(session, ctx, ticket, actor=who, resolved=True, satisfaction=4)
+    with pytest.raises(IllegalTransition):
+        tickets.record_verdict(session, ctx, ticket, actor=who, resolved=True, satisfaction=4)
+
+
+def test_extension_approved_moves_due_date_refused_does_not(session, ctx, county):
+    ticket = _bring_to(session, ctx, county, S.IN_PROGRESS)
+    original = ticket.due_date
+    request = tickets.request_extension(session, ctx, ticket, actor=county["officer"],
+                                        working_days=5, reason="需现场勘查")
+    with pytest.raises(IllegalTransition):
+        tickets.request_extension(session, ctx, ticket, actor=county["officer"],
+                                  working_days=2, reason="再次申请")
+    with pytest.raises(PermissionDenied):
+        tickets.decide_extension(session, ctx, request, actor=county["officer"], approve=True)
+    tickets.decide_extension(session, ctx, request, actor=county["admin"], approve=True)
+    assert ticket.due_date == ctx.calendar.add_working_days(original, 5)
+    assert ticket.original_due_date == original and request.status == DecisionStatus.APPROVED
+    second = tickets.request_extension(session, ctx, ticket, actor=county["officer"],
+                                       working_days=3, reason="仍需协调")
+    tickets.decide_extension(session, ctx, second, actor=county["admin"], approve=False)
+    assert ticket.due_date == ctx.calendar.add_working_days(original, 5)
+    assert second.status == DecisionStatus.REFUSED
+    with pytest.raises(IllegalTransition):
+        tickets.decide_extension(session, ctx, second, actor=county["admin"], approve=True)
+
+
+@pytest.mark.parametrize("days", [0, 16, -1, "x", 2.5, True])
+def test_extension_days_validated(session, ctx, county, days):
+    ticket = _bring_to(session, ctx, county, S.IN_PROGRESS)
+    with pytest.raises(ValidationFailed):
+        tickets.request_extension(session, ctx, ticket, actor=county["officer"],
+                                  working_days=days, reason="理由")
+
+
+def test_routing_confident_low_confidence_and_failure(session_factory, settings, clock, county):
+    analyses = {"路灯": FakeAnalysis("城乡建设", 0.92), "不清楚": FakeAnalysis("城乡建设", 0.3),
+                "报销": FakeAnalysis("劳动和社会保障", 0.8)}
+
+    def analyzer(text):
+        for key, analysis in analyses.items():
+            if key in text:
+                return analysis
+        raise RuntimeError("model crashed")
+
+    ctx = ServiceContext.from_settings(settings, analyzer=analyzer, clock=clock)
+    confident = tickets.submit_complaint(session_factory, ctx, text="路灯坏了很久没人修",
+                                         channel=Channel.WEB)
+    unsure = tickets.submit_complaint(session_factory, ctx, text="这个事情我也说不清楚",
+                                      channel=Channel.WEB)
+    keyword = tickets.submit_complaint(session_factory, ctx, text="医保报销三个月还没到账",
+                                       channel=Channel.WEB)
+    crashed = tickets.submit_complaint(session_factory, ctx, text="完全无关的一段文字内容",
+                                       channel=Channel.WEB)
+    with session_factory() as s:
+        got = {t.number: t for t in s.scalars(select(Ticket))}
+    assert got[confident.number].status == S.ASSIGNED
+    assert got[confident.number].department_id == county["zjj"].id
+    assert got[unsure.number].status == S.RECEIVED and got[unsure.number].needs_triage
+    assert got[unsure.number].predicted_department_id == county["zjj"].id
+    assert got[keyword.number].department_id == county["ybj"].id  # 医保 keyword wins over 人社
+    assert got[crashed.number].status == S.RECEIVED and got[crashed.number].needs_triage
+    assert len(got) == 4
+
+
+def test_unknown_ticket_and_department(session, ctx, county):
+    with pytest.raises(NotFound):
+        tickets.get_ticket(session, "MY-20990101-0001")
+    ticket = make_ticket(session, ctx)
+    with pytest.raises(NotFound):
+        tickets.assign(session, ctx, ticket, "nope", actor=county["admin"])
