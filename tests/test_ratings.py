@@ -1,0 +1,128 @@
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from minyi.errors import IllegalTransition, NotFound, PermissionDenied, ValidationFailed
+from minyi.models import (
+    BadReviewFollowUp, Channel, DecisionStatus, FollowUpStatus, OutboxMessage, Rating, Role,
+)
+from minyi.services import ratings
+from minyi.services.actors import Actor
+from tests.builders import make_citizen, make_department, make_service, make_staff
+
+
+def count(session, model):
+    return session.scalar(select(func.count()).select_from(model))
+
+
+@pytest.fixture
+def service(session):
+    return make_service(session, department=make_department(session, code="zwfw",
+                                                            name="政务服务中心"))
+
+
+def test_good_rating_has_no_follow_up(session, ctx, service):
+    rating = ratings.record_rating(session, ctx, service=service, score=5, comment=" 很快 ")
+    session.commit()
+    assert rating.department_id == service.department_id
+    assert rating.comment == "很快" and rating.follow_up is None
+    assert count(session, BadReviewFollowUp) == 0
+
+
+@pytest.mark.parametrize("score", [1, 2])
+def test_bad_review_opens_follow_up_with_working_day_deadline(session, ctx, clock, service,
+                                                              score):
+    # Friday 2026-11-27 10:00 Beijing: 5 working days later is Friday 2026-12-04.
+    clock.now = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+    rating = ratings.record_rating(session, ctx, service=service.code, score=score,
+                                   comment="排队两个小时没人管")
+    session.commit()
+    assert rating.follow_up.deadline == date(2026, 12, 4)
+    assert rating.follow_up.status == FollowUpStatus.OPEN
+
+
+def test_follow_up_deadline_is_configurable(session, ctx, clock, service):
+    ctx.settings.ratings.follow_up_working_days = 1
+    clock.now = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+    rating = ratings.record_rating(session, ctx, service=service, score=1)
+    assert rating.follow_up.deadline == date(2026, 11, 30)
+
+
+@pytest.mark.parametrize("score", [0, 6, -1, 2.5, "five", None, True])
+def test_bad_score_changes_nothing(session, ctx, service, score):
+    with pytest.raises(ValidationFailed, match="1 到 5"):
+        ratings.record_rating(session, ctx, service=service, score=score)
+    session.rollback()
+    assert count(session, Rating) == 0
+
+
+def test_digit_string_score_is_accepted(session, ctx, service):
+    assert ratings.record_rating(session, ctx, service=service, score="4").score == 4
+
+
+def test_oversized_comment_and_unknown_service(session, ctx, service):
+    with pytest.raises(ValidationFailed, match="太长"):
+        ratings.record_rating(session, ctx, service=service, score=3, comment="慢" * 2001)
+    with pytest.raises(NotFound):
+        ratings.record_rating(session, ctx, service="no-such-service", score=3)
+    session.rollback()
+    assert count(session, Rating) == 0
+
+
+def test_double_submit_counts_once(session, ctx, service):
+    first = ratings.record_rating(session, ctx, service=service, score=2, channel=Channel.WEB,
+                                  source_ref="form:abc")
+    again = ratings.record_rating(session, ctx, service=service, score=2, channel=Channel.WEB,
+                                  source_ref="form:abc")
+    session.commit()
+    assert first.id == again.id
+    assert count(session, Rating) == 1 and count(session, BadReviewFollowUp) == 1
+
+
+def test_complete_follow_up_notifies_citizen(session, ctx, clock, service):
+    citizen = make_citizen(session)
+    rating = ratings.record_rating(session, ctx, service=service, score=1, citizen=citizen)
+    officer = Actor.staff(make_staff(session, Role.OFFICER, department=service.department))
+    stranger = Actor.staff(make_staff(session, Role.OFFICER, department=make_department(session)))
+    with pytest.raises(PermissionDenied):
+        ratings.complete_follow_up(session, ctx, rating.follow_up, actor=stranger, note="已整改")
+    with pytest.raises(ValidationFailed):
+        ratings.complete_follow_up(session, ctx, rating.follow_up, actor=officer, note=" ")
+    clock.advance(days=1)
+    ratings.complete_follow_up(session, ctx, rating.follow_up, actor=officer,
+                               note="已约谈窗口人员并优化叫号")
+    session.commit()
+    assert rating.follow_up.status == FollowUpStatus.COMPLETED
+    assert rating.follow_up.completed_at == clock.now
+    message = session.scalar(select(OutboxMessage))
+    assert message.kind == "follow_up_done" and message.citizen_id == citizen.id
+    with pytest.raises(IllegalTransition):
+        ratings.complete_follow_up(session, ctx, rating.follow_up, actor=officer, note="again")
+
+
+def test_exclusion_is_an_audited_appeal_not_a_deletion(session, ctx, service):
+    rating = ratings.record_rating(session, ctx, service=service, score=1, comment="乱写的")
+    officer = Actor.staff(make_staff(session, Role.OFFICER, department=service.department))
+    admin = Actor.staff(make_staff(session, Role.ADMIN))
+    appeal = ratings.request_exclusion(session, ctx, rating, actor=officer, reason="恶意刷差评")
+    assert not rating.excluded
+    with pytest.raises(PermissionDenied):
+        ratings.decide_exclusion(session, ctx, appeal, actor=officer, approve=True)
+    ratings.decide_exclusion(session, ctx, appeal, actor=admin, approve=True)
+    session.commit()
+    assert rating.excluded and appeal.status == DecisionStatus.APPROVED
+    assert appeal.decided_by_id == admin.staff_user_id
+    assert count(session, Rating) == 1
+    with pytest.raises(IllegalTransition):
+        ratings.decide_exclusion(session, ctx, appeal, actor=admin, approve=False)
+
+
+def test_comment_sentiment_failure_never_loses_the_rating(session, ctx, service):
+    def broken(_text):
+        raise RuntimeError("model file missing")
+
+    ctx.analyzer = broken
+    rating = ratings.record_rating(session, ctx, service=service, score=4, comment="还可以")
+    session.commit()
+    assert rating.id is not None and rating.sentiment_score is None
