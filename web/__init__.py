@@ -19,7 +19,7 @@ _process_secret_key: str | None = None
 
 def create_app(settings: Settings | None = None, *,
                session_factory: sessionmaker | None = None) -> Flask:
-    """Build the web app from settings; the engine is made here unless a session factory is given."""
+    """The web app for `settings`; builds the engine unless a session factory is given."""
     settings = settings or load_settings()
     engine = None
     if session_factory is None:

@@ -63,7 +63,11 @@ def _internal_error(exc: HTTPException):
 
 
 def _domain_error(exc: MinyiError):
-    status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, PermissionDenied) else 400
+    status = 400
+    if isinstance(exc, NotFound):
+        status = 404
+    elif isinstance(exc, PermissionDenied):
+        status = 403
     return error_response(status, exc.message_zh, exc.message_en)
 
 

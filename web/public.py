@@ -16,7 +16,7 @@ CITIZEN_ACTIONS = [
      "Score a public service you used (1-5) and leave a comment."),
     ("投诉建议", "Complaints and suggestions",
      "反映问题或提出建议，可附照片和位置，自动转交负责部门。",
-     "Report a problem or make a suggestion, with photo and location; it goes to the right department."),
+     "Report a problem or suggest an improvement; it reaches the right department."),
     ("查询进度", "Track progress",
      "凭受理编号查看诉求的办理进度和部门答复，并评价办理结果。",
      "Follow your complaint by its number, read the department's reply and rate the outcome."),
