@@ -163,7 +163,7 @@ class Runtime:
             self._server.task_dispatcher.shutdown()
         if self.engine is not None:
             self.engine.dispose()
-        log.info("Minyi 已停止 / stopped")
+        log.info("调度器、机器人和数据库连接已关闭 / scheduler, bot and database closed")
 
 
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
