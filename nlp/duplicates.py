@@ -101,12 +101,23 @@ def _vectorise(texts: list[object]):
 def _candidate_pairs(x, cutoff: float):
     """Index pairs (i < j) whose similarity over the less common bigrams reaches `cutoff`."""
     import numpy as np
+    import scipy.sparse as sp
 
     n = x.shape[0]
     df = np.diff(x.tocsc().indptr)
     max_df = max(20, int(_CANDIDATE_MAX_DF * n))
-    keep = np.flatnonzero(df <= max_df)
-    xr = x[:, keep].tocsr()
+    common = df > max_df
+    # Rows are re-normalised over the bigrams kept, so texts made only of common bigrams
+    # still find their twins; a text with no rare bigram at all keeps its full vector.
+    xr = x.copy()
+    xr.data[common[xr.indices]] = 0.0
+    xr.eliminate_zeros()
+    norms = np.sqrt(np.asarray(xr.multiply(xr).sum(axis=1)).ravel())
+    empty = norms == 0
+    if empty.any():
+        xr = (sp.diags(empty.astype(np.float32)) @ x + xr).tocsr()
+        norms = np.where(empty, 1.0, norms)
+    xr = (sp.diags((1.0 / norms).astype(np.float32)) @ xr).tocsr()
     xt = xr.T.tocsr()
     rows, cols = [], []
     for start in range(0, n, _CHUNK):
@@ -142,9 +153,9 @@ def similar_pairs(texts: list[object], threshold: float = DEFAULT_THRESHOLD):
     x = _vectorise(texts)
     if x is None:
         return []
-    # The pruned product only lower-bounds the full one; half the threshold lets through
-    # pairs whose shared bigrams are mostly common ones, then they are scored exactly.
-    i, j = _candidate_pairs(x, max(threshold, 0.0) / 2)
+    # Similarity over the rarer bigrams tracks the full one; 0.6 × threshold lets through
+    # pairs whose shared bigrams are mostly common ones, then every pair is scored exactly.
+    i, j = _candidate_pairs(x, max(threshold, 0.0) * 0.6)
     sim = _pair_similarity(x, i, j)
     keep = sim >= threshold - 1e-6
     return [

@@ -72,9 +72,15 @@ def idf_table() -> tuple[dict[str, float], float]:
 def keyword_candidates(tokens: Iterable[str]) -> list[str]:
     """Content words of `tokens` that may be keywords (no civic boilerplate, no place codes)."""
     stop = keyword_stopwords()
+    tokens = list(tokens)
+    # jieba reads "A3区麓谷大道" as A3 | 区麓 | 谷 …: give the unit character back to the code.
+    for i in range(1, len(tokens)):
+        t = tokens[i]
+        if len(t) > 1 and t[0] in "市区县" and _CODE_RE.match(tokens[i - 1]):
+            tokens[i] = t[1:]
     return [
         t
-        for t in content_words(list(tokens))
+        for t in content_words(tokens)
         if t not in stop and len(t) <= 20 and not _CODE_RE.match(t)
     ]
 

@@ -1,0 +1,67 @@
+"""Keywords of one complaint and of a set: civic terms come out, boilerplate does not."""
+
+import json
+from importlib import resources
+
+import pytest
+
+from nlp.keywords import keywords, keywords_for_set, keywords_for_tokens
+from nlp.segment import segment
+
+WATER = "您好，我们幸福家园小区从昨天开始停水，物业也不管，已经三天没有自来水了，请相关部门尽快解决。"
+NOISE = "A3区麓谷大道工地夜间施工噪音扰民，凌晨两点还在打桩，严重影响居民休息，希望城管处理。"
+
+BAD_INPUT = ["", "   ", "😀🙏😡", "a" * 100_000, "停" * 100_000, "\ud800停水\udfff", "12345 6789",
+             "hello world", None, 42]
+
+
+def test_obvious_civic_terms_come_first():
+    assert "停水" in keywords(WATER, k=3)
+    noise = keywords(NOISE, k=5)
+    assert "噪音扰民" in noise and {"施工", "打桩", "工地"} & set(noise)
+
+
+def test_boilerplate_and_place_codes_are_not_keywords():
+    words = keywords(WATER, k=10) + keywords(NOISE, k=10)
+    for junk in ("您好", "问题", "相关部门", "尽快", "解决", "A3", "希望", "严重"):
+        assert junk not in words
+
+
+def test_tokens_and_text_agree_and_k_is_respected():
+    assert keywords_for_tokens(segment(WATER), k=4) == keywords(WATER, k=4)
+    assert len(keywords(WATER, k=2)) == 2
+    assert keywords(WATER, k=0) == []
+
+
+def test_repeated_word_outranks_a_word_said_once():
+    text = "垃圾站臭气熏天，垃圾站就在楼下，垃圾站夏天蚊蝇很多，偶尔有流浪猫。"
+    assert keywords(text, k=1) == ["垃圾站"]
+
+
+def test_set_keywords_find_the_shared_theme():
+    texts = [
+        "锦绣华庭小区停水两天了，物业电话打不通。",
+        "城南供水管网爆管，周边几个小区停水，什么时候恢复供水？",
+        "我家停水一整天，自来水公司也没有提前通知。",
+        "学校门口早高峰拥堵。",
+    ]
+    top = keywords_for_set(texts, k=3)
+    assert top[0] == "停水"
+    assert "拥堵" not in top  # said by one text of four
+    assert keywords_for_set([], k=5) == []
+
+
+def test_shipped_idf_table_is_small_and_knows_civic_words():
+    path = resources.files("nlp").joinpath("artifacts", "idf.json")
+    raw = path.read_bytes()
+    assert len(raw) < 2_000_000
+    table = json.loads(raw)
+    idf = table["idf"]
+    # A word on every other complaint weighs less than a specific problem.
+    assert idf["小区"] < idf["停水"] <= table["max_idf"]
+
+
+@pytest.mark.parametrize("bad", BAD_INPUT)
+def test_bad_input_never_raises(bad):
+    assert isinstance(keywords(bad), list)
+    assert isinstance(keywords_for_set([bad, bad]), list)
