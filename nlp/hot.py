@@ -8,7 +8,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from nlp.keywords import keyword_candidates, keyword_stopwords, keywords_for_set, tfidf_matrix
@@ -47,14 +47,10 @@ _COUNTED_RE = re.compile(r"^[\d一二三两几百千万每某各]|[个所家座�
 _NAME_BREAK_CHARS = frozenset("去做找对到回是在经由向往跟同即就为被让请说叫称把给从而以沿及和与或但且至自")
 _NAME_TOKEN_RE = re.compile(r"^[\u4e00-\u9fff0-9]+$")
 _NOT_NAME = frozenset(
-    "在 的 了 到 从 对 向 给 被 把 和 与 及 是 有 无 我 我们 我家 本 该 此 这 那 这个 那个 这里 那里 "
-    "附近 旁边 周边 周围 对面 门口 位于 住在 家住 居住 地处 所在 关于 投诉 反映 建议 咨询 举报 "
-    "请问 请 要求 希望 整个 全 各 各个 一个 多个 新 老 旧 大 小 市 区 县 省 镇 乡 村 路 城 "
-    "其他 其它 所有 部分 哪个 哪些 每个 整治 建设 规划 管理 物业 业主 开发商 居民 学生 孩子".split()
+    ["在", "的", "了", "到", "从", "对", "向", "给", "被", "把", "和", "与", "及", "是", "有", "无", "我", "我们", "我家", "本", "该", "此", "这", "那", "这个", "那个", "这里", "那里", "附近", "旁边", "周边", "周围", "对面", "门口", "位于", "住在", "家住", "居住", "地处", "所在", "关于", "投诉", "反映", "建议", "咨询", "举报", "请问", "请", "要求", "希望", "整个", "全", "各", "各个", "一个", "多个", "新", "老", "旧", "大", "小", "市", "区", "县", "省", "镇", "乡", "村", "路", "城", "其他", "其它", "所有", "部分", "哪个", "哪些", "每个", "整治", "建设", "规划", "管理", "物业", "业主", "开发商", "居民", "学生", "孩子"]
 )
 _GENERIC_PLACES = frozenset(
-    "道路 马路 公路 铁路 网路 出路 思路 一路 沿路 街道 社区 小区 学校 医院 公园 市场 村里 乡镇 "
-    "农村 城市 县城 城区 全城 进城 满城 老城 新城 校园 家园 花园 园区 乡村".split()
+    ["道路", "马路", "公路", "铁路", "网路", "出路", "思路", "一路", "沿路", "街道", "社区", "小区", "学校", "医院", "公园", "市场", "村里", "乡镇", "农村", "城市", "县城", "城区", "全城", "进城", "满城", "老城", "新城", "校园", "家园", "花园", "园区", "乡村"]
 )
 # Common nouns that end like a place name: 水泥路 is a kind of road, 说道路 a misparse.
 _GENERIC_ENDINGS = (
@@ -66,15 +62,18 @@ _GENERIC_ENDINGS = (
 def extract_places(text: object) -> list[str]:
     """Place names in `text`, in order: administrative units (A市A3区) and named places
     (幸福家园小区, 金毛湾, 麓谷大道), found by suffix and trimmed back to their name."""
-    try:
-        s = clean_text(text)
-    except Exception:
-        return []
+    s = clean_text(text)
     if not s:
         return []
     found: list[str] = [m.group(0) for m in _ADMIN_RE.finditer(s)]
     named: list[str] = []
+    last_end = -1
     for m in _PLACE_SUFFIX_RE.finditer(s):
+        if named and m.start() == last_end:
+            # 幸福家园 + 小区: a place word right after a place is part of its name.
+            named[-1] += m.group(0)
+            last_end = m.end()
+            continue
         # The name lies after the last administrative unit or punctuation before the suffix.
         window = _NAME_BOUNDARY_RE.split(s[max(0, m.start() - 10) : m.start()])[-1]
         name = ""
@@ -96,6 +95,7 @@ def extract_places(text: object) -> list[str]:
         place = name + m.group(0)
         if not place.endswith(_GENERIC_ENDINGS):
             named.append(place)
+            last_end = m.end()
     # 魅力之城 and 魅力之城小区 are one place: keep the longer spelling.
     for p in named:
         if not any(p != q and p in q for q in named):
@@ -128,7 +128,7 @@ def parse_time(value: object) -> datetime | None:
     """A naive datetime (UTC if the value was aware) from a datetime, date or common string."""
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            return value.astimezone(timezone.utc).replace(tzinfo=None)
+            return value.astimezone(UTC).replace(tzinfo=None)
         return value
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)
@@ -288,9 +288,9 @@ def _cluster(x, threshold: float, specific: list[set[str]]) -> list[list[int]]:
         # itself joined another, so merges cannot chain across the whole board.
         best: dict[int, tuple[float, int]] = {}
         for a, b, v in zip(sims.row.tolist(), sims.col.tolist(), sims.data.tolist(), strict=True):
-            if a != b and v >= MERGE_SIMILARITY and (len(clusters[b]), -b) > (len(clusters[a]), -a):
-                if v > best.get(a, (0.0, -1))[0]:
-                    best[a] = (v, b)
+            larger = (len(clusters[b]), -b) > (len(clusters[a]), -a)
+            if v >= MERGE_SIMILARITY and larger and v > best.get(a, (0.0, -1))[0]:
+                best[a] = (v, b)
         into = {a: b for a, (_, b) in best.items() if b not in best}
         merged: dict[int, list[int]] = {}
         for k, m in enumerate(clusters):
