@@ -37,7 +37,7 @@ def test_staff_roles_and_authentication(session):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"username": "ab"}, "用户名"),
+    ({"username": "a"}, "用户名"),
     ({"username": "bad name!"}, "用户名"),
     ({"password": "short"}, "密码"),
     ({"role": "king"}, "角色"),

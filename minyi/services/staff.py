@@ -12,7 +12,7 @@ from minyi.errors import ValidationFailed
 from minyi.models import Role, StaffUser
 from minyi.services.catalog import get_department
 
-_USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
+_USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
 MIN_PASSWORD_CHARS = 8
 # werkzeug's scrypt default; tests swap in a cheap method, since hashing cost is their bottleneck.
 PASSWORD_METHOD = "scrypt"
@@ -22,8 +22,8 @@ def create_staff_user(session: Session, *, username: str, password: str, role: R
                       display_name: str | None = None, department=None) -> StaffUser:
     """A new staff account; an officer must belong to exactly one department."""
     if not isinstance(username, str) or not _USERNAME.match(username):
-        raise ValidationFailed("用户名须为 3-64 位字母、数字或 _.-",
-                               "username must be 3-64 letters, digits or _.-")
+        raise ValidationFailed("用户名须为 2-64 位字母、数字或 _.-",
+                               "username must be 2-64 letters, digits or _.-")
     try:
         role = Role(role)
     except ValueError:
