@@ -1,0 +1,160 @@
+"""Time `minyi import ratings` end to end on a generated 1,000,000-row CSV.
+
+    python bench/import_ratings.py                  # SQLite file in a temp dir
+    python bench/import_ratings.py --rows 200000
+    python bench/import_ratings.py --url postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+The database gets a demo-like catalogue (departments, services, outlets) and must be empty
+of Minyi tables (PostgreSQL: the script drops and recreates the schema `public` — use a
+scratch database). Prints rows/s, seconds and peak RSS; the target is < 20 s for 1,000,000
+rows on SQLite, validation included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, insert, select, text
+
+from minyi.config import load_settings
+from minyi.db import make_engine
+from minyi.importer import import_ratings
+from minyi.migrate import upgrade
+from minyi.models import BadReviewFollowUp, Citizen, Department, Outlet, Rating, Service
+
+CATALOGUE = {
+    "zwfw": ("政务服务中心", ["综合受理", "证照打印", "企业开办", "工程建设项目审批", "帮办代办"]),
+    "rsj": ("人社局", ["社保卡申领", "养老保险参保登记", "失业保险金申领", "就业登记",
+                       "职称评审", "劳动争议仲裁"]),
+    "ybj": ("医保局", ["医保参保登记", "异地就医备案", "门诊慢特病认定", "医疗费用报销"]),
+    "zjj": ("住建局", ["商品房预售许可", "建筑工程施工许可", "住房公积金提取", "物业投诉受理"]),
+    "jtysj": ("交通运输局", ["道路运输经营许可", "出租车投诉", "公交线路咨询"]),
+    "wjj": ("卫健局", ["出生医学证明", "医师执业注册", "母婴保健服务"]),
+    "jyj": ("教育局", ["义务教育入学登记", "学籍变更", "教师资格认定"]),
+    "sthjj": ("生态环境局", ["环评审批", "排污许可", "噪声污染投诉"]),
+    "scjgj": ("市场监管局", ["个体工商户登记", "食品经营许可", "消费投诉举报"]),
+    "gaj": ("公安局户籍", ["户口迁移", "居民身份证办理", "出入境证件办理"]),
+    "mzj": ("民政局", ["婚姻登记", "最低生活保障申请", "殡葬服务"]),
+    "zrzyj": ("自然资源局", ["不动产登记", "宅基地审批"]),
+    "swj": ("税务局", ["发票领用", "个税汇算", "社保费缴纳"]),
+    "nyncj": ("农业农村局", ["农机购置补贴", "动物防疫证明"]),
+    "tyjrswj": ("退役军人事务局", ["优待证申领", "抚恤补助"]),
+}
+COMMENTS = [
+    "办事效率高，工作人员态度好", "排队时间太长了", "窗口人员解释得很清楚，谢谢",
+    "材料要求反复变化，跑了三趟", "系统经常卡顿，希望改进", "一次办好，很满意",
+    "工作人员不耐烦", "指引标识不清楚，找不到窗口", "线上预约很方便",
+    "'); DROP TABLE ratings; --", "<script>alert(1)</script>", "=HYPERLINK(\"http://x\")",
+]
+
+
+def build_catalogue(engine) -> list[str]:
+    codes = []
+    with engine.begin() as conn:
+        for dep_code, (name, services) in CATALOGUE.items():
+            dep_id = conn.execute(insert(Department.__table__).values(
+                code=dep_code, name=name, active=True, created_at=datetime.now().astimezone()
+            ).returning(Department.__table__.c.id)).scalar_one()
+            for n, service in enumerate(services, 1):
+                code = f"{dep_code}-{n:03d}"
+                conn.execute(insert(Service.__table__).values(
+                    code=code, name=service, department_id=dep_id, active=True))
+                codes.append(code)
+        conn.execute(insert(Outlet.__table__), [
+            {"code": f"hall-{n}", "name": f"第{n}服务大厅"} for n in range(1, 6)])
+    return codes
+
+
+def write_csv(path: Path, rows: int, service_codes: list[str], seed: int = 7) -> None:
+    rng = random.Random(seed)
+    start = datetime(2025, 1, 1, 8, 0, 0)
+    span = int(timedelta(days=300).total_seconds())
+    scores = [5] * 50 + [4] * 25 + [3] * 10 + [2] * 8 + [1] * 7
+    channels = ["web", "telegram", "import", "survey", "phone"]
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["created_at", "service_code", "score", "comment", "channel",
+                      "outlet_code", "citizen_ref", "source_ref", "follow_up_completed_at"])
+        for n in range(rows):
+            created = start + timedelta(seconds=rng.randrange(span))
+            score = rng.choice(scores)
+            done = ""
+            if score <= 2 and rng.random() < 0.6:
+                done = (created + timedelta(days=rng.randint(1, 9))).isoformat(" ")
+            out.writerow([
+                created.isoformat(" "),
+                rng.choice(service_codes),
+                score,
+                rng.choice(COMMENTS) if rng.random() < 0.4 else "",
+                rng.choice(channels),
+                f"hall-{rng.randint(1, 5)}" if rng.random() < 0.5 else "",
+                f"c{rng.randrange(100_000)}" if rng.random() < 0.5 else "",
+                f"old-{n}",
+                done,
+            ])
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--url", help="database URL (default: a fresh SQLite file)")
+    parser.add_argument("--progress", action="store_true", help="show a tqdm bar")
+    args = parser.parse_args()
+
+    settings = load_settings()
+    with tempfile.TemporaryDirectory(prefix="minyi-bench-") as tmp:
+        tmp_path = Path(tmp)
+        url = args.url or f"sqlite:///{tmp_path / 'bench.db'}"
+        engine = make_engine(settings, url)
+        if engine.dialect.name == "postgresql":
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        upgrade(engine)
+        codes = build_catalogue(engine)
+        csv_path = tmp_path / "ratings.csv"
+        t0 = time.perf_counter()
+        write_csv(csv_path, args.rows, codes)
+        size_mb = csv_path.stat().st_size / 1e6
+        print(f"generated {args.rows:,} rows ({size_mb:.0f} MB) in "
+              f"{time.perf_counter() - t0:.1f} s; importing into {engine.dialect.name}…")
+
+        progress = None
+        if args.progress:
+            from minyi.importer import tqdm_progress
+            progress = tqdm_progress("导入评价")
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        report = import_ratings(engine, settings, csv_path, progress=progress)
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        with engine.connect() as conn:
+            stored = conn.scalar(select(func.count()).select_from(Rating.__table__))
+            follow_ups = conn.scalar(select(func.count()).select_from(BadReviewFollowUp.__table__))
+            citizens = conn.scalar(select(func.count()).select_from(Citizen.__table__))
+        engine.dispose()
+        assert stored == args.rows, (stored, args.rows)
+        assert report.rows == stored
+        print(f"imported {stored:,} ratings, {follow_ups:,} follow-ups, {citizens:,} citizens")
+        load = os.getloadavg()[0]
+        print(f"{seconds:.2f} s  {stored / seconds:,.0f} rows/s  peak RSS {peak_rss_mb():.0f} MB"
+              f"  (CPU {cpu:.2f} s, load average {load:.1f} on {os.cpu_count()} CPUs)")
+        print(f"  {'OK:' if seconds < 20 else 'SLOWER than'} the 20 s target"
+              f"{'' if engine.dialect.name == 'sqlite' else ' (set for SQLite)'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
