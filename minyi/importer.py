@@ -141,8 +141,8 @@ class ImportFailed(ValidationFailed):
         self.path = str(path)
         self.errors = sorted(errors, key=lambda e: e.line)
         self.truncated = truncated
-        more_zh = "；还有更多错误未列出" if truncated else ""
-        more_en = "; more errors not listed" if truncated else ""
+        more_zh = f"；列出 {MAX_ERRORS} 处后停止检查" if truncated else ""
+        more_en = f"; checking stopped after {MAX_ERRORS} errors" if truncated else ""
         listed_zh = "；".join(
             f"第 {e.line} 行" + (f" {e.column} 列" if e.column else "") + f"：{e.message_zh}"
             for e in self.errors
@@ -350,10 +350,10 @@ class _Errors:
         self.truncated = False
 
     def add(self, line: int, column: str | None, zh: str, en: str) -> None:
-        if len(self.items) >= MAX_ERRORS:
-            self.truncated = True
-        else:
+        if len(self.items) < MAX_ERRORS:
             self.items.append(RowError(line, column, zh, en))
+        # Reading stops at the limit, so the rest of the file is unchecked.
+        self.truncated = len(self.items) >= MAX_ERRORS
 
     @property
     def full(self) -> bool:
@@ -1215,7 +1215,7 @@ class _TicketsImport:
         """Check the file against the database, then store every ticket and its event."""
         rows: list[_TicketRow] = chunk.rows
         errors = self.errors
-        if errors or not rows:
+        if not rows:
             return
         conn = self.conn
         table = self.table
