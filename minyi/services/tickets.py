@@ -375,7 +375,6 @@ def _move(ticket: Ticket, to: TicketStatus, kind: str, actor: Actor,
           detail: dict | None, moment: datetime) -> None:
     _event(ticket, kind, actor, ticket.status, to, detail, moment)
     ticket.status = to
-    ticket.updated_at = moment
 
 
 def _event(ticket: Ticket, kind: str, actor: Actor, from_status, to_status,
@@ -383,6 +382,8 @@ def _event(ticket: Ticket, kind: str, actor: Actor, from_status, to_status,
     ticket.events.append(TicketEvent(
         kind=kind, from_status=from_status and str(from_status), to_status=to_status and str(to_status),
         actor=actor.label, staff_user_id=actor.staff_user_id, detail=detail, created_at=moment))
+    # Every change stamps the ticket with the move's time, not the wall clock (`onupdate`).
+    ticket.updated_at = moment
 
 
 def _next_number(session: Session, day: date, prefix: str) -> str:
