@@ -7,6 +7,8 @@ is applied exactly as in production. Deterministic for a given seed and `now`.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -540,6 +542,9 @@ def load_demo(session: Session, ctx: ServiceContext, *, seed: int = DEFAULT_SEED
     now = now or ctx.now()
     if now.tzinfo is None:
         raise ValidationFailed("now 必须带时区", "now must be timezone-aware")
+    if ctx.analyzer is not None:
+        # The demo's comments repeat (templates); classify each distinct text once.
+        ctx = dataclasses.replace(ctx, analyzer=functools.lru_cache(maxsize=None)(ctx.analyzer))
     demo = _Demo(session, ctx, random.Random(seed), now, months)
     demo.build_catalogue()
     demo.build_staff()

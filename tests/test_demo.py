@@ -203,6 +203,7 @@ def test_closed_tickets_went_through_every_move_in_order(db):
             assert after.from_status == before.to_status, ticket.number
             assert before.created_at <= after.created_at <= NOW, ticket.number
         assert events[0].created_at == ticket.received_at
+        assert ticket.updated_at == events[-1].created_at, ticket.number
         assert [e for e in events if e.kind == "closed"][-1].created_at == ticket.closed_at
         # Staff act in office hours on working days; citizens whenever they like.
         for event in events:
