@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from minyi.models import (
 from minyi.services import catalog, ratings, staff, tickets
 from minyi.services.actors import Actor
 from minyi.services.context import ServiceContext
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SEED = 20261127
 # Demo-only credentials: every demo account's password is "minyi-<username>-2026".
@@ -399,7 +402,13 @@ class _Demo:
                                      location=location, at=self._at(received))
         moment = received + timedelta(minutes=rng.uniform(1, 3))
         if ctx.analyzer is not None:
-            tickets.route_ticket(session, ctx, ticket, at=self._at(moment))
+            try:
+                with session.begin_nested():
+                    tickets.route_ticket(session, ctx, ticket, at=self._at(moment))
+            except _NotYet:
+                raise
+            except Exception:  # as in production: a classifier failure leaves it in triage
+                log.exception("demo: routing failed for ticket %s", ticket.number)
         profile = T.PROFILES[code]
 
         # Dispatch: the classifier's pick, else the admin from triage (sometimes wrongly).
