@@ -99,6 +99,8 @@ log = logging.getLogger(__name__)
 
 MAX_ERRORS = 20
 CHUNK_ROWS = 20_000
+# From this many rows on, a first import drops and rebuilds the ratings indexes.
+REBUILD_MIN_ROWS = 50_000
 # Keeps IN (...) lists well under SQLite's and PostgreSQL's bound-parameter limits.
 _IN_BATCH = 5_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -171,7 +173,6 @@ class ImportReport:
     events: int = 0
     blank_lines: int = 0
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
@@ -560,8 +561,8 @@ class _Writer:
             return
         names = ", ".join(columns)
         if self.postgres:
-            cursor = self.conn.connection.driver_connection.cursor()
-            with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            with self.conn.connection.driver_connection.cursor() as cursor, \
+                    cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
             return
@@ -573,21 +574,43 @@ class _Writer:
             cursor.close()
 
     def drop_indexes(self, table, expected_rows: int) -> list[str]:
-        """On SQLite, drop `table`'s secondary indexes when rebuilding them beats updating them.
+        """Drop `table`'s secondary indexes (and on PostgreSQL its foreign keys) when
+        rebuilding them beats updating them row by row; returns the statements that restore them.
 
-        The drop is part of the transaction: a failed import rolls it back with the rows.
+        Only when the file is at least as large as the table (a county's first import). The
+        drop is part of the transaction: a failed import rolls it back with the rows. On
+        PostgreSQL it locks the table until the import commits.
         """
-        if self.postgres or expected_rows < 50_000:
+        if expected_rows < REBUILD_MIN_ROWS:
             return []
         existing = self.conn.scalar(select(func.count()).select_from(table))
         if expected_rows < existing:
             return []
-        found = self.conn.exec_driver_sql(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-            "AND sql IS NOT NULL", (table.name,)).all()
+        if self.postgres:
+            found = self.conn.execute(text(
+                "SELECT indexname, indexdef FROM pg_indexes "
+                "WHERE schemaname = current_schema() AND tablename = :t AND indexname NOT IN "
+                "(SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass))"),
+                {"t": table.name}).all()
+            # Foreign keys too: PostgreSQL checks them with a trigger per row, but re-adding
+            # one checks the whole table in a single join.
+            keys = self.conn.execute(text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f'"),
+                {"t": table.name}).all()
+            self.conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+        else:
+            found = self.conn.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                "AND sql IS NOT NULL", (table.name,)).all()
+            keys = []  # SQLite's checks are cheap index probes; it cannot drop them anyway
+        for name, _definition in keys:
+            self.conn.exec_driver_sql(f'ALTER TABLE {table.name} DROP CONSTRAINT "{name}"')
         for name, _sql in found:
             self.conn.exec_driver_sql(f'DROP INDEX "{name}"')
-        return [sql for _name, sql in found]
+        return [sql for _name, sql in found] + [
+            f'ALTER TABLE {table.name} ADD CONSTRAINT "{name}" {definition}'
+            for name, definition in keys]
 
     def create_indexes(self, statements: list[str]) -> None:
         for sql in statements:

@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
+from minyi import importer
 from minyi.importer import ImportFailed, import_ratings, import_tickets, tqdm_progress
 from minyi.models import (
     BadReviewFollowUp,
@@ -262,6 +263,30 @@ def test_follow_up_completion_only_for_bad_reviews(engine, settings, catalogue, 
     error = refused(engine, settings, path)
     assert [(e.line, e.column) for e in error.errors] == [(2, "follow_up_completed_at"),
                                                           (3, "follow_up_completed_at")]
+
+
+def schema_of(engine) -> tuple[set[str], set[str]]:
+    names = inspect(engine)
+    indexes = {i["name"] for i in names.get_indexes("ratings")}
+    keys = {k["name"] for k in names.get_foreign_keys("ratings")}
+    return indexes, keys
+
+
+def test_indexes_rebuilt_after_a_large_import(engine, settings, catalogue, tmp_path,
+                                              monkeypatch):
+    monkeypatch.setattr(importer, "REBUILD_MIN_ROWS", 3)
+    before = schema_of(engine)
+    assert "ix_ratings_department_created" in before[0]
+    rows = [f"2025-03-03 09:{n:02d},rsj-001,{n % 5 + 1},,,,c{n},r{n}" for n in range(6)]
+    bad = write(tmp_path, lines(HEADER, *rows, "2025-03-03 10:00,rsj-001,0,,,,,"), name="b.csv")
+    with pytest.raises(ImportFailed):  # after two chunks were written without the indexes
+        import_ratings(engine, settings, bad, chunk_rows=2)
+    assert_nothing_written(engine)
+    assert schema_of(engine) == before
+    good = write(tmp_path, lines(HEADER, *rows))
+    assert import_ratings(engine, settings, good, chunk_rows=2).rows == 6
+    assert schema_of(engine) == before
+    assert count(engine, BadReviewFollowUp) == 3
 
 
 def test_import_inside_callers_transaction(engine, settings, catalogue, tmp_path):
