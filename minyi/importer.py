@@ -496,8 +496,20 @@ def _channel(raw: str) -> str:
 def _transaction(target: Engine | Connection | Session) -> Iterator[Connection]:
     """One transaction (or a savepoint inside the caller's) that commits only on success."""
     if isinstance(target, Engine):
-        with target.connect() as conn, conn.begin():
-            yield conn
+        with target.connect() as conn:
+            unchecked = conn.dialect.name == "sqlite"
+            if unchecked:
+                # Every reference is checked against the catalogue read under the write
+                # lock, so SQLite's own per-row probes only cost time (a quarter of the
+                # insert). The pragma works outside a transaction only, hence on the raw
+                # connection; it is back on before the connection returns to the pool.
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                if unchecked:
+                    conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
         return
     conn = target.connection() if isinstance(target, Session) else target
     if conn.in_transaction():
@@ -823,6 +835,7 @@ class _RatingsImport:
         max_comment = self.settings.ratings.max_comment_chars
         bad_max = self.settings.ratings.bad_review_max_score
         services = self.services
+        outlets = self.outlets
         times = self.times
         parse_time = times.parse
         offsets = times.offsets
@@ -885,13 +898,16 @@ class _RatingsImport:
                 comment = outlet = citizen = ref = None
                 if i_comment is not None and row[i_comment]:
                     column = "comment"
-                    comment = _text(row[i_comment], max_comment, "评价内容", "comment")
+                    comment = row[i_comment]
+                    if len(comment) > max_comment or not comment.isprintable() \
+                            or comment[0] == " " or comment[-1] == " ":
+                        comment = _text(comment, max_comment, "评价内容", "comment")
                 if i_channel is not None and row[i_channel]:
                     column = "channel"
                     channel = channels.get(row[i_channel]) or _channel(row[i_channel])
                 if i_outlet is not None and row[i_outlet]:
                     column = "outlet_code"
-                    outlet = self._outlet(row[i_outlet])
+                    outlet = outlets.get(row[i_outlet]) or self._outlet(row[i_outlet])
                 if i_citizen is not None and row[i_citizen]:
                     column = "citizen_ref"
                     citizen = row[i_citizen]
