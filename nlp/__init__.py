@@ -1,0 +1,15 @@
+"""Pure text functions for Minyi: segment, route, score sentiment, keywords, hot issues.
+
+`analyze(text)` and `analyze_many(texts)` (see `nlp.pipeline`) are the public entry points;
+they are imported lazily so that `import nlp.segment` stays light.
+"""
+
+__all__ = ["Analysis", "analyze", "analyze_many"]
+
+
+def __getattr__(name):
+    if name in __all__:
+        from nlp import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'nlp' has no attribute {name!r}")

@@ -38,14 +38,34 @@ def _read_lines(name: str) -> list[str]:
     return [line.strip() for line in data.splitlines() if line.strip() and not line.startswith("#")]
 
 
+def _import_jieba():
+    """Import jieba without letting it import pkg_resources (0.3 s and a deprecation warning).
+
+    jieba falls back to plain `open()` for its bundled files when pkg_resources is missing, so
+    we hide it only for the duration of the import and put everything back afterwards.
+    """
+    import sys
+
+    if "jieba" in sys.modules:
+        return sys.modules["jieba"]
+    hidden = "pkg_resources" not in sys.modules
+    if hidden:
+        sys.modules["pkg_resources"] = None  # makes `import pkg_resources` raise ImportError
+    try:
+        import jieba
+    finally:
+        if hidden:
+            del sys.modules["pkg_resources"]
+    return jieba
+
+
 def tokenizer():
     """The jieba Tokenizer with the civic dictionary, built once on first use (thread-safe)."""
     global _tokenizer
     if _tokenizer is None:
         with _init_lock:
             if _tokenizer is None:
-                import jieba
-
+                jieba = _import_jieba()
                 jieba.setLogLevel(logging.WARNING)
                 tk = jieba.Tokenizer()
                 tk.initialize()

@@ -1,0 +1,197 @@
+"""`minyi nlp …`: classify a text, retrain the shipped artifacts, evaluate on a labelled CSV.
+
+Run standalone as `python -m nlp.cli`; the core adds the `nlp` group to the `minyi` command.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import click
+
+TOPIC_TASK = "topic"
+SENTIMENT_TASK = "sentiment"
+
+
+@click.group("nlp")
+def nlp() -> None:
+    """Chinese text analysis: topic routing, sentiment, keywords."""
+
+
+@nlp.command("classify")
+@click.argument("text")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Below this topic probability the result needs review.")
+def classify_cmd(text: str, threshold: float) -> None:
+    """Analyse TEXT and print the result as JSON."""
+    from nlp.pipeline import analyze
+
+    click.echo(json.dumps(analyze(text, review_threshold=threshold).to_dict(), ensure_ascii=False))
+
+
+@nlp.command("train")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Shared data directory [default: $MINYI_NLP_DATA or "
+              "<repo>/../shared/data].")
+@click.option("--messages", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Topic CSV [default: DATA/tipdm2020_messages/train.csv].")
+@click.option("--waimai", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Sentiment CSV [default: DATA/waimai_10k/train.csv].")
+@click.option("--hotel", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Sentiment CSV [default: DATA/chnsenticorp_htl/train.csv].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Artifact directory [default: the package's nlp/artifacts].")
+def train_cmd(data_dir, messages, waimai, hotel, out) -> None:
+    """Rebuild the nlp artifacts and print the cross-validated scores as JSON."""
+    from nlp import train
+
+    data_dir = data_dir or train.default_data_dir()
+    messages = messages or data_dir / "tipdm2020_messages" / "train.csv"
+    waimai = waimai or data_dir / "waimai_10k" / "train.csv"
+    hotel = hotel or data_dir / "chnsenticorp_htl" / "train.csv"
+    out = out or train.ARTIFACTS_DIR
+    for path in (messages, waimai, hotel):
+        if not path.is_file():
+            raise click.UsageError(f"training data not found: {path} (see --data)")
+    try:
+        report = train.train_all(messages=messages, waimai=waimai, hotel=hotel, out=out,
+                                 data_dir=data_dir)
+    except (ValueError, KeyError) as exc:
+        raise click.UsageError(f"cannot train: {exc}") from exc
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+@nlp.command("evaluate")
+@click.option("--task", type=click.Choice([TOPIC_TASK, SENTIMENT_TASK]), required=True)
+@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="Labelled UTF-8 CSV.")
+@click.option("--text-column", default=None,
+              help="Text column [default: `text`; else for topic `title`+`body` (falling back "
+              "to `body_seg` when both are empty), for sentiment `body`].")
+@click.option("--label-column", default="label", show_default=True)
+def evaluate_cmd(task: str, data_path: Path, text_column: str | None, label_column: str) -> None:
+    """Score the shipped model on a labelled CSV; prints one JSON object.
+
+    Topic labels are the first-level topic names; sentiment labels are 0/1 and a score of
+    at least 0.5 counts as positive. texts_per_second covers segmentation and the task's model.
+    """
+    header, rows = _read_labelled_csv(data_path)
+    if label_column not in header:
+        raise click.BadParameter(
+            f"no column {label_column!r} in {data_path} (columns: {', '.join(header)})",
+            param_hint="--label-column",
+        )
+    texts = _texts(task, header, rows, text_column, data_path)
+    gold = [(r.get(label_column) or "").strip() for r in rows]
+    if task == SENTIMENT_TASK:
+        bad = sorted({g for g in gold if g not in ("0", "1")})
+        if bad:
+            raise click.BadParameter(
+                f"sentiment labels must be 0 or 1, found {', '.join(map(repr, bad[:5]))}",
+                param_hint="--label-column",
+            )
+    started = time.perf_counter()
+    predicted = _predict(task, texts)
+    elapsed = time.perf_counter() - started
+    result = {"task": task, **classification_report(gold, predicted)}
+    result["texts_per_second"] = round(len(texts) / elapsed, 1) if elapsed > 0 else None
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
+def _read_labelled_csv(path: Path) -> tuple[list[str], list[dict]]:
+    csv.field_size_limit(10_000_000)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip() for h in reader.fieldnames or []]
+            reader.fieldnames = header
+            rows = list(reader)
+    except FileNotFoundError:
+        raise click.BadParameter(f"file not found: {path}", param_hint="--data") from None
+    except (UnicodeDecodeError, csv.Error, OSError) as exc:
+        raise click.BadParameter(f"cannot read {path} as UTF-8 CSV: {exc}",
+                                 param_hint="--data") from None
+    if not header:
+        raise click.BadParameter(f"{path} is empty", param_hint="--data")
+    if not rows:
+        raise click.BadParameter(f"{path} has a header but no rows", param_hint="--data")
+    return header, rows
+
+
+def _texts(task, header, rows, text_column, path) -> list[str]:
+    if text_column is not None:
+        if text_column not in header:
+            raise click.BadParameter(
+                f"no column {text_column!r} in {path} (columns: {', '.join(header)})",
+                param_hint="--text-column",
+            )
+        return [r.get(text_column) or "" for r in rows]
+    if "text" in header:
+        return [r.get("text") or "" for r in rows]
+    if task == TOPIC_TASK and {"title", "body"} <= set(header):
+        from nlp.train import topic_text
+
+        return [topic_text(r) for r in rows]
+    if "body" in header:
+        return [r.get("body") or "" for r in rows]
+    raise click.BadParameter(
+        f"{path} has no text column (looked for 'text', 'title'+'body', 'body'); "
+        "name one with --text-column",
+        param_hint="--text-column",
+    )
+
+
+def _predict(task: str, texts: list[str]) -> list[str | None]:
+    from nlp.segment import clean_text, segment
+
+    cleaned = [clean_text(t) for t in texts]
+    tokens = [segment(t) for t in cleaned]
+    if task == TOPIC_TASK:
+        from nlp import topic
+
+        feats = [topic.topic_features(tok, txt) for tok, txt in zip(tokens, cleaned)]
+        return [r.label for r in topic.model().predict_features(feats)]
+    from nlp.pipeline import _sentiment
+
+    return ["1" if _sentiment(tok, txt) >= 0.5 else "0" for tok, txt in zip(tokens, cleaned)]
+
+
+def classification_report(gold: list[str], predicted: list[str | None]) -> dict:
+    """n, accuracy, macro-F1 and per-label precision/recall/F1/support.
+
+    Labels are those in `gold` or `predicted` (as scikit-learn does); a missing prediction
+    (None: nothing to go on) counts as wrong.
+    """
+    n = len(gold)
+    labels = sorted(set(gold) | {p for p in predicted if p is not None})
+    per_label = {}
+    f1s = []
+    for label in labels:
+        tp = sum(1 for g, p in zip(gold, predicted) if g == label and p == label)
+        n_pred = sum(1 for p in predicted if p == label)
+        support = sum(1 for g in gold if g == label)
+        precision = tp / n_pred if n_pred else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        f1s.append(f1)
+        per_label[label] = {
+            "precision": round(precision, 4),
+            "recall": round(recall, 4),
+            "f1": round(f1, 4),
+            "support": support,
+        }
+    correct = sum(1 for g, p in zip(gold, predicted) if g == p)
+    macro = sum(f1s) / len(f1s) if f1s else 0.0
+    return {
+        "n": n,
+        "accuracy": round(correct / n, 4) if n else 0.0,
+        "macro_f1": round(macro, 4),
+        "per_label": per_label,
+    }
+
+
+if __name__ == "__main__":
+    nlp()

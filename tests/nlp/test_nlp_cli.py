@@ -1,0 +1,168 @@
+"""`nlp classify` and `nlp evaluate` through click's runner, on small CSVs written here."""
+
+import csv
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from nlp import topic
+from nlp.cli import classification_report, nlp
+
+CLEAR = [
+    ("城乡建设", "小区物业不作为，路灯坏了半年没人修，消防通道被车辆堵死，请住建局督促物业整改。"),
+    ("劳动和社会保障", "公司一直拖欠工资，也不给我们缴纳养老保险，请人社局帮助农民工讨回血汗钱。"),
+    ("教育文体", "孩子按学区应该在附近小学就读，学校却说学位已满不能入学，请教育局核实招生政策。"),
+    ("环境保护", "小区旁边的化工厂每天晚上偷偷排放废气，气味刺鼻，请环保局调查这家企业的污染。"),
+    ("卫生计生", "县人民医院医生态度恶劣，乱开检查乱收费，请卫健委调查医院的违规收费问题。"),
+    ("交通运输", "镇到县城的客运班车经常不按时发车，司机随意加价，车辆超载，请交通运输局监管。"),
+]
+
+
+def write_csv(path, header, rows):
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def run(*args):
+    return CliRunner().invoke(nlp, [str(a) for a in args])
+
+
+def test_classify_prints_json():
+    result = run("classify", CLEAR[1][1])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["topic"] == "劳动和社会保障"
+    assert set(data) == {
+        "topic", "topic_probability", "topic_top3", "needs_review",
+        "sentiment_score", "sentiment_label", "keywords",
+    }
+    assert "劳动和社会保障" in result.output  # not \u-escaped
+
+
+def test_classify_empty_text_needs_review():
+    data = json.loads(run("classify", "").output)
+    assert data["topic"] is None and data["needs_review"] is True
+
+
+def test_evaluate_topic_on_a_text_column(tmp_path):
+    # Six clear complaints with their true labels, plus one deliberately mislabelled row.
+    rows = [(text, label) for label, text in CLEAR]
+    rows.append((CLEAR[2][1], "商贸旅游"))
+    path = write_csv(tmp_path / "topic.csv", ["text", "label"], rows)
+    result = run("evaluate", "--task", "topic", "--data", path)
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    data = json.loads(lines[0])
+    assert set(data) == {"task", "n", "accuracy", "macro_f1", "per_label", "texts_per_second"}
+    assert data["task"] == "topic"
+    assert data["n"] == 7
+    predicted = [topic.classify(text).label for text, _ in rows]
+    expected = sum(p == g for p, (_, g) in zip(predicted, rows)) / 7
+    assert data["accuracy"] == pytest.approx(expected, abs=1e-4)
+    assert data["accuracy"] == pytest.approx(6 / 7, abs=1e-4)
+    assert data["per_label"]["商贸旅游"] == {
+        "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1,
+    }
+    assert data["per_label"]["教育文体"]["precision"] == 0.5
+    assert data["per_label"]["教育文体"]["recall"] == 1.0
+    assert data["texts_per_second"] > 0
+
+
+def test_evaluate_topic_defaults_to_title_plus_body(tmp_path):
+    rows = [("某小区噪音扰民", "", "环境保护"), ("", CLEAR[4][1], "卫生计生"),
+            ("拖欠工资", "公司三个月没发工资", "劳动和社会保障")]
+    path = write_csv(tmp_path / "messages.csv", ["title", "body", "label"], rows)
+    data = json.loads(run("evaluate", "--task", "topic", "--data", path).output)
+    assert data["n"] == 3
+    assert data["accuracy"] == 1.0
+
+
+def test_evaluate_topic_with_named_columns(tmp_path):
+    rows = [(label, text) for label, text in CLEAR]
+    path = write_csv(tmp_path / "t.csv", ["一级标签", "留言详情"], rows)
+    result = run("evaluate", "--task", "topic", "--data", path,
+                 "--text-column", "留言详情", "--label-column", "一级标签")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["accuracy"] == 1.0
+
+
+def test_evaluate_sentiment(tmp_path):
+    from nlp import pipeline
+    from nlp.segment import clean_text, segment
+
+    rows = [("菜很好吃，送餐也很快，好评", "1"), ("等了两个小时还没送到，太差了", "0"),
+            ("服务态度非常好，下次还来", "1"), ("饭菜是冷的，还少送了一份", "0")]
+    path = write_csv(tmp_path / "s.csv", ["id", "body", "label"],
+                     [(i, t, y) for i, (t, y) in enumerate(rows)])
+    result = run("evaluate", "--task", "sentiment", "--data", path)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["task"] == "sentiment" and data["n"] == 4
+    assert set(data["per_label"]) <= {"0", "1"}
+    scores = [pipeline._sentiment(segment(clean_text(t)), clean_text(t)) for t, _ in rows]
+    expected = sum((s >= 0.5) == (y == "1") for s, (_, y) in zip(scores, rows)) / 4
+    assert data["accuracy"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--text-column", "content"], "no column 'content'"),
+        (["--label-column", "category"], "no column 'category'"),
+    ],
+)
+def test_evaluate_missing_column_is_a_usage_error(tmp_path, args, message):
+    path = write_csv(tmp_path / "t.csv", ["text", "label"], [(CLEAR[0][1], CLEAR[0][0])])
+    result = run("evaluate", "--task", "topic", "--data", path, *args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, KeyError)
+
+
+def test_evaluate_without_any_text_column_is_a_usage_error(tmp_path):
+    path = write_csv(tmp_path / "t.csv", ["content", "label"], [("x", "交通运输")])
+    result = run("evaluate", "--task", "topic", "--data", path)
+    assert result.exit_code == 2
+    assert "--text-column" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "file not found"), (b"", "is empty"), (b"text,label\n", "no rows"),
+     (b"\xff\xfe\x00bad", "UTF-8")],
+)
+def test_evaluate_bad_file_is_a_usage_error(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    if content is not None:
+        path.write_bytes(content)
+    result = run("evaluate", "--task", "topic", "--data", path)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_evaluate_sentiment_rejects_labels_other_than_0_and_1(tmp_path):
+    path = write_csv(tmp_path / "s.csv", ["text", "label"], [("很好", "positive")])
+    result = run("evaluate", "--task", "sentiment", "--data", path)
+    assert result.exit_code == 2
+    assert "0 or 1" in result.output
+
+
+def test_report_counts_missing_predictions_as_wrong():
+    report = classification_report(["a", "a", "b"], ["a", None, "b"])
+    assert report["n"] == 3
+    assert report["accuracy"] == pytest.approx(2 / 3, abs=1e-4)
+    assert report["per_label"]["a"] == {"precision": 1.0, "recall": 0.5,
+                                        "f1": 0.6667, "support": 2}
+    assert report["macro_f1"] == pytest.approx((2 / 3 + 1) / 2, abs=1e-4)
+
+
+def test_train_with_missing_data_is_a_usage_error(tmp_path):
+    result = run("train", "--data", tmp_path, "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "training data not found" in result.output

@@ -1,0 +1,100 @@
+"""The public pipeline: one call gives topic, sentiment and keywords; odd input is safe."""
+
+import json
+import time
+
+import pytest
+
+import nlp
+from nlp import pipeline, topic
+
+COMPLAINT = (
+    "我在某建筑公司打工两年，公司一直拖欠工资，也不给我们缴纳养老保险，"
+    "劳动监察大队去了两次都没有结果，请人社局帮助我们农民工讨回血汗钱。"
+)
+
+
+def test_analyze_returns_every_field():
+    result = nlp.analyze(COMPLAINT)
+    assert isinstance(result, pipeline.Analysis)
+    assert result.topic == "劳动和社会保障"
+    assert result.topic_top3[0] == (result.topic, result.topic_probability)
+    assert result.needs_review is (result.topic_probability < 0.5)
+    assert 0.0 <= result.sentiment_score <= 1.0
+    assert result.sentiment_label in {"negative", "neutral", "positive"}
+    assert result.keywords and all(isinstance(k, str) for k in result.keywords)
+    assert len(result.keywords) <= pipeline.KEYWORDS_PER_TEXT
+    with pytest.raises(AttributeError):
+        result.topic = "x"  # frozen
+    data = json.loads(json.dumps(result.to_dict(), ensure_ascii=False))
+    assert data["topic"] == "劳动和社会保障"
+    assert data["topic_top3"][0] == [result.topic, round(result.topic_probability, 4)]
+    assert data["topic_probability"] == round(result.topic_probability, 4)
+
+
+def test_review_threshold_is_passed_through():
+    prob = nlp.analyze(COMPLAINT).topic_probability
+    assert nlp.analyze(COMPLAINT, review_threshold=prob + 1e-9).needs_review is True
+    assert nlp.analyze(COMPLAINT, review_threshold=0.0).needs_review is False
+
+
+def test_analyze_many_matches_analyze():
+    texts = [COMPLAINT, "医院乱收费", "", "小区路灯坏了半年没人修"]
+    assert nlp.analyze_many(texts) == [nlp.analyze(t) for t in texts]
+    assert nlp.analyze_many([]) == []
+    assert nlp.analyze_many(iter(texts[:2])) == nlp.analyze_many(texts[:2])
+
+
+EMPTY_LIKE = ["", "   \n\t ", "😀😡👍🏻🎉", "\ud800", "\ud800\udfff\ud83d", None, "。。。！！！"]
+
+
+@pytest.mark.parametrize("text", EMPTY_LIKE)
+def test_text_with_nothing_to_go_on_is_neutral_and_needs_review(text):
+    result = nlp.analyze(text)
+    assert result.topic is None
+    assert result.topic_probability == 0.0
+    assert result.topic_top3 == ()
+    assert result.needs_review is True
+    assert result.sentiment_score == pipeline.NEUTRAL_SCORE
+    assert result.sentiment_label == "neutral"
+    assert result.keywords == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hello, the water has been cut off since Monday",
+        "1234567890 13800138000",
+        "WiFi密码wrong😡小区停水3天了!!! call 12345 no answer",
+        "医院\ud800乱收费",
+        "投诉" * 50_000,
+        "小区停水" + "\x00\x07" + "水费",
+        12345,
+    ],
+)
+def test_odd_input_gives_a_defined_result(text):
+    result = nlp.analyze(text)
+    assert isinstance(result, pipeline.Analysis)
+    assert result.topic is None or result.topic in topic.model().labels
+    assert 0.0 <= result.topic_probability <= 1.0
+    assert 0.0 <= result.sentiment_score <= 1.0
+    assert result.sentiment_label in {"negative", "neutral", "positive"}
+    json.dumps(result.to_dict(), ensure_ascii=False)
+
+
+def test_a_100000_character_letter_is_cut_and_fast():
+    letter = ("小区门口的垃圾站臭气熏天，蚊蝇滋生，环卫部门很久没有清运。" * 4000)[:100_000]
+    started = time.perf_counter()
+    result = nlp.analyze(letter)
+    assert time.perf_counter() - started < 5
+    assert result.topic is not None
+
+
+def test_a_failing_step_does_not_lose_the_others(monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("model broken")
+
+    monkeypatch.setattr(topic, "topic_features", boom)
+    result = nlp.analyze(COMPLAINT)
+    assert result.topic is None and result.needs_review is True
+    assert result.keywords  # keywords still computed

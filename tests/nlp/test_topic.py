@@ -1,0 +1,126 @@
+"""Topic routing with the shipped model: known complaints, probabilities, review flag."""
+
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from nlp import topic
+from nlp.segment import clean_text, segment
+
+LABELS = {"城乡建设", "劳动和社会保障", "教育文体", "商贸旅游", "环境保护", "卫生计生", "交通运输"}
+
+LETTERS = [
+    ("城乡建设", (
+        "A3区魏家坡小区物业不作为，小区路灯坏了半年没人修，楼道堆满杂物，"
+        "消防通道被车辆堵死，业主多次向社区反映都得不到解决，请住建局督促物业整改。"
+    )),
+    ("劳动和社会保障", (
+        "我在某建筑公司打工两年，公司一直拖欠工资，也不给我们缴纳养老保险和医疗保险，"
+        "劳动监察大队去了两次都没有结果，请人社局帮助我们农民工讨回血汗钱。"
+    )),
+    ("教育文体", (
+        "我家孩子今年六岁，按学区应该在附近小学就读，但学校说学位已满不能入学，"
+        "我们户口和房产都在学区内，请教育局核实义务教育招生政策，保障孩子上学的权利。"
+    )),
+    ("商贸旅游", (
+        "我在某商场购买的电视机出现质量问题，商家拒绝退换，还说是人为损坏，"
+        "多次协商无果，请市场监管部门依法查处这家商家侵害消费者权益的行为。"
+    )),
+    ("环境保护", (
+        "我们小区旁边的化工厂每天晚上偷偷排放废气，气味刺鼻，居民晚上不敢开窗，"
+        "附近河道的水也变黑发臭，请环保局尽快调查处理这家企业的污染问题。"
+    )),
+    ("卫生计生", (
+        "我母亲在县人民医院住院期间，医生护士态度恶劣，乱开检查乱收费，"
+        "出院结算时费用明细对不上，请卫健委调查医院的违规收费和医疗服务问题。"
+    )),
+    ("交通运输", (
+        "从我们镇到县城的客运班车经常不按时发车，司机随意加价，车辆超载严重，"
+        "乘客安全得不到保障，请交通运输局加强对这条客运线路的监管。"
+    )),
+]
+
+CHAT = [
+    ("劳动和社会保障", "公司拖欠工资三个月了"),
+    ("教育文体", "孩子上幼儿园收费太高"),
+    ("环境保护", "工厂排放废气污染严重"),
+    ("卫生计生", "医院乱收费"),
+    ("城乡建设", "小区路灯坏了半年，下水道堵塞也没人修"),
+    ("交通运输", "出租车司机拒载还乱收费"),
+]
+
+
+@pytest.mark.parametrize(("label", "text"), LETTERS + CHAT)
+def test_known_complaints_route_to_their_topic(label, text):
+    result = topic.classify(text)
+    assert result.label == label, result
+
+
+def test_top3_is_sorted_distinct_and_sums_to_at_most_one():
+    for _, text in LETTERS + CHAT:
+        result = topic.classify(text)
+        probs = [p for _, p in result.top3]
+        assert len(result.top3) == 3
+        assert probs == sorted(probs, reverse=True)
+        assert len({label for label, _ in result.top3}) == 3
+        assert {label for label, _ in result.top3} <= LABELS
+        assert sum(probs) <= 1.0 + 1e-6
+        assert result.top3[0] == (result.label, result.probability)
+        assert 0.0 < result.probability <= 1.0
+
+
+def test_needs_review_follows_the_threshold():
+    text = LETTERS[0][1]
+    prob = topic.classify(text).probability
+    assert topic.classify(text, review_threshold=prob - 0.01).needs_review is False
+    assert topic.classify(text, review_threshold=min(1.0, prob + 0.01)).needs_review is True
+    # The default threshold is 0.5.
+    assert topic.classify(text).needs_review is (prob < 0.5)
+
+
+def test_ambiguous_text_has_low_confidence():
+    result = topic.classify("你好，想问一下这个事情怎么办")
+    assert result.probability < topic.classify(LETTERS[1][1]).probability
+
+
+def test_text_without_known_features_needs_review_with_no_label():
+    for text in ["", "   ", "😀😀😀", "\ud800"]:
+        result = topic.classify(text)
+        assert result == topic.TopicResult(None, 0.0, (), True)
+
+
+def test_shipped_artifact_loads_from_the_package_without_sklearn_pickles():
+    path = resources.files("nlp").joinpath("artifacts", topic.ARTIFACT)
+    assert path.is_file()
+    assert path.stat().st_size < 12 * 1024 * 1024
+    with path.open("rb") as fh, np.load(fh, allow_pickle=False) as npz:
+        assert {"vocabulary", "idf", "coef", "intercept", "header"} <= set(npz.files)
+    model = topic.TopicModel.load(path)
+    assert set(model.labels) == LABELS
+    assert model.coef.shape == (len(model.vocabulary), len(LABELS))
+    assert model.meta["cv"]["macro_f1_title_body"]["mean"] > 0.88
+
+
+def test_batch_scores_equal_single_scores():
+    texts = [clean_text(t) for _, t in LETTERS + CHAT] + [""]
+    feats = [topic.topic_features(segment(t), t) for t in texts]
+    batch = topic.model().predict_features(feats)
+    single = [topic.model().predict_features([f])[0] for f in feats]
+    assert batch == single
+
+
+def test_temperature_fit_recovers_a_known_temperature():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4000, 5)) * 3
+    probs = topic.softmax(logits / 2.0)
+    y = np.array([rng.choice(5, p=p) for p in probs])
+    assert topic.fit_temperature(logits, y) == pytest.approx(2.0, rel=0.1)
+
+
+def test_calibration_error_is_zero_for_perfect_confidence_and_large_when_overconfident():
+    y = np.array([0, 1, 0, 1])
+    perfect = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    assert topic.expected_calibration_error(perfect, y) == pytest.approx(0.0)
+    wrong_but_sure = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    assert topic.expected_calibration_error(wrong_but_sure, y) == pytest.approx(0.5)
