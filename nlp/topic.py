@@ -15,7 +15,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
-from itertools import pairwise
+from itertools import pairwise, repeat
+from operator import add
 from pathlib import Path
 
 import numpy as np
@@ -44,16 +45,16 @@ class TopicResult:
 def topic_features(tokens: list[str], text: str) -> list[str]:
     """Feature strings of one text: content words, word bigrams, character 1-3 grams.
 
-    `text` must already be cleaned (`clean_text`); `tokens` are its jieba tokens.
+    `text` must already be cleaned (`clean_text`); `tokens` are its jieba tokens. Word
+    features carry a Latin prefix, so they never collide with the Han character n-grams.
     """
     words = content_words(tokens)
     feats = ["w" + w for w in words]
     feats += ["b" + a + "_" + b for a, b in pairwise(words)]
     for run in _HAN_RUN.findall(text):
-        n = len(run)
-        feats += ["c" + ch for ch in run]
-        feats += [run[i : i + 2] for i in range(n - 1)]
-        feats += [run[i : i + 3] for i in range(n - 2)]
+        feats += run
+        feats += map(add, run, run[1:])
+        feats += map("".join, zip(run, run[1:], run[2:], strict=False))
     return feats
 
 
@@ -106,32 +107,31 @@ class TopicModel:
             )
 
     # -- scoring -----------------------------------------------------------------------
-    def _vector(self, feats: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Feature indices and their normalised TF-IDF weights (empty when nothing is known)."""
-        vocab = self.vocabulary
-        counts = Counter(i for i in map(vocab.get, feats) if i is not None)
-        if not counts:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
-        w = (np.log(tf) + 1.0) * self.idf[idx]
-        w /= np.sqrt(np.dot(w, w))
-        return idx, w
-
     def decision(self, feature_lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
         """Raw linear scores, shape (n, labels), and a mask of texts with known features."""
         n = len(feature_lists)
+        vocab_get = self.vocabulary.get
+        ids: list[int] = []
+        lengths = np.zeros(n, dtype=np.int64)
+        for row, feats in enumerate(feature_lists):
+            ids += map(vocab_get, feats, repeat(-1, len(feats)))
+            lengths[row] = len(feats)
+        # (text, feature) pairs with their counts, from one sort instead of a Python loop.
+        owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        idx = np.array(ids, dtype=np.int64)
+        hit = idx >= 0
+        pairs, tf = np.unique(owner[hit] * len(self.idf) + idx[hit], return_counts=True)
+        owner, idx = np.divmod(pairs, len(self.idf))
+        lengths = np.bincount(owner, minlength=n)
         scores = np.zeros((n, len(self.labels)), dtype=np.float32)
-        known = np.zeros(n, dtype=bool)
-        parts = [self._vector(f) for f in feature_lists]
-        lengths = np.array([len(p[0]) for p in parts])
         known = lengths > 0
-        if known.any():
-            idx = np.concatenate([p[0] for p in parts])
-            w = np.concatenate([p[1] for p in parts])
-            contrib = self.coef[idx] * w[:, None]
-            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])[known]
-            scores[known] = np.add.reduceat(contrib, starts, axis=0)
+        if len(idx):
+            # Sublinear TF times IDF, L2-normalised per text, as in TfidfVectorizer.
+            w = (np.log(tf.astype(np.float32)) + 1.0) * self.idf[idx]
+            norms = np.sqrt(np.bincount(owner, weights=w * w, minlength=n)).astype(np.float32)
+            w /= norms[owner]
+            starts = (np.cumsum(lengths) - lengths)[known]
+            scores[known] = np.add.reduceat(self.coef[idx] * w[:, None], starts, axis=0)
         scores += self.intercept
         return scores, known
 
