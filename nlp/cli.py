@@ -154,9 +154,10 @@ def _predict(task: str, texts: list[str]) -> list[str | None]:
 
         feats = [topic.topic_features(tok, txt) for tok, txt in zip(tokens, cleaned)]
         return [r.label for r in topic.model().predict_features(feats)]
-    from nlp.pipeline import _sentiment
+    from nlp import sentiment
 
-    return ["1" if _sentiment(tok, txt) >= 0.5 else "0" for tok, txt in zip(tokens, cleaned)]
+    scores = sentiment.score_many(zip(tokens, cleaned, strict=True))
+    return ["1" if score >= 0.5 else "0" for score in scores]
 
 
 def classification_report(gold: list[str], predicted: list[str | None]) -> dict:

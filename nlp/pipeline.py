@@ -48,10 +48,12 @@ def analyze_many(
     """Analyse many texts at once (topic scores computed as one batch)."""
     cleaned = [clean_text(t) for t in texts]
     token_lists = [_segment(t) for t in cleaned]
-    topics = _topics(token_lists, cleaned, review_threshold)
+    word_lists = [content_words(tokens) for tokens in token_lists]
+    topics = _topics(token_lists, cleaned, word_lists, review_threshold)
     out = []
-    for text, tokens, top in zip(cleaned, token_lists, topics, strict=True):
-        score = _sentiment(tokens, text)
+    for text, tokens, words, top in zip(cleaned, token_lists, word_lists, topics, strict=True):
+        # Nothing that reads as words (empty, emoji, punctuation): neutral, like the topic.
+        score = _sentiment(tokens, text) if words else NEUTRAL_SCORE
         out.append(
             Analysis(
                 topic=top.label,
@@ -75,9 +77,12 @@ def _segment(text: str) -> list[str]:
         return []
 
 
-def _topics(token_lists, texts, threshold) -> list[topic_mod.TopicResult]:
+def _topics(token_lists, texts, word_lists, threshold) -> list[topic_mod.TopicResult]:
     try:
-        feats = [topic_mod.topic_features(tok, txt) for tok, txt in zip(token_lists, texts)]
+        feats = [
+            topic_mod.topic_features(tok, txt, words)
+            for tok, txt, words in zip(token_lists, texts, word_lists, strict=True)
+        ]
         return topic_mod.model().predict_features(feats, threshold)
     except Exception:
         log.exception("topic routing failed; sending to review")
@@ -85,9 +90,6 @@ def _topics(token_lists, texts, threshold) -> list[topic_mod.TopicResult]:
 
 
 def _sentiment(tokens: list[str], text: str) -> float:
-    # Nothing that reads as words (empty, emoji, punctuation): neutral, like the topic's review.
-    if not content_words(tokens):
-        return NEUTRAL_SCORE
     try:
         score = float(sentiment.score_tokens(tokens, text))
     except Exception:

@@ -12,7 +12,6 @@ import logging
 import math
 import re
 import threading
-from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from itertools import pairwise, repeat
@@ -42,13 +41,15 @@ class TopicResult:
     needs_review: bool
 
 
-def topic_features(tokens: list[str], text: str) -> list[str]:
+def topic_features(tokens: list[str], text: str, words: list[str] | None = None) -> list[str]:
     """Feature strings of one text: content words, word bigrams, character 1-3 grams.
 
     `text` must already be cleaned (`clean_text`); `tokens` are its jieba tokens. Word
     features carry a Latin prefix, so they never collide with the Han character n-grams.
+    `words` may pass `content_words(tokens)` when the caller already has them.
     """
-    words = content_words(tokens)
+    if words is None:
+        words = content_words(tokens)
     feats = ["w" + w for w in words]
     feats += ["b" + a + "_" + b for a, b in pairwise(words)]
     for run in _HAN_RUN.findall(text):

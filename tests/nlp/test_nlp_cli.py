@@ -92,8 +92,7 @@ def test_evaluate_topic_with_named_columns(tmp_path):
 
 
 def test_evaluate_sentiment(tmp_path):
-    from nlp import pipeline
-    from nlp.segment import clean_text, segment
+    from nlp import sentiment
 
     rows = [("菜很好吃，送餐也很快，好评", "1"), ("等了两个小时还没送到，太差了", "0"),
             ("服务态度非常好，下次还来", "1"), ("饭菜是冷的，还少送了一份", "0")]
@@ -104,7 +103,7 @@ def test_evaluate_sentiment(tmp_path):
     data = json.loads(result.output)
     assert data["task"] == "sentiment" and data["n"] == 4
     assert set(data["per_label"]) <= {"0", "1"}
-    scores = [pipeline._sentiment(segment(clean_text(t)), clean_text(t)) for t, _ in rows]
+    scores = [sentiment.score(t) for t, _ in rows]
     expected = sum((s >= 0.5) == (y == "1") for s, (_, y) in zip(scores, rows)) / 4
     assert data["accuracy"] == pytest.approx(expected)
 
