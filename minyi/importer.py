@@ -297,8 +297,11 @@ class _Csv:
     def __init__(self, path: Path, encoding: str):
         self.path = path
         self.fh = path.open("r", encoding=encoding, newline="")
-        self.reader = csv.reader(self.fh)
+        # Strict: an unbalanced quote is an error instead of a field that swallows the rest
+        # of the file.
+        self.reader = csv.reader(self.fh, strict=True)
         self.blank_lines = 0
+        self.record_start = 1  # where the record being read began, for CSV errors
 
     def close(self) -> None:
         self.fh.close()
@@ -310,13 +313,13 @@ class _Csv:
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         reader = self.reader
-        start = reader.line_num + 1
+        start = self.record_start = reader.line_num + 1
         for record in reader:
             if not record or not any(record):
                 self.blank_lines += reader.line_num - start + 1
             else:
                 yield start, record
-            start = reader.line_num + 1
+            start = self.record_start = reader.line_num + 1
 
     @property
     def line(self) -> int:
@@ -719,9 +722,10 @@ def _pipeline(job, path: Path, encoding: str, report: ImportReport) -> None:
         try:
             job.read(source, emit)
         except csv.Error as exc:
-            job.errors.add(max(source.line, 1), None,
-                           f"CSV 格式错误：{exc}（字段过长或引号不配对？）",
-                           f"malformed CSV: {exc} (a field too large or unbalanced quotes?)")
+            job.errors.add(source.record_start, None,
+                           f"CSV 格式错误（从本行开始的记录）：{exc}；引号不配对或字段过长？",
+                           f"malformed CSV in the record starting here: {exc} "
+                           "(unbalanced quotes or a field too large?)")
         except _Stopped:
             pass
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
@@ -859,105 +863,109 @@ class _RatingsImport:
         reader = source.reader
         column = ""
         line_end = reader.line_num
-        for row in reader:
-            line = line_end + 1
-            line_end = reader.line_num
-            if len(row) != width:
-                if not row or not any(row):
-                    source.blank_lines += line_end - line + 1
-                    continue
-                errors.add(line, None, f"应有 {width} 列，实有 {len(row)} 列",
-                           f"expected {width} fields, found {len(row)}")
-                if errors.full:
-                    return
-                continue
-            try:
-                column = "created_at"
-                raw = row[i_created]
-                try:
-                    local = fromisoformat(raw)
-                    offset = offsets.get(local.date()) if local.tzinfo is None else None
-                except ValueError:
-                    offset = None
-                if offset is not None:
-                    utc = local - offset
-                    if local > future:
-                        parse_time(raw)  # raises the "in the future" error
-                else:
-                    if not any(row):
+        try:
+            for row in reader:
+                line = line_end + 1
+                line_end = reader.line_num
+                if len(row) != width:
+                    if not row or not any(row):
                         source.blank_lines += line_end - line + 1
                         continue
-                    local, utc = parse_time(raw)
-                column = "service_code"
-                service = services.get(row[i_service])
-                if service is None:
-                    service = self._service(row[i_service])
-                column = "score"
-                score = scores.get(row[i_score]) or _score(row[i_score])
-                channel = "import"
-                comment = outlet = citizen = ref = None
-                if i_comment is not None and row[i_comment]:
-                    column = "comment"
-                    comment = row[i_comment]
-                    if len(comment) > max_comment or not comment.isprintable() \
-                            or comment[0] == " " or comment[-1] == " ":
-                        comment = _text(comment, max_comment, "评价内容", "comment")
-                if i_channel is not None and row[i_channel]:
-                    column = "channel"
-                    channel = channels.get(row[i_channel]) or _channel(row[i_channel])
-                if i_outlet is not None and row[i_outlet]:
-                    column = "outlet_code"
-                    outlet = outlets.get(row[i_outlet]) or self._outlet(row[i_outlet])
-                if i_citizen is not None and row[i_citizen]:
-                    column = "citizen_ref"
-                    citizen = row[i_citizen]
-                    if len(citizen) > 128 or not citizen.isprintable() or citizen[0] == " " \
-                            or citizen[-1] == " ":
-                        citizen = _ref(citizen, 128, "群众标识", "citizen_ref")
-                    if citizen is not None:
-                        pending_citizens.add(citizen)
-                if i_ref is not None and row[i_ref]:
-                    column = "source_ref"
-                    ref = row[i_ref]
-                    if len(ref) > 80 or not ref.isprintable() or ref[0] == " " or ref[-1] == " ":
-                        ref = _ref(ref, 80, "来源编号", "source_ref")
-                    if ref is not None:
-                        seen = seen_refs[channel]
-                        if ref in seen:
-                            raise _Bad(f"来源编号 {ref!r}（渠道 {channel}）在文件中重复",
-                                       f"source_ref {ref!r} of channel {channel} repeats")
-                        seen.add(ref)
-                        if check_stored_refs:
-                            pending_refs.append((line, (channel, ref)))
-                if score <= bad_max:
-                    done = None
-                    if i_done is not None and row[i_done].strip():
+                    errors.add(line, None, f"应有 {width} 列，实有 {len(row)} 列",
+                               f"expected {width} fields, found {len(row)}")
+                    if errors.full:
+                        return
+                    continue
+                try:
+                    column = "created_at"
+                    raw = row[i_created]
+                    try:
+                        local = fromisoformat(raw)
+                        offset = offsets.get(local.date()) if local.tzinfo is None else None
+                    except ValueError:
+                        offset = None
+                    if offset is not None:
+                        utc = local - offset
+                        if local > future:
+                            parse_time(raw)  # raises the "in the future" error
+                    else:
+                        if not any(row):
+                            source.blank_lines += line_end - line + 1
+                            continue
+                        local, utc = parse_time(raw)
+                    column = "service_code"
+                    service = services.get(row[i_service])
+                    if service is None:
+                        service = self._service(row[i_service])
+                    column = "score"
+                    score = scores.get(row[i_score]) or _score(row[i_score])
+                    channel = "import"
+                    comment = outlet = citizen = ref = None
+                    if i_comment is not None and row[i_comment]:
+                        column = "comment"
+                        comment = row[i_comment]
+                        if len(comment) > max_comment or not comment.isprintable() \
+                                or comment[0] == " " or comment[-1] == " ":
+                            comment = _text(comment, max_comment, "评价内容", "comment")
+                    if i_channel is not None and row[i_channel]:
+                        column = "channel"
+                        channel = channels.get(row[i_channel]) or _channel(row[i_channel])
+                    if i_outlet is not None and row[i_outlet]:
+                        column = "outlet_code"
+                        outlet = outlets.get(row[i_outlet]) or self._outlet(row[i_outlet])
+                    if i_citizen is not None and row[i_citizen]:
+                        column = "citizen_ref"
+                        citizen = row[i_citizen]
+                        if len(citizen) > 128 or not citizen.isprintable() or citizen[0] == " " \
+                                or citizen[-1] == " ":
+                            citizen = _ref(citizen, 128, "群众标识", "citizen_ref")
+                        if citizen is not None:
+                            pending_citizens.add(citizen)
+                    if i_ref is not None and row[i_ref]:
+                        column = "source_ref"
+                        ref = row[i_ref]
+                        if len(ref) > 80 or not ref.isprintable() or ref[0] == " " or ref[-1] == " ":
+                            ref = _ref(ref, 80, "来源编号", "source_ref")
+                        if ref is not None:
+                            seen = seen_refs[channel]
+                            if ref in seen:
+                                raise _Bad(f"来源编号 {ref!r}（渠道 {channel}）在文件中重复",
+                                           f"source_ref {ref!r} of channel {channel} repeats")
+                            seen.add(ref)
+                            if check_stored_refs:
+                                pending_refs.append((line, (channel, ref)))
+                    if score <= bad_max:
+                        done = None
+                        if i_done is not None and row[i_done].strip():
+                            column = "follow_up_completed_at"
+                            _, done_utc = parse_time(row[i_done])
+                            if done_utc < utc:
+                                raise _Bad("整改完成时间早于评价时间",
+                                           "the follow-up was completed before the rating")
+                            done = as_db_time(done_utc)
+                        pending_follow.append((len(pending), deadline(local.date()), done))
+                    elif i_done is not None and row[i_done].strip():
                         column = "follow_up_completed_at"
-                        _, done_utc = parse_time(row[i_done])
-                        if done_utc < utc:
-                            raise _Bad("整改完成时间早于评价时间",
-                                       "the follow-up was completed before the rating")
-                        done = as_db_time(done_utc)
-                    pending_follow.append((len(pending), deadline(local.date()), done))
-                elif i_done is not None and row[i_done].strip():
-                    column = "follow_up_completed_at"
-                    raise _Bad(f"只有差评（评分 <= {bad_max}）才有整改完成时间",
-                               f"only a bad review (score <= {bad_max}) has a follow-up")
-            except _Bad as bad:
-                errors.add(line, column, bad.message_zh, bad.message_en)
-                if errors.full:
-                    return
-                continue
-            pending.append([
-                None, service[0], service[1], outlet, citizen, score, comment, channel, ref,
-                utc.isoformat(" ", "microseconds") if sqlite_text else utc, excluded,
-            ])
-            if len(pending) >= chunk_rows:
-                chunk.line_end = line_end
-                emit(chunk)
-                chunk = _Chunk()
-                pending, pending_follow = chunk.rows, chunk.follow_ups
-                pending_refs, pending_citizens = chunk.refs, chunk.citizens
+                        raise _Bad(f"只有差评（评分 <= {bad_max}）才有整改完成时间",
+                                   f"only a bad review (score <= {bad_max}) has a follow-up")
+                except _Bad as bad:
+                    errors.add(line, column, bad.message_zh, bad.message_en)
+                    if errors.full:
+                        return
+                    continue
+                pending.append([
+                    None, service[0], service[1], outlet, citizen, score, comment, channel, ref,
+                    utc.isoformat(" ", "microseconds") if sqlite_text else utc, excluded,
+                ])
+                if len(pending) >= chunk_rows:
+                    chunk.line_end = line_end
+                    emit(chunk)
+                    chunk = _Chunk()
+                    pending, pending_follow = chunk.rows, chunk.follow_ups
+                    pending_refs, pending_citizens = chunk.refs, chunk.citizens
+        except csv.Error:
+            source.record_start = line_end + 1
+            raise
         chunk.line_end = line_end
         emit(chunk)
 

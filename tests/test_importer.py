@@ -229,10 +229,29 @@ def test_huge_fields(engine, settings, catalogue, tmp_path):
     error = refused(engine, settings, path)
     assert [(e.line, e.column) for e in error.errors] == [(2, "comment")]
     assert "太长" in error.errors[0].message_zh
+    # Past csv's field limit (unless another module raised it): refused either way.
     path = write(tmp_path, "created_at,service_code,score,comment\n"
                            f"2025-03-03 10:00,rsj-001,3,{'x' * 200_000}\n", name="huge.csv")
     error = refused(engine, settings, path)
-    assert error.errors[0].line == 2 and "CSV" in error.errors[0].message_zh
+    assert [(e.line, e.column) for e in error.errors] in ([(2, None)], [(2, "comment")])
+
+
+@pytest.mark.parametrize("importer_function", [import_ratings, import_tickets])
+def test_unbalanced_quote_swallows_nothing(engine, settings, catalogue, tmp_path,
+                                           importer_function):
+    path = write(tmp_path, lines(
+        "received_at,text" if importer_function is import_tickets
+        else "created_at,service_code,score,comment",
+        "2025-03-03 10:00,rsj-001,3,fine" if importer_function is import_ratings
+        else "2025-03-03 10:00,路灯坏了很久",
+        '2025-03-03 10:00,rsj-001,3,"unbalanced' if importer_function is import_ratings
+        else '2025-03-03 10:00,"路灯坏了',
+        "2025-03-03 10:00,rsj-001,4,next row",
+        "2025-03-03 10:00,rsj-001,5,last row",
+    ))
+    error = refused(engine, settings, path, importer_function)
+    assert [e.line for e in error.errors] == [3]
+    assert "CSV" in error.errors[0].message_zh and "quotes" in error.errors[0].message_en
 
 
 def test_source_ref_unique_in_file_and_database(engine, settings, catalogue, tmp_path):
