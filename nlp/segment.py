@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import tempfile
 import threading
 import unicodedata
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
+
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,57 @@ def _import_jieba():
     return jieba
 
 
+def _prefix_cache_path(jieba) -> Path:
+    folder = Path(os.environ.get("MINYI_NLP_CACHE") or tempfile.gettempdir())
+    size = (Path(jieba.__file__).parent / jieba.DEFAULT_DICT_NAME).stat().st_size
+    return folder / f"minyi-jieba-{jieba.__version__}-{size}.npz"
+
+
+def _load_prefix_dict(tk, jieba) -> None:
+    """Initialise `tk` with jieba's default prefix dictionary, from our own cache when present.
+
+    jieba's own cache is a marshal dump that takes ~0.6 s to load; the same 500k entries as one
+    newline-joined string plus an integer array load about three times faster. The cache is
+    rebuilt (atomically) from jieba's normal initialisation when missing or unreadable.
+    """
+    try:
+        path = _prefix_cache_path(jieba)
+    except (OSError, AttributeError, TypeError):  # jieba's layout changed: its own init only
+        tk.initialize()
+        return
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            words = npz["words"].tobytes().decode("utf-8").split("\n")
+            freq = dict(zip(words, npz["freqs"].tolist(), strict=True))
+            total = int(npz["total"])
+        tk.FREQ, tk.total, tk.initialized = freq, total, True
+        return
+    except (OSError, ValueError, KeyError, EOFError):
+        pass
+    tk.initialize()
+    _write_prefix_cache(path, tk)
+
+
+def _write_prefix_cache(path: Path, tk) -> None:
+    tmp = None
+    try:
+        words = list(tk.FREQ)
+        blob = "\n".join(words).encode("utf-8")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(
+                fh,
+                words=np.frombuffer(blob, dtype=np.uint8),
+                freqs=np.fromiter(tk.FREQ.values(), dtype=np.int64, count=len(words)),
+                total=np.int64(tk.total),
+            )
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only temp dir only costs start-up time
+        log.info("jieba prefix cache not written: %s", exc)
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def tokenizer():
     """The jieba Tokenizer with the civic dictionary, built once on first use (thread-safe)."""
     global _tokenizer
@@ -68,7 +124,7 @@ def tokenizer():
                 jieba = _import_jieba()
                 jieba.setLogLevel(logging.WARNING)
                 tk = jieba.Tokenizer()
-                tk.initialize()
+                _load_prefix_dict(tk, jieba)
                 for line in _read_lines("userdict.txt"):
                     parts = line.split()
                     freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None

@@ -33,3 +33,32 @@ def test_tokenizer_is_built_once_across_threads():
     for t in threads:
         t.join()
     assert len({id(t) for t in seen}) == 1
+
+
+def test_fast_prefix_cache_equals_jiebas_own_dictionary(tmp_path, monkeypatch):
+    from nlp.segment import _import_jieba, _load_prefix_dict
+
+    monkeypatch.setenv("MINYI_NLP_CACHE", str(tmp_path))
+    jieba = _import_jieba()
+    built = jieba.Tokenizer()
+    _load_prefix_dict(built, jieba)  # no cache yet: jieba's own init, then our cache written
+    assert len(list(tmp_path.glob("minyi-jieba-*.npz"))) == 1
+    assert not list(tmp_path.glob("*.tmp"))
+    cached = jieba.Tokenizer()
+    _load_prefix_dict(cached, jieba)  # from our cache
+    assert cached.initialized and cached.total == built.total
+    assert cached.FREQ == built.FREQ
+    text = "A市A3区魏家坡小区物业不作为，业主多次向社区反映都得不到解决"
+    assert cached.lcut(text) == built.lcut(text)
+
+
+def test_corrupt_prefix_cache_falls_back_to_jieba(tmp_path, monkeypatch):
+    from nlp.segment import _import_jieba, _load_prefix_dict, _prefix_cache_path
+
+    monkeypatch.setenv("MINYI_NLP_CACHE", str(tmp_path))
+    jieba = _import_jieba()
+    _prefix_cache_path(jieba).write_bytes(b"not a cache")
+    tk = jieba.Tokenizer()
+    _load_prefix_dict(tk, jieba)
+    assert tk.initialized and "政务" in tk.FREQ
+    assert _prefix_cache_path(jieba).stat().st_size > 1_000_000  # rewritten
