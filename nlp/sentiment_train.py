@@ -38,6 +38,7 @@ DEFAULT_CONFIG = {
     "C": 10.0,  # inverse L2 strength of the logistic regression
     "nb_alpha": 1.0,  # smoothing of the naive-Bayes log-count ratios
     "hotel_weight": 1.0,  # sample weight of a hotel review relative to a waimai review
+    "max_features": 40_000,  # keep the largest weights (0: all); 255k -> 40k costs no CV accuracy
 }
 
 
@@ -78,8 +79,18 @@ def fit(
         C=float(config["C"]), solver="liblinear", max_iter=5000, random_state=SEED
     )
     clf.fit(xr, y, sample_weight=weight)
-    vocab = vec.get_feature_names_out().tolist()
+    vocab = vec.get_feature_names_out()
     coef = clf.coef_[0]
+    limit = int(config.get("max_features") or 0)
+    if 0 < limit < len(vocab):
+        # Keep the features with the largest weights and refit on them alone: a small
+        # vocabulary keeps the scoring dicts in cache (throughput) and the artifact small.
+        keep = np.sort(np.argsort(-np.abs(coef * ratios), kind="stable")[:limit])
+        x, ratios, vocab = x[:, keep], ratios[keep], vocab[keep]
+        xr = normalize(x @ sparse.diags(ratios))
+        clf.fit(xr, y, sample_weight=weight)
+        coef = clf.coef_[0]
+    vocab = vocab.tolist()
     return SentimentModel(
         vocab,
         (coef * ratios).astype(np.float32),
