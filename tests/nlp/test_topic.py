@@ -107,7 +107,14 @@ def test_batch_scores_equal_single_scores():
     feats = [topic.topic_features(segment(t), t) for t in texts]
     batch = topic.model().predict_features(feats)
     single = [topic.model().predict_features([f])[0] for f in feats]
-    assert batch == single
+    for b, s in zip(batch, single, strict=True):
+        assert (b.label, b.needs_review) == (s.label, s.needs_review)
+        assert [label for label, _ in b.top3] == [label for label, _ in s.top3]
+        assert b.probability == pytest.approx(s.probability, abs=1e-5)
+    scores_batch, known_batch = topic.model().decision(feats)
+    scores_single = np.concatenate([topic.model().decision([f])[0] for f in feats])
+    np.testing.assert_allclose(scores_batch, scores_single, atol=1e-5)
+    assert known_batch.tolist() == [True] * (len(feats) - 1) + [False]
 
 
 def test_temperature_fit_recovers_a_known_temperature():

@@ -74,3 +74,15 @@ def test_train_topic_refuses_a_file_without_enough_rows(tmp_path):
     path.write_text("title,body,label\n甲,乙,城乡建设\n", encoding="utf-8")
     with pytest.raises(ValueError, match="too few"):
         train.train_topic(path, tmp_path)
+
+
+def test_fit_keeps_only_the_strongest_features(tmp_path):
+    rows = train.load_topic_rows(tiny_csv(tmp_path / "m.csv"))
+    full = [train._features(r.text) for r in rows]
+    labels = [r.label for r in rows]
+    classes = sorted(set(labels))
+    vec_all, _ = train._fit(full, labels, classes, min_df=1, max_features=0)
+    vec, clf = train._fit(full, labels, classes, min_df=1, max_features=20)
+    assert len(vec_all.vocabulary_) > 20
+    assert len(vec.vocabulary_) == 20 and clf.coef_.shape == (3, 20)
+    assert set(vec.vocabulary_) < set(vec_all.vocabulary_)
