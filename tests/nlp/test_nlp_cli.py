@@ -165,3 +165,25 @@ def test_train_with_missing_data_is_a_usage_error(tmp_path):
     result = run("train", "--data", tmp_path, "--out", tmp_path / "out")
     assert result.exit_code == 2
     assert "training data not found" in result.output
+
+
+def test_train_rebuilds_artifacts_from_given_csvs(tmp_path):
+    from nlp.topic import TopicModel
+    from tests.nlp.test_train import tiny_csv
+
+    reviews = [("菜很好吃，送得也快", "1"), ("味道不错，下次再来", "1"), ("服务热情，好评", "1"),
+               ("太难吃了，再也不点", "0"), ("送餐慢了一个小时", "0"), ("房间很脏，态度差", "0")]
+    waimai = write_csv(tmp_path / "waimai.csv", ["id", "body", "label"],
+                       [(i, t, y) for i, (t, y) in enumerate(reviews * 3)])
+    hotel = write_csv(tmp_path / "hotel.csv", ["id", "body", "label"],
+                      [(i, t, y) for i, (t, y) in enumerate(reviews[::-1] * 3)])
+    out = tmp_path / "artifacts"
+    result = run("train", "--data", tmp_path, "--messages", tiny_csv(tmp_path / "m.csv"),
+                 "--waimai", waimai, "--hotel", hotel, "--out", out)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["topic"]["rows"] == 18
+    assert "mean" in report["topic"]["macro_f1_title_body"]
+    assert "skipped" in report["keywords"]  # no message-board data in tmp_path
+    assert (out / "topic.npz").is_file() and (out / "sentiment.npz").is_file()
+    assert TopicModel.load(out / "topic.npz").labels == ["交通运输", "城乡建设", "教育文体"]
