@@ -152,9 +152,10 @@ def _predict(task: str, texts: list[str]) -> list[str | None]:
     tokens = [segment(t) for t in cleaned]
     if task == TOPIC_TASK:
         from nlp import topic
+        from nlp.segment import content_words
 
-        feats = [topic.topic_features(tok, txt) for tok, txt in zip(tokens, cleaned)]
-        return [r.label for r in topic.model().predict_features(feats)]
+        words = [content_words(tok) for tok in tokens]
+        return [r.label for r in topic.model().predict(words, cleaned)]
     from nlp import sentiment
 
     scores = sentiment.score_many(zip(tokens, cleaned, strict=True))

@@ -49,7 +49,7 @@ def analyze_many(
     cleaned = [clean_text(t) for t in texts]
     token_lists = [_segment(t) for t in cleaned]
     word_lists = [content_words(tokens) for tokens in token_lists]
-    topics = _topics(token_lists, cleaned, word_lists, review_threshold)
+    topics = _topics(word_lists, cleaned, review_threshold)
     out = []
     for text, tokens, words, top in zip(cleaned, token_lists, word_lists, topics, strict=True):
         # Nothing that reads as words (empty, emoji, punctuation): neutral, like the topic.
@@ -77,13 +77,9 @@ def _segment(text: str) -> list[str]:
         return []
 
 
-def _topics(token_lists, texts, word_lists, threshold) -> list[topic_mod.TopicResult]:
+def _topics(word_lists, texts, threshold) -> list[topic_mod.TopicResult]:
     try:
-        feats = [
-            topic_mod.topic_features(tok, txt, words)
-            for tok, txt, words in zip(token_lists, texts, word_lists, strict=True)
-        ]
-        return topic_mod.model().predict_features(feats, threshold)
+        return topic_mod.model().predict(word_lists, texts, threshold)
     except Exception:
         log.exception("topic routing failed; sending to review")
         return [topic_mod.TopicResult(None, 0.0, (), True) for _ in texts]

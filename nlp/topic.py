@@ -41,17 +41,16 @@ class TopicResult:
     needs_review: bool
 
 
-def topic_features(tokens: list[str], text: str, words: list[str] | None = None) -> list[str]:
-    """Feature strings of one text: content words, word bigrams, character 1-3 grams.
-
-    `text` must already be cleaned (`clean_text`); `tokens` are its jieba tokens. Word
-    features carry a Latin prefix, so they never collide with the Han character n-grams.
-    `words` may pass `content_words(tokens)` when the caller already has them.
-    """
-    if words is None:
-        words = content_words(tokens)
+def word_features(words: list[str]) -> list[str]:
+    """Word features: each content word and each pair of adjacent content words."""
     feats = ["w" + w for w in words]
     feats += ["b" + a + "_" + b for a, b in pairwise(words)]
+    return feats
+
+
+def char_features(text: str) -> list[str]:
+    """Character 1-3 grams inside runs of Han characters (never across other characters)."""
+    feats: list[str] = []
     for run in _HAN_RUN.findall(text):
         feats += run
         feats += map(add, run, run[1:])
@@ -59,32 +58,79 @@ def topic_features(tokens: list[str], text: str, words: list[str] | None = None)
     return feats
 
 
+def topic_features(tokens: list[str], text: str, words: list[str] | None = None) -> list[str]:
+    """Feature strings of one text: content words, word bigrams, character 1-3 grams.
+
+    `text` must already be cleaned (`clean_text`); `tokens` are its jieba tokens. Word
+    features carry a Latin prefix, so they never collide with the Han character n-grams.
+    `words` may pass `content_words(tokens)` when the caller already has them. Training uses
+    these strings; scoring computes the same features with array operations (`TopicModel`).
+    """
+    if words is None:
+        words = content_words(tokens)
+    return word_features(words) + char_features(text)
+
+
+# Han characters U+4E00..U+9FFF as integers 0..HAN_SPAN-1; an n-gram is a base-HAN_SPAN number.
+_HAN_FIRST = 0x4E00
+HAN_SPAN = 0x9FFF - _HAN_FIRST + 1
+
+
+def _is_han_gram(term: str) -> bool:
+    return 1 <= len(term) <= 3 and all("\u4e00" <= ch <= "\u9fff" for ch in term)
+
+
+def _gram_key(term: str) -> int:
+    key = 0
+    for ch in term:
+        key = key * HAN_SPAN + ord(ch) - _HAN_FIRST
+    return key
+
+
 class TopicModel:
-    """A linear topic model: sublinear TF-IDF, L2-normalised, scores softmaxed at temperature."""
+    """A linear topic model: sublinear TF-IDF, L2-normalised, scores softmaxed at temperature.
+
+    Word features are found through a dict; character n-grams through sorted integer keys
+    (`np.searchsorted`) for a whole batch at once, which is what makes scoring cheap.
+    """
 
     def __init__(self, vocabulary, idf, coef, intercept, labels, temperature=1.0, meta=None):
-        self.vocabulary: dict[str, int] = vocabulary
         self.idf = np.asarray(idf, dtype=np.float32)
         self.coef = np.asarray(coef, dtype=np.float32)  # shape (n_features, n_labels)
         self.intercept = np.asarray(intercept, dtype=np.float32)
         self.labels: list[str] = list(labels)
         self.temperature = float(temperature)
         self.meta: dict = dict(meta or {})
+        self.word_index: dict[str, int] = {}
+        grams: dict[int, tuple[list[int], list[int]]] = {1: ([], []), 2: ([], []), 3: ([], [])}
+        for term, i in vocabulary.items():
+            if _is_han_gram(term):
+                grams[len(term)][0].append(_gram_key(term))
+                grams[len(term)][1].append(i)
+            else:
+                self.word_index[term] = i
+        self.gram_index = {n: _sorted_index(keys, ids) for n, (keys, ids) in grams.items()}
+
+    @property
+    def n_features(self) -> int:
+        return len(self.idf)
 
     # -- persistence -------------------------------------------------------------------
     def save(self, path: Path) -> None:
         """Write the model as one compressed .npz (arrays plus a JSON header; no pickles)."""
-        terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
+        terms = sorted(self.word_index, key=self.word_index.__getitem__)
         blob = "\n".join(terms).encode("utf-8")
-        header = {
-            "labels": self.labels,
-            "temperature": self.temperature,
-            "meta": self.meta,
-        }
+        header = {"labels": self.labels, "temperature": self.temperature, "meta": self.meta}
+        grams = {}
+        for n, (keys, ids) in self.gram_index.items():
+            grams[f"gram{n}_keys"] = keys
+            grams[f"gram{n}_ids"] = ids.astype(np.int32)
         with open(path, "wb") as fh:
             np.savez_compressed(
                 fh,
-                vocabulary=np.frombuffer(blob, dtype=np.uint8),
+                words=np.frombuffer(blob, dtype=np.uint8),
+                word_ids=np.array([self.word_index[t] for t in terms], dtype=np.int32),
+                **grams,
                 idf=self.idf.astype(np.float32),
                 coef=self.coef.astype(np.float16),
                 intercept=self.intercept.astype(np.float32),
@@ -95,10 +141,9 @@ class TopicModel:
     def load(cls, path) -> TopicModel:
         """Read a model written by `save` (a path or an importlib Traversable)."""
         with path.open("rb") as fh, np.load(fh, allow_pickle=False) as npz:
-            terms = npz["vocabulary"].tobytes().decode("utf-8").split("\n")
             header = json.loads(npz["header"].tobytes().decode("utf-8"))
-            return cls(
-                vocabulary=dict(zip(terms, range(len(terms)))),
+            model = cls(
+                vocabulary={},
                 idf=npz["idf"],
                 coef=npz["coef"].astype(np.float32),
                 intercept=npz["intercept"],
@@ -106,27 +151,74 @@ class TopicModel:
                 temperature=header["temperature"],
                 meta=header.get("meta", {}),
             )
+            blob = npz["words"].tobytes().decode("utf-8")
+            terms = blob.split("\n") if blob else []
+            model.word_index = dict(zip(terms, npz["word_ids"].tolist(), strict=True))
+            model.gram_index = {
+                n: (npz[f"gram{n}_keys"], npz[f"gram{n}_ids"].astype(np.int64)) for n in (1, 2, 3)
+            }
+        return model
 
     # -- scoring -----------------------------------------------------------------------
-    def decision(self, feature_lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """Raw linear scores, shape (n, labels), and a mask of texts with known features."""
-        n = len(feature_lists)
-        if n == 1:
-            return self._decision_one(feature_lists[0])
-        vocab_get = self.vocabulary.get
+    def _word_hits(self, word_lists) -> tuple[np.ndarray, np.ndarray]:
+        get = self.word_index.get
         ids: list[int] = []
-        lengths = np.zeros(n, dtype=np.int64)
-        for row, feats in enumerate(feature_lists):
-            ids += map(vocab_get, feats, repeat(-1, len(feats)))
-            lengths[row] = len(feats)
-        # (text, feature) pairs with their counts, from one sort instead of a Python loop.
-        owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        lengths = []
+        for words in word_lists:
+            feats = word_features(words)
+            ids += map(get, feats, repeat(-1, len(feats)))
+            lengths.append(len(feats))
+        owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
         idx = np.array(ids, dtype=np.int64)
         hit = idx >= 0
-        pairs, tf = np.unique(owner[hit] * len(self.idf) + idx[hit], return_counts=True)
-        owner, idx = np.divmod(pairs, len(self.idf))
-        lengths = np.bincount(owner, minlength=n)
+        return owner[hit], idx[hit]
+
+    def _gram_hits(self, texts) -> tuple[np.ndarray, np.ndarray]:
+        # All texts as one code-point array, each followed by a separator (not Han).
+        joined = "\n".join(texts) + "\n"
+        cp = np.frombuffer(joined.encode("utf-32-le", "replace"), dtype=np.uint32)
+        cp = cp.astype(np.int64) - _HAN_FIRST
+        owner_of = np.repeat(np.arange(len(texts), dtype=np.int64), [len(t) + 1 for t in texts])
+        han = (cp >= 0) & (cp < HAN_SPAN)
+        starts = {1: np.flatnonzero(han)}
+        han2 = han[:-1] & han[1:]
+        starts[2] = np.flatnonzero(han2)
+        starts[3] = np.flatnonzero(han2[:-1] & han[2:])
+        owners, ids = [], []
+        for n, pos in starts.items():
+            key = cp[pos]
+            for k in range(1, n):
+                key = key * HAN_SPAN + cp[pos + k]
+            keys, gram_ids = self.gram_index[n]
+            if not len(keys):
+                continue
+            j = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
+            found = keys[j] == key
+            owners.append(owner_of[pos[found]])
+            ids.append(gram_ids[j[found]])
+        if not ids:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.concatenate(owners), np.concatenate(ids)
+
+    def decision(
+        self, word_lists: list[list[str]], texts: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Raw linear scores, shape (n, labels), and a mask of texts with known features.
+
+        `word_lists[i]` are the content words of the cleaned `texts[i]`.
+        """
+        n = len(texts)
         scores = np.zeros((n, len(self.labels)), dtype=np.float32)
+        if n == 0:
+            return scores, np.zeros(0, dtype=bool)
+        wo, wi = self._word_hits(word_lists)
+        go, gi = self._gram_hits(texts)
+        # (text, feature) pairs with their counts, from one sort instead of a Python loop.
+        v = self.n_features
+        pairs, tf = np.unique(np.concatenate([wo, go]) * v + np.concatenate([wi, gi]),
+                              return_counts=True)
+        owner, idx = np.divmod(pairs, v)
+        lengths = np.bincount(owner, minlength=n)
         known = lengths > 0
         if len(idx):
             # Sublinear TF times IDF, L2-normalised per text, as in TfidfVectorizer.
@@ -138,27 +230,16 @@ class TopicModel:
         scores += self.intercept
         return scores, known
 
-    def _decision_one(self, feats: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """`decision` for one text with fewer numpy calls (single-text latency)."""
-        vocab_get = self.vocabulary.get
-        ids = [i for i in map(vocab_get, feats) if i is not None]
-        if not ids:
-            return self.intercept[None, :].copy(), np.zeros(1, dtype=bool)
-        idx, tf = np.unique(np.array(ids, dtype=np.int64), return_counts=True)
-        w = (np.log(tf.astype(np.float32)) + 1.0) * self.idf[idx]
-        w /= np.sqrt(np.dot(w, w))
-        return (w @ self.coef[idx] + self.intercept)[None, :], np.ones(1, dtype=bool)
-
-    def probabilities(self, feature_lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+    def probabilities(self, word_lists, texts) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated label probabilities, shape (n, labels), and the known-features mask."""
-        scores, known = self.decision(feature_lists)
+        scores, known = self.decision(word_lists, texts)
         return softmax(scores.astype(np.float64) / self.temperature), known
 
-    def predict_features(
-        self, feature_lists: list[list[str]], review_threshold: float = DEFAULT_REVIEW_THRESHOLD
+    def predict(
+        self, word_lists, texts, review_threshold: float = DEFAULT_REVIEW_THRESHOLD
     ) -> list[TopicResult]:
-        """One TopicResult per feature list."""
-        probs, known = self.probabilities(feature_lists)
+        """One TopicResult per cleaned text (with its content words)."""
+        probs, known = self.probabilities(word_lists, texts)
         return [
             self._result(p, k, review_threshold) for p, k in zip(probs, known, strict=True)
         ]
@@ -170,6 +251,12 @@ class TopicModel:
         top3 = tuple((self.labels[i], float(probs[i])) for i in order)
         best, prob = top3[0]
         return TopicResult(best, prob, top3, prob < threshold)
+
+
+def _sorted_index(keys: list[int], ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    keys_a = np.array(keys, dtype=np.int64)
+    order = np.argsort(keys_a, kind="stable")
+    return keys_a[order], np.array(ids, dtype=np.int64)[order]
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
@@ -197,7 +284,7 @@ def classify_tokens(
     tokens: list[str], text: str, *, review_threshold: float = DEFAULT_REVIEW_THRESHOLD
 ) -> TopicResult:
     """Route an already segmented, cleaned text."""
-    return model().predict_features([topic_features(tokens, text)], review_threshold)[0]
+    return model().predict([content_words(tokens)], [text], review_threshold)[0]
 
 
 def classify(text: object, *, review_threshold: float = DEFAULT_REVIEW_THRESHOLD) -> TopicResult:

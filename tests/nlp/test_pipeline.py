@@ -99,7 +99,7 @@ def test_a_failing_step_does_not_lose_the_others(monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("model broken")
 
-    monkeypatch.setattr(topic, "topic_features", boom)
+    monkeypatch.setattr(topic, "model", boom)
     result = nlp.analyze(COMPLAINT)
     assert result.topic is None and result.needs_review is True
     assert result.keywords  # keywords still computed

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nlp import topic
-from nlp.segment import clean_text, segment
+from nlp.segment import clean_text, content_words, segment
 
 LABELS = {"城乡建设", "劳动和社会保障", "教育文体", "商贸旅游", "环境保护", "卫生计生", "交通运输"}
 
@@ -95,26 +95,37 @@ def test_shipped_artifact_loads_from_the_package_without_sklearn_pickles():
     assert path.is_file()
     assert path.stat().st_size < 12 * 1024 * 1024
     with path.open("rb") as fh, np.load(fh, allow_pickle=False) as npz:
-        assert {"vocabulary", "idf", "coef", "intercept", "header"} <= set(npz.files)
+        assert {"words", "gram1_keys", "idf", "coef", "intercept", "header"} <= set(npz.files)
     model = topic.TopicModel.load(path)
     assert set(model.labels) == LABELS
-    assert model.coef.shape == (len(model.vocabulary), len(LABELS))
+    assert model.coef.shape == (model.n_features, len(LABELS))
+    n_grams = sum(len(keys) for keys, _ in model.gram_index.values())
+    assert len(model.word_index) + n_grams == model.n_features
     assert model.meta["cv"]["macro_f1_title_body"]["mean"] > 0.88
 
 
 def test_batch_scores_equal_single_scores():
     texts = [clean_text(t) for _, t in LETTERS + CHAT] + [""]
-    feats = [topic.topic_features(segment(t), t) for t in texts]
-    batch = topic.model().predict_features(feats)
-    single = [topic.model().predict_features([f])[0] for f in feats]
+    words = [content_words(segment(t)) for t in texts]
+    m = topic.model()
+    batch = m.predict(words, texts)
+    single = [m.predict([w], [t])[0] for w, t in zip(words, texts, strict=True)]
     for b, s in zip(batch, single, strict=True):
         assert (b.label, b.needs_review) == (s.label, s.needs_review)
         assert [label for label, _ in b.top3] == [label for label, _ in s.top3]
         assert b.probability == pytest.approx(s.probability, abs=1e-5)
-    scores_batch, known_batch = topic.model().decision(feats)
-    scores_single = np.concatenate([topic.model().decision([f])[0] for f in feats])
+    scores_batch, known_batch = m.decision(words, texts)
+    scores_single = np.concatenate([m.decision([w], [t])[0] for w, t in zip(words, texts)])
     np.testing.assert_allclose(scores_batch, scores_single, atol=1e-5)
-    assert known_batch.tolist() == [True] * (len(feats) - 1) + [False]
+    assert known_batch.tolist() == [True] * (len(texts) - 1) + [False]
+    assert m.decision([], [])[0].shape == (0, len(m.labels))
+
+
+def test_features_are_word_and_han_character_grams():
+    feats = topic.topic_features(["小区", "停水", "了"], "小区停水了!ab区")
+    assert {"w小区", "w停水", "b小区_停水", "小", "区停", "停水了", "区"} <= set(feats)
+    assert not any("!" in f or "a" in f for f in feats)
+    assert feats.count("区") == 2
 
 
 def test_temperature_fit_recovers_a_known_temperature():
@@ -131,3 +142,25 @@ def test_calibration_error_is_zero_for_perfect_confidence_and_large_when_overcon
     assert topic.expected_calibration_error(perfect, y) == pytest.approx(0.0)
     wrong_but_sure = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     assert topic.expected_calibration_error(wrong_but_sure, y) == pytest.approx(0.5)
+
+
+def test_character_grams_are_found_at_the_edges_of_the_han_block():
+    vocab = {"一": 0, "一丁": 1, "鿿": 2, "丁一鿿": 3, "w小区": 4, "丁": 5}
+    n = len(vocab)
+    model = topic.TopicModel(vocab, np.ones(n), np.eye(n), np.zeros(n), [str(i) for i in range(n)])
+    scores, known = model.decision([["小区"], [], []], ["一丁一鿿", "abc", "丁"])
+    assert known.tolist() == [True, False, True]
+    # Text 0 holds 一 twice, 一丁, 丁一鿿, 鿿, 丁, and the word 小区: weights ∝ 1 + ln(tf).
+    raw = np.array([1 + np.log(2), 1, 1, 1, 1, 1])
+    np.testing.assert_allclose(scores[0], raw / np.linalg.norm(raw), rtol=1e-5)
+    np.testing.assert_allclose(scores[2], [0, 0, 0, 0, 0, 1])
+
+
+def test_saved_model_loads_back_identically(tmp_path):
+    m = topic.model()
+    m.save(tmp_path / "t.npz")
+    back = topic.TopicModel.load(tmp_path / "t.npz")
+    assert back.word_index == m.word_index and back.labels == m.labels
+    texts = [clean_text(t) for _, t in CHAT]
+    words = [content_words(segment(t)) for t in texts]
+    np.testing.assert_allclose(back.decision(words, texts)[0], m.decision(words, texts)[0])
