@@ -171,11 +171,101 @@ def _fused_tokenizer_class(jieba):
             if len(buf) == 1:
                 yield buf
             elif not self.FREQ.get(buf):
-                yield from finalseg.cut(buf)
+                yield from hmm_cut(buf)
             else:
                 yield from buf
 
     return FusedTokenizer
+
+
+def _hmm_tables():
+    from jieba import finalseg
+
+    low = finalseg.MIN_FLOAT
+    t = finalseg.trans_P
+    trans = {a + b: t[a].get(b, low) for a in "BMES" for b in "BMES"}
+    return finalseg, low, finalseg.start_P, trans, finalseg.emit_P
+
+
+def _viterbi(obs: str, tables) -> list[str]:
+    """jieba.finalseg.viterbi with the four states unrolled and back-pointers (same result).
+
+    Same float operations in the same order, and the same tie-breaks as jieba's
+    `max((prob, state))`: on equal probability the later state letter wins.
+    """
+    _, low, start, tr, emit = tables
+    e_b, e_m, e_e, e_s = emit["B"].get, emit["M"].get, emit["E"].get, emit["S"].get
+    t_eb, t_sb, t_mm, t_bm = tr["EB"], tr["SB"], tr["MM"], tr["BM"]
+    t_ss, t_es, t_be, t_me = tr["SS"], tr["ES"], tr["BE"], tr["ME"]
+    c = obs[0]
+    vb, vm = start["B"] + e_b(c, low), start["M"] + e_m(c, low)
+    ve, vs = start["E"] + e_e(c, low), start["S"] + e_s(c, low)
+    back = []
+    for c in obs[1:]:
+        em = e_b(c, low)  # B <- E or S
+        p1, p2 = ve + t_eb + em, vs + t_sb + em
+        nb, fb = (p2, "S") if p2 >= p1 else (p1, "E")
+        em = e_m(c, low)  # M <- M or B
+        p1, p2 = vm + t_mm + em, vb + t_bm + em
+        nm, fm = (p1, "M") if p1 >= p2 else (p2, "B")
+        em = e_s(c, low)  # S <- S or E
+        p1, p2 = vs + t_ss + em, ve + t_es + em
+        ns, fs = (p1, "S") if p1 >= p2 else (p2, "E")
+        em = e_e(c, low)  # E <- B or M
+        p1, p2 = vb + t_be + em, vm + t_me + em
+        ne, fe = (p2, "M") if p2 >= p1 else (p1, "B")
+        vb, vm, vs, ve = nb, nm, ns, ne
+        back.append({"B": fb, "M": fm, "S": fs, "E": fe})
+    state = "S" if vs >= ve else "E"
+    states = [state]
+    for pointers in reversed(back):
+        state = pointers[state]
+        states.append(state)
+    states.reverse()
+    return states
+
+
+_HMM_HAN = re.compile("([\u4E00-\u9FD5]+)")
+_HMM_SKIP = re.compile(r"([a-zA-Z0-9]+(?:\.\d+)?%?)")
+_hmm = None
+
+
+def hmm_cut(sentence: str):
+    """jieba.finalseg.cut (the HMM for words missing from the dictionary), faster."""
+    global _hmm
+    if _hmm is None:
+        _hmm = _hmm_tables()
+    force_split = _hmm[0].Force_Split_Words
+    for blk in _HMM_HAN.split(sentence):
+        if _HMM_HAN.match(blk):
+            pos_list = _viterbi(blk, _hmm)
+            begin = nexti = 0
+            for i, char in enumerate(blk):
+                pos = pos_list[i]
+                word = None
+                if pos == "B":
+                    begin = i
+                elif pos == "E":
+                    word = blk[begin : i + 1]
+                    nexti = i + 1
+                elif pos == "S":
+                    word = char
+                    nexti = i + 1
+                if word is not None:
+                    if word in force_split:
+                        yield from word
+                    else:
+                        yield word
+            if nexti < len(blk):
+                word = blk[nexti:]
+                if word in force_split:
+                    yield from word
+                else:
+                    yield word
+        else:
+            for x in _HMM_SKIP.split(blk):
+                if x:
+                    yield x
 
 
 def tokenizer():

@@ -96,3 +96,21 @@ def test_fused_route_search_breaks_ties_like_jieba():
     for text in ["甲乙", "甲乙甲乙乙", "丙甲乙丙"]:
         assert ours.lcut(text) == plain.lcut(text)
     assert ours.lcut("甲乙") == ["甲乙"]
+
+
+def test_fast_hmm_cuts_exactly_like_jiebas_finalseg(monkeypatch):
+    import random
+
+    from jieba import finalseg
+
+    from nlp.segment import hmm_cut
+
+    rng = random.Random(5)
+    # Rare characters (no emission probability) produce exact ties: tie-breaks are exercised.
+    chars = [chr(c) for c in range(0x4E00, 0x9FD6, 7)] + list("abc12.5%，。😀")
+    texts = ["".join(rng.choice(chars) for _ in range(rng.randint(1, 30))) for _ in range(3000)]
+    texts += ["魏家坡巷业主", "蔡锷南路华庭", "鿿鿿鿿", "3.5%的人"]
+    for text in texts:
+        assert list(hmm_cut(text)) == list(finalseg.cut(text)), text
+    monkeypatch.setattr(finalseg, "Force_Split_Words", {"魏家"})
+    assert list(hmm_cut("魏家坡巷")) == list(finalseg.cut("魏家坡巷"))
