@@ -93,6 +93,7 @@ from minyi.models import (
     TicketNumberCounter,
     TicketStatus,
 )
+from minyi.services.validation import CONTROL_CHARS
 from minyi.workdays import WorkCalendar
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,6 @@ CHUNK_ROWS = 20_000
 REBUILD_MIN_ROWS = 50_000
 # Keeps IN (...) lists well under SQLite's and PostgreSQL's bound-parameter limits.
 _IN_BATCH = 5_000
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SLOW_DATETIME = re.compile(
     r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})"
     r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?"
@@ -465,8 +465,8 @@ def _score(raw: str, name_zh: str = "评分", name_en: str = "score") -> int:
 
 def _text(raw: str, max_chars: int, name_zh: str, name_en: str) -> str | None:
     value = raw.strip()
-    if _CONTROL.search(value):
-        value = _CONTROL.sub("", value).strip()
+    if CONTROL_CHARS.search(value):
+        value = CONTROL_CHARS.sub("", value).strip()
     if not value:
         return None
     if len(value) > max_chars:
@@ -479,7 +479,7 @@ def _ref(raw: str, max_chars: int, name_zh: str, name_en: str) -> str | None:
     value = raw.strip()
     if not value:
         return None
-    if len(value) > max_chars or _CONTROL.search(value):
+    if len(value) > max_chars or CONTROL_CHARS.search(value):
         raise _Bad(f"{name_zh}无效（最多 {max_chars} 个字符，不能含控制字符）",
                    f"invalid {name_en} (at most {max_chars} characters, no control characters)")
     return value

@@ -7,7 +7,7 @@ import re
 from minyi.errors import ValidationFailed
 
 # Control characters other than tab/newline break PostgreSQL (NUL) and terminals.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def clean_text(value: object, *, field_zh: str, field_en: str, max_chars: int,
@@ -21,7 +21,7 @@ def clean_text(value: object, *, field_zh: str, field_en: str, max_chars: int,
         raise ValidationFailed(f"{field_zh}必须是文字", f"{field_en} must be text")
     # Lone surrogates from broken clients cannot be stored in UTF-8.
     text = value.encode("utf-8", "replace").decode("utf-8")
-    text = _CONTROL.sub("", text).strip()
+    text = CONTROL_CHARS.sub("", text).strip()
     if len(text) < min_chars:
         raise ValidationFailed(
             f"{field_zh}太短，请至少写 {min_chars} 个字",
