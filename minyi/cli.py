@@ -147,6 +147,15 @@ def _run_import(runtime: Runtime, kind: str, path: Path) -> None:
     function = importer.import_ratings if kind == "ratings" else importer.import_tickets
     try:
         report = function(runtime.engine, runtime.settings, path, progress=progress)
+    except importer.ImportFailed as refused:
+        # One line per bad row: a county fixing a large file needs to scan them.
+        click.echo(f"导入失败，未写入任何数据 / import refused, nothing written: {path}", err=True)
+        for row_error in refused.errors:
+            click.echo(f"  {row_error}", err=True)
+        if refused.truncated:
+            click.echo(f"  … 仅列出前 {importer.MAX_ERRORS} 处 / first {importer.MAX_ERRORS} "
+                       "errors only", err=True)
+        sys.exit(1)
     finally:
         if progress is not None:
             progress.close()

@@ -71,3 +71,16 @@ def test_bad_config_file_exit_1(settings, tmp_path):
 def test_missing_import_file_is_a_usage_error(run):
     result = run("import", "ratings", "/no/such/file.csv")
     assert result.exit_code == 2
+
+
+def test_import_lists_each_bad_row_and_writes_nothing(run, tmp_path):
+    assert run("init").exit_code == 0
+    bad = tmp_path / "ratings.csv"
+    bad.write_text("created_at,service_code,score\n2026-01-05 10:00,nope,5\n"
+                   "2026-01-05 11:00,nope,9\n", encoding="utf-8")
+    result = run("import", "ratings", str(bad))
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.startswith("  ")]
+    assert len(lines) == 2
+    assert lines[0].startswith("  第 2 行") and "service_code" in lines[0]
+    assert lines[1].startswith("  第 3 行")
