@@ -38,6 +38,12 @@ MIN_DF = 3
 # lookups of run-time scoring in cache, which matters more than the last 0.1 point of F1.
 MAX_FEATURES = 150_000
 
+# Also train on the segmented copy of rows that have raw text: a quarter of the messages only
+# exist in that stop-word-free form, and routing must handle both.
+SEGMENTED_COPIES = True
+# Titles-only copies per titled row: chat messages are as short as titles.
+TITLE_COPIES = 2
+
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 
 
@@ -57,6 +63,7 @@ class TopicRow:
     title: str
     label: str
     group: str = field(default="")
+    segmented: str = field(default="")  # the contestants' segmented copy, when `text` is raw
 
 
 def topic_text(row: dict) -> str:
@@ -83,8 +90,12 @@ def load_topic_rows(path: Path) -> list[TopicRow]:
         text = topic_text(r)
         if not text.strip() or not r.get("label"):
             continue
-        group = (r.get("body_seg") or "").strip() or clean_text(text)
-        rows.append(TopicRow(text, (r.get("title") or "").strip(), r["label"].strip(), group))
+        seg = (r.get("body_seg") or "").strip()
+        group = seg or clean_text(text)
+        segmented = "".join(seg.split()) if (r.get("body") or "").strip() else ""
+        rows.append(
+            TopicRow(text, (r.get("title") or "").strip(), r["label"].strip(), group, segmented)
+        )
     return rows
 
 
@@ -123,14 +134,18 @@ def _identity(x):
     return x
 
 
-def _augmented(rows: list[TopicRow], full, titles, idx):
-    """Training feature lists and labels for rows `idx`: full texts plus titles-only copies."""
+def _augmented(rows: list[TopicRow], full, titles, idx, segmented=None):
+    """Training feature lists and labels for rows `idx`: full texts plus titles-only copies
+    (and, when given, copies in the segmented stop-word-free form some rows only have)."""
     feats, labels = [], []
     for i in idx:
         feats.append(full[i])
         labels.append(rows[i].label)
         if titles[i] is not None:
-            feats.append(titles[i])
+            feats += [titles[i]] * TITLE_COPIES
+            labels += [rows[i].label] * TITLE_COPIES
+        if segmented is not None and segmented[i] is not None:
+            feats.append(segmented[i])
             labels.append(rows[i].label)
     return feats, labels
 
@@ -155,12 +170,14 @@ def train_topic(
     y = np.array([classes.index(r.label) for r in rows])
     full = [_features(r.text) for r in rows]
     titles = [_features(r.title) if r.title else None for r in rows]
+    segmented = [_features(r.segmented) if r.segmented and SEGMENTED_COPIES else None
+                 for r in rows]
 
     scores_full, scores_title = [], []
     oof_scores, oof_y = [], []
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     for fold, (tr, te) in enumerate(splitter.split(np.zeros(len(rows)), y, _groups(rows))):
-        vec, clf = _fit(*_augmented(rows, full, titles, tr), classes)
+        vec, clf = _fit(*_augmented(rows, full, titles, tr, segmented), classes)
         dec = clf.decision_function(vec.transform([full[i] for i in te]))
         scores_full.append(f1_score(y[te], dec.argmax(1), average="macro"))
         oof_scores.append(dec)
@@ -176,7 +193,7 @@ def train_topic(
     temperature = fit_temperature(oof_scores, oof_y)
     ece = expected_calibration_error(softmax(oof_scores / temperature), oof_y)
 
-    vec, clf = _fit(*_augmented(rows, full, titles, range(len(rows))), classes)
+    vec, clf = _fit(*_augmented(rows, full, titles, range(len(rows)), segmented), classes)
     report = {
         "rows": len(rows),
         "rows_with_title": sum(t is not None for t in titles),

@@ -86,3 +86,21 @@ def test_fit_keeps_only_the_strongest_features(tmp_path):
     assert len(vec_all.vocabulary_) > 20
     assert len(vec.vocabulary_) == 20 and clf.coef_.shape == (3, 20)
     assert set(vec.vocabulary_) < set(vec_all.vocabulary_)
+
+
+def test_rows_with_raw_text_also_train_on_their_segmented_copy(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "title,body,body_seg,label\n"
+        "小区停水,小区停水三天了,小区 停水 三天,城乡建设\n"
+        ",,学校 乱收费,教育文体\n",
+        encoding="utf-8",
+    )
+    raw, seg_only = train.load_topic_rows(path)
+    assert (raw.text, raw.segmented) == ("小区停水。小区停水三天了", "小区停水三天")
+    assert (seg_only.text, seg_only.segmented) == ("学校乱收费", "")
+    full = [["a"], ["b"]]
+    titles = [["t"], None]
+    feats, labels = train._augmented([raw, seg_only], full, titles, [0, 1], [["s"], None])
+    assert feats == [["a"]] + [["t"]] * train.TITLE_COPIES + [["s"], ["b"]]
+    assert labels == ["城乡建设"] * (train.TITLE_COPIES + 2) + ["教育文体"]
