@@ -5,7 +5,8 @@
     python bench/import_ratings.py --url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 The database gets a demo-like catalogue (departments, services, outlets); on PostgreSQL the
-script works in a schema of its own, dropped at the end. Prints rows/s, seconds and peak RSS; the target is < 20 s for 1,000,000
+script works in a schema of its own, dropped at the end. Prints rows/s, seconds and peak RSS;
+the target is < 20 s for 1,000,000
 rows on SQLite, validation included.
 """
 
@@ -33,8 +34,17 @@ from minyi.models import BadReviewFollowUp, Citizen, Department, Outlet, Rating,
 
 CATALOGUE = {
     "zwfw": ("政务服务中心", ["综合受理", "证照打印", "企业开办", "工程建设项目审批", "帮办代办"]),
-    "rsj": ("人社局", ["社保卡申领", "养老保险参保登记", "失业保险金申领", "就业登记",
-                       "职称评审", "劳动争议仲裁"]),
+    "rsj": (
+        "人社局",
+        [
+            "社保卡申领",
+            "养老保险参保登记",
+            "失业保险金申领",
+            "就业登记",
+            "职称评审",
+            "劳动争议仲裁",
+        ],
+    ),
     "ybj": ("医保局", ["医保参保登记", "异地就医备案", "门诊慢特病认定", "医疗费用报销"]),
     "zjj": ("住建局", ["商品房预售许可", "建筑工程施工许可", "住房公积金提取", "物业投诉受理"]),
     "jtysj": ("交通运输局", ["道路运输经营许可", "出租车投诉", "公交线路咨询"]),
@@ -50,10 +60,18 @@ CATALOGUE = {
     "tyjrswj": ("退役军人事务局", ["优待证申领", "抚恤补助"]),
 }
 COMMENTS = [
-    "办事效率高，工作人员态度好", "排队时间太长了", "窗口人员解释得很清楚，谢谢",
-    "材料要求反复变化，跑了三趟", "系统经常卡顿，希望改进", "一次办好，很满意",
-    "工作人员不耐烦", "指引标识不清楚，找不到窗口", "线上预约很方便",
-    "'); DROP TABLE ratings; --", "<script>alert(1)</script>", "=HYPERLINK(\"http://x\")",
+    "办事效率高，工作人员态度好",
+    "排队时间太长了",
+    "窗口人员解释得很清楚，谢谢",
+    "材料要求反复变化，跑了三趟",
+    "系统经常卡顿，希望改进",
+    "一次办好，很满意",
+    "工作人员不耐烦",
+    "指引标识不清楚，找不到窗口",
+    "线上预约很方便",
+    "'); DROP TABLE ratings; --",
+    "<script>alert(1)</script>",
+    '=HYPERLINK("http://x")',
 ]
 
 
@@ -61,16 +79,25 @@ def build_catalogue(engine) -> list[str]:
     codes = []
     with engine.begin() as conn:
         for dep_code, (name, services) in CATALOGUE.items():
-            dep_id = conn.execute(insert(Department.__table__).values(
-                code=dep_code, name=name, active=True, created_at=datetime.now().astimezone()
-            ).returning(Department.__table__.c.id)).scalar_one()
+            dep_id = conn.execute(
+                insert(Department.__table__)
+                .values(
+                    code=dep_code, name=name, active=True, created_at=datetime.now().astimezone()
+                )
+                .returning(Department.__table__.c.id)
+            ).scalar_one()
             for n, service in enumerate(services, 1):
                 code = f"{dep_code}-{n:03d}"
-                conn.execute(insert(Service.__table__).values(
-                    code=code, name=service, department_id=dep_id, active=True))
+                conn.execute(
+                    insert(Service.__table__).values(
+                        code=code, name=service, department_id=dep_id, active=True
+                    )
+                )
                 codes.append(code)
-        conn.execute(insert(Outlet.__table__), [
-            {"code": f"hall-{n}", "name": f"第{n}服务大厅"} for n in range(1, 6)])
+        conn.execute(
+            insert(Outlet.__table__),
+            [{"code": f"hall-{n}", "name": f"第{n}服务大厅"} for n in range(1, 6)],
+        )
     return codes
 
 
@@ -82,25 +109,38 @@ def write_csv(path: Path, rows: int, service_codes: list[str], seed: int = 7) ->
     channels = ["web", "telegram", "import", "survey", "phone"]
     with path.open("w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh)
-        out.writerow(["created_at", "service_code", "score", "comment", "channel",
-                      "outlet_code", "citizen_ref", "source_ref", "follow_up_completed_at"])
+        out.writerow(
+            [
+                "created_at",
+                "service_code",
+                "score",
+                "comment",
+                "channel",
+                "outlet_code",
+                "citizen_ref",
+                "source_ref",
+                "follow_up_completed_at",
+            ]
+        )
         for n in range(rows):
             created = start + timedelta(seconds=rng.randrange(span))
             score = rng.choice(scores)
             done = ""
             if score <= 2 and rng.random() < 0.6:
                 done = (created + timedelta(days=rng.randint(1, 9))).isoformat(" ")
-            out.writerow([
-                created.isoformat(" "),
-                rng.choice(service_codes),
-                score,
-                rng.choice(COMMENTS) if rng.random() < 0.4 else "",
-                rng.choice(channels),
-                f"hall-{rng.randint(1, 5)}" if rng.random() < 0.5 else "",
-                f"c{rng.randrange(100_000)}" if rng.random() < 0.5 else "",
-                f"old-{n}",
-                done,
-            ])
+            out.writerow(
+                [
+                    created.isoformat(" "),
+                    rng.choice(service_codes),
+                    score,
+                    rng.choice(COMMENTS) if rng.random() < 0.4 else "",
+                    rng.choice(channels),
+                    f"hall-{rng.randint(1, 5)}" if rng.random() < 0.5 else "",
+                    f"c{rng.randrange(100_000)}" if rng.random() < 0.5 else "",
+                    f"old-{n}",
+                    done,
+                ]
+            )
 
 
 def peak_rss_mb() -> float:
@@ -149,12 +189,15 @@ def run(engine, settings, tmp_path: Path, args) -> None:
     t0 = time.perf_counter()
     write_csv(csv_path, args.rows, codes)
     size_mb = csv_path.stat().st_size / 1e6
-    print(f"generated {args.rows:,} rows ({size_mb:.0f} MB) in "
-          f"{time.perf_counter() - t0:.1f} s; importing into {engine.dialect.name}…")
+    print(
+        f"generated {args.rows:,} rows ({size_mb:.0f} MB) in "
+        f"{time.perf_counter() - t0:.1f} s; importing into {engine.dialect.name}…"
+    )
 
     progress = None
     if args.progress:
         from minyi.importer import tqdm_progress
+
         progress = tqdm_progress("导入评价")
     t0, cpu0 = time.perf_counter(), time.process_time()
     report = import_ratings(engine, settings, csv_path, progress=progress)
@@ -167,10 +210,14 @@ def run(engine, settings, tmp_path: Path, args) -> None:
     assert report.rows == stored
     print(f"imported {stored:,} ratings, {follow_ups:,} follow-ups, {citizens:,} citizens")
     load = os.getloadavg()[0]
-    print(f"{seconds:.2f} s  {stored / seconds:,.0f} rows/s  peak RSS {peak_rss_mb():.0f} MB"
-          f"  (CPU {cpu:.2f} s, load average {load:.1f} on {os.cpu_count()} CPUs)")
-    print(f"  {'OK:' if seconds < 20 else 'SLOWER than'} the 20 s target"
-          f"{'' if engine.dialect.name == 'sqlite' else ' (set for SQLite)'}")
+    print(
+        f"{seconds:.2f} s  {stored / seconds:,.0f} rows/s  peak RSS {peak_rss_mb():.0f} MB"
+        f"  (CPU {cpu:.2f} s, load average {load:.1f} on {os.cpu_count()} CPUs)"
+    )
+    print(
+        f"  {'OK:' if seconds < 20 else 'SLOWER than'} the 20 s target"
+        f"{'' if engine.dialect.name == 'sqlite' else ' (set for SQLite)'}"
+    )
 
 
 if __name__ == "__main__":

@@ -59,23 +59,36 @@ class MinyiGroup(click.Group):
 
 
 @click.group(cls=MinyiGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="配置文件 / config file (default: $MINYI_CONFIG or ./config.toml)")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="配置文件 / config file (default: $MINYI_CONFIG or ./config.toml)",
+)
 @click.option("-v", "--verbose", is_flag=True, help="详细日志 / debug logging")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """民意 Minyi: 市民评价、投诉与满意度指标 / citizen feedback for a county government."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if not verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
     ctx.obj = Runtime(config_path)
 
 
 @main.command()
-@click.option("--demo", is_flag=True, help="空库时载入示范县数据 / load the demo county when empty")
-@click.option("--months", default=6, show_default=True, type=click.IntRange(1, 24),
-              help="示范数据月数 / months of demo history")
+@click.option(
+    "--demo", is_flag=True, help="空库时载入示范县数据 / load the demo county when empty"
+)
+@click.option(
+    "--months",
+    default=6,
+    show_default=True,
+    type=click.IntRange(1, 24),
+    help="示范数据月数 / months of demo history",
+)
 @click.pass_obj
 def init(runtime: Runtime, demo: bool, months: int) -> None:
     """建库并迁移到最新版本 / create or migrate the database (and load demo data)."""
@@ -117,21 +130,39 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("username")
-@click.option("--role", required=True, type=click.Choice(["admin", "analyst", "officer"]),
-              help="角色 / role")
+@click.option(
+    "--role", required=True, type=click.Choice(["admin", "analyst", "officer"]), help="角色 / role"
+)
 @click.option("--department", help="部门编码（officer 必填）/ department code (officers)")
 @click.option("--name", "display_name", help="显示名 / display name")
-@click.option("--password", prompt="密码 / password", hide_input=True,
-              confirmation_prompt=True, help="密码（不填则提示输入）/ password (prompted)")
+@click.option(
+    "--password",
+    prompt="密码 / password",
+    hide_input=True,
+    confirmation_prompt=True,
+    help="密码（不填则提示输入）/ password (prompted)",
+)
 @click.pass_obj
-def user_add(runtime: Runtime, username: str, role: str, department: str | None,
-             display_name: str | None, password: str) -> None:
+def user_add(
+    runtime: Runtime,
+    username: str,
+    role: str,
+    department: str | None,
+    display_name: str | None,
+    password: str,
+) -> None:
     """新增工作人员 / add a staff user."""
     from minyi.services.staff import create_staff_user
 
     with runtime.session_factory().begin() as session:
-        created = create_staff_user(session, username=username, password=password, role=role,
-                                    display_name=display_name, department=department)
+        created = create_staff_user(
+            session,
+            username=username,
+            password=password,
+            role=role,
+            display_name=display_name,
+            department=department,
+        )
         click.echo(f"已创建 / created: {created.username} ({created.role.value})")
 
 
@@ -153,8 +184,10 @@ def _run_import(runtime: Runtime, kind: str, path: Path) -> None:
         for row_error in refused.errors:
             click.echo(f"  {row_error}", err=True)
         if refused.truncated:
-            click.echo(f"  … 仅列出前 {importer.MAX_ERRORS} 处 / first {importer.MAX_ERRORS} "
-                       "errors only", err=True)
+            click.echo(
+                f"  … 仅列出前 {importer.MAX_ERRORS} 处 / first {importer.MAX_ERRORS} errors only",
+                err=True,
+            )
         sys.exit(1)
     finally:
         if progress is not None:

@@ -112,7 +112,10 @@ class Settings(BaseSettings):
     """Everything configurable; see config.example.toml for each key."""
 
     model_config = SettingsConfigDict(
-        env_prefix="MINYI_", env_nested_delimiter="__", extra="forbid", nested_model_default_partial_update=True
+        env_prefix="MINYI_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
     )
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -160,7 +163,9 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
-        raise ConfigInvalid(f"配置有误：{problems}", f"invalid configuration: {problems}") from None
+        raise ConfigInvalid(
+            f"配置有误：{problems}", f"invalid configuration: {problems}"
+        ) from None
     except (OSError, ValueError) as exc:  # a TOML syntax error surfaces as ValueError
         raise ConfigInvalid(f"无法读取配置：{exc}", f"cannot read configuration: {exc}") from None
     finally:

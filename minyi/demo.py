@@ -94,24 +94,34 @@ class DemoSummary:
         ext = ", ".join(f"{k} {v}" for k, v in self.extensions.items()) or "0"
         out = [
             f"演示数据 / demo county: {self.period_start} .. {self.period_end}",
-            (f"  部门 departments {self.departments}, 服务事项 services {self.services}, "
-             f"网点 outlets {self.outlets}, 工作人员 staff {self.staff}, "
-             f"市民 citizens {self.citizens}"),
-            (f"  评价 ratings {self.ratings} (差评 bad reviews {self.bad_reviews}; "
-             f"follow-ups: {follow})"),
-            (f"  工单 tickets {self.tickets}: {statuses}; triage {self.tickets_in_triage}, "
-             f"reassigned {self.tickets_reassigned}, reopened {self.tickets_reopened}, "
-             f"escalated {self.tickets_escalated}; extensions: {ext}"),
-            ("  演示账号（仅供演示，上线前请删除或修改密码）/ demo logins (DEMO ONLY — "
-             "change or remove before real use):"),
+            (
+                f"  部门 departments {self.departments}, 服务事项 services {self.services}, "
+                f"网点 outlets {self.outlets}, 工作人员 staff {self.staff}, "
+                f"市民 citizens {self.citizens}"
+            ),
+            (
+                f"  评价 ratings {self.ratings} (差评 bad reviews {self.bad_reviews}; "
+                f"follow-ups: {follow})"
+            ),
+            (
+                f"  工单 tickets {self.tickets}: {statuses}; triage {self.tickets_in_triage}, "
+                f"reassigned {self.tickets_reassigned}, reopened {self.tickets_reopened}, "
+                f"escalated {self.tickets_escalated}; extensions: {ext}"
+            ),
+            (
+                "  演示账号（仅供演示，上线前请删除或修改密码）/ demo logins (DEMO ONLY — "
+                "change or remove before real use):"
+            ),
         ]
         shown = [x for x in self.logins if x.role != Role.OFFICER.value][:2]
         out += [f"    {x.username:<18} {x.password:<28} {x.role}" for x in shown]
         officers = [x for x in self.logins if x.role == Role.OFFICER.value]
         if officers:
-            out.append(f"    officer_<部门代码> / officer_<department code> "
-                       f"({len(officers)} accounts, e.g. {officers[0].username}), "
-                       f"password {PASSWORD_PATTERN}")
+            out.append(
+                f"    officer_<部门代码> / officer_<department code> "
+                f"({len(officers)} accounts, e.g. {officers[0].username}), "
+                f"password {PASSWORD_PATTERN}"
+            )
         return out
 
     def __str__(self) -> str:
@@ -138,8 +148,9 @@ class _Slots(dict):
 
 
 class _Demo:
-    def __init__(self, session: Session, ctx: ServiceContext, rng: random.Random,
-                 now: datetime, months: int):
+    def __init__(
+        self, session: Session, ctx: ServiceContext, rng: random.Random, now: datetime, months: int
+    ):
         self.session = session
         self.ctx = ctx
         self.rng = rng
@@ -203,11 +214,13 @@ class _Demo:
         """When a citizen answers: some hours later, between 08:00 and 22:00."""
         moment = after + timedelta(hours=self.rng.uniform(min_hours, max_hours))
         if moment.hour >= 22:
-            moment = self._local(moment.date() + timedelta(days=1), time(8)) + \
-                timedelta(minutes=self.rng.randrange(90))
+            moment = self._local(moment.date() + timedelta(days=1), time(8)) + timedelta(
+                minutes=self.rng.randrange(90)
+            )
         elif moment.hour < 8:
-            moment = self._local(moment.date(), time(8)) + \
-                timedelta(minutes=self.rng.randrange(90))
+            moment = self._local(moment.date(), time(8)) + timedelta(
+                minutes=self.rng.randrange(90)
+            )
         return moment
 
     def _fill(self, template: str, **extra: str) -> tuple[str, _Slots]:
@@ -218,16 +231,19 @@ class _Demo:
     def build_catalogue(self) -> None:
         founded = self._local(self.start_day - timedelta(days=30), time(9)).astimezone(UTC)
         for code, name, address in T.OUTLETS:
-            self.outlets[code] = catalog.create_outlet(self.session, code=code, name=name,
-                                                       address=address)
+            self.outlets[code] = catalog.create_outlet(
+                self.session, code=code, name=name, address=address
+            )
         for code, name, name_en, _outlets, service_names in T.DEPARTMENTS:
-            department = catalog.create_department(self.session, code=code, name=name,
-                                                   name_en=name_en)
+            department = catalog.create_department(
+                self.session, code=code, name=name, name_en=name_en
+            )
             department.created_at = founded
             self.departments[code] = department
             self.services[code] = [
-                catalog.create_service(self.session, department=department,
-                                       code=f"{code}-{n:02d}", name=service_name)
+                catalog.create_service(
+                    self.session, department=department, code=f"{code}-{n:02d}", name=service_name
+                )
                 for n, service_name in enumerate(service_names, start=1)
             ]
 
@@ -237,14 +253,20 @@ class _Demo:
             ("admin", Role.ADMIN, "系统管理员", None),
             ("analyst", Role.ANALYST, "数据分析员", None),
         ]
-        accounts += [(f"officer_{code}", Role.OFFICER, f"{dept.name}办理员", code)
-                     for code, dept in self.departments.items()]
+        accounts += [
+            (f"officer_{code}", Role.OFFICER, f"{dept.name}办理员", code)
+            for code, dept in self.departments.items()
+        ]
         for username, role, display_name, code in accounts:
             password = PASSWORD_PATTERN.format(username=username)
             user = staff.create_staff_user(
-                self.session, username=username, password=password, role=role,
+                self.session,
+                username=username,
+                password=password,
+                role=role,
                 display_name=display_name,
-                department=self.departments[code] if code else None)
+                department=self.departments[code] if code else None,
+            )
             user.created_at = founded
             self.logins.append(DemoLogin(username, password, role.value, code))
             if role == Role.ADMIN:
@@ -261,8 +283,10 @@ class _Demo:
         if not pool:
             # Registered in batches: one flush for many, instead of a savepoint each.
             start = len(known) + 1
-            pool.extend(Citizen(channel=channel, external_id=f"demo-{channel.value}-{n:05d}")
-                        for n in range(start, start + CITIZEN_BATCH))
+            pool.extend(
+                Citizen(channel=channel, external_id=f"demo-{channel.value}-{n:05d}")
+                for n in range(start, start + CITIZEN_BATCH)
+            )
             self.session.add_all(pool)
             self.session.flush()
             pool.reverse()
@@ -329,14 +353,24 @@ class _Demo:
             outlet_codes = next(d[3] for d in T.DEPARTMENTS if d[0] == code)
             outlet = self.outlets[rng.choice(outlet_codes)]
         rating = ratings.record_rating(
-            self.session, self.ctx, service=service, score=score, comment=comment,
-            citizen=person, channel=channel, outlet=outlet, aspect=aspect, at=self._at(moment))
+            self.session,
+            self.ctx,
+            service=service,
+            score=score,
+            comment=comment,
+            citizen=person,
+            channel=channel,
+            outlet=outlet,
+            aspect=aspect,
+            at=self._at(moment),
+        )
         if score <= self.ctx.settings.ratings.bad_review_max_score:
             # Read only for a 差评: on other ratings the attribute would cost a lazy load.
             self._follow_up(rating.follow_up, code, aspect, moment)
 
-    def _follow_up(self, follow_up: BadReviewFollowUp, code: str, aspect: str | None,
-                   created: datetime) -> None:
+    def _follow_up(
+        self, follow_up: BadReviewFollowUp, code: str, aspect: str | None, created: datetime
+    ) -> None:
         roll = self.rng.random()
         if roll < 0.74:
             span = self.cal.working_days_between(created.date(), follow_up.deadline)
@@ -346,13 +380,20 @@ class _Demo:
             moment = self._on_day(day, created)
         elif roll < 0.88:
             moment = self._work_moment(
-                self.cal.add_working_days(follow_up.deadline, self.rng.randint(1, 5)))
+                self.cal.add_working_days(follow_up.deadline, self.rng.randint(1, 5))
+            )
         else:
             return  # never followed up: overdue on the department's list
         note = self.rng.choice(T.FOLLOW_UP_NOTES.get(aspect) or T.FOLLOW_UP_NOTES[None])
         try:
-            ratings.complete_follow_up(self.session, self.ctx, follow_up,
-                                       actor=self.officers[code], note=note, at=self._at(moment))
+            ratings.complete_follow_up(
+                self.session,
+                self.ctx,
+                follow_up,
+                actor=self.officers[code],
+                note=note,
+                at=self._at(moment),
+            )
         except _NotYet:
             pass
 
@@ -374,8 +415,9 @@ class _Demo:
         # A few recent tickets still wait in the triage queue.
         recent_from = self.now_local - timedelta(days=RECENT_DAYS)
         recent = [n for n, (moment, _) in enumerate(planned) if moment >= recent_from]
-        in_triage = set(self.rng.sample(recent, min(len(recent),
-                                                    round(TRIAGE_SHARE * len(planned)))))
+        in_triage = set(
+            self.rng.sample(recent, min(len(recent), round(TRIAGE_SHARE * len(planned))))
+        )
         for n, (moment, code) in enumerate(planned):
             triage = n in in_triage
             # Each service call flushes; skipping the extra autoflush before the outbox's
@@ -398,8 +440,15 @@ class _Demo:
             location = f"示范县{slots.get('village') or slots['school']}"
         channel = Channel.PHONE if rng.random() < 0.4 else Channel.WEB
         person = self.citizen(channel, received) if rng.random() < 0.94 else None
-        ticket = tickets.file_ticket(session, ctx, text=text, channel=channel, citizen=person,
-                                     location=location, at=self._at(received))
+        ticket = tickets.file_ticket(
+            session,
+            ctx,
+            text=text,
+            channel=channel,
+            citizen=person,
+            location=location,
+            at=self._at(received),
+        )
         moment = received + timedelta(minutes=rng.uniform(1, 3))
         if ctx.analyzer is not None:
             try:
@@ -419,15 +468,29 @@ class _Demo:
             if confusable and rng.random() < 0.2:
                 first = confusable
             moment = self._after(moment, rng.uniform(10, 240))
-            tickets.assign(session, ctx, ticket, self.departments[first], actor=self.admin,
-                           at=self._at(moment))
+            tickets.assign(
+                session,
+                ctx,
+                ticket,
+                self.departments[first],
+                actor=self.admin,
+                at=self._at(moment),
+            )
         current = next(c for c, d in self.departments.items() if d.id == ticket.department_id)
         if current != code:
             moment = self._after(moment, rng.uniform(30, 600))
-            reason, _ = self._fill(rng.choice(T.REASSIGN_REASONS),
-                                   dept=self.departments[code].name, theme=theme)
-            tickets.reassign(session, ctx, ticket, self.departments[code],
-                             actor=self.officers[current], reason=reason, at=self._at(moment))
+            reason, _ = self._fill(
+                rng.choice(T.REASSIGN_REASONS), dept=self.departments[code].name, theme=theme
+            )
+            tickets.reassign(
+                session,
+                ctx,
+                ticket,
+                self.departments[code],
+                actor=self.officers[current],
+                reason=reason,
+                at=self._at(moment),
+            )
         officer = self.officers[code]
 
         # First response: usually within the response window, sometimes days later.
@@ -444,12 +507,24 @@ class _Demo:
             moment = self._after(moment, rng.uniform(60, 2400))
             if moment.date() < ticket.due_date:
                 request = tickets.request_extension(
-                    session, ctx, ticket, actor=officer, working_days=rng.choice((5, 5, 10)),
-                    reason=rng.choice(T.EXTENSION_REASONS), at=self._at(moment))
+                    session,
+                    ctx,
+                    ticket,
+                    actor=officer,
+                    working_days=rng.choice((5, 5, 10)),
+                    reason=rng.choice(T.EXTENSION_REASONS),
+                    at=self._at(moment),
+                )
                 moment = self._after(moment, rng.uniform(30, 480))
                 extension_approved = rng.random() < 0.7
-                tickets.decide_extension(session, ctx, request, actor=self.admin,
-                                         approve=extension_approved, at=self._at(moment))
+                tickets.decide_extension(
+                    session,
+                    ctx,
+                    request,
+                    actor=self.admin,
+                    approve=extension_approved,
+                    at=self._at(moment),
+                )
                 late_bias = 0.0 if extension_approved else 0.5
 
         # Reply and close: on time for most, days late for some.
@@ -469,8 +544,9 @@ class _Demo:
         answer = f"{opening}{action}。{rng.choice(T.REPLY_CLOSINGS)}"
         tickets.reply(session, ctx, ticket, actor=officer, text=answer, at=self._at(moment))
         # Most are closed at once; some wait a day or more for the citizen's confirmation.
-        moment = self._after(moment, rng.uniform(5, 90) if rng.random() < 0.7
-                             else rng.uniform(420, 2100))
+        moment = self._after(
+            moment, rng.uniform(5, 90) if rng.random() < 0.7 else rng.uniform(420, 2100)
+        )
         tickets.close(session, ctx, ticket, actor=officer, at=self._at(moment))
 
         # The citizen's 回访 answer; "not resolved" reopens, a second "no" escalates.
@@ -482,9 +558,15 @@ class _Demo:
                 satisfaction = rng.choices((1, 2, 3, 4, 5), weights)[0]
             else:
                 satisfaction = rng.choices((1, 2, 3), (45, 40, 15))[0]
-            tickets.record_verdict(session, ctx, ticket, actor=Actor.citizen(person),
-                                   resolved=resolved, satisfaction=satisfaction,
-                                   at=self._at(moment))
+            tickets.record_verdict(
+                session,
+                ctx,
+                ticket,
+                actor=Actor.citizen(person),
+                resolved=resolved,
+                satisfaction=satisfaction,
+                at=self._at(moment),
+            )
             if resolved or ticket.escalated:
                 return
             moment = self._after(moment, rng.uniform(420, 2100))
@@ -501,7 +583,8 @@ class _Demo:
         # The demo's citizens are fictitious: their past notifications count as delivered,
         # so the bot never tries to send them.
         self.session.execute(
-            update(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+            update(OutboxMessage)
+            .where(OutboxMessage.sent_at.is_(None))
             .values(sent_at=OutboxMessage.created_at)
         )
         self.session.flush()
@@ -512,42 +595,64 @@ class _Demo:
         def count(model: Any, *where: Any) -> int:
             return s.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
-        by_status = Counter(dict(s.execute(
-            select(Ticket.status, func.count()).group_by(Ticket.status)).all()))
-        follow_ups = dict(s.execute(
-            select(BadReviewFollowUp.status, func.count()).group_by(BadReviewFollowUp.status)
-        ).all())
-        extensions = dict(s.execute(
-            select(ExtensionRequest.status, func.count()).group_by(ExtensionRequest.status)
-        ).all())
+        by_status = Counter(
+            dict(s.execute(select(Ticket.status, func.count()).group_by(Ticket.status)).all())
+        )
+        follow_ups = dict(
+            s.execute(
+                select(BadReviewFollowUp.status, func.count()).group_by(BadReviewFollowUp.status)
+            ).all()
+        )
+        extensions = dict(
+            s.execute(
+                select(ExtensionRequest.status, func.count()).group_by(ExtensionRequest.status)
+            ).all()
+        )
         bad_bound = self.ctx.settings.ratings.bad_review_max_score
         return DemoSummary(
-            period_start=self.start_day, period_end=self.end_day,
-            departments=count(Department), services=count(Service), outlets=count(Outlet),
-            staff=count(StaffUser), citizens=count(Citizen), ratings=count(Rating),
+            period_start=self.start_day,
+            period_end=self.end_day,
+            departments=count(Department),
+            services=count(Service),
+            outlets=count(Outlet),
+            staff=count(StaffUser),
+            citizens=count(Citizen),
+            ratings=count(Rating),
             bad_reviews=count(Rating, Rating.score <= bad_bound),
-            follow_ups={st.value: follow_ups.get(st, 0) for st in FollowUpStatus
-                        if st != FollowUpStatus.RECTIFIED},
+            follow_ups={
+                st.value: follow_ups.get(st, 0)
+                for st in FollowUpStatus
+                if st != FollowUpStatus.RECTIFIED
+            },
             tickets=sum(by_status.values()),
             tickets_by_status={st.value: by_status.get(st, 0) for st in TicketStatus},
             tickets_in_triage=count(Ticket, Ticket.status == TicketStatus.RECEIVED),
             tickets_reassigned=count(Ticket, Ticket.bounce_count > 0),
             tickets_reopened=count(Ticket, Ticket.reopen_count > 0),
             tickets_escalated=count(Ticket, Ticket.escalated.is_(True)),
-            extensions={st.value: extensions.get(st, 0) for st in DecisionStatus
-                        if extensions.get(st)},
+            extensions={
+                st.value: extensions.get(st, 0) for st in DecisionStatus if extensions.get(st)
+            },
             logins=list(self.logins),
         )
 
 
-def load_demo(session: Session, ctx: ServiceContext, *, seed: int = DEFAULT_SEED,
-              months: int = 6, now: datetime | None = None) -> DemoSummary:
+def load_demo(
+    session: Session,
+    ctx: ServiceContext,
+    *,
+    seed: int = DEFAULT_SEED,
+    months: int = 6,
+    now: datetime | None = None,
+) -> DemoSummary:
     """Fill an empty database with a demo county; the caller owns the transaction."""
     if not 1 <= months <= 24:
         raise ValidationFailed("演示数据月数须在 1-24 之间", "demo months must be 1-24")
     if session.scalar(select(func.count()).select_from(Department)):
-        raise ValidationFailed("数据库中已有部门数据，演示数据只能载入空数据库",
-                               "the database already has departments: the demo needs an empty one")
+        raise ValidationFailed(
+            "数据库中已有部门数据，演示数据只能载入空数据库",
+            "the database already has departments: the demo needs an empty one",
+        )
     now = now or ctx.now()
     if now.tzinfo is None:
         raise ValidationFailed("now 必须带时区", "now must be timezone-aware")

@@ -21,8 +21,8 @@ Ratings CSV (`minyi import ratings FILE.csv`):
 | `comment` | no | at most `ratings.max_comment_chars` characters |
 | `channel` | no | telegram, web, survey, import or phone; default `import` |
 | `outlet_code` | no | code of an existing outlet (service hall) |
-| `citizen_ref` | no | the citizen's id in the old system; citizens are created with channel `import` |
-| `source_ref` | no | the row's id in the old system: unique per channel, in the file and the database |
+| `citizen_ref` | no | the citizen's id in the old system (created with channel `import`) |
+| `source_ref` | no | the row's id in the old system: unique per channel (file and database) |
 | `follow_up_completed_at` | no | for a 差评 only: when its follow-up was completed |
 
 A score <= `ratings.bad_review_max_score` (差评) opens a follow-up whose deadline is
@@ -42,7 +42,7 @@ Tickets CSV (`minyi import tickets FILE.csv`):
 | `replied_at` | no | the department's reply; needed for `replied` |
 | `closed_at` | no | closure; needed for, and only allowed with, `closed` |
 | `due_date` | no | due date; default `tickets.sla_working_days` working days after receipt |
-| `resolved` | no | the citizen's "resolved?": true/false (是/否, 1/0, yes/no); closed tickets only |
+| `resolved` | no | citizen's "resolved?": true/false (是/否, 1/0, yes/no); closed tickets |
 | `satisfaction` | no | the citizen's satisfaction 1-5; closed tickets only |
 | `reply_text` | no | the reply sent to the citizen; needs `replied_at` |
 | `channel` | no | as for ratings; default `import` |
@@ -109,12 +109,35 @@ _SLOW_DATETIME = re.compile(
     r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?"
 )
 
-RATING_COLUMNS = ("created_at", "service_code", "score", "comment", "channel", "outlet_code",
-                  "citizen_ref", "source_ref", "follow_up_completed_at")
+RATING_COLUMNS = (
+    "created_at",
+    "service_code",
+    "score",
+    "comment",
+    "channel",
+    "outlet_code",
+    "citizen_ref",
+    "source_ref",
+    "follow_up_completed_at",
+)
 RATING_REQUIRED = ("created_at", "service_code", "score")
-TICKET_COLUMNS = ("number", "received_at", "text", "department_code", "status",
-                  "first_response_at", "replied_at", "closed_at", "due_date", "resolved",
-                  "satisfaction", "reply_text", "channel", "citizen_ref", "source_ref")
+TICKET_COLUMNS = (
+    "number",
+    "received_at",
+    "text",
+    "department_code",
+    "status",
+    "first_response_at",
+    "replied_at",
+    "closed_at",
+    "due_date",
+    "resolved",
+    "satisfaction",
+    "reply_text",
+    "channel",
+    "citizen_ref",
+    "source_ref",
+)
 TICKET_REQUIRED = ("received_at", "text")
 
 ProgressCallback = Callable[[int, int], Any]
@@ -130,8 +153,11 @@ class RowError(NamedTuple):
 
     def __str__(self) -> str:
         where = f"第 {self.line} 行" + (f" {self.column} 列" if self.column else "")
-        return f"{where}：{self.message_zh} (line {self.line}" + (
-            f", column {self.column}" if self.column else "") + f": {self.message_en})"
+        return (
+            f"{where}：{self.message_zh} (line {self.line}"
+            + (f", column {self.column}" if self.column else "")
+            + f": {self.message_en})"
+        )
 
 
 class ImportFailed(ValidationFailed):
@@ -182,10 +208,12 @@ class ImportReport:
         what_zh = "条评价" if self.kind == "ratings" else "张工单"
         extra_zh = f"，差评跟进 {self.follow_ups} 条" if self.kind == "ratings" else ""
         extra_en = f", {self.follow_ups} follow-ups" if self.kind == "ratings" else ""
-        return (f"已导入 {self.rows} {what_zh}{extra_zh}，新建群众 {self.citizens_created} 人，"
-                f"用时 {self.seconds:.1f} 秒 / imported {self.rows} {self.kind}{extra_en}, "
-                f"{self.citizens_created} new citizens in {self.seconds:.1f} s "
-                f"({self.rows_per_second:,.0f} rows/s, {self.encoding})")
+        return (
+            f"已导入 {self.rows} {what_zh}{extra_zh}，新建群众 {self.citizens_created} 人，"
+            f"用时 {self.seconds:.1f} 秒 / imported {self.rows} {self.kind}{extra_en}, "
+            f"{self.citizens_created} new citizens in {self.seconds:.1f} s "
+            f"({self.rows_per_second:,.0f} rows/s, {self.encoding})"
+        )
 
 
 class _Bad(Exception):
@@ -198,6 +226,7 @@ class _Bad(Exception):
 
 
 # --------------------------------------------------------------------------- progress
+
 
 class TqdmProgress:
     """A progress callback drawing a tqdm bar, created when the total is known.
@@ -268,6 +297,7 @@ class _Progress:
 
 # --------------------------------------------------------------------------- reading
 
+
 def _sniff_file(path: Path) -> tuple[str, int]:
     """The file's encoding (utf-8-sig or gb18030) and its number of lines, in one pass each."""
     for encoding in ("utf-8", "gb18030"):
@@ -286,9 +316,17 @@ def _sniff_file(path: Path) -> tuple[str, int]:
         if last and not last.endswith(b"\n"):
             lines += 1
         return ("utf-8-sig" if encoding == "utf-8" else encoding), lines
-    raise ImportFailed(path, [RowError(
-        1, None, "无法识别文件编码，请另存为 UTF-8 或 GBK 编码的 CSV",
-        "cannot decode the file: save it as a UTF-8 or GBK CSV")])
+    raise ImportFailed(
+        path,
+        [
+            RowError(
+                1,
+                None,
+                "无法识别文件编码，请另存为 UTF-8 或 GBK 编码的 CSV",
+                "cannot decode the file: save it as a UTF-8 or GBK CSV",
+            )
+        ],
+    )
 
 
 class _Csv:
@@ -326,17 +364,21 @@ class _Csv:
         return self.reader.line_num
 
 
-def _check_header(header: list[str] | None, known: tuple[str, ...], required: tuple[str, ...],
-                  errors: _Errors) -> dict[str, int]:
+def _check_header(
+    header: list[str] | None, known: tuple[str, ...], required: tuple[str, ...], errors: _Errors
+) -> dict[str, int]:
     if header is None:
         errors.add(1, None, "文件是空的，没有表头", "the file is empty: no header row")
         return {}
     positions: dict[str, int] = {}
     for index, name in enumerate(header):
         if name not in known:
-            errors.add(1, name or f"#{index + 1}",
-                       f"未知的列名 {name!r}，可用的列：{', '.join(known)}",
-                       f"unknown column {name!r}; known columns: {', '.join(known)}")
+            errors.add(
+                1,
+                name or f"#{index + 1}",
+                f"未知的列名 {name!r}，可用的列：{', '.join(known)}",
+                f"unknown column {name!r}; known columns: {', '.join(known)}",
+            )
         elif name in positions:
             errors.add(1, name, f"列 {name} 重复出现", f"column {name} appears twice")
         else:
@@ -372,6 +414,7 @@ class _Errors:
 
 
 # --------------------------------------------------------------------------- values
+
 
 class _Times:
     """Parses CSV times into (naive local, naive UTC) datetimes, fast for the common forms."""
@@ -425,8 +468,10 @@ class _Times:
             except ValueError:
                 pass
         shown = stripped if len(stripped) <= 40 else stripped[:40] + "…"
-        raise _Bad(f"无法识别的时间 {shown!r}，应为 YYYY-MM-DD HH:MM[:SS] 或 ISO 8601",
-                   f"unreadable time {shown!r}: use YYYY-MM-DD HH:MM[:SS] or ISO 8601")
+        raise _Bad(
+            f"无法识别的时间 {shown!r}，应为 YYYY-MM-DD HH:MM[:SS] 或 ISO 8601",
+            f"unreadable time {shown!r}: use YYYY-MM-DD HH:MM[:SS] or ISO 8601",
+        )
 
 
 def _parse_date(raw: str) -> date:
@@ -442,15 +487,28 @@ def _parse_date(raw: str) -> date:
         except ValueError:
             pass
     shown = stripped if len(stripped) <= 40 else stripped[:40] + "…"
-    raise _Bad(f"无法识别的日期 {shown!r}，应为 YYYY-MM-DD",
-               f"unreadable date {shown!r}: use YYYY-MM-DD")
+    raise _Bad(
+        f"无法识别的日期 {shown!r}，应为 YYYY-MM-DD", f"unreadable date {shown!r}: use YYYY-MM-DD"
+    )
 
 
 _SCORES = {str(n): n for n in range(1, 6)}
 _CHANNELS = {c.value: c.value for c in Channel}
 _STATUSES = {s.value: s.value for s in TicketStatus}
-_BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False,
-             "y": True, "n": False, "t": True, "f": False, "是": True, "否": False}
+_BOOLEANS = {
+    "true": True,
+    "false": False,
+    "1": True,
+    "0": False,
+    "yes": True,
+    "no": False,
+    "y": True,
+    "n": False,
+    "t": True,
+    "f": False,
+    "是": True,
+    "否": False,
+}
 
 
 def _score(raw: str, name_zh: str = "评分", name_en: str = "score") -> int:
@@ -458,8 +516,10 @@ def _score(raw: str, name_zh: str = "评分", name_en: str = "score") -> int:
     if value is None:
         value = _SCORES.get(raw.strip())
         if value is None:
-            raise _Bad(f"{name_zh}必须是 1 到 5 之间的整数，而不是 {raw.strip()[:20]!r}",
-                       f"{name_en} must be a whole number from 1 to 5, not {raw.strip()[:20]!r}")
+            raise _Bad(
+                f"{name_zh}必须是 1 到 5 之间的整数，而不是 {raw.strip()[:20]!r}",
+                f"{name_en} must be a whole number from 1 to 5, not {raw.strip()[:20]!r}",
+            )
     return value
 
 
@@ -470,8 +530,10 @@ def _text(raw: str, max_chars: int, name_zh: str, name_en: str) -> str | None:
     if not value:
         return None
     if len(value) > max_chars:
-        raise _Bad(f"{name_zh}太长（{len(value)} 字），最多 {max_chars} 字",
-                   f"{name_en} is too long ({len(value)} characters, at most {max_chars})")
+        raise _Bad(
+            f"{name_zh}太长（{len(value)} 字），最多 {max_chars} 字",
+            f"{name_en} is too long ({len(value)} characters, at most {max_chars})",
+        )
     return value
 
 
@@ -480,20 +542,25 @@ def _ref(raw: str, max_chars: int, name_zh: str, name_en: str) -> str | None:
     if not value:
         return None
     if len(value) > max_chars or CONTROL_CHARS.search(value):
-        raise _Bad(f"{name_zh}无效（最多 {max_chars} 个字符，不能含控制字符）",
-                   f"invalid {name_en} (at most {max_chars} characters, no control characters)")
+        raise _Bad(
+            f"{name_zh}无效（最多 {max_chars} 个字符，不能含控制字符）",
+            f"invalid {name_en} (at most {max_chars} characters, no control characters)",
+        )
     return value
 
 
 def _channel(raw: str) -> str:
     value = _CHANNELS.get(raw.strip().lower())
     if value is None:
-        raise _Bad(f"未知渠道 {raw.strip()[:20]!r}，可用：{', '.join(_CHANNELS)}",
-                   f"unknown channel {raw.strip()[:20]!r}; one of {', '.join(_CHANNELS)}")
+        raise _Bad(
+            f"未知渠道 {raw.strip()[:20]!r}，可用：{', '.join(_CHANNELS)}",
+            f"unknown channel {raw.strip()[:20]!r}; one of {', '.join(_CHANNELS)}",
+        )
     return value
 
 
 # --------------------------------------------------------------------------- database
+
 
 @contextmanager
 def _transaction(target: Engine | Connection | Session) -> Iterator[Connection]:
@@ -535,8 +602,9 @@ class _Writer:
         self.conn = conn
         self.postgres = conn.dialect.name == "postgresql"
         if conn.dialect.name not in ("sqlite", "postgresql"):
-            raise ValidationFailed("导入只支持 SQLite 和 PostgreSQL",
-                                   "import supports SQLite and PostgreSQL only")
+            raise ValidationFailed(
+                "导入只支持 SQLite 和 PostgreSQL", "import supports SQLite and PostgreSQL only"
+            )
         if not self.postgres:
             # Take SQLite's write lock now, so the ids read below stay ours until commit.
             conn.execute(Rating.__table__.delete().where(text("0 = 1")))
@@ -556,12 +624,19 @@ class _Writer:
         """A function n -> n fresh primary keys of `table`."""
         if self.postgres:
             sequence = self.conn.scalar(
-                text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name})
+                text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}
+            )
 
             def take(n: int) -> list[int]:
-                return self.conn.scalars(
-                    text("SELECT nextval(:s) FROM generate_series(1, :n)"),
-                    {"s": sequence, "n": n}).all() if n else []
+                return (
+                    self.conn.scalars(
+                        text("SELECT nextval(:s) FROM generate_series(1, :n)"),
+                        {"s": sequence, "n": n},
+                    ).all()
+                    if n
+                    else []
+                )
+
             return take
         state = {"next": (self.conn.scalar(select(func.max(table.c.id))) or 0) + 1}
 
@@ -569,6 +644,7 @@ class _Writer:
             start = state["next"]
             state["next"] = start + n
             return range(start, start + n)
+
         return take_sqlite
 
     def insert(self, table, columns: tuple[str, ...], rows: list) -> None:
@@ -576,8 +652,10 @@ class _Writer:
             return
         names = ", ".join(columns)
         if self.postgres:
-            with self.conn.connection.driver_connection.cursor() as cursor, \
-                    cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            with (
+                self.conn.connection.driver_connection.cursor() as cursor,
+                cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy,
+            ):
                 for row in rows:
                     copy.write_row(row)
             return
@@ -602,22 +680,30 @@ class _Writer:
         if expected_rows < existing:
             return []
         if self.postgres:
-            found = self.conn.execute(text(
-                "SELECT indexname, indexdef FROM pg_indexes "
-                "WHERE schemaname = current_schema() AND tablename = :t AND indexname NOT IN "
-                "(SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass))"),
-                {"t": table.name}).all()
+            found = self.conn.execute(
+                text(
+                    "SELECT indexname, indexdef FROM pg_indexes "
+                    "WHERE schemaname = current_schema() AND tablename = :t AND indexname NOT IN "
+                    "(SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass))"
+                ),
+                {"t": table.name},
+            ).all()
             # Foreign keys too: PostgreSQL checks them with a trigger per row, but re-adding
             # one checks the whole table in a single join.
-            keys = self.conn.execute(text(
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f'"),
-                {"t": table.name}).all()
+            keys = self.conn.execute(
+                text(
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f'"
+                ),
+                {"t": table.name},
+            ).all()
             self.conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
         else:
             found = self.conn.exec_driver_sql(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-                "AND sql IS NOT NULL", (table.name,)).all()
+                "AND sql IS NOT NULL",
+                (table.name,),
+            ).all()
             keys = []  # SQLite's checks are cheap index probes; it cannot drop them anyway
         for name, _definition in keys:
             self.conn.exec_driver_sql(f'ALTER TABLE {table.name} DROP CONSTRAINT "{name}"')
@@ -625,7 +711,8 @@ class _Writer:
             self.conn.exec_driver_sql(f'DROP INDEX "{name}"')
         return [sql for _name, sql in found] + [
             f'ALTER TABLE {table.name} ADD CONSTRAINT "{name}" {definition}'
-            for name, definition in keys]
+            for name, definition in keys
+        ]
 
     def create_indexes(self, statements: list[str]) -> None:
         for sql in statements:
@@ -634,7 +721,7 @@ class _Writer:
 
 def _chunks(items: list, size: int = _IN_BATCH) -> Iterator[list]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 class _Citizens:
@@ -644,8 +731,11 @@ class _Citizens:
         self.writer = writer
         self.table = Citizen.__table__
         t = self.table
-        self.ids: dict[str, int] = dict(writer.conn.execute(
-            select(t.c.external_id, t.c.id).where(t.c.channel == Channel.IMPORT.value)).all())
+        self.ids: dict[str, int] = dict(
+            writer.conn.execute(
+                select(t.c.external_id, t.c.id).where(t.c.channel == Channel.IMPORT.value)
+            ).all()
+        )
         self.take_ids = writer.next_ids(t)
         self.created = 0
 
@@ -656,10 +746,14 @@ class _Citizens:
             rows = []
             for ref, citizen_id in zip(fresh, self.take_ids(len(fresh)), strict=True):
                 self.ids[ref] = citizen_id
-                rows.append((citizen_id, Channel.IMPORT.value, ref, "zh",
-                             self.writer.flag(False), now))
-            self.writer.insert(self.table, ("id", "channel", "external_id", "language",
-                                            "subscribed", "created_at"), rows)
+                rows.append(
+                    (citizen_id, Channel.IMPORT.value, ref, "zh", self.writer.flag(False), now)
+                )
+            self.writer.insert(
+                self.table,
+                ("id", "channel", "external_id", "language", "subscribed", "created_at"),
+                rows,
+            )
             self.created += len(fresh)
         return self.ids
 
@@ -678,8 +772,9 @@ def _stored_refs(conn: Connection, table, refs: list[tuple[str, str]]) -> set[tu
 
 
 def _has_source_refs(conn: Connection, table) -> bool:
-    return conn.scalar(
-        select(table.c.id).where(table.c.source_ref.is_not(None)).limit(1)) is not None
+    return (
+        conn.scalar(select(table.c.id).where(table.c.source_ref.is_not(None)).limit(1)) is not None
+    )
 
 
 @dataclass
@@ -722,10 +817,13 @@ def _pipeline(job, path: Path, encoding: str, report: ImportReport) -> None:
         try:
             job.read(source, emit)
         except csv.Error as exc:
-            job.errors.add(source.record_start, None,
-                           f"CSV 格式错误（从本行开始的记录）：{exc}；引号不配对或字段过长？",
-                           f"malformed CSV in the record starting here: {exc} "
-                           "(unbalanced quotes or a field too large?)")
+            job.errors.add(
+                source.record_start,
+                None,
+                f"CSV 格式错误（从本行开始的记录）：{exc}；引号不配对或字段过长？",
+                f"malformed CSV in the record starting here: {exc} "
+                "(unbalanced quotes or a field too large?)",
+            )
         except _Stopped:
             pass
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
@@ -748,8 +846,15 @@ def _pipeline(job, path: Path, encoding: str, report: ImportReport) -> None:
     job.errors.raise_if_any()
 
 
-def _import(kind: str, job_class, engine_or_connection, settings: Settings, path: str | Path,
-            progress: Any, chunk_rows: int) -> ImportReport:
+def _import(
+    kind: str,
+    job_class,
+    engine_or_connection,
+    settings: Settings,
+    path: str | Path,
+    progress: Any,
+    chunk_rows: int,
+) -> ImportReport:
     path = Path(path)
     started = time.perf_counter()
     if not path.is_file():
@@ -773,9 +878,15 @@ def _import(kind: str, job_class, engine_or_connection, settings: Settings, path
 
 # --------------------------------------------------------------------------- ratings
 
-def import_ratings(engine_or_connection: Engine | Connection | Session, settings: Settings,
-                   path: str | Path, *, progress: ProgressCallback | Any = None,
-                   chunk_rows: int = CHUNK_ROWS) -> ImportReport:
+
+def import_ratings(
+    engine_or_connection: Engine | Connection | Session,
+    settings: Settings,
+    path: str | Path,
+    *,
+    progress: ProgressCallback | Any = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> ImportReport:
     """Import a ratings CSV (columns in this module's docstring), all rows or none.
 
     `engine_or_connection` may be an Engine (the import commits), or a Connection or Session
@@ -783,22 +894,47 @@ def import_ratings(engine_or_connection: Engine | Connection | Session, settings
     `progress` is None, a callable(done_rows, total_rows), a tqdm bar or `tqdm_progress()`.
     Raises ImportFailed, with nothing written, when any row is invalid.
     """
-    return _import("ratings", _RatingsImport, engine_or_connection, settings, path,
-                   progress, chunk_rows)
+    return _import(
+        "ratings", _RatingsImport, engine_or_connection, settings, path, progress, chunk_rows
+    )
 
 
 _COMPLETED, _OPEN = FollowUpStatus.COMPLETED.value, FollowUpStatus.OPEN.value
-RATING_INSERT = ("id", "service_id", "department_id", "outlet_id", "citizen_id", "score",
-                 "comment", "channel", "source_ref", "created_at", "excluded")
-FOLLOW_UP_INSERT = ("rating_id", "department_id", "status", "deadline", "completed_at",
-                    "created_at")
+RATING_INSERT = (
+    "id",
+    "service_id",
+    "department_id",
+    "outlet_id",
+    "citizen_id",
+    "score",
+    "comment",
+    "channel",
+    "source_ref",
+    "created_at",
+    "excluded",
+)
+FOLLOW_UP_INSERT = (
+    "rating_id",
+    "department_id",
+    "status",
+    "deadline",
+    "completed_at",
+    "created_at",
+)
 
 
 class _RatingsImport:
     chunk_rows = CHUNK_ROWS
 
-    def __init__(self, conn: Connection, settings: Settings, path: Path, report: ImportReport,
-                 meter: _Progress, total_lines: int):
+    def __init__(
+        self,
+        conn: Connection,
+        settings: Settings,
+        path: Path,
+        report: ImportReport,
+        meter: _Progress,
+        total_lines: int,
+    ):
         self.conn = conn
         self.settings = settings
         self.report = report
@@ -810,8 +946,12 @@ class _RatingsImport:
         self.times = _Times(ZoneInfo(settings.calendar.timezone))
         self.deadlines: dict[date, Any] = {}
         services = Service.__table__
-        self.services = {code: (sid, dep) for code, sid, dep in conn.execute(
-            select(services.c.code, services.c.id, services.c.department_id))}
+        self.services = {
+            code: (sid, dep)
+            for code, sid, dep in conn.execute(
+                select(services.c.code, services.c.id, services.c.department_id)
+            )
+        }
         outlets = Outlet.__table__
         self.outlets = dict(conn.execute(select(outlets.c.code, outlets.c.id)).all())
         self.table = Rating.__table__
@@ -824,8 +964,9 @@ class _RatingsImport:
     def deadline(self, day: date):
         value = self.deadlines.get(day)
         if value is None:
-            value = self.deadlines[day] = self.writer.date(self.calendar.add_working_days(
-                day, self.settings.ratings.follow_up_working_days))
+            value = self.deadlines[day] = self.writer.date(
+                self.calendar.add_working_days(day, self.settings.ratings.follow_up_working_days)
+            )
         return value
 
     def read(self, source: _Csv, emit: Callable[[_Chunk], None]) -> None:
@@ -858,7 +999,8 @@ class _RatingsImport:
         channels = _CHANNELS
         i_created, i_service, i_score = (columns[c] for c in RATING_REQUIRED)
         i_comment, i_channel, i_outlet, i_citizen, i_ref, i_done = (
-            columns.get(c) for c in RATING_COLUMNS[3:])
+            columns.get(c) for c in RATING_COLUMNS[3:]
+        )
         chunk_rows = self.chunk_rows
         reader = source.reader
         column = ""
@@ -871,8 +1013,12 @@ class _RatingsImport:
                     if not row or not any(row):
                         source.blank_lines += line_end - line + 1
                         continue
-                    errors.add(line, None, f"应有 {width} 列，实有 {len(row)} 列",
-                               f"expected {width} fields, found {len(row)}")
+                    errors.add(
+                        line,
+                        None,
+                        f"应有 {width} 列，实有 {len(row)} 列",
+                        f"expected {width} fields, found {len(row)}",
+                    )
                     if errors.full:
                         return
                     continue
@@ -904,8 +1050,12 @@ class _RatingsImport:
                     if i_comment is not None and row[i_comment]:
                         column = "comment"
                         comment = row[i_comment]
-                        if len(comment) > max_comment or not comment.isprintable() \
-                                or comment[0] == " " or comment[-1] == " ":
+                        if (
+                            len(comment) > max_comment
+                            or not comment.isprintable()
+                            or comment[0] == " "
+                            or comment[-1] == " "
+                        ):
                             comment = _text(comment, max_comment, "评价内容", "comment")
                     if i_channel is not None and row[i_channel]:
                         column = "channel"
@@ -916,21 +1066,32 @@ class _RatingsImport:
                     if i_citizen is not None and row[i_citizen]:
                         column = "citizen_ref"
                         citizen = row[i_citizen]
-                        if len(citizen) > 128 or not citizen.isprintable() or citizen[0] == " " \
-                                or citizen[-1] == " ":
+                        if (
+                            len(citizen) > 128
+                            or not citizen.isprintable()
+                            or citizen[0] == " "
+                            or citizen[-1] == " "
+                        ):
                             citizen = _ref(citizen, 128, "群众标识", "citizen_ref")
                         if citizen is not None:
                             pending_citizens.add(citizen)
                     if i_ref is not None and row[i_ref]:
                         column = "source_ref"
                         ref = row[i_ref]
-                        if len(ref) > 80 or not ref.isprintable() or ref[0] == " " or ref[-1] == " ":
+                        if (
+                            len(ref) > 80
+                            or not ref.isprintable()
+                            or ref[0] == " "
+                            or ref[-1] == " "
+                        ):
                             ref = _ref(ref, 80, "来源编号", "source_ref")
                         if ref is not None:
                             seen = seen_refs[channel]
                             if ref in seen:
-                                raise _Bad(f"来源编号 {ref!r}（渠道 {channel}）在文件中重复",
-                                           f"source_ref {ref!r} of channel {channel} repeats")
+                                raise _Bad(
+                                    f"来源编号 {ref!r}（渠道 {channel}）在文件中重复",
+                                    f"source_ref {ref!r} of channel {channel} repeats",
+                                )
                             seen.add(ref)
                             if check_stored_refs:
                                 pending_refs.append((line, (channel, ref)))
@@ -940,23 +1101,38 @@ class _RatingsImport:
                             column = "follow_up_completed_at"
                             _, done_utc = parse_time(row[i_done])
                             if done_utc < utc:
-                                raise _Bad("整改完成时间早于评价时间",
-                                           "the follow-up was completed before the rating")
+                                raise _Bad(
+                                    "整改完成时间早于评价时间",
+                                    "the follow-up was completed before the rating",
+                                )
                             done = as_db_time(done_utc)
                         pending_follow.append((len(pending), deadline(local.date()), done))
                     elif i_done is not None and row[i_done].strip():
                         column = "follow_up_completed_at"
-                        raise _Bad(f"只有差评（评分 <= {bad_max}）才有整改完成时间",
-                                   f"only a bad review (score <= {bad_max}) has a follow-up")
+                        raise _Bad(
+                            f"只有差评（评分 <= {bad_max}）才有整改完成时间",
+                            f"only a bad review (score <= {bad_max}) has a follow-up",
+                        )
                 except _Bad as bad:
                     errors.add(line, column, bad.message_zh, bad.message_en)
                     if errors.full:
                         return
                     continue
-                pending.append([
-                    None, service[0], service[1], outlet, citizen, score, comment, channel, ref,
-                    utc.isoformat(" ", "microseconds") if sqlite_text else utc, excluded,
-                ])
+                pending.append(
+                    [
+                        None,
+                        service[0],
+                        service[1],
+                        outlet,
+                        citizen,
+                        score,
+                        comment,
+                        channel,
+                        ref,
+                        utc.isoformat(" ", "microseconds") if sqlite_text else utc,
+                        excluded,
+                    ]
+                )
                 if len(pending) >= chunk_rows:
                     chunk.line_end = line_end
                     emit(chunk)
@@ -994,9 +1170,12 @@ class _RatingsImport:
             stored = _stored_refs(self.conn, self.table, [key for _line, key in chunk.refs])
             for ref_line, key in chunk.refs:
                 if key in stored:
-                    errors.add(ref_line, "source_ref",
-                               f"来源编号 {key[1]!r}（渠道 {key[0]}）已导入过",
-                               f"source_ref {key[1]!r} of channel {key[0]} is already stored")
+                    errors.add(
+                        ref_line,
+                        "source_ref",
+                        f"来源编号 {key[1]!r}（渠道 {key[0]}）已导入过",
+                        f"source_ref {key[1]!r} of channel {key[0]} is already stored",
+                    )
         if not errors and chunk.rows:
             self._store(chunk)
         self.meter(chunk.line_end - 1)
@@ -1020,8 +1199,9 @@ class _RatingsImport:
         follow_ups = []
         for index, deadline, done in chunk.follow_ups:
             record = pending[index]
-            follow_ups.append((record[0], record[2], _COMPLETED if done else _OPEN,
-                               deadline, done, record[9]))
+            follow_ups.append(
+                (record[0], record[2], _COMPLETED if done else _OPEN, deadline, done, record[9])
+            )
         writer.insert(BadReviewFollowUp.__table__, FOLLOW_UP_INSERT, follow_ups)
         self.report.rows += len(pending)
         self.report.follow_ups += len(follow_ups)
@@ -1034,24 +1214,50 @@ class _RatingsImport:
 
 # --------------------------------------------------------------------------- tickets
 
-def import_tickets(engine_or_connection: Engine | Connection | Session, settings: Settings,
-                   path: str | Path, *, progress: ProgressCallback | Any = None,
-                   chunk_rows: int = CHUNK_ROWS) -> ImportReport:
+
+def import_tickets(
+    engine_or_connection: Engine | Connection | Session,
+    settings: Settings,
+    path: str | Path,
+    *,
+    progress: ProgressCallback | Any = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> ImportReport:
     """Import a tickets CSV (columns in this module's docstring), all rows or none.
 
     Takes the same arguments as `import_ratings`; each ticket gets an `imported` event.
     """
-    return _import("tickets", _TicketsImport, engine_or_connection, settings, path,
-                   progress, chunk_rows)
+    return _import(
+        "tickets", _TicketsImport, engine_or_connection, settings, path, progress, chunk_rows
+    )
 
 
-TICKET_INSERT = ("id", "number", "citizen_id", "channel", "source_ref", "text", "status",
-                 "department_id", "needs_triage", "received_at", "response_due_date",
-                 "first_response_at", "due_date", "original_due_date", "replied_at",
-                 "reply_text", "closed_at", "resolved", "satisfaction", "reopen_count",
-                 "bounce_count", "escalated", "updated_at")
-EVENT_INSERT = ("ticket_id", "kind", "from_status", "to_status", "actor", "detail",
-                "created_at")
+TICKET_INSERT = (
+    "id",
+    "number",
+    "citizen_id",
+    "channel",
+    "source_ref",
+    "text",
+    "status",
+    "department_id",
+    "needs_triage",
+    "received_at",
+    "response_due_date",
+    "first_response_at",
+    "due_date",
+    "original_due_date",
+    "replied_at",
+    "reply_text",
+    "closed_at",
+    "resolved",
+    "satisfaction",
+    "reopen_count",
+    "bounce_count",
+    "escalated",
+    "updated_at",
+)
+EVENT_INSERT = ("ticket_id", "kind", "from_status", "to_status", "actor", "detail", "created_at")
 _S = TicketStatus
 # The time each status needs, in the order a ticket moves through them.
 _STATUS_ORDER = {s.value: n for n, s in enumerate(_S)}
@@ -1083,8 +1289,15 @@ class _TicketsImport:
 
     chunk_rows = CHUNK_ROWS
 
-    def __init__(self, conn: Connection, settings: Settings, path: Path, report: ImportReport,
-                 meter: _Progress, total_lines: int):
+    def __init__(
+        self,
+        conn: Connection,
+        settings: Settings,
+        path: Path,
+        report: ImportReport,
+        meter: _Progress,
+        total_lines: int,
+    ):
         self.conn = conn
         self.settings = settings
         self.path = path
@@ -1111,23 +1324,34 @@ class _TicketsImport:
         refs: set[tuple[str, str]] = set()
         for line, row in source:
             if len(row) != width:
-                errors.add(line, None, f"应有 {width} 列，实有 {len(row)} 列",
-                           f"expected {width} fields, found {len(row)}")
+                errors.add(
+                    line,
+                    None,
+                    f"应有 {width} 列，实有 {len(row)} 列",
+                    f"expected {width} fields, found {len(row)}",
+                )
             else:
                 cells = {name: row[index] for name, index in columns.items()}
                 ticket = self._row(line, cells)
                 if ticket is not None:
                     if ticket.number is not None:
                         if ticket.number in numbers:
-                            errors.add(line, "number", f"工单编号 {ticket.number} 在文件中重复",
-                                       f"ticket number {ticket.number} repeats in the file")
+                            errors.add(
+                                line,
+                                "number",
+                                f"工单编号 {ticket.number} 在文件中重复",
+                                f"ticket number {ticket.number} repeats in the file",
+                            )
                         numbers.add(ticket.number)
                     if ticket.source_ref is not None:
                         key = (ticket.channel, ticket.source_ref)
                         if key in refs:
-                            errors.add(line, "source_ref",
-                                       f"来源编号 {key[1]!r}（渠道 {key[0]}）在文件中重复",
-                                       f"source_ref {key[1]!r} of channel {key[0]} repeats")
+                            errors.add(
+                                line,
+                                "source_ref",
+                                f"来源编号 {key[1]!r}（渠道 {key[0]}）在文件中重复",
+                                f"source_ref {key[1]!r} of channel {key[0]} repeats",
+                            )
                         refs.add(key)
                     chunk.rows.append(ticket)
             if errors.full:
@@ -1155,20 +1379,24 @@ class _TicketsImport:
         received = cell("received_at", self.times.parse)
         if received is None and not errors.items[problems:]:
             errors.add(line, "received_at", "受理时间不能为空", "received_at must not be empty")
-        text_value = cell("text", lambda raw: _text(raw, limits.max_text_chars, "投诉内容", "text"))
+        text_value = cell(
+            "text", lambda raw: _text(raw, limits.max_text_chars, "投诉内容", "text")
+        )
         if text_value is None and not any(e.column == "text" for e in errors.items[problems:]):
             errors.add(line, "text", "投诉内容不能为空", "text must not be empty")
         values["number"] = cell("number", lambda raw: _ref(raw, 32, "工单编号", "number"))
         values["department_id"] = cell("department_code", self._department)
         status = cell("status", self._status)
-        times = {name: cell(name, self.times.parse)
-                 for name in ("first_response_at", "replied_at", "closed_at")}
+        times = {
+            name: cell(name, self.times.parse)
+            for name in ("first_response_at", "replied_at", "closed_at")
+        }
         due = cell("due_date", _parse_date)
         resolved = cell("resolved", self._boolean)
-        satisfaction = cell("satisfaction",
-                            lambda raw: _score(raw, "满意度", "satisfaction"))
-        reply_text = cell("reply_text",
-                          lambda raw: _text(raw, limits.max_text_chars, "答复内容", "reply_text"))
+        satisfaction = cell("satisfaction", lambda raw: _score(raw, "满意度", "satisfaction"))
+        reply_text = cell(
+            "reply_text", lambda raw: _text(raw, limits.max_text_chars, "答复内容", "reply_text")
+        )
         channel = cell("channel", _channel) or Channel.IMPORT.value
         citizen_ref = cell("citizen_ref", lambda raw: _ref(raw, 128, "群众标识", "citizen_ref"))
         source_ref = cell("source_ref", lambda raw: _ref(raw, 80, "来源编号", "source_ref"))
@@ -1178,51 +1406,86 @@ class _TicketsImport:
         def refuse(column: str, zh: str, en: str) -> None:
             errors.add(line, column, zh, en)
 
-        first, replied, closed = (times[n] and times[n][1] for n in
-                                  ("first_response_at", "replied_at", "closed_at"))
+        first, replied, closed = (
+            times[n] and times[n][1] for n in ("first_response_at", "replied_at", "closed_at")
+        )
         if first is None and replied is not None:
             first = replied  # a reply is a response, as in the reply service
         if status is None:
-            status = (_S.CLOSED if closed else _S.REPLIED if replied else
-                      _S.IN_PROGRESS if first else
-                      _S.ASSIGNED if values["department_id"] else _S.RECEIVED).value
+            status = (
+                _S.CLOSED
+                if closed
+                else _S.REPLIED
+                if replied
+                else _S.IN_PROGRESS
+                if first
+                else _S.ASSIGNED
+                if values["department_id"]
+                else _S.RECEIVED
+            ).value
         if values["department_id"] is None and status != _S.RECEIVED.value:
-            refuse("department_code", f"状态 {status} 需要办理部门 department_code",
-                   f"status {status} needs a department_code")
+            refuse(
+                "department_code",
+                f"状态 {status} 需要办理部门 department_code",
+                f"status {status} needs a department_code",
+            )
         if values["department_id"] is not None and status == _S.RECEIVED.value:
-            refuse("status", "状态 received 表示尚未派单，有办理部门时请用 assigned 或之后的状态",
-                   "status received means not yet routed: use assigned or later with a department")
-        needs = {_S.IN_PROGRESS.value: ("first_response_at", first),
-                 _S.REPLIED.value: ("replied_at", replied),
-                 _S.CLOSED.value: ("closed_at", closed)}
+            refuse(
+                "status",
+                "状态 received 表示尚未派单，有办理部门时请用 assigned 或之后的状态",
+                "status received means not yet routed: use assigned or later with a department",
+            )
+        needs = {
+            _S.IN_PROGRESS.value: ("first_response_at", first),
+            _S.REPLIED.value: ("replied_at", replied),
+            _S.CLOSED.value: ("closed_at", closed),
+        }
         if status in needs and needs[status][1] is None:
             name = needs[status][0]
             refuse(name, f"状态 {status} 需要 {name}", f"status {status} needs {name}")
         order = _STATUS_ORDER[status]
-        for name, value, since in (("first_response_at", first, _S.IN_PROGRESS),
-                                   ("replied_at", replied, _S.REPLIED),
-                                   ("closed_at", closed, _S.CLOSED)):
+        for name, value, since in (
+            ("first_response_at", first, _S.IN_PROGRESS),
+            ("replied_at", replied, _S.REPLIED),
+            ("closed_at", closed, _S.CLOSED),
+        ):
             if value is not None and order < _STATUS_ORDER[since.value]:
-                refuse(name, f"状态 {status} 的工单不应有 {name}",
-                       f"a ticket in status {status} cannot have {name}")
+                refuse(
+                    name,
+                    f"状态 {status} 的工单不应有 {name}",
+                    f"a ticket in status {status} cannot have {name}",
+                )
         if status != _S.CLOSED.value:
             if resolved is not None:
-                refuse("resolved", "只有已办结的工单才有“是否解决”",
-                       "only a closed ticket has resolved")
+                refuse(
+                    "resolved",
+                    "只有已办结的工单才有“是否解决”",
+                    "only a closed ticket has resolved",
+                )
             if satisfaction is not None:
-                refuse("satisfaction", "只有已办结的工单才有满意度",
-                       "only a closed ticket has satisfaction")
+                refuse(
+                    "satisfaction",
+                    "只有已办结的工单才有满意度",
+                    "only a closed ticket has satisfaction",
+                )
         if reply_text is not None and replied is None:
-            refuse("reply_text", "有答复内容时需要答复时间 replied_at",
-                   "reply_text needs replied_at")
+            refuse(
+                "reply_text", "有答复内容时需要答复时间 replied_at", "reply_text needs replied_at"
+            )
         previous_name, previous = "received_at", received[1]
-        for name, value in (("first_response_at", first), ("replied_at", replied),
-                            ("closed_at", closed)):
+        for name, value in (
+            ("first_response_at", first),
+            ("replied_at", replied),
+            ("closed_at", closed),
+        ):
             if value is None:
                 continue
             if value < previous:
-                refuse(name, f"{name} 早于 {previous_name}，时间顺序不对",
-                       f"{name} is before {previous_name}: times out of order")
+                refuse(
+                    name,
+                    f"{name} 早于 {previous_name}，时间顺序不对",
+                    f"{name} is before {previous_name}: times out of order",
+                )
             previous_name, previous = name, value
         received_day = received[0].date()
         if due is None:
@@ -1231,9 +1494,25 @@ class _TicketsImport:
             refuse("due_date", "办结期限早于受理日期", "due_date is before the day received")
         if errors.items[problems:] or errors.truncated:
             return None
-        return _TicketRow(line, values["number"], received[0], received[1], text_value,
-                          values["department_id"], status, first, replied, closed, due,
-                          resolved, satisfaction, reply_text, channel, citizen_ref, source_ref)
+        return _TicketRow(
+            line,
+            values["number"],
+            received[0],
+            received[1],
+            text_value,
+            values["department_id"],
+            status,
+            first,
+            replied,
+            closed,
+            due,
+            resolved,
+            satisfaction,
+            reply_text,
+            channel,
+            citizen_ref,
+            source_ref,
+        )
 
     def _department(self, raw: str) -> int:
         code = raw.strip()
@@ -1246,16 +1525,20 @@ class _TicketsImport:
     def _status(raw: str) -> str:
         value = _STATUSES.get(raw.strip().lower())
         if value is None:
-            raise _Bad(f"未知状态 {raw.strip()[:20]!r}，可用：{', '.join(_STATUSES)}",
-                       f"unknown status {raw.strip()[:20]!r}; one of {', '.join(_STATUSES)}")
+            raise _Bad(
+                f"未知状态 {raw.strip()[:20]!r}，可用：{', '.join(_STATUSES)}",
+                f"unknown status {raw.strip()[:20]!r}; one of {', '.join(_STATUSES)}",
+            )
         return value
 
     @staticmethod
     def _boolean(raw: str) -> bool:
         value = _BOOLEANS.get(raw.strip().lower())
         if value is None:
-            raise _Bad(f"“是否解决”应为 true/false（是/否），而不是 {raw.strip()[:20]!r}",
-                       f"resolved must be true or false, not {raw.strip()[:20]!r}")
+            raise _Bad(
+                f"“是否解决”应为 true/false（是/否），而不是 {raw.strip()[:20]!r}",
+                f"resolved must be true or false, not {raw.strip()[:20]!r}",
+            )
         return value
 
     def write(self, chunk: _Chunk) -> None:
@@ -1273,13 +1556,20 @@ class _TicketsImport:
         taken = self._stored_numbers(explicit)
         for ticket in rows:
             if (ticket.channel, ticket.source_ref) in stored:
-                errors.add(ticket.line, "source_ref",
-                           f"来源编号 {ticket.source_ref!r}（渠道 {ticket.channel}）已导入过",
-                           f"source_ref {ticket.source_ref!r} of channel {ticket.channel} "
-                           "is already stored")
+                errors.add(
+                    ticket.line,
+                    "source_ref",
+                    f"来源编号 {ticket.source_ref!r}（渠道 {ticket.channel}）已导入过",
+                    f"source_ref {ticket.source_ref!r} of channel {ticket.channel} "
+                    "is already stored",
+                )
             if ticket.number in taken:
-                errors.add(ticket.line, "number", f"工单编号 {ticket.number} 已存在",
-                           f"ticket number {ticket.number} already exists")
+                errors.add(
+                    ticket.line,
+                    "number",
+                    f"工单编号 {ticket.number} 已存在",
+                    f"ticket number {ticket.number} already exists",
+                )
         if errors:
             return
         self._number(rows)
@@ -1287,17 +1577,23 @@ class _TicketsImport:
         if taken:
             for ticket in rows:
                 if ticket.number in taken:
-                    errors.add(ticket.line, "number",
-                               f"生成的工单编号 {ticket.number} 与已有工单冲突",
-                               f"the generated number {ticket.number} is already taken")
+                    errors.add(
+                        ticket.line,
+                        "number",
+                        f"生成的工单编号 {ticket.number} 与已有工单冲突",
+                        f"the generated number {ticket.number} is already taken",
+                    )
             return
         self._store(rows)
 
     def _stored_numbers(self, numbers: list[str]) -> set[str]:
         found: set[str] = set()
         for batch in _chunks(numbers):
-            found.update(self.conn.scalars(
-                select(self.table.c.number).where(self.table.c.number.in_(batch))))
+            found.update(
+                self.conn.scalars(
+                    select(self.table.c.number).where(self.table.c.number.in_(batch))
+                )
+            )
         return found
 
     def _number(self, rows: list[_TicketRow]) -> None:
@@ -1322,10 +1618,14 @@ class _TicketsImport:
         for day in sorted(set(highest) | set(wanted)):
             floor, count = highest.get(day, 0), len(wanted.get(day, ()))
             # Atomic against numbers handed out concurrently by the ticket service.
-            statement = upsert.values(day=day, last=floor + count).on_conflict_do_update(
-                index_elements=[counters.c.day],
-                set_={"last": bigger(counters.c.last, floor) + count},
-            ).returning(counters.c.last)
+            statement = (
+                upsert.values(day=day, last=floor + count)
+                .on_conflict_do_update(
+                    index_elements=[counters.c.day],
+                    set_={"last": bigger(counters.c.last, floor) + count},
+                )
+                .returning(counters.c.last)
+            )
             last = self.conn.execute(statement).scalar_one()
             for serial, ticket in enumerate(wanted.get(day, ()), start=last - count + 1):
                 ticket.number = f"{prefix}-{day:%Y%m%d}-{serial:04d}"
@@ -1344,17 +1644,48 @@ class _TicketsImport:
         for ticket_id, ticket in zip(ids, rows, strict=True):
             day = ticket.received_local.date()
             if day not in response_days:
-                response_days[day] = writer.date(self.calendar.add_working_days(
-                    day, limits.response_window_working_days))
+                response_days[day] = writer.date(
+                    self.calendar.add_working_days(day, limits.response_window_working_days)
+                )
             due = writer.date(ticket.due)
-            records.append((
-                ticket_id, ticket.number, citizen_ids.get(ticket.citizen_ref), ticket.channel,
-                ticket.source_ref, ticket.text, ticket.status, ticket.department_id,
-                f(ticket.department_id is None), t(ticket.received), response_days[day],
-                t(ticket.first_response), due, due, t(ticket.replied), ticket.reply_text,
-                t(ticket.closed), f(ticket.resolved), ticket.satisfaction, 0, 0, f(False), now))
-            events.append((ticket_id, "imported", None, ticket.status, "system:import",
-                           json.dumps({"file": name, "line": ticket.line}), now))
+            records.append(
+                (
+                    ticket_id,
+                    ticket.number,
+                    citizen_ids.get(ticket.citizen_ref),
+                    ticket.channel,
+                    ticket.source_ref,
+                    ticket.text,
+                    ticket.status,
+                    ticket.department_id,
+                    f(ticket.department_id is None),
+                    t(ticket.received),
+                    response_days[day],
+                    t(ticket.first_response),
+                    due,
+                    due,
+                    t(ticket.replied),
+                    ticket.reply_text,
+                    t(ticket.closed),
+                    f(ticket.resolved),
+                    ticket.satisfaction,
+                    0,
+                    0,
+                    f(False),
+                    now,
+                )
+            )
+            events.append(
+                (
+                    ticket_id,
+                    "imported",
+                    None,
+                    ticket.status,
+                    "system:import",
+                    json.dumps({"file": name, "line": ticket.line}),
+                    now,
+                )
+            )
         writer.insert(self.table, TICKET_INSERT, records)
         writer.insert(TicketEvent.__table__, EVENT_INSERT, events)
         self.report.rows = len(records)

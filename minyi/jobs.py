@@ -91,7 +91,9 @@ def report_overdue_tickets() -> int:
     with session_factory() as session, session.begin():
         overdue = count_overdue_tickets(session, today=today)
     if overdue:
-        log.warning("逾期未办结诉求 %d 件 / %d open tickets are past their due date", overdue, overdue)
+        log.warning(
+            "逾期未办结诉求 %d 件 / %d open tickets are past their due date", overdue, overdue
+        )
     else:
         log.info("无逾期诉求 / no overdue tickets")
     return overdue

@@ -28,8 +28,14 @@ from minyi.db import Base, UTCDateTime, utcnow
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
     # Store the readable value, and keep it a plain VARCHAR + CHECK so migrations stay simple.
-    return Enum(cls, name=name, native_enum=False, values_callable=lambda e: [m.value for m in e],
-                length=20, validate_strings=True)
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        values_callable=lambda e: [m.value for m in e],
+        length=20,
+        validate_strings=True,
+    )
 
 
 class Channel(enum.StrEnum):
@@ -108,7 +114,9 @@ class Citizen(Base):
     """One channel identity of a citizen; personal data kept to the minimum."""
 
     __tablename__ = "citizens"
-    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_citizens_channel_external"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_citizens_channel_external"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"))
@@ -123,7 +131,9 @@ class Citizen(Base):
 class StaffUser(Base):
     __tablename__ = "staff_users"
     __table_args__ = (
-        CheckConstraint("role != 'officer' OR department_id IS NOT NULL", name="officer_department"),
+        CheckConstraint(
+            "role != 'officer' OR department_id IS NOT NULL", name="officer_department"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -221,7 +231,9 @@ class Ticket(Base):
         Index("ix_tickets_department_closed", "department_id", "closed_at"),
         Index("ix_tickets_status", "status"),
         UniqueConstraint("channel", "source_ref", name="uq_tickets_channel_source_ref"),
-        CheckConstraint("satisfaction IS NULL OR satisfaction BETWEEN 1 AND 5", name="satisfaction_range"),
+        CheckConstraint(
+            "satisfaction IS NULL OR satisfaction BETWEEN 1 AND 5", name="satisfaction_range"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

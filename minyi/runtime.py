@@ -45,8 +45,10 @@ class BotThread(threading.Thread):
             if inspect.isawaitable(result):
                 asyncio.run(self._main(result))
         except Exception:
-            log.exception("机器人异常退出，网站和调度器继续运行 / the bot stopped with an error;"
-                          " web and scheduler keep running")
+            log.exception(
+                "机器人异常退出，网站和调度器继续运行 / the bot stopped with an error;"
+                " web and scheduler keep running"
+            )
 
     async def _main(self, polling: Any) -> None:
         with self._lock:
@@ -68,8 +70,9 @@ class BotThread(threading.Thread):
                 self._loop.call_soon_threadsafe(self._task.cancel)
         self.join(timeout)
         if self.is_alive():
-            log.warning("机器人未在 %.0f 秒内停止 / the bot did not stop within %.0f s",
-                        timeout, timeout)
+            log.warning(
+                "机器人未在 %.0f 秒内停止 / the bot did not stop within %.0f s", timeout, timeout
+            )
 
 
 def start_bot(settings: Settings) -> BotThread | None:
@@ -82,7 +85,9 @@ def start_bot(settings: Settings) -> BotThread | None:
         log.warning(
             "已配置机器人令牌，但无法加载机器人模块（%s）：本次只启动网站和调度器。"
             " / A bot token is set but the bot package cannot be loaded (%s):"
-            " running the web and the scheduler only.", exc, exc,
+            " running the web and the scheduler only.",
+            exc,
+            exc,
         )
         return None
     thread = BotThread(run_polling, settings)
@@ -94,8 +99,14 @@ def start_bot(settings: Settings) -> BotThread | None:
 class Runtime:
     """The pieces `serve` runs, startable and stoppable from code (tests, a service wrapper)."""
 
-    def __init__(self, settings: Settings, *, host: str | None = None,
-                 port: int | None = None, threads: int = WEB_THREADS) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        threads: int = WEB_THREADS,
+    ) -> None:
         self.settings = settings
         self.host = settings.web.host if host is None else host
         self.port = settings.web.port if port is None else port
@@ -115,8 +126,9 @@ class Runtime:
         session_factory = make_session_factory(self.engine)
         app = create_app(self.settings, session_factory=session_factory)
         # Binding first: a port already in use fails before any job or bot has started.
-        self._server = create_server(app, map=self._map, host=self.host, port=self.port,
-                                     threads=self.threads, ident="Minyi")
+        self._server = create_server(
+            app, map=self._map, host=self.host, port=self.port, threads=self.threads, ident="Minyi"
+        )
         try:
             self.scheduler = build_scheduler(self.settings, session_factory)
             start_scheduler(self.scheduler)
@@ -129,8 +141,11 @@ class Runtime:
     @property
     def url(self) -> str:
         server = self._server
-        host, port = (server.effective_listen[0] if hasattr(server, "effective_listen")
-                      else (server.effective_host, server.effective_port))
+        host, port = (
+            server.effective_listen[0]
+            if hasattr(server, "effective_listen")
+            else (server.effective_host, server.effective_port)
+        )
         if ":" in str(host):
             host = f"[{host}]"
         return f"http://{host}:{port}/"

@@ -30,12 +30,18 @@ def make_citizen(session, **overrides):
 
 def make_staff(session, role=Role.ADMIN, department=None, **overrides):
     n = next(_serial)
-    fields = {"username": f"user{n}", "password": "correct-horse-9", "role": role,
-              "department": department} | overrides
+    fields = {
+        "username": f"user{n}",
+        "password": "correct-horse-9",
+        "role": role,
+        "department": department,
+    } | overrides
     return staff.create_staff_user(session, **fields)
 
 
 def make_ticket(session, ctx, **overrides):
-    fields = {"text": "小区门口的路灯坏了一个多月了，晚上出行很不安全，请尽快修理。",
-              "channel": Channel.WEB} | overrides
+    fields = {
+        "text": "小区门口的路灯坏了一个多月了，晚上出行很不安全，请尽快修理。",
+        "channel": Channel.WEB,
+    } | overrides
     return tickets.file_ticket(session, ctx, **fields)

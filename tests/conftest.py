@@ -73,7 +73,7 @@ def _pg_schema():
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # fail, never skip, when CI asked for PostgreSQL
+    except Exception as exc:  # noqa: BLE001  (fail, never skip, when CI asked for PostgreSQL)
         pytest.fail(f"PostgreSQL at {PG_URL} is required but unreachable: {exc}")
     admin.dispose()
     url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})

@@ -29,8 +29,14 @@ def staff_count(tmp_path):
 
 
 def test_every_command_has_help(run):
-    for args in (["--help"], ["init", "--help"], ["serve", "--help"], ["user", "add", "--help"],
-                 ["import", "ratings", "--help"], ["import", "tickets", "--help"]):
+    for args in (
+        ["--help"],
+        ["init", "--help"],
+        ["serve", "--help"],
+        ["user", "add", "--help"],
+        ["import", "ratings", "--help"],
+        ["import", "tickets", "--help"],
+    ):
         result = run(*args)
         assert result.exit_code == 0, args
         assert "Usage" in result.output
@@ -76,8 +82,10 @@ def test_missing_import_file_is_a_usage_error(run):
 def test_import_lists_each_bad_row_and_writes_nothing(run, tmp_path):
     assert run("init").exit_code == 0
     bad = tmp_path / "ratings.csv"
-    bad.write_text("created_at,service_code,score\n2026-01-05 10:00,nope,5\n"
-                   "2026-01-05 11:00,nope,9\n", encoding="utf-8")
+    bad.write_text(
+        "created_at,service_code,score\n2026-01-05 10:00,nope,5\n2026-01-05 11:00,nope,9\n",
+        encoding="utf-8",
+    )
     result = run("import", "ratings", str(bad))
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.startswith("  ")]

@@ -13,8 +13,10 @@ def test_defaults_without_file(settings):
 
 def test_file_overrides_defaults_and_env_overrides_file(settings, tmp_path, monkeypatch):
     path = tmp_path / "config.toml"
-    path.write_text('[tickets]\nsla_working_days = 10\nmax_text_chars = 800\n'
-                    '[bot]\ntoken = "from-file"\n', encoding="utf-8")
+    path.write_text(
+        '[tickets]\nsla_working_days = 10\nmax_text_chars = 800\n[bot]\ntoken = "from-file"\n',
+        encoding="utf-8",
+    )
     from_file = load_settings(path)
     assert from_file.tickets.sla_working_days == 10
     assert from_file.bot.token == "from-file"
@@ -35,13 +37,16 @@ def test_minyi_config_variable_and_default_path(settings, tmp_path, monkeypatch)
     assert load_settings().web.port == 8124
 
 
-@pytest.mark.parametrize("body, key", [
-    ('[tickets]\nsla_working_days = "soon"\n', "tickets.sla_working_days"),
-    ("[web]\nport = 70000\n", "web.port"),
-    ("[unknown]\nx = 1\n", "unknown"),
-    ('[calendar]\ntimezone = "Mars/Olympus"\n', "calendar.timezone"),
-    ("[tickets\n", "TOML"),
-])
+@pytest.mark.parametrize(
+    "body, key",
+    [
+        ('[tickets]\nsla_working_days = "soon"\n', "tickets.sla_working_days"),
+        ("[web]\nport = 70000\n", "web.port"),
+        ("[unknown]\nx = 1\n", "unknown"),
+        ('[calendar]\ntimezone = "Mars/Olympus"\n', "calendar.timezone"),
+        ("[tickets\n", "TOML"),
+    ],
+)
 def test_wrong_file_is_a_clear_error(settings, tmp_path, body, key):
     path = tmp_path / "bad.toml"
     path.write_text(body, encoding="utf-8")

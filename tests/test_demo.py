@@ -1,4 +1,4 @@
-"""The demo county: catalogue, logins, ratings with 差评 follow-ups, tickets through their moves."""
+"""The demo county: catalogue, logins, ratings with 差评 follow-ups, tickets and their moves."""
 
 from __future__ import annotations
 
@@ -51,8 +51,11 @@ def demo_settings(tmp_path_factory):
             if name.startswith("MINYI_") and name != "MINYI_TEST_DATABASE_URL":
                 mp.delenv(name)
         mp.chdir(tmp_path_factory.mktemp("cwd"))
-        mp.setattr(staff, "generate_password_hash",
-                   partial(generate_password_hash, method="pbkdf2:sha256:1000"))
+        mp.setattr(
+            staff,
+            "generate_password_hash",
+            partial(generate_password_hash, method="pbkdf2:sha256:1000"),
+        )
         yield load_settings()
 
 
@@ -107,7 +110,8 @@ def _local(moment):
 def _in_office_hours(moment, calendar):
     local = _local(moment)
     return calendar.is_working_day(local.date()) and (
-        time(8, 30) <= local.time() <= time(12, 0) or time(14, 0) <= local.time() <= time(17, 30))
+        time(8, 30) <= local.time() <= time(12, 0) or time(14, 0) <= local.time() <= time(17, 30)
+    )
 
 
 def test_catalogue_has_the_county_departments_with_services(db, demo_settings, summary):
@@ -120,8 +124,16 @@ def test_catalogue_has_the_county_departments_with_services(db, demo_settings, s
     assert configured <= codes
     assert {"zwfw", "gaj"} <= codes
     names = set(db.scalars(select(Service.name)))
-    assert {"社保卡补办", "城乡居民医保参保登记", "不动产登记", "营业执照办理",
-            "居民身份证换领", "新生儿落户", "建筑工程施工许可", "公积金提取"} <= names
+    assert {
+        "社保卡补办",
+        "城乡居民医保参保登记",
+        "不动产登记",
+        "营业执照办理",
+        "居民身份证换领",
+        "新生儿落户",
+        "建筑工程施工许可",
+        "公积金提取",
+    } <= names
     assert summary.departments == len(departments)
     assert summary.services == _count(db, Service) >= 45
     assert summary.outlets >= 2
@@ -130,10 +142,14 @@ def test_catalogue_has_the_county_departments_with_services(db, demo_settings, s
 def test_demo_logins_authenticate_with_their_roles(db, summary):
     logins = {x.username: x for x in summary.logins}
     assert logins["admin"].password == "minyi-admin-2026"
-    assert set(logins) == {"admin", "analyst"} | {f"officer_{c}" for c in
-                                                  db.scalars(select(Department.code))}
-    for username, role in (("admin", Role.ADMIN), ("analyst", Role.ANALYST),
-                           ("officer_zjj", Role.OFFICER)):
+    assert set(logins) == {"admin", "analyst"} | {
+        f"officer_{c}" for c in db.scalars(select(Department.code))
+    }
+    for username, role in (
+        ("admin", Role.ADMIN),
+        ("analyst", Role.ANALYST),
+        ("officer_zjj", Role.OFFICER),
+    ):
         assert logins[username].password == PASSWORD_PATTERN.format(username=username)
         user = staff.authenticate(db, username, logins[username].password)
         assert user is not None and user.role == role
@@ -144,8 +160,11 @@ def test_demo_logins_authenticate_with_their_roles(db, summary):
 
 
 def test_ratings_open_follow_ups_exactly_for_bad_scores(db, summary):
-    rows = db.execute(select(Rating.score, BadReviewFollowUp.id)
-                      .outerjoin(BadReviewFollowUp, BadReviewFollowUp.rating_id == Rating.id)).all()
+    rows = db.execute(
+        select(Rating.score, BadReviewFollowUp.id).outerjoin(
+            BadReviewFollowUp, BadReviewFollowUp.rating_id == Rating.id
+        )
+    ).all()
     assert len(rows) == summary.ratings >= 300
     assert all((fu is not None) == (score <= 2) for score, fu in rows)
     scores = [score for score, _ in rows]
@@ -187,8 +206,9 @@ def test_tickets_end_in_several_statuses(db, summary):
 
 def test_closed_tickets_went_through_every_move_in_order(db):
     calendar = WorkCalendar()
-    closed = db.scalars(select(Ticket).where(Ticket.status == S.CLOSED)
-                        .options(selectinload(Ticket.events))).all()
+    closed = db.scalars(
+        select(Ticket).where(Ticket.status == S.CLOSED).options(selectinload(Ticket.events))
+    ).all()
     assert closed
     on_time = 0
     for ticket in closed:
@@ -196,8 +216,10 @@ def test_closed_tickets_went_through_every_move_in_order(db):
         assert ticket.closed_at is not None and ticket.replied_at is not None
         assert events[0].kind == "received" and events[0].to_status == S.RECEIVED.value
         moves = [e.to_status for e in events if e.to_status != e.from_status]
-        assert moves[:5] == ["received", "assigned", "in_progress", "replied", "closed"] or \
-            ticket.bounce_count, (ticket.number, moves)
+        assert (
+            moves[:5] == ["received", "assigned", "in_progress", "replied", "closed"]
+            or ticket.bounce_count
+        ), (ticket.number, moves)
         assert moves[-1] == "closed"
         for before, after in itertools.pairwise(events):
             assert after.from_status == before.to_status, ticket.number
@@ -238,15 +260,18 @@ def test_load_refuses_a_database_that_is_not_empty(demo, demo_settings):
 
 def _story(engine):
     with make_session_factory(engine)() as session:
-        tickets = session.execute(select(Ticket.number, Ticket.text, Ticket.status)
-                                  .order_by(Ticket.number)).all()
-        ratings = session.execute(select(Rating.score, Rating.comment, Rating.created_at)
-                                  .order_by(Rating.id)).all()
+        tickets = session.execute(
+            select(Ticket.number, Ticket.text, Ticket.status).order_by(Ticket.number)
+        ).all()
+        ratings = session.execute(
+            select(Rating.score, Rating.comment, Rating.created_at).order_by(Rating.id)
+        ).all()
     return [tuple(r) for r in tickets], [tuple(r) for r in ratings]
 
 
 def test_same_seed_gives_the_same_county_and_another_seed_another(
-        demo, demo_settings, tmp_path_factory, _sqlite_template):
+    demo, demo_settings, tmp_path_factory, _sqlite_template
+):
     # Loaded again on SQLite: the same county whichever backend the module's copy is on.
     again = _sqlite_engine(_sqlite_template, tmp_path_factory, demo_settings)
     try:
@@ -296,7 +321,8 @@ def fake_analyze(text_: str) -> FakeAnalysis:
 
 
 def test_with_nlp_routes_through_the_classifier_and_corrects_its_mistakes(
-        demo_settings, tmp_path_factory, _sqlite_template):
+    demo_settings, tmp_path_factory, _sqlite_template
+):
     engine = _sqlite_engine(_sqlite_template, tmp_path_factory, demo_settings)
     try:
         summary = _load(engine, demo_settings, analyzer=fake_analyze)
@@ -305,8 +331,11 @@ def test_with_nlp_routes_through_the_classifier_and_corrects_its_mistakes(
             failed = [t for t in tickets if "路灯" in t.text]
             assert failed and all(t.topic is None for t in failed)
             assert all(t.topic_confidence is not None for t in tickets if t not in failed)
-            by_nlp = [t for t in tickets
-                      if any(e.kind == "assigned" and e.actor == "system:nlp" for e in t.events)]
+            by_nlp = [
+                t
+                for t in tickets
+                if any(e.kind == "assigned" and e.actor == "system:nlp" for e in t.events)
+            ]
             from_triage = [t for t in tickets if any(e.kind == "triage" for e in t.events)]
             assert by_nlp and from_triage
             assert _count(session, RoutingCorrection) > 0

@@ -8,8 +8,9 @@ from tests.builders import make_department
 
 
 def test_citizen_registered_once_per_channel_identity(session):
-    a = citizens.get_or_create_citizen(session, channel="telegram", external_id=42,
-                                       display_name="张三", language="zh-hans")
+    a = citizens.get_or_create_citizen(
+        session, channel="telegram", external_id=42, display_name="张三", language="zh-hans"
+    )
     b = citizens.get_or_create_citizen(session, channel=Channel.TELEGRAM, external_id="42")
     web = citizens.get_or_create_citizen(session, channel="web", external_id="42")
     session.commit()
@@ -18,8 +19,9 @@ def test_citizen_registered_once_per_channel_identity(session):
     assert session.scalar(select(func.count()).select_from(Citizen)) == 2
 
 
-@pytest.mark.parametrize("channel, external", [("fax", "1"), ("web", ""), ("web", None),
-                                               ("web", "x" * 200)])
+@pytest.mark.parametrize(
+    "channel, external", [("fax", "1"), ("web", ""), ("web", None), ("web", "x" * 200)]
+)
 def test_bad_citizen_identity(session, channel, external):
     with pytest.raises(ValidationFailed):
         citizens.get_or_create_citizen(session, channel=channel, external_id=external)
@@ -27,8 +29,13 @@ def test_bad_citizen_identity(session, channel, external):
 
 def test_staff_roles_and_authentication(session):
     dept = make_department(session)
-    officer = staff.create_staff_user(session, username="li.officer", password="s3cret-pass",
-                                      role="officer", department=dept.code)
+    officer = staff.create_staff_user(
+        session,
+        username="li.officer",
+        password="s3cret-pass",
+        role="officer",
+        department=dept.code,
+    )
     session.commit()
     assert officer.department_id == dept.id and officer.role == Role.OFFICER
     assert staff.authenticate(session, "li.officer", "s3cret-pass").id == officer.id
@@ -36,13 +43,16 @@ def test_staff_roles_and_authentication(session):
     assert staff.authenticate(session, "nobody", "s3cret-pass") is None
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"username": "a"}, "用户名"),
-    ({"username": "bad name!"}, "用户名"),
-    ({"password": "short"}, "密码"),
-    ({"role": "king"}, "角色"),
-    ({"role": "officer", "department": None}, "部门"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"username": "a"}, "用户名"),
+        ({"username": "bad name!"}, "用户名"),
+        ({"password": "short"}, "密码"),
+        ({"role": "king"}, "角色"),
+        ({"role": "officer", "department": None}, "部门"),
+    ],
+)
 def test_bad_staff_accounts(session, fields, message):
     base = {"username": "wang", "password": "long-enough-1", "role": "admin"}
     with pytest.raises(ValidationFailed, match=message):
@@ -52,5 +62,4 @@ def test_bad_staff_accounts(session, fields, message):
 def test_duplicate_username(session):
     staff.create_staff_user(session, username="wang", password="long-enough-1", role="admin")
     with pytest.raises(ValidationFailed, match="已被使用"):
-        staff.create_staff_user(session, username="wang", password="long-enough-2",
-                                role="analyst")
+        staff.create_staff_user(session, username="wang", password="long-enough-2", role="analyst")

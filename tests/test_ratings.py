@@ -5,7 +5,13 @@ from sqlalchemy import func, select
 
 from minyi.errors import IllegalTransition, NotFound, PermissionDenied, ValidationFailed
 from minyi.models import (
-    BadReviewFollowUp, Channel, DecisionStatus, FollowUpStatus, OutboxMessage, Rating, Role,
+    BadReviewFollowUp,
+    Channel,
+    DecisionStatus,
+    FollowUpStatus,
+    OutboxMessage,
+    Rating,
+    Role,
 )
 from minyi.services import ratings
 from minyi.services.actors import Actor
@@ -18,8 +24,9 @@ def count(session, model):
 
 @pytest.fixture
 def service(session):
-    return make_service(session, department=make_department(session, code="zwfw",
-                                                            name="政务服务中心"))
+    return make_service(
+        session, department=make_department(session, code="zwfw", name="政务服务中心")
+    )
 
 
 def test_good_rating_has_no_follow_up(session, ctx, service):
@@ -31,12 +38,12 @@ def test_good_rating_has_no_follow_up(session, ctx, service):
 
 
 @pytest.mark.parametrize("score", [1, 2])
-def test_bad_review_opens_follow_up_with_working_day_deadline(session, ctx, clock, service,
-                                                              score):
+def test_bad_review_opens_follow_up_with_working_day_deadline(session, ctx, clock, service, score):
     # Friday 2026-11-27 10:00 Beijing: 5 working days later is Friday 2026-12-04.
     clock.now = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
-    rating = ratings.record_rating(session, ctx, service=service.code, score=score,
-                                   comment="排队两个小时没人管")
+    rating = ratings.record_rating(
+        session, ctx, service=service.code, score=score, comment="排队两个小时没人管"
+    )
     session.commit()
     assert rating.follow_up.deadline == date(2026, 12, 4)
     assert rating.follow_up.status == FollowUpStatus.OPEN
@@ -71,10 +78,12 @@ def test_oversized_comment_and_unknown_service(session, ctx, service):
 
 
 def test_double_submit_counts_once(session, ctx, service):
-    first = ratings.record_rating(session, ctx, service=service, score=2, channel=Channel.WEB,
-                                  source_ref="form:abc")
-    again = ratings.record_rating(session, ctx, service=service, score=2, channel=Channel.WEB,
-                                  source_ref="form:abc")
+    first = ratings.record_rating(
+        session, ctx, service=service, score=2, channel=Channel.WEB, source_ref="form:abc"
+    )
+    again = ratings.record_rating(
+        session, ctx, service=service, score=2, channel=Channel.WEB, source_ref="form:abc"
+    )
     session.commit()
     assert first.id == again.id
     assert count(session, Rating) == 1 and count(session, BadReviewFollowUp) == 1
@@ -90,8 +99,9 @@ def test_complete_follow_up_notifies_citizen(session, ctx, clock, service):
     with pytest.raises(ValidationFailed):
         ratings.complete_follow_up(session, ctx, rating.follow_up, actor=officer, note=" ")
     clock.advance(days=1)
-    ratings.complete_follow_up(session, ctx, rating.follow_up, actor=officer,
-                               note="已约谈窗口人员并优化叫号")
+    ratings.complete_follow_up(
+        session, ctx, rating.follow_up, actor=officer, note="已约谈窗口人员并优化叫号"
+    )
     session.commit()
     assert rating.follow_up.status == FollowUpStatus.COMPLETED
     assert rating.follow_up.completed_at == clock.now

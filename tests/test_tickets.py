@@ -6,7 +6,13 @@ from sqlalchemy import func, select
 
 from minyi.errors import IllegalTransition, NotFound, PermissionDenied, ValidationFailed
 from minyi.models import (
-    Channel, DecisionStatus, OutboxMessage, Role, RoutingCorrection, Ticket, TicketEvent,
+    Channel,
+    DecisionStatus,
+    OutboxMessage,
+    Role,
+    RoutingCorrection,
+    Ticket,
+    TicketEvent,
     TicketStatus,
 )
 from minyi.services import tickets
@@ -40,8 +46,14 @@ def county(session):
     officer = make_staff(session, Role.OFFICER, department=zjj)
     other_officer = make_staff(session, Role.OFFICER, department=rsj)
     session.commit()
-    return {"zjj": zjj, "rsj": rsj, "ybj": ybj, "admin": Actor.staff(admin),
-            "officer": Actor.staff(officer), "other": Actor.staff(other_officer)}
+    return {
+        "zjj": zjj,
+        "rsj": rsj,
+        "ybj": ybj,
+        "admin": Actor.staff(admin),
+        "officer": Actor.staff(officer),
+        "other": Actor.staff(other_officer),
+    }
 
 
 def test_file_ticket_numbers_and_sla_dates(session, ctx, clock):
@@ -60,14 +72,22 @@ def test_file_ticket_numbers_and_sla_dates(session, ctx, clock):
 
 def test_ticket_date_is_local_not_utc(session, ctx, clock):
     from datetime import UTC, datetime
+
     # 23:30 UTC on the 25th is already the 26th in Beijing.
     clock.now = datetime(2026, 11, 25, 23, 30, tzinfo=UTC)
     assert make_ticket(session, ctx).number.startswith("MY-20261126-")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "不能为空"), ("   \n ", "不能为空"), ("短", "太短"), ("字" * 5001, "太长"), (12345, "文字"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "不能为空"),
+        ("   \n ", "不能为空"),
+        ("短", "太短"),
+        ("字" * 5001, "太长"),
+        (12345, "文字"),
+    ],
+)
 def test_bad_complaint_text_changes_nothing(session, ctx, text, message):
     with pytest.raises(ValidationFailed, match=message):
         make_ticket(session, ctx, text=text)
@@ -101,13 +121,19 @@ def test_full_lifecycle_records_every_event(session, ctx, county, clock):
     clock.advance(days=2)
     tickets.reply(session, ctx, ticket, actor=county["officer"], text="已安排维修，路灯已修复。")
     tickets.close(session, ctx, ticket, actor=county["officer"])
-    tickets.record_verdict(session, ctx, ticket, actor=Actor.citizen(citizen), resolved=True,
-                           satisfaction=5)
+    tickets.record_verdict(
+        session, ctx, ticket, actor=Actor.citizen(citizen), resolved=True, satisfaction=5
+    )
     session.commit()
     kinds = [e.kind for e in ticket.events]
     assert kinds == ["received", "assigned", "started", "replied", "closed", "verdict"]
     assert [e.to_status for e in ticket.events][:5] == [
-        "received", "assigned", "in_progress", "replied", "closed"]
+        "received",
+        "assigned",
+        "in_progress",
+        "replied",
+        "closed",
+    ]
     assert ticket.events[1].actor.startswith("staff:")
     assert ticket.status == S.CLOSED and ticket.resolved is True and ticket.satisfaction == 5
     kinds_sent = session.scalars(select(OutboxMessage.kind).order_by(OutboxMessage.id)).all()
@@ -115,10 +141,18 @@ def test_full_lifecycle_records_every_event(session, ctx, county, clock):
 
 
 ILLEGAL = [
-    (S.RECEIVED, "start"), (S.RECEIVED, "reply"), (S.RECEIVED, "close"),
-    (S.ASSIGNED, "reply"), (S.ASSIGNED, "close"), (S.ASSIGNED, "assign"),
-    (S.IN_PROGRESS, "start"), (S.IN_PROGRESS, "close"),
-    (S.REPLIED, "start"), (S.REPLIED, "reassign"), (S.CLOSED, "reply"), (S.CLOSED, "reassign"),
+    (S.RECEIVED, "start"),
+    (S.RECEIVED, "reply"),
+    (S.RECEIVED, "close"),
+    (S.ASSIGNED, "reply"),
+    (S.ASSIGNED, "close"),
+    (S.ASSIGNED, "assign"),
+    (S.IN_PROGRESS, "start"),
+    (S.IN_PROGRESS, "close"),
+    (S.REPLIED, "start"),
+    (S.REPLIED, "reassign"),
+    (S.CLOSED, "reply"),
+    (S.CLOSED, "reassign"),
 ]
 
 
@@ -127,8 +161,10 @@ def _bring_to(session, ctx, county, status):
     steps = [
         (S.ASSIGNED, lambda t: tickets.assign(session, ctx, t, "zjj", actor=county["admin"])),
         (S.IN_PROGRESS, lambda t: tickets.start(session, ctx, t, actor=county["officer"])),
-        (S.REPLIED, lambda t: tickets.reply(session, ctx, t, actor=county["officer"],
-                                            text="答复内容")),
+        (
+            S.REPLIED,
+            lambda t: tickets.reply(session, ctx, t, actor=county["officer"], text="答复内容"),
+        ),
         (S.CLOSED, lambda t: tickets.close(session, ctx, t, actor=county["officer"])),
     ]
     for reached, step in steps:
@@ -146,8 +182,9 @@ def test_illegal_moves_are_refused_and_change_nothing(session, ctx, county, stat
     events_before = len(ticket.events)
     calls = {
         "assign": lambda: tickets.assign(session, ctx, ticket, "rsj", actor=county["admin"]),
-        "reassign": lambda: tickets.reassign(session, ctx, ticket, "rsj", actor=county["admin"],
-                                             reason="不属于本部门"),
+        "reassign": lambda: tickets.reassign(
+            session, ctx, ticket, "rsj", actor=county["admin"], reason="不属于本部门"
+        ),
         "start": lambda: tickets.start(session, ctx, ticket, actor=county["admin"]),
         "reply": lambda: tickets.reply(session, ctx, ticket, actor=county["admin"], text="答复"),
         "close": lambda: tickets.close(session, ctx, ticket, actor=county["admin"]),
@@ -236,18 +273,21 @@ def test_verdict_is_answered_once_and_validated(session, ctx, county):
 def test_extension_approved_moves_due_date_refused_does_not(session, ctx, county):
     ticket = _bring_to(session, ctx, county, S.IN_PROGRESS)
     original = ticket.due_date
-    request = tickets.request_extension(session, ctx, ticket, actor=county["officer"],
-                                        working_days=5, reason="需现场勘查")
+    request = tickets.request_extension(
+        session, ctx, ticket, actor=county["officer"], working_days=5, reason="需现场勘查"
+    )
     with pytest.raises(IllegalTransition):
-        tickets.request_extension(session, ctx, ticket, actor=county["officer"],
-                                  working_days=2, reason="再次申请")
+        tickets.request_extension(
+            session, ctx, ticket, actor=county["officer"], working_days=2, reason="再次申请"
+        )
     with pytest.raises(PermissionDenied):
         tickets.decide_extension(session, ctx, request, actor=county["officer"], approve=True)
     tickets.decide_extension(session, ctx, request, actor=county["admin"], approve=True)
     assert ticket.due_date == ctx.calendar.add_working_days(original, 5)
     assert ticket.original_due_date == original and request.status == DecisionStatus.APPROVED
-    second = tickets.request_extension(session, ctx, ticket, actor=county["officer"],
-                                       working_days=3, reason="仍需协调")
+    second = tickets.request_extension(
+        session, ctx, ticket, actor=county["officer"], working_days=3, reason="仍需协调"
+    )
     tickets.decide_extension(session, ctx, second, actor=county["admin"], approve=False)
     assert ticket.due_date == ctx.calendar.add_working_days(original, 5)
     assert second.status == DecisionStatus.REFUSED
@@ -259,13 +299,17 @@ def test_extension_approved_moves_due_date_refused_does_not(session, ctx, county
 def test_extension_days_validated(session, ctx, county, days):
     ticket = _bring_to(session, ctx, county, S.IN_PROGRESS)
     with pytest.raises(ValidationFailed):
-        tickets.request_extension(session, ctx, ticket, actor=county["officer"],
-                                  working_days=days, reason="理由")
+        tickets.request_extension(
+            session, ctx, ticket, actor=county["officer"], working_days=days, reason="理由"
+        )
 
 
 def test_routing_confident_low_confidence_and_failure(session_factory, settings, clock, county):
-    analyses = {"路灯": FakeAnalysis("城乡建设", 0.92), "不清楚": FakeAnalysis("城乡建设", 0.3),
-                "报销": FakeAnalysis("劳动和社会保障", 0.8)}
+    analyses = {
+        "路灯": FakeAnalysis("城乡建设", 0.92),
+        "不清楚": FakeAnalysis("城乡建设", 0.3),
+        "报销": FakeAnalysis("劳动和社会保障", 0.8),
+    }
 
     def analyzer(text):
         for key, analysis in analyses.items():
@@ -274,14 +318,18 @@ def test_routing_confident_low_confidence_and_failure(session_factory, settings,
         raise RuntimeError("model crashed")
 
     ctx = ServiceContext.from_settings(settings, analyzer=analyzer, clock=clock)
-    confident = tickets.submit_complaint(session_factory, ctx, text="路灯坏了很久没人修",
-                                         channel=Channel.WEB)
-    unsure = tickets.submit_complaint(session_factory, ctx, text="这个事情我也说不清楚",
-                                      channel=Channel.WEB)
-    keyword = tickets.submit_complaint(session_factory, ctx, text="医保报销三个月还没到账",
-                                       channel=Channel.WEB)
-    crashed = tickets.submit_complaint(session_factory, ctx, text="完全无关的一段文字内容",
-                                       channel=Channel.WEB)
+    confident = tickets.submit_complaint(
+        session_factory, ctx, text="路灯坏了很久没人修", channel=Channel.WEB
+    )
+    unsure = tickets.submit_complaint(
+        session_factory, ctx, text="这个事情我也说不清楚", channel=Channel.WEB
+    )
+    keyword = tickets.submit_complaint(
+        session_factory, ctx, text="医保报销三个月还没到账", channel=Channel.WEB
+    )
+    crashed = tickets.submit_complaint(
+        session_factory, ctx, text="完全无关的一段文字内容", channel=Channel.WEB
+    )
     with session_factory() as s:
         got = {t.number: t for t in s.scalars(select(Ticket))}
     assert got[confident.number].status == S.ASSIGNED

@@ -57,6 +57,7 @@ def sqlite_settings(settings, tmp_path, _sqlite_template):
 
 # -- pages ---------------------------------------------------------------------------------------
 
+
 def test_home_page_is_real_and_bilingual(client):
     response = client.get("/")
     assert response.status_code == 200
@@ -84,8 +85,12 @@ def test_home_page_shows_live_figures(client, session_factory, ctx):
 
 def test_site_name_comes_from_settings(settings, session_factory):
     settings.web.site_name = "青山县民意平台 / Qingshan County Minyi"
-    html = create_app(settings, session_factory=session_factory).test_client().get("/").get_data(
-        as_text=True)
+    html = (
+        create_app(settings, session_factory=session_factory)
+        .test_client()
+        .get("/")
+        .get_data(as_text=True)
+    )
     assert "青山县民意平台" in html and "Qingshan County Minyi" in html
 
 
@@ -109,14 +114,16 @@ def test_staff_placeholder_and_its_guard(app, client):
     refused = client.get("/staff/probe")
     assert refused.status_code == 401
     assert "请先登录" in refused.get_data(as_text=True) and "secret" not in refused.get_data(
-        as_text=True)
+        as_text=True
+    )
 
 
 def test_static_assets_are_served_and_local(client):
     css = client.get("/static/css/site.css")
     assert css.status_code == 200 and css.mimetype == "text/css"
     assert "http://" not in css.get_data(as_text=True) and "https://" not in css.get_data(
-        as_text=True)
+        as_text=True
+    )
     assert client.get("/static/favicon.svg").status_code == 200
 
 
@@ -131,6 +138,7 @@ def test_no_page_loads_anything_from_outside(client):
 
 
 # -- errors --------------------------------------------------------------------------------------
+
 
 def test_404_page_is_chinese_first(client):
     response = client.get("/no-such-page")
@@ -162,16 +170,19 @@ def test_500_and_domain_errors_render_bilingual_pages(app, client, caplog):
         page = client.get("/boom")
     assert page.status_code == 500
     assert "服务器内部错误" in page.get_data(as_text=True) and "kaputt" not in page.get_data(
-        as_text=True)
+        as_text=True
+    )
     assert "kaputt" in caplog.text
     assert client.get("/api/boom").json["error_zh"] == "服务器内部错误"
     bad = client.get("/refused")
     assert bad.status_code == 400
     assert "评分须为 1-5" in bad.get_data(as_text=True) and "score must be 1-5" in bad.get_data(
-        as_text=True)
+        as_text=True
+    )
 
 
 # -- API -----------------------------------------------------------------------------------------
+
 
 def test_health_reports_the_database(client):
     response = client.get("/api/health")
@@ -190,6 +201,7 @@ def test_health_is_503_when_the_database_is_down(settings, tmp_path):
 
 
 # -- app factory ---------------------------------------------------------------------------------
+
 
 def test_app_keeps_settings_and_session_factory(app, settings, session_factory):
     assert app.extensions["minyi"]["settings"] is settings
@@ -224,8 +236,9 @@ def test_create_app_builds_its_engine_from_settings(sqlite_settings):
     app.extensions["minyi"]["engine"].dispose()
 
 
-def test_secret_key_from_settings_or_generated_once_per_process(settings, session_factory,
-                                                                monkeypatch, caplog):
+def test_secret_key_from_settings_or_generated_once_per_process(
+    settings, session_factory, monkeypatch, caplog
+):
     monkeypatch.setattr(web, "_process_secret_key", None)
     with caplog.at_level(logging.WARNING, logger="web"):
         first = create_app(settings, session_factory=session_factory)
@@ -238,15 +251,19 @@ def test_secret_key_from_settings_or_generated_once_per_process(settings, sessio
 
 # -- overview service ----------------------------------------------------------------------------
 
+
 def test_overview_counts_this_month_in_the_county_time_zone(session, ctx):
     service = make_service(session)
     # 2026-11-01 01:00 in Beijing is still October in UTC; 2026-10-31 23:00 in Beijing is not.
-    november = ratings.record_rating(session, ctx, service=service, score=4,
-                                     at=datetime(2026, 10, 31, 17, 0, tzinfo=UTC))
-    ratings.record_rating(session, ctx, service=service, score=4,
-                          at=datetime(2026, 10, 31, 15, 0, tzinfo=UTC))
-    excluded = ratings.record_rating(session, ctx, service=service, score=5,
-                                     at=datetime(2026, 11, 20, tzinfo=UTC))
+    november = ratings.record_rating(
+        session, ctx, service=service, score=4, at=datetime(2026, 10, 31, 17, 0, tzinfo=UTC)
+    )
+    ratings.record_rating(
+        session, ctx, service=service, score=4, at=datetime(2026, 10, 31, 15, 0, tzinfo=UTC)
+    )
+    excluded = ratings.record_rating(
+        session, ctx, service=service, score=5, at=datetime(2026, 11, 20, tzinfo=UTC)
+    )
     excluded.excluded = True
     open_ticket = make_ticket(session, ctx)
     closed = make_ticket(session, ctx)
@@ -254,10 +271,16 @@ def test_overview_counts_this_month_in_the_county_time_zone(session, ctx):
     session.flush()
     assert november.created_at == datetime(2026, 10, 31, 17, 0, tzinfo=UTC)
 
-    figures = site_overview(session, timezone="Asia/Shanghai",
-                            now=datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
-    assert figures == {"departments": 1, "services": 1, "ratings_this_month": 1,
-                       "open_tickets": 1, "month": "2026-11"}
+    figures = site_overview(
+        session, timezone="Asia/Shanghai", now=datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+    )
+    assert figures == {
+        "departments": 1,
+        "services": 1,
+        "ratings_this_month": 1,
+        "open_tickets": 1,
+        "month": "2026-11",
+    }
     assert open_ticket.status != TicketStatus.CLOSED
     assert session.scalar(select(Rating.id).where(Rating.excluded.is_(True))) == excluded.id
 
@@ -272,11 +295,16 @@ def test_count_overdue_tickets(session, ctx):
     late.due_date = closed_late.due_date = today - timedelta(days=3)
     session.flush()
     assert count_overdue_tickets(session, today=today) == 1
-    assert session.scalar(select(Ticket.id).where(Ticket.due_date < today,
-                                                  Ticket.status != TicketStatus.CLOSED)) == late.id
+    assert (
+        session.scalar(
+            select(Ticket.id).where(Ticket.due_date < today, Ticket.status != TicketStatus.CLOSED)
+        )
+        == late.id
+    )
 
 
 # -- scheduler -----------------------------------------------------------------------------------
+
 
 def test_build_scheduler_registers_jobs_with_fixed_ids(settings, session_factory):
     scheduler = jobs.build_scheduler(settings, session_factory)
@@ -314,6 +342,7 @@ def test_only_one_running_scheduler_per_process(settings, session_factory):
 
 
 # -- runtime -------------------------------------------------------------------------------------
+
 
 def test_runtime_serves_web_and_scheduler_then_stops(sqlite_settings):
     runtime = Runtime(sqlite_settings, host="127.0.0.1", port=0)
@@ -371,12 +400,23 @@ def test_bot_runs_in_its_own_loop_and_is_cancelled_on_stop(settings, monkeypatch
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGTERM to a child process is a POSIX test")
 def test_serve_prints_the_url_and_stops_on_sigterm(sqlite_settings, tmp_path):
-    code = "from minyi.config import load_settings; from minyi.runtime import serve; " \
-           "serve(load_settings(), host='127.0.0.1', port=0)"
-    env = dict(os.environ, MINYI_DATABASE__URL=sqlite_settings.database.url,
-               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    child = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code = (
+        "from minyi.config import load_settings; from minyi.runtime import serve; "
+        "serve(load_settings(), host='127.0.0.1', port=0)"
+    )
+    env = dict(
+        os.environ,
+        MINYI_DATABASE__URL=sqlite_settings.database.url,
+        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = child.stdout.readline()
         match = re.fullmatch(r"Minyi 已启动 / running at (http://127\.0\.0\.1:\d+/)\n", line)

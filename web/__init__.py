@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 _process_secret_key: str | None = None
 
 
-def create_app(settings: Settings | None = None, *,
-               session_factory: sessionmaker | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None, *, session_factory: sessionmaker | None = None
+) -> Flask:
     """The web app for `settings`; builds the engine unless a session factory is given."""
     settings = settings or load_settings()
     engine = None
@@ -75,7 +76,8 @@ def _generated_secret_key() -> str:
     if _process_secret_key is None:
         _process_secret_key = secrets.token_hex(32)
         log.warning(
-            "未配置 [web] secret_key，已为本进程生成临时密钥：重启后登录会话失效，多进程部署须配置。"
+            "未配置 [web] secret_key，已为本进程生成临时密钥："
+            "重启后登录会话失效，多进程部署须配置。"
             " / [web] secret_key is not set; using a random per-process key: sessions end on"
             " restart, and several web workers need a shared key (MINYI_WEB__SECRET_KEY)."
         )

@@ -24,8 +24,14 @@ TITLES = {
 }
 
 HINTS = {
-    404: ("您访问的地址不存在或已被移除。", "The address you asked for does not exist or was removed."),
-    500: ("系统出现故障，已记录，请稍后再试。", "Something went wrong on our side; it has been logged."),
+    404: (
+        "您访问的地址不存在或已被移除。",
+        "The address you asked for does not exist or was removed.",
+    ),
+    500: (
+        "系统出现故障，已记录，请稍后再试。",
+        "Something went wrong on our side; it has been logged.",
+    ),
 }
 
 
@@ -44,8 +50,14 @@ def error_response(status: int, message_zh: str | None = None, message_en: str |
         if message_en:
             body.update(message=message_en, message_zh=message_zh)
         return jsonify(body), status
-    page = render_template("error.html", status=status, title_zh=title_zh, title_en=title_en,
-                           message_zh=message_zh, message_en=message_en)
+    page = render_template(
+        "error.html",
+        status=status,
+        title_zh=title_zh,
+        title_en=title_en,
+        message_zh=message_zh,
+        message_en=message_en,
+    )
     return page, status
 
 

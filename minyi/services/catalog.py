@@ -10,12 +10,17 @@ from minyi.models import Department, Outlet, Service
 from minyi.services.validation import clean_text
 
 
-def create_department(session: Session, *, code: str, name: str,
-                      name_en: str | None = None) -> Department:
+def create_department(
+    session: Session, *, code: str, name: str, name_en: str | None = None
+) -> Department:
     code = _code(code)
     name = clean_text(name, field_zh="部门名称", field_en="department name", max_chars=100)
-    if session.scalar(select(Department.id).where((Department.code == code) | (Department.name == name))):
-        raise ValidationFailed(f"部门 {code} / {name} 已存在", f"department {code} / {name} exists")
+    if session.scalar(
+        select(Department.id).where((Department.code == code) | (Department.name == name))
+    ):
+        raise ValidationFailed(
+            f"部门 {code} / {name} 已存在", f"department {code} / {name} exists"
+        )
     department = Department(code=code, name=name, name_en=name_en)
     session.add(department)
     session.flush()

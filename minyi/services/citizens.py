@@ -10,8 +10,14 @@ from minyi.errors import ValidationFailed
 from minyi.models import Channel, Citizen
 
 
-def get_or_create_citizen(session: Session, *, channel: Channel | str, external_id: str | int,
-                          display_name: str | None = None, language: str = "zh") -> Citizen:
+def get_or_create_citizen(
+    session: Session,
+    *,
+    channel: Channel | str,
+    external_id: str | int,
+    display_name: str | None = None,
+    language: str = "zh",
+) -> Citizen:
     """The citizen known by (channel, external_id), registered on first contact."""
     channel = _channel(channel)
     external = str(external_id).strip() if external_id is not None else ""
@@ -21,9 +27,12 @@ def get_or_create_citizen(session: Session, *, channel: Channel | str, external_
     citizen = session.scalar(query)
     if citizen is not None:
         return citizen
-    citizen = Citizen(channel=channel, external_id=external,
-                      display_name=(display_name or None) and display_name[:100],
-                      language="en" if str(language).lower().startswith("en") else "zh")
+    citizen = Citizen(
+        channel=channel,
+        external_id=external,
+        display_name=(display_name or None) and display_name[:100],
+        language="en" if str(language).lower().startswith("en") else "zh",
+    )
     try:
         # A savepoint, so losing a race with a concurrent first contact keeps the transaction.
         with session.begin_nested():

@@ -12,14 +12,27 @@ from minyi.db import utcnow
 from minyi.models import OutboxMessage
 
 
-def enqueue_message(session: Session, *, citizen_id: int, kind: str, dedupe_key: str,
-                    payload: dict[str, Any], at: datetime | None = None) -> OutboxMessage:
+def enqueue_message(
+    session: Session,
+    *,
+    citizen_id: int,
+    kind: str,
+    dedupe_key: str,
+    payload: dict[str, Any],
+    at: datetime | None = None,
+) -> OutboxMessage:
     """Queue one message; the same dedupe_key again returns the queued one."""
     existing = session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))
     if existing is not None:
         return existing
     moment = at or utcnow()
-    message = OutboxMessage(citizen_id=citizen_id, kind=kind, dedupe_key=dedupe_key,
-                            payload=payload, created_at=moment, next_attempt_at=moment)
+    message = OutboxMessage(
+        citizen_id=citizen_id,
+        kind=kind,
+        dedupe_key=dedupe_key,
+        payload=payload,
+        created_at=moment,
+        next_attempt_at=moment,
+    )
     session.add(message)
     return message

@@ -14,8 +14,9 @@ from minyi.models import Department, Rating, Service, Ticket, TicketStatus
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
-def site_overview(session: Session, *, timezone: str = DEFAULT_TIMEZONE,
-                  now: datetime | None = None) -> dict:
+def site_overview(
+    session: Session, *, timezone: str = DEFAULT_TIMEZONE, now: datetime | None = None
+) -> dict:
     """Live counts for the home page: departments, services, ratings this month, open tickets."""
     tz = ZoneInfo(timezone)
     local_now = (now or utcnow()).astimezone(tz)

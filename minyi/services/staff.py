@@ -18,28 +18,44 @@ MIN_PASSWORD_CHARS = 8
 PASSWORD_METHOD = "scrypt"
 
 
-def create_staff_user(session: Session, *, username: str, password: str, role: Role | str,
-                      display_name: str | None = None, department=None) -> StaffUser:
+def create_staff_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: Role | str,
+    display_name: str | None = None,
+    department=None,
+) -> StaffUser:
     """A new staff account; an officer must belong to exactly one department."""
     if not isinstance(username, str) or not _USERNAME.match(username):
-        raise ValidationFailed("用户名须为 2-64 位字母、数字或 _.-",
-                               "username must be 2-64 letters, digits or _.-")
+        raise ValidationFailed(
+            "用户名须为 2-64 位字母、数字或 _.-", "username must be 2-64 letters, digits or _.-"
+        )
     try:
         role = Role(role)
     except ValueError:
-        raise ValidationFailed(f"未知角色 {role!r}（admin/analyst/officer）",
-                               f"unknown role {role!r} (admin/analyst/officer)") from None
+        raise ValidationFailed(
+            f"未知角色 {role!r}（admin/analyst/officer）",
+            f"unknown role {role!r} (admin/analyst/officer)",
+        ) from None
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_CHARS:
-        raise ValidationFailed(f"密码至少 {MIN_PASSWORD_CHARS} 位",
-                               f"password must have at least {MIN_PASSWORD_CHARS} characters")
+        raise ValidationFailed(
+            f"密码至少 {MIN_PASSWORD_CHARS} 位",
+            f"password must have at least {MIN_PASSWORD_CHARS} characters",
+        )
     dept = get_department(session, department) if department is not None else None
     if role == Role.OFFICER and dept is None:
         raise ValidationFailed("部门工作人员必须指定所属部门", "an officer needs a department")
     if session.scalar(select(StaffUser.id).where(StaffUser.username == username)):
         raise ValidationFailed(f"用户名 {username} 已被使用", f"username {username} is taken")
-    user = StaffUser(username=username, display_name=display_name or username,
-                     password_hash=generate_password_hash(password, method=PASSWORD_METHOD), role=role,
-                     department_id=dept.id if dept else None)
+    user = StaffUser(
+        username=username,
+        display_name=display_name or username,
+        password_hash=generate_password_hash(password, method=PASSWORD_METHOD),
+        role=role,
+        department_id=dept.id if dept else None,
+    )
     session.add(user)
     session.flush()
     return user

@@ -17,8 +17,8 @@ from minyi.models import (
     DecisionStatus,
     Department,
     ExtensionRequest,
-    RoutingCorrection,
     Role,
+    RoutingCorrection,
     Ticket,
     TicketEvent,
     TicketNumberCounter,
@@ -33,8 +33,13 @@ from minyi.services.validation import check_score, clean_text
 log = logging.getLogger(__name__)
 
 S = TicketStatus
-STATUS_ZH = {S.RECEIVED: "已受理", S.ASSIGNED: "已派单", S.IN_PROGRESS: "办理中",
-             S.REPLIED: "已答复", S.CLOSED: "已办结"}
+STATUS_ZH = {
+    S.RECEIVED: "已受理",
+    S.ASSIGNED: "已派单",
+    S.IN_PROGRESS: "办理中",
+    S.REPLIED: "已答复",
+    S.CLOSED: "已办结",
+}
 
 # Which statuses each move starts from; anything else is refused.
 MOVES: dict[str, frozenset[TicketStatus]] = {
@@ -46,23 +51,43 @@ MOVES: dict[str, frozenset[TicketStatus]] = {
     "verdict": frozenset({S.CLOSED}),
     "request_extension": frozenset({S.ASSIGNED, S.IN_PROGRESS}),
 }
-MOVE_ZH = {"assign": "派单", "reassign": "改派", "start": "受理办理", "reply": "答复",
-           "close": "办结", "verdict": "回访评价", "request_extension": "申请延期"}
+MOVE_ZH = {
+    "assign": "派单",
+    "reassign": "改派",
+    "start": "受理办理",
+    "reply": "答复",
+    "close": "办结",
+    "verdict": "回访评价",
+    "request_extension": "申请延期",
+}
 
 
-def file_ticket(session: Session, ctx: ServiceContext, *, text: object,
-                channel: Channel | str, citizen: Citizen | None = None,
-                location: object = None, source_ref: str | None = None,
-                at: datetime | None = None) -> Ticket:
+def file_ticket(
+    session: Session,
+    ctx: ServiceContext,
+    *,
+    text: object,
+    channel: Channel | str,
+    citizen: Citizen | None = None,
+    location: object = None,
+    source_ref: str | None = None,
+    at: datetime | None = None,
+) -> Ticket:
     """Store a complaint with its public number and SLA dates, before any NLP runs.
 
     The same (channel, source_ref) twice returns the first ticket (double submit).
     """
     limits = ctx.settings.tickets
-    text = clean_text(text, field_zh="投诉内容", field_en="complaint text",
-                      max_chars=limits.max_text_chars, min_chars=limits.min_text_chars)
-    location = clean_text(location, field_zh="地点", field_en="location", max_chars=300,
-                          required=False)
+    text = clean_text(
+        text,
+        field_zh="投诉内容",
+        field_en="complaint text",
+        max_chars=limits.max_text_chars,
+        min_chars=limits.min_text_chars,
+    )
+    location = clean_text(
+        location, field_zh="地点", field_en="location", max_chars=300, required=False
+    )
     try:
         channel = Channel(channel)
     except ValueError:
@@ -78,28 +103,50 @@ def file_ticket(session: Session, ctx: ServiceContext, *, text: object,
     due = ctx.calendar.add_working_days(day, limits.sla_working_days)
     ticket = Ticket(
         number=_next_number(session, day, limits.number_prefix),
-        citizen_id=citizen.id if citizen else None, channel=channel, source_ref=source_ref,
-        text=text, location=location, status=S.RECEIVED, needs_triage=True,
-        received_at=received, updated_at=received,
+        citizen_id=citizen.id if citizen else None,
+        channel=channel,
+        source_ref=source_ref,
+        text=text,
+        location=location,
+        status=S.RECEIVED,
+        needs_triage=True,
+        received_at=received,
+        updated_at=received,
         response_due_date=ctx.calendar.add_working_days(day, limits.response_window_working_days),
-        due_date=due, original_due_date=due,
+        due_date=due,
+        original_due_date=due,
     )
     session.add(ticket)
-    _event(ticket, "received", Actor.citizen(citizen) if citizen else Actor.system(channel.value),
-           None, S.RECEIVED, {"channel": channel.value}, received)
+    _event(
+        ticket,
+        "received",
+        Actor.citizen(citizen) if citizen else Actor.system(channel.value),
+        None,
+        S.RECEIVED,
+        {"channel": channel.value},
+        received,
+    )
     session.flush()
     return ticket
 
 
-def route_ticket(session: Session, ctx: ServiceContext, ticket: Ticket,
-                 at: datetime | None = None) -> Ticket:
+def route_ticket(
+    session: Session, ctx: ServiceContext, ticket: Ticket, at: datetime | None = None
+) -> Ticket:
     """Classify a received ticket; confident predictions are assigned, the rest go to triage."""
     if ticket.status != S.RECEIVED:
         return ticket
     moment = at or ctx.now()
     if ctx.analyzer is None:
-        _event(ticket, "triage", Actor.system("nlp"), S.RECEIVED, S.RECEIVED,
-               {"reason": "nlp unavailable"}, moment)
+        _event(
+            ticket,
+            "triage",
+            Actor.system("nlp"),
+            S.RECEIVED,
+            S.RECEIVED,
+            {"reason": "nlp unavailable"},
+            moment,
+        )
         session.flush()
         return ticket
     analysis = ctx.analyzer(ticket.text)
@@ -110,14 +157,21 @@ def route_ticket(session: Session, ctx: ServiceContext, ticket: Ticket,
     ticket.keywords = list(analysis.keywords)
     department = department_for_topic(session, ctx, analysis.topic, ticket.text)
     ticket.predicted_department_id = department.id if department else None
-    confident = (not analysis.needs_review
-                 and ticket.topic_confidence >= ctx.settings.nlp.review_threshold)
+    confident = (
+        not analysis.needs_review and ticket.topic_confidence >= ctx.settings.nlp.review_threshold
+    )
     detail = {"topic": ticket.topic, "confidence": round(ticket.topic_confidence, 3)}
     if confident and department is not None:
         ticket.department_id = department.id
         ticket.needs_triage = False
-        _move(ticket, S.ASSIGNED, "assigned", Actor.system("nlp"),
-              detail | {"department": department.code}, moment)
+        _move(
+            ticket,
+            S.ASSIGNED,
+            "assigned",
+            Actor.system("nlp"),
+            detail | {"department": department.code},
+            moment,
+        )
     else:
         _event(ticket, "triage", Actor.system("nlp"), S.RECEIVED, S.RECEIVED, detail, moment)
     session.flush()
@@ -143,8 +197,9 @@ def submit_complaint(session_factory: sessionmaker, ctx: ServiceContext, **field
     return ticket
 
 
-def department_for_topic(session: Session, ctx: ServiceContext, topic: str | None,
-                         text: str) -> Department | None:
+def department_for_topic(
+    session: Session, ctx: ServiceContext, topic: str | None, text: str
+) -> Department | None:
     """The department configured for `topic`; keywords pick among several."""
     codes = ctx.settings.nlp.topic_departments.get(topic or "", [])
     if not codes:
@@ -156,8 +211,9 @@ def department_for_topic(session: Session, ctx: ServiceContext, topic: str | Non
         best = max(codes, key=lambda code: hits[code])
         if hits[best] > 0:
             chosen = best
-    return session.scalar(select(Department).where(Department.code == chosen,
-                                                   Department.active.is_(True)))
+    return session.scalar(
+        select(Department).where(Department.code == chosen, Department.active.is_(True))
+    )
 
 
 def get_ticket(session: Session, number_or_id: str | int) -> Ticket:
@@ -168,13 +224,21 @@ def get_ticket(session: Session, number_or_id: str | int) -> Ticket:
     return ticket
 
 
-def assign(session: Session, ctx: ServiceContext, ticket: Ticket, department, *,
-           actor: Actor, at: datetime | None = None) -> Ticket:
+def assign(
+    session: Session,
+    ctx: ServiceContext,
+    ticket: Ticket,
+    department,
+    *,
+    actor: Actor,
+    at: datetime | None = None,
+) -> Ticket:
     """Route a ticket from triage to a department (staff decision)."""
     _check_move(ticket, "assign")
     if not actor.is_admin:
-        raise PermissionDenied("只有管理员可以从待分拣队列派单",
-                               "only an admin routes tickets out of triage")
+        raise PermissionDenied(
+            "只有管理员可以从待分拣队列派单", "only an admin routes tickets out of triage"
+        )
     department = get_department(session, department)
     moment = at or ctx.now()
     _record_correction(session, ticket, department, actor, moment)
@@ -185,29 +249,50 @@ def assign(session: Session, ctx: ServiceContext, ticket: Ticket, department, *,
     return ticket
 
 
-def reassign(session: Session, ctx: ServiceContext, ticket: Ticket, department, *,
-             actor: Actor, reason: object, at: datetime | None = None) -> Ticket:
+def reassign(
+    session: Session,
+    ctx: ServiceContext,
+    ticket: Ticket,
+    department,
+    *,
+    actor: Actor,
+    reason: object,
+    at: datetime | None = None,
+) -> Ticket:
     """Send a ticket to another department (a bounce-back, counted), with a reason."""
     _check_move(ticket, "reassign")
     _check_department(actor, ticket)
     reason = clean_text(reason, field_zh="改派理由", field_en="reason", max_chars=1000)
     department = get_department(session, department)
     if department.id == ticket.department_id:
-        raise ValidationFailed("改派的部门与当前部门相同", "the ticket is already with that department")
+        raise ValidationFailed(
+            "改派的部门与当前部门相同", "the ticket is already with that department"
+        )
     moment = at or ctx.now()
     _record_correction(session, ticket, department, actor, moment)
     previous = ticket.department_id
     ticket.department_id = department.id
     ticket.bounce_count += 1
-    _move(ticket, S.ASSIGNED, "reassigned", actor,
-          {"from_department_id": previous, "department": department.code, "reason": reason},
-          moment)
+    _move(
+        ticket,
+        S.ASSIGNED,
+        "reassigned",
+        actor,
+        {"from_department_id": previous, "department": department.code, "reason": reason},
+        moment,
+    )
     session.flush()
     return ticket
 
 
-def start(session: Session, ctx: ServiceContext, ticket: Ticket, *, actor: Actor,
-          at: datetime | None = None) -> Ticket:
+def start(
+    session: Session,
+    ctx: ServiceContext,
+    ticket: Ticket,
+    *,
+    actor: Actor,
+    at: datetime | None = None,
+) -> Ticket:
     """The department accepts the ticket: its first response."""
     _check_move(ticket, "start")
     _check_department(actor, ticket)
@@ -215,36 +300,63 @@ def start(session: Session, ctx: ServiceContext, ticket: Ticket, *, actor: Actor
     ticket.first_response_at = ticket.first_response_at or moment
     _move(ticket, S.IN_PROGRESS, "started", actor, None, moment)
     if ticket.citizen_id is not None:
-        enqueue_message(session, citizen_id=ticket.citizen_id, kind="ticket_status",
-                        dedupe_key=f"ticket:{ticket.id}:started:{ticket.reopen_count}",
-                        payload={"number": ticket.number, "status": S.IN_PROGRESS.value},
-                        at=moment)
+        enqueue_message(
+            session,
+            citizen_id=ticket.citizen_id,
+            kind="ticket_status",
+            dedupe_key=f"ticket:{ticket.id}:started:{ticket.reopen_count}",
+            payload={"number": ticket.number, "status": S.IN_PROGRESS.value},
+            at=moment,
+        )
     session.flush()
     return ticket
 
 
-def reply(session: Session, ctx: ServiceContext, ticket: Ticket, *, actor: Actor, text: object,
-          at: datetime | None = None) -> Ticket:
+def reply(
+    session: Session,
+    ctx: ServiceContext,
+    ticket: Ticket,
+    *,
+    actor: Actor,
+    text: object,
+    at: datetime | None = None,
+) -> Ticket:
     """The department's answer; the citizen is notified through the outbox."""
     _check_move(ticket, "reply")
     _check_department(actor, ticket)
-    text = clean_text(text, field_zh="答复内容", field_en="reply",
-                      max_chars=ctx.settings.tickets.max_text_chars, min_chars=2)
+    text = clean_text(
+        text,
+        field_zh="答复内容",
+        field_en="reply",
+        max_chars=ctx.settings.tickets.max_text_chars,
+        min_chars=2,
+    )
     moment = at or ctx.now()
     ticket.reply_text = text
     ticket.replied_at = moment
     ticket.first_response_at = ticket.first_response_at or moment
     _move(ticket, S.REPLIED, "replied", actor, {"reply": text}, moment)
     if ticket.citizen_id is not None:
-        enqueue_message(session, citizen_id=ticket.citizen_id, kind="ticket_reply",
-                        dedupe_key=f"ticket:{ticket.id}:replied:{ticket.reopen_count}",
-                        payload={"number": ticket.number, "reply": text}, at=moment)
+        enqueue_message(
+            session,
+            citizen_id=ticket.citizen_id,
+            kind="ticket_reply",
+            dedupe_key=f"ticket:{ticket.id}:replied:{ticket.reopen_count}",
+            payload={"number": ticket.number, "reply": text},
+            at=moment,
+        )
     session.flush()
     return ticket
 
 
-def close(session: Session, ctx: ServiceContext, ticket: Ticket, *, actor: Actor,
-          at: datetime | None = None) -> Ticket:
+def close(
+    session: Session,
+    ctx: ServiceContext,
+    ticket: Ticket,
+    *,
+    actor: Actor,
+    at: datetime | None = None,
+) -> Ticket:
     """Close a replied ticket (办结); the citizen is asked "resolved?" and "satisfied?"."""
     _check_move(ticket, "close")
     _check_department(actor, ticket)
@@ -252,16 +364,28 @@ def close(session: Session, ctx: ServiceContext, ticket: Ticket, *, actor: Actor
     ticket.closed_at = moment
     _move(ticket, S.CLOSED, "closed", actor, None, moment)
     if ticket.citizen_id is not None:
-        enqueue_message(session, citizen_id=ticket.citizen_id, kind="ticket_verdict_request",
-                        dedupe_key=f"ticket:{ticket.id}:closed:{ticket.reopen_count}",
-                        payload={"number": ticket.number}, at=moment)
+        enqueue_message(
+            session,
+            citizen_id=ticket.citizen_id,
+            kind="ticket_verdict_request",
+            dedupe_key=f"ticket:{ticket.id}:closed:{ticket.reopen_count}",
+            payload={"number": ticket.number},
+            at=moment,
+        )
     session.flush()
     return ticket
 
 
-def record_verdict(session: Session, ctx: ServiceContext, ticket: Ticket, *, actor: Actor,
-                   resolved: object, satisfaction: object = None,
-                   at: datetime | None = None) -> Ticket:
+def record_verdict(
+    session: Session,
+    ctx: ServiceContext,
+    ticket: Ticket,
+    *,
+    actor: Actor,
+    resolved: object,
+    satisfaction: object = None,
+    at: datetime | None = None,
+) -> Ticket:
     """The citizen's 回访 answer; "not resolved" reopens once, then escalates to the admin."""
     _check_move(ticket, "verdict")
     if actor.kind == "citizen" and actor.citizen_id != ticket.citizen_id:
@@ -290,33 +414,63 @@ def record_verdict(session: Session, ctx: ServiceContext, ticket: Ticket, *, act
     return ticket
 
 
-def request_extension(session: Session, ctx: ServiceContext, ticket: Ticket, *, actor: Actor,
-                      working_days: object, reason: object,
-                      at: datetime | None = None) -> ExtensionRequest:
+def request_extension(
+    session: Session,
+    ctx: ServiceContext,
+    ticket: Ticket,
+    *,
+    actor: Actor,
+    working_days: object,
+    reason: object,
+    at: datetime | None = None,
+) -> ExtensionRequest:
     """A department asks for more working days; the due date moves only if an admin approves."""
     _check_move(ticket, "request_extension")
     _check_department(actor, ticket)
     limit = ctx.settings.tickets.max_extension_working_days
-    days = check_score(working_days, low=1, high=limit, field_zh="延期天数",
-                       field_en="extension working days")
+    days = check_score(
+        working_days, low=1, high=limit, field_zh="延期天数", field_en="extension working days"
+    )
     reason = clean_text(reason, field_zh="延期理由", field_en="reason", max_chars=1000)
-    pending = session.scalar(select(ExtensionRequest.id).where(
-        ExtensionRequest.ticket_id == ticket.id,
-        ExtensionRequest.status == DecisionStatus.PENDING))
+    pending = session.scalar(
+        select(ExtensionRequest.id).where(
+            ExtensionRequest.ticket_id == ticket.id,
+            ExtensionRequest.status == DecisionStatus.PENDING,
+        )
+    )
     if pending is not None:
         raise IllegalTransition("已有待审核的延期申请", "an extension request is already pending")
     moment = at or ctx.now()
-    request = ExtensionRequest(ticket_id=ticket.id, working_days=days, reason=reason,
-                               requested_by_id=actor.staff_user_id, created_at=moment)
+    request = ExtensionRequest(
+        ticket_id=ticket.id,
+        working_days=days,
+        reason=reason,
+        requested_by_id=actor.staff_user_id,
+        created_at=moment,
+    )
     session.add(request)
-    _event(ticket, "extension_requested", actor, ticket.status, ticket.status,
-           {"working_days": days, "reason": reason}, moment)
+    _event(
+        ticket,
+        "extension_requested",
+        actor,
+        ticket.status,
+        ticket.status,
+        {"working_days": days, "reason": reason},
+        moment,
+    )
     session.flush()
     return request
 
 
-def decide_extension(session: Session, ctx: ServiceContext, request: ExtensionRequest, *,
-                     actor: Actor, approve: bool, at: datetime | None = None) -> ExtensionRequest:
+def decide_extension(
+    session: Session,
+    ctx: ServiceContext,
+    request: ExtensionRequest,
+    *,
+    actor: Actor,
+    approve: bool,
+    at: datetime | None = None,
+) -> ExtensionRequest:
     """An admin approves (the due date moves) or refuses (it does not) an extension."""
     if not actor.is_admin:
         raise PermissionDenied("只有管理员可以审批延期", "only an admin decides extensions")
@@ -332,9 +486,15 @@ def decide_extension(session: Session, ctx: ServiceContext, request: ExtensionRe
         request.new_due_date = ticket.due_date
     else:
         request.status = DecisionStatus.REFUSED
-    _event(ticket, "extension_" + request.status.value, actor, ticket.status, ticket.status,
-           {"working_days": request.working_days, "due_date": ticket.due_date.isoformat()},
-           moment)
+    _event(
+        ticket,
+        "extension_" + request.status.value,
+        actor,
+        ticket.status,
+        ticket.status,
+        {"working_days": request.working_days, "due_date": ticket.due_date.isoformat()},
+        moment,
+    )
     session.flush()
     return request
 
@@ -347,7 +507,9 @@ def _check_move(ticket: Ticket, move: str) -> None:
             f"（仅限：{allowed}）",
             f"ticket {ticket.number} is {ticket.status.value}: cannot {move} "
             f"(allowed from: {', '.join(s.value for s in sorted(MOVES[move]))})",
-            ticket=ticket.number, status=ticket.status.value, move=move,
+            ticket=ticket.number,
+            status=ticket.status.value,
+            move=move,
         )
 
 
@@ -360,28 +522,56 @@ def _check_department(actor: Actor, ticket: Ticket) -> None:
         raise PermissionDenied("只能办理本部门的工单", "officers act on their own department only")
 
 
-def _record_correction(session: Session, ticket: Ticket, department: Department, actor: Actor,
-                       moment: datetime) -> None:
+def _record_correction(
+    session: Session, ticket: Ticket, department: Department, actor: Actor, moment: datetime
+) -> None:
     # A staff routing that differs from the classifier's guess is a labelled training example.
     if ticket.topic is not None and ticket.predicted_department_id != department.id:
-        session.add(RoutingCorrection(
-            ticket_id=ticket.id, text=ticket.text, predicted_topic=ticket.topic,
-            predicted_department_id=ticket.predicted_department_id,
-            corrected_department_id=department.id, staff_user_id=actor.staff_user_id,
-            created_at=moment))
+        session.add(
+            RoutingCorrection(
+                ticket_id=ticket.id,
+                text=ticket.text,
+                predicted_topic=ticket.topic,
+                predicted_department_id=ticket.predicted_department_id,
+                corrected_department_id=department.id,
+                staff_user_id=actor.staff_user_id,
+                created_at=moment,
+            )
+        )
 
 
-def _move(ticket: Ticket, to: TicketStatus, kind: str, actor: Actor,
-          detail: dict | None, moment: datetime) -> None:
+def _move(
+    ticket: Ticket,
+    to: TicketStatus,
+    kind: str,
+    actor: Actor,
+    detail: dict | None,
+    moment: datetime,
+) -> None:
     _event(ticket, kind, actor, ticket.status, to, detail, moment)
     ticket.status = to
 
 
-def _event(ticket: Ticket, kind: str, actor: Actor, from_status, to_status,
-           detail: dict | None, moment: datetime) -> None:
-    ticket.events.append(TicketEvent(
-        kind=kind, from_status=from_status and str(from_status), to_status=to_status and str(to_status),
-        actor=actor.label, staff_user_id=actor.staff_user_id, detail=detail, created_at=moment))
+def _event(
+    ticket: Ticket,
+    kind: str,
+    actor: Actor,
+    from_status,
+    to_status,
+    detail: dict | None,
+    moment: datetime,
+) -> None:
+    ticket.events.append(
+        TicketEvent(
+            kind=kind,
+            from_status=from_status and str(from_status),
+            to_status=to_status and str(to_status),
+            actor=actor.label,
+            staff_user_id=actor.staff_user_id,
+            detail=detail,
+            created_at=moment,
+        )
+    )
     # Every change stamps the ticket with the move's time, not the wall clock (`onupdate`).
     ticket.updated_at = moment
 
@@ -389,9 +579,12 @@ def _event(ticket: Ticket, kind: str, actor: Actor, from_status, to_status,
 def _next_number(session: Session, day: date, prefix: str) -> str:
     """MY-YYYYMMDD-NNNN from a per-day counter bumped atomically (an upsert)."""
     table = TicketNumberCounter.__table__
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )
     statement = (
-        insert(table).values(day=day, last=1)
+        insert(table)
+        .values(day=day, last=1)
         .on_conflict_do_update(index_elements=[table.c.day], set_={"last": table.c.last + 1})
         .returning(table.c.last)
     )

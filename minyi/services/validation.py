@@ -10,8 +10,15 @@ from minyi.errors import ValidationFailed
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def clean_text(value: object, *, field_zh: str, field_en: str, max_chars: int,
-               min_chars: int = 1, required: bool = True) -> str | None:
+def clean_text(
+    value: object,
+    *,
+    field_zh: str,
+    field_en: str,
+    max_chars: int,
+    min_chars: int = 1,
+    required: bool = True,
+) -> str | None:
     """Return `value` trimmed and made storable, or raise ValidationFailed."""
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -35,8 +42,9 @@ def clean_text(value: object, *, field_zh: str, field_en: str, max_chars: int,
     return text
 
 
-def check_score(value: object, *, low: int = 1, high: int = 5, field_zh: str = "评分",
-                field_en: str = "score") -> int:
+def check_score(
+    value: object, *, low: int = 1, high: int = 5, field_zh: str = "评分", field_en: str = "score"
+) -> int:
     """An integer score within [low, high]; bools and floats are refused, digit strings taken."""
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
