@@ -66,20 +66,29 @@ class NlpSettings(BaseModel):
     # First-level topic -> department code; a list means "choose among these by keywords".
     topic_departments: dict[str, list[str]] = Field(
         default_factory=lambda: {
-            "城乡建设": ["zjj"],
-            "环境保护": ["sthjj"],
+            "城乡建设": ["zjj", "zrzyj", "cgj", "gjj", "slj", "nyncj", "gaj"],
+            "环境保护": ["sthjj", "cgj", "slj"],
             "交通运输": ["jtysj"],
             "教育文体": ["jyj"],
-            "劳动和社会保障": ["rsj", "ybj"],
-            "商贸旅游": ["scjgj"],
-            "卫生计生": ["wjj"],
+            "劳动和社会保障": ["rsj", "ybj", "mzj", "gjj", "gaj"],
+            "商贸旅游": ["scjgj", "swj"],
+            "卫生计生": ["wjj", "ybj"],
         }
     )
-    # Keywords that pick one department of a multi-department topic.
+    # Keywords that pick one department among a topic's candidates; with no hit, the first
+    # candidate handles it. The seven board topics are coarser than a county's departments.
     department_keywords: dict[str, list[str]] = Field(
         default_factory=lambda: {
-            "ybj": ["医保", "医疗保险", "报销", "医保卡", "门诊", "住院"],
-            "rsj": ["社保", "养老", "工资", "失业", "就业", "劳动", "人才", "社保卡"],
+            "ybj": ["医保", "医疗保险", "报销", "医保卡", "异地就医", "慢特病"],
+            "rsj": ["社保", "养老保险", "工资", "欠薪", "失业", "就业", "劳动", "仲裁", "退休"],
+            "mzj": ["低保", "救助", "养老院", "残疾", "婚姻登记", "殡葬", "特困", "高龄"],
+            "gjj": ["公积金"],
+            "gaj": ["户口", "户籍", "落户", "身份证", "迁户"],
+            "zrzyj": ["土地", "宅基地", "征地", "不动产", "房产证", "林地", "规划许可"],
+            "cgj": ["占道", "城管", "摊贩", "违建", "违章建筑", "垃圾", "渣土", "广告牌"],
+            "slj": ["河道", "水库", "防汛", "灌溉", "水渠", "堤坝"],
+            "nyncj": ["农业", "种植", "养殖", "化肥", "农药", "种子", "农机", "耕地"],
+            "swj": ["纳税", "发票", "个税", "退税", "税务", "社保费缴纳"],
         }
     )
 

@@ -347,3 +347,16 @@ def test_unknown_ticket_and_department(session, ctx, county):
     ticket = make_ticket(session, ctx)
     with pytest.raises(NotFound):
         tickets.assign(session, ctx, ticket, "nope", actor=county["admin"])
+
+
+def test_department_for_topic_skips_missing_candidates_and_uses_keywords(session, ctx, county):
+    ctx.settings.nlp.topic_departments = {"劳动和社会保障": ["gjj", "rsj", "ybj"]}
+    ctx.settings.nlp.department_keywords = {"ybj": ["医保"], "gjj": ["公积金"]}
+    pick = tickets.department_for_topic
+    # gjj does not exist in this county: the first existing candidate is the default.
+    assert pick(session, ctx, "劳动和社会保障", "公积金提取太慢").code == "rsj"
+    assert pick(session, ctx, "劳动和社会保障", "单位拖欠三个月工资").code == "rsj"
+    assert pick(session, ctx, "劳动和社会保障", "医保卡丢了怎么补").code == "ybj"
+    assert pick(session, ctx, "没有这个主题", "医保卡丢了") is None
+    county["ybj"].active = False
+    assert pick(session, ctx, "劳动和社会保障", "医保卡丢了怎么补").code == "rsj"

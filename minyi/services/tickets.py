@@ -200,20 +200,25 @@ def submit_complaint(session_factory: sessionmaker, ctx: ServiceContext, **field
 def department_for_topic(
     session: Session, ctx: ServiceContext, topic: str | None, text: str
 ) -> Department | None:
-    """The department configured for `topic`; keywords pick among several."""
+    """The department configured for `topic`; keywords pick among several.
+
+    Candidates the county does not have (or has deactivated) are skipped; with no keyword
+    hit, the first remaining candidate handles the ticket.
+    """
     codes = ctx.settings.nlp.topic_departments.get(topic or "", [])
     if not codes:
         return None
-    chosen = codes[0]
-    if len(codes) > 1:
-        keywords = ctx.settings.nlp.department_keywords
-        hits = {code: sum(text.count(k) for k in keywords.get(code, [])) for code in codes}
-        best = max(codes, key=lambda code: hits[code])
-        if hits[best] > 0:
-            chosen = best
-    return session.scalar(
-        select(Department).where(Department.code == chosen, Department.active.is_(True))
-    )
+    found = session.scalars(
+        select(Department).where(Department.code.in_(codes), Department.active.is_(True))
+    ).all()
+    by_code = {department.code: department for department in found}
+    candidates = [code for code in codes if code in by_code]
+    if not candidates:
+        return None
+    keywords = ctx.settings.nlp.department_keywords
+    hits = {code: sum(text.count(k) for k in keywords.get(code, [])) for code in candidates}
+    best = max(candidates, key=lambda code: hits[code])  # first among equals
+    return by_code[best if hits[best] > 0 else candidates[0]]
 
 
 def get_ticket(session: Session, number_or_id: str | int) -> Ticket:
