@@ -50,10 +50,9 @@ def analyze_many(
     token_lists = [_segment(t) for t in cleaned]
     word_lists = [content_words(tokens) for tokens in token_lists]
     topics = _topics(word_lists, cleaned, review_threshold)
+    scores = _sentiments(token_lists, word_lists, cleaned)
     out = []
-    for text, tokens, words, top in zip(cleaned, token_lists, word_lists, topics, strict=True):
-        # Nothing that reads as words (empty, emoji, punctuation): neutral, like the topic.
-        score = _sentiment(tokens, text) if words else NEUTRAL_SCORE
+    for tokens, top, score in zip(token_lists, topics, scores, strict=True):
         out.append(
             Analysis(
                 topic=top.label,
@@ -85,15 +84,19 @@ def _topics(word_lists, texts, threshold) -> list[topic_mod.TopicResult]:
         return [topic_mod.TopicResult(None, 0.0, (), True) for _ in texts]
 
 
-def _sentiment(tokens: list[str], text: str) -> float:
+def _sentiments(token_lists, word_lists, texts) -> list[float]:
+    # Nothing that reads as words (empty, emoji, punctuation): neutral, like the topic.
+    scored = [i for i, words in enumerate(word_lists) if words]
+    out = [NEUTRAL_SCORE] * len(texts)
     try:
-        score = float(sentiment.score_tokens(tokens, text))
+        values = sentiment.score_many([(token_lists[i], texts[i]) for i in scored])
     except Exception:
         log.exception("sentiment scoring failed; neutral")
-        return NEUTRAL_SCORE
-    if not 0.0 <= score <= 1.0:  # also catches NaN
-        return NEUTRAL_SCORE
-    return score
+        return out
+    for i, value in zip(scored, values, strict=True):
+        if 0.0 <= value <= 1.0:  # also catches NaN
+            out[i] = float(value)
+    return out
 
 
 def _sentiment_label(score: float) -> str:

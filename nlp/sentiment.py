@@ -27,11 +27,12 @@ import math
 import threading
 from collections.abc import Iterable, Sequence
 from importlib import resources
-from itertools import pairwise
+from itertools import pairwise, repeat
 from pathlib import Path
 
 import numpy as np
 
+from nlp.keytable import KeyTable
 from nlp.segment import MAX_CHARS, clean_text, segment
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,7 @@ _CLAUSE_PUNCT = "，,。.!！?？;；~～…、:：()（）[]【】\"'“”‘�
 _NEG_SCOPE = 3
 
 
-def _is_boundary(token: str) -> bool:
-    return not token.strip(_CLAUSE_PUNCT)
+_SCOPE_WORDS = NEGATIONS | CONTRAST
 
 
 def word_features(tokens: Sequence[str], bigrams: bool = False) -> list[str]:
@@ -70,30 +70,66 @@ def word_features(tokens: Sequence[str], bigrams: bool = False) -> list[str]:
     if bigrams:
         seq = ["<s>", *tokens, "</s>"]
         out += ["b" + a + "|" + b for a, b in pairwise(seq)]
-    after_contrast = False
-    neg_left = 0
-    clause: list[str] = []  # the last non-empty clause seen so far
-    boundary = True
-    for t in tokens:
-        if _is_boundary(t):
-            neg_left = 0
-            boundary = True
-            continue
-        if boundary:
-            clause = []
-            boundary = False
-        clause.append(t)
-        if neg_left:
-            out.append("n" + t)
-            neg_left -= 1
-        if t in NEGATIONS:
-            neg_left = _NEG_SCOPE
-        if t in CONTRAST:
-            after_contrast = True
-        if after_contrast:
-            out.append("a" + t)
-    out += ["e" + t for t in clause]
+    punct = _CLAUSE_PUNCT
+    scope_words = _SCOPE_WORDS.intersection(tokens)
+    if scope_words:
+        # Negation scopes and the after-contrast part start at the first such word.
+        first = min(map(tokens.index, scope_words))
+        after_contrast = False
+        neg_left = 0
+        for t in tokens[first:]:
+            if not t.strip(punct):
+                neg_left = 0
+                continue
+            if neg_left:
+                out.append("n" + t)
+                neg_left -= 1
+            if t in NEGATIONS:
+                neg_left = _NEG_SCOPE
+            if t in CONTRAST:
+                after_contrast = True
+            if after_contrast:
+                out.append("a" + t)
+    # The last clause: the last run of tokens that are not only punctuation.
+    end = len(tokens)
+    while end and not tokens[end - 1].strip(punct):
+        end -= 1
+    start = end
+    while start and tokens[start - 1].strip(punct):
+        start -= 1
+    out += ["e" + t for t in tokens[start:end]]
     return out
+
+
+def _scoped_tokens(tokens: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """The tokens behind the n, a and e features of `word_features`, unprefixed."""
+    punct = _CLAUSE_PUNCT
+    negated: list[str] = []
+    after: list[str] = []
+    scope_words = _SCOPE_WORDS.intersection(tokens)
+    if scope_words:
+        after_contrast = False
+        neg_left = 0
+        for t in tokens[min(map(tokens.index, scope_words)) :]:
+            if not t.strip(punct):
+                neg_left = 0
+                continue
+            if neg_left:
+                negated.append(t)
+                neg_left -= 1
+            if t in NEGATIONS:
+                neg_left = _NEG_SCOPE
+            if t in CONTRAST:
+                after_contrast = True
+            if after_contrast:
+                after.append(t)
+    end = len(tokens)
+    while end and not tokens[end - 1].strip(punct):
+        end -= 1
+    start = end
+    while start and tokens[start - 1].strip(punct):
+        start -= 1
+    return negated, after, list(tokens[start:end])
 
 
 def char_grams(text: str, char_n: int = 4) -> set[str]:
@@ -141,6 +177,41 @@ class SentimentModel:
                 chars[f[1:]] = v
             else:
                 words[f] = v
+        self._build_batch_index()
+
+    def _build_batch_index(self) -> None:
+        """Arrays for `scores`: feature ids, and character n-grams as sorted integer keys.
+
+        Each character of the grams' alphabet gets a digit 1 … A-1; an n-gram is the base-A
+        number of its digits. Digits are never 0, so grams of different lengths never share a
+        key and one table serves n = 1 … char_n; a character outside the alphabet (0)
+        means the gram cannot be in the vocabulary.
+        """
+        self.word_ids = {f: i for i, f in enumerate(self.words)}
+        # The same ids by kind of feature and raw token, so no prefixed strings are built.
+        self.kind_ids: dict[str, dict[str, int]] = {k: {} for k in "wnaeb"}
+        for f, i in self.word_ids.items():
+            self.kind_ids.setdefault(f[:1], {})[f[1:]] = i
+        grams = list(self.chars)
+        values = list(self.words.values()) + list(self.chars.values())
+        self.weight = np.array([v.real for v in values], dtype=np.float64)
+        self.ratio_sq = np.array([v.imag for v in values], dtype=np.float64)
+        alphabet = sorted({ch for g in grams for ch in g})
+        self.base = len(alphabet) + 1
+        self.batch_grams = bool(alphabet) and self.base**self.char_n < 2**62
+        if not self.batch_grams:  # an alphabet too large for int64 keys: per-text sets
+            return
+        digit = {ch: d for d, ch in enumerate(alphabet, 1)}
+        self.digits = np.zeros(ord(alphabet[-1]) + 2, dtype=np.int64)
+        self.digits[[ord(ch) for ch in alphabet]] = np.arange(1, self.base, dtype=np.int64)
+        keys = []
+        for g in grams:
+            key = 0
+            for ch in g:
+                key = key * self.base + digit[ch]
+            keys.append(key)
+        ids = np.arange(len(self.words), len(self.words) + len(grams), dtype=np.int64)
+        self.gram_table = KeyTable(np.array(keys, dtype=np.int64), ids)
 
     @classmethod
     def load(cls, path: Path | str) -> SentimentModel:
@@ -195,6 +266,99 @@ class SentimentModel:
         # Clamp: exp() overflows past ~709, and a score of exactly 0 or 1 says too much.
         z = max(-30.0, min(30.0, z))
         return 1.0 / (1.0 + math.exp(-z))
+
+    def decisions(self, token_lists: Sequence[Sequence[str]], texts: Sequence[str]) -> np.ndarray:
+        """`decision` of many texts at once (NaN where nothing is known), as one array.
+
+        The same binary features as `decision`; a text's weights are summed in feature-id
+        order, so its value does not depend on the other texts of the batch.
+        """
+        n = len(texts)
+        if n == 0:
+            return np.zeros(0)
+        ids: list[int] = []
+        lengths = []
+        if self.bigrams:
+            get = self.word_ids.get
+            for tokens in token_lists:
+                feats = word_features(tokens, True)
+                ids += map(get, feats, repeat(-1, len(feats)))
+                lengths.append(len(feats))
+        else:
+            kinds = self.kind_ids
+            w_get, n_get = kinds["w"].get, kinds["n"].get
+            a_get, e_get = kinds["a"].get, kinds["e"].get
+            size = len(ids)
+            for tokens in token_lists:
+                negated, after, last = _scoped_tokens(tokens)
+                ids += map(w_get, tokens, repeat(-1, len(tokens)))
+                ids += map(n_get, negated, repeat(-1, len(negated)))
+                ids += map(a_get, after, repeat(-1, len(after)))
+                ids += map(e_get, last, repeat(-1, len(last)))
+                lengths.append(len(ids) - size)
+                size = len(ids)
+        owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        idx = np.array(ids, dtype=np.int64)
+        hit = idx >= 0
+        owners, fids = [owner[hit]], [idx[hit]]
+        if self.batch_grams:
+            go, gi = self._gram_hits(texts)
+        else:
+            go, gi = self._gram_hits_by_set(texts)
+        owners.append(go)
+        fids.append(gi)
+        v = len(self.weight)
+        # Distinct (text, feature) pairs, sorted: features are binary.
+        pairs = np.sort(np.concatenate(owners) * v + np.concatenate(fids))
+        if len(pairs):
+            pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
+        owner, fid = np.divmod(pairs, v)
+        dot = np.bincount(owner, weights=self.weight[fid], minlength=n)
+        norm_sq = np.bincount(owner, weights=self.ratio_sq[fid], minlength=n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = self.bias + dot / np.sqrt(norm_sq)
+        z[~(norm_sq > 0.0)] = np.nan
+        return z
+
+    def scores(self, token_lists: Sequence[Sequence[str]], texts: Sequence[str]) -> list[float]:
+        """`score_tokens` of many texts at once."""
+        z = self.decisions(token_lists, texts)
+        known = ~np.isnan(z)
+        out = np.full(len(z), NEUTRAL_SCORE)
+        out[known] = 1.0 / (1.0 + np.exp(-np.clip(z[known], -30.0, 30.0)))
+        return out.tolist()
+
+    def _gram_hits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        # All texts as one array of digits; a 0 after each text stops grams crossing texts.
+        joined = "\n".join(texts) + "\n"
+        cp = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        d = self.digits[np.minimum(cp, len(self.digits) - 1)]
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1
+        d[np.cumsum(lengths) - 1] = 0
+        owner_of = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        valid = d > 0
+        key = d
+        owners, keys = [], []
+        for n in range(1, self.char_n + 1):
+            if n > 1:
+                valid = valid[:-1] & (d[n - 1 :] > 0)
+                key = key[:-1] * self.base + d[n - 1 :]
+            pos = np.flatnonzero(valid)
+            owners.append(owner_of[pos])
+            keys.append(key[pos])
+        ids = self.gram_table.lookup(np.concatenate(keys))
+        found = ids >= 0
+        return np.concatenate(owners)[found], ids[found]
+
+    def _gram_hits_by_set(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        offset = len(self.words)
+        index = {g: offset + i for i, g in enumerate(self.chars)}
+        owners, ids = [], []
+        for i, text in enumerate(texts):
+            found = [index[g] for g in char_grams(text, self.char_n) if g in index]
+            owners += [i] * len(found)
+            ids += found
+        return np.array(owners, dtype=np.int64), np.array(ids, dtype=np.int64)
 
 
 _lock = threading.Lock()
@@ -251,14 +415,20 @@ def score_many(items: Iterable[tuple[Sequence[str], str]]) -> list[float]:
     """Scores of many (tokens, cleaned text) pairs, in order."""
     m = model()
     out = []
+    token_lists, texts, slots = [], [], []
     for item in items:
+        out.append(NEUTRAL_SCORE)
         try:
             tokens, text = item
         except (TypeError, ValueError):
-            out.append(NEUTRAL_SCORE)
             continue
         toks, txt = _safe_inputs(tokens, text)
-        out.append(m.score_tokens(toks, txt) if toks or txt else NEUTRAL_SCORE)
+        if toks or txt:
+            token_lists.append(toks)
+            texts.append(txt)
+            slots.append(len(out) - 1)
+    for slot, value in zip(slots, m.scores(token_lists, texts), strict=True):
+        out[slot] = value
     return out
 
 

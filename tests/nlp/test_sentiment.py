@@ -166,3 +166,32 @@ def test_tiny_training_run_round_trips(tmp_path):
     model = sentiment.SentimentModel.load(tmp_path / sentiment.ARTIFACT_NAME)
     assert model.score_tokens(segment("服务热情，很满意"), "服务热情，很满意") > 0.5
     assert model.score_tokens(segment("态度很差，很失望"), "态度很差，很失望") < 0.5
+
+
+def test_batch_scoring_matches_the_single_text_path():
+    # scores() builds features for a whole batch with arrays; it must give the same values as
+    # the per-text dict path, whatever the batch holds (odd characters, empty, very long).
+    model = sentiment.model()
+    texts = CIVIC_POSITIVE + CIVIC_NEGATIVE + [
+        "房间还可以，就是早餐太差了。", "不是不好，只是没有想象中干净", "", "😀😀😀🎉",
+        "WiFi密码wrong😡小区停水3天了!!! call 12345", "小区停水\x00\x07水费", "医院\ud800乱收费",
+        "服务很好" * 1250, "a", "好",
+    ]
+    tokens = [segment(t) for t in texts]
+    batch = model.scores(tokens, texts)
+    single = [model.score_tokens(tk, tx) for tk, tx in zip(tokens, texts, strict=True)]
+    assert batch == pytest.approx(single, rel=0, abs=1e-9)
+    # Alone or in a batch, a text gets exactly the same score.
+    assert [model.scores([tk], [tx])[0] for tk, tx in zip(tokens, texts)] == batch
+    assert model.scores([], []) == []
+
+
+def test_word_ids_cover_the_word_features():
+    model = sentiment.model()
+    for tokens in (["房间", "不", "干净", "，", "但是", "服务", "好", "。"], ["，", "不"], [],
+                   ["没有", "人", "管", "不过", "还行", "。", "。"]):
+        negated, after, last = sentiment._scoped_tokens(tokens)
+        feats = {"w" + t for t in tokens} | {"n" + t for t in negated}
+        feats |= {"a" + t for t in after} | {"e" + t for t in last}
+        assert feats == set(sentiment.word_features(tokens))
+    assert model.kind_ids["w"]  # the shipped model has plain word features
