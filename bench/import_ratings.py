@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 
 from minyi.config import load_settings
 from minyi.db import make_engine
-from minyi.importer import import_ratings
+from minyi.importer import RATING_COLUMNS, import_ratings
 from minyi.migrate import upgrade
 from minyi.models import BadReviewFollowUp, Citizen, Department, Outlet, Rating, Service
 
@@ -109,19 +109,7 @@ def write_csv(path: Path, rows: int, service_codes: list[str], seed: int = 7) ->
     channels = ["web", "telegram", "import", "survey", "phone"]
     with path.open("w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh)
-        out.writerow(
-            [
-                "created_at",
-                "service_code",
-                "score",
-                "comment",
-                "channel",
-                "outlet_code",
-                "citizen_ref",
-                "source_ref",
-                "follow_up_completed_at",
-            ]
-        )
+        out.writerow(RATING_COLUMNS)
         for n in range(rows):
             created = start + timedelta(seconds=rng.randrange(span))
             score = rng.choice(scores)

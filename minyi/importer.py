@@ -923,7 +923,9 @@ FOLLOW_UP_INSERT = (
 )
 
 
-class _RatingsImport:
+class _ImportJob:
+    """What both imports share: the connection, settings, clocks and the error list."""
+
     chunk_rows = CHUNK_ROWS
 
     def __init__(
@@ -937,6 +939,7 @@ class _RatingsImport:
     ):
         self.conn = conn
         self.settings = settings
+        self.path = path
         self.report = report
         self.meter = meter
         self.total_lines = total_lines
@@ -944,6 +947,19 @@ class _RatingsImport:
         self.writer = _Writer(conn)
         self.calendar = WorkCalendar.from_settings(settings)
         self.times = _Times(ZoneInfo(settings.calendar.timezone))
+
+
+class _RatingsImport(_ImportJob):
+    def __init__(
+        self,
+        conn: Connection,
+        settings: Settings,
+        path: Path,
+        report: ImportReport,
+        meter: _Progress,
+        total_lines: int,
+    ):
+        super().__init__(conn, settings, path, report, meter, total_lines)
         self.deadlines: dict[date, Any] = {}
         services = Service.__table__
         self.services = {
@@ -1284,10 +1300,8 @@ class _TicketRow:
     source_ref: str | None
 
 
-class _TicketsImport:
+class _TicketsImport(_ImportJob):
     """Tickets are few next to ratings: the whole file is validated before anything is written."""
-
-    chunk_rows = CHUNK_ROWS
 
     def __init__(
         self,
@@ -1298,15 +1312,7 @@ class _TicketsImport:
         meter: _Progress,
         total_lines: int,
     ):
-        self.conn = conn
-        self.settings = settings
-        self.path = path
-        self.report = report
-        self.meter = meter
-        self.errors = _Errors(path)
-        self.writer = _Writer(conn)
-        self.calendar = WorkCalendar.from_settings(settings)
-        self.times = _Times(ZoneInfo(settings.calendar.timezone))
+        super().__init__(conn, settings, path, report, meter, total_lines)
         departments = Department.__table__
         self.departments = dict(conn.execute(select(departments.c.code, departments.c.id)).all())
         self.table = Ticket.__table__

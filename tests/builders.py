@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 from minyi.models import Channel, Role
 from minyi.services import catalog, citizens, staff, tickets
@@ -45,3 +46,15 @@ def make_ticket(session, ctx, **overrides):
         "channel": Channel.WEB,
     } | overrides
     return tickets.file_ticket(session, ctx, **fields)
+
+
+@dataclass
+class FakeAnalysis:
+    """What nlp.analyze returns, with the fields the services read."""
+
+    topic: str | None
+    topic_probability: float
+    needs_review: bool = False
+    sentiment_score: float = 0.2
+    sentiment_label: str = "negative"
+    keywords: tuple = ()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -35,6 +34,7 @@ from minyi.models import (
 from minyi.services import staff
 from minyi.services.context import ServiceContext
 from minyi.workdays import WorkCalendar
+from tests.builders import FakeAnalysis
 
 S = TicketStatus
 # Friday 2026-11-27, 16:00 in Beijing.
@@ -287,16 +287,6 @@ def test_same_seed_gives_the_same_county_and_another_seed_another(
         assert _story(other)[0] != _story(demo[0])[0]
     finally:
         other.dispose()
-
-
-@dataclass
-class FakeAnalysis:
-    topic: str | None
-    topic_probability: float
-    needs_review: bool = False
-    sentiment_score: float = 0.2
-    sentiment_label: str = "negative"
-    keywords: tuple = ()
 
 
 TOPIC_WORDS = {

@@ -1,4 +1,3 @@
-from dataclasses import dataclass
 from datetime import date
 
 import pytest
@@ -18,19 +17,15 @@ from minyi.models import (
 from minyi.services import tickets
 from minyi.services.actors import Actor
 from minyi.services.context import ServiceContext
-from tests.builders import make_citizen, make_department, make_staff, make_ticket
+from tests.builders import (
+    FakeAnalysis,
+    make_citizen,
+    make_department,
+    make_staff,
+    make_ticket,
+)
 
 S = TicketStatus
-
-
-@dataclass
-class FakeAnalysis:
-    topic: str | None
-    topic_probability: float
-    needs_review: bool = False
-    sentiment_score: float = 0.2
-    sentiment_label: str = "negative"
-    keywords: tuple = ("路灯",)
 
 
 def count(session, model):
