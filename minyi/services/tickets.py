@@ -304,15 +304,14 @@ def start(
     moment = at or ctx.now()
     ticket.first_response_at = ticket.first_response_at or moment
     _move(ticket, S.IN_PROGRESS, "started", actor, None, moment)
-    if ticket.citizen_id is not None:
-        enqueue_message(
-            session,
-            citizen_id=ticket.citizen_id,
-            kind="ticket_status",
-            dedupe_key=f"ticket:{ticket.id}:started:{ticket.reopen_count}",
-            payload={"number": ticket.number, "status": S.IN_PROGRESS.value},
-            at=moment,
-        )
+    _notify_citizen(
+        session,
+        ticket,
+        "ticket_status",
+        "started",
+        {"number": ticket.number, "status": S.IN_PROGRESS.value},
+        moment,
+    )
     session.flush()
     return ticket
 
@@ -341,15 +340,14 @@ def reply(
     ticket.replied_at = moment
     ticket.first_response_at = ticket.first_response_at or moment
     _move(ticket, S.REPLIED, "replied", actor, {"reply": text}, moment)
-    if ticket.citizen_id is not None:
-        enqueue_message(
-            session,
-            citizen_id=ticket.citizen_id,
-            kind="ticket_reply",
-            dedupe_key=f"ticket:{ticket.id}:replied:{ticket.reopen_count}",
-            payload={"number": ticket.number, "reply": text},
-            at=moment,
-        )
+    _notify_citizen(
+        session,
+        ticket,
+        "ticket_reply",
+        "replied",
+        {"number": ticket.number, "reply": text},
+        moment,
+    )
     session.flush()
     return ticket
 
@@ -368,15 +366,9 @@ def close(
     moment = at or ctx.now()
     ticket.closed_at = moment
     _move(ticket, S.CLOSED, "closed", actor, None, moment)
-    if ticket.citizen_id is not None:
-        enqueue_message(
-            session,
-            citizen_id=ticket.citizen_id,
-            kind="ticket_verdict_request",
-            dedupe_key=f"ticket:{ticket.id}:closed:{ticket.reopen_count}",
-            payload={"number": ticket.number},
-            at=moment,
-        )
+    _notify_citizen(
+        session, ticket, "ticket_verdict_request", "closed", {"number": ticket.number}, moment
+    )
     session.flush()
     return ticket
 
@@ -502,6 +494,21 @@ def decide_extension(
     )
     session.flush()
     return request
+
+
+def _notify_citizen(
+    session: Session, ticket: Ticket, kind: str, step: str, payload: dict, moment: datetime
+) -> None:
+    # One message per step and reopen round, so a retried request never notifies twice.
+    if ticket.citizen_id is not None:
+        enqueue_message(
+            session,
+            citizen_id=ticket.citizen_id,
+            kind=kind,
+            dedupe_key=f"ticket:{ticket.id}:{step}:{ticket.reopen_count}",
+            payload=payload,
+            at=moment,
+        )
 
 
 def _check_move(ticket: Ticket, move: str) -> None:
