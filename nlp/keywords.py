@@ -69,39 +69,53 @@ def idf_table() -> tuple[dict[str, float], float]:
     return _idf
 
 
-def keyword_candidates(tokens: Iterable[str]) -> list[str]:
-    """Content words of `tokens` that may be keywords (no civic boilerplate, no place codes)."""
+def keyword_candidates(tokens: Iterable[str], words: list[str] | None = None) -> list[str]:
+    """Content words of `tokens` that may be keywords (no civic boilerplate, no place codes).
+
+    `words` may pass `content_words(tokens)` when the caller already has them.
+    """
     stop = keyword_stopwords()
     tokens = list(tokens)
     # jieba reads "A3区麓谷大道" as A3 | 区麓 | 谷 …: give the unit character back to the code.
-    for i in range(1, len(tokens)):
-        t = tokens[i]
-        if len(t) > 1 and t[0] in "市区县" and _CODE_RE.match(tokens[i - 1]):
-            tokens[i] = t[1:]
-    return [
-        t
-        for t in content_words(tokens)
-        if t not in stop and len(t) <= 20 and not _CODE_RE.match(t)
-    ]
+    # Most texts have no code before a unit character: one C-level search says so.
+    if _CODE_THEN_UNIT.search("\n".join(tokens)):
+        for i in range(1, len(tokens)):
+            t = tokens[i]
+            if len(t) > 1 and t[0] in "市区县" and _CODE_RE.match(tokens[i - 1]):
+                tokens[i] = t[1:]
+                words = None
+    if words is None:
+        words = content_words(tokens)
+    code = _CODE_RE.match
+    return [t for t in words if t not in stop and len(t) <= 20 and not code(t)]
 
 
-def keywords_for_tokens(tokens: list[str], k: int = 5) -> list[str]:
-    """The `k` words of one segmented text with the highest term frequency × IDF."""
+# A token matching _CODE_RE followed by one starting with a unit character, in the tokens
+# joined by newlines (`$` in _CODE_RE also matches before a token's own trailing newline).
+_CODE_THEN_UNIT = re.compile(
+    r"(?:^|\n)(?:[A-Za-z]\d{0,3}|\d+[A-Za-z]{0,2}|[A-Za-z]{1,2}\d+)\n?\n[市区县]"
+)
+
+
+def keywords_for_tokens(tokens: list[str], k: int = 5, words: list[str] | None = None) -> list[str]:
+    """The `k` words of one segmented text with the highest term frequency × IDF.
+
+    `words` may pass `content_words(tokens)` when the caller already has them.
+    """
     if k <= 0 or not tokens:
         return []
     try:
-        words = keyword_candidates(tokens)
+        words = keyword_candidates(tokens, words)
     except TypeError:
         return []
     if not words:
         return []
     idf, max_idf = idf_table()
-    tf = Counter(words)
-    first: dict[str, int] = {}
-    for i, w in enumerate(words):
-        first.setdefault(w, i)
-    # Ties go to the word met first: titles and opening lines say what a complaint is about.
-    ranked = sorted(tf, key=lambda w: (-tf[w] * idf.get(w, max_idf), first[w]))
+    get = idf.get
+    tf = Counter(words)  # keys in order of first occurrence
+    # Ties go to the word met first (a stable sort keeps first-occurrence order): titles and
+    # opening lines say what a complaint is about.
+    ranked = sorted(tf, key=lambda w: -tf[w] * get(w, max_idf))
     return ranked[:k]
 
 

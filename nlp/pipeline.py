@@ -52,7 +52,7 @@ def analyze_many(
     topics = _topics(word_lists, cleaned, review_threshold)
     scores = _sentiments(token_lists, word_lists, cleaned)
     out = []
-    for tokens, top, score in zip(token_lists, topics, scores, strict=True):
+    for tokens, words, top, score in zip(token_lists, word_lists, topics, scores, strict=True):
         out.append(
             Analysis(
                 topic=top.label,
@@ -61,7 +61,7 @@ def analyze_many(
                 needs_review=top.needs_review,
                 sentiment_score=score,
                 sentiment_label=_sentiment_label(score),
-                keywords=_keywords(tokens),
+                keywords=_keywords(tokens, words),
             )
         )
     return out
@@ -107,11 +107,11 @@ def _sentiment_label(score: float) -> str:
         return "neutral"
 
 
-def _keywords(tokens: list[str]) -> list[str]:
+def _keywords(tokens: list[str], words: list[str]) -> list[str]:
     if not tokens:
         return []
     try:
-        return list(keywords.keywords_for_tokens(tokens, KEYWORDS_PER_TEXT))
+        return list(keywords.keywords_for_tokens(tokens, KEYWORDS_PER_TEXT, words))
     except Exception:
         log.exception("keyword extraction failed")
         return []

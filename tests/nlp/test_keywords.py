@@ -65,3 +65,21 @@ def test_shipped_idf_table_is_small_and_knows_civic_words():
 def test_bad_input_never_raises(bad):
     assert isinstance(keywords(bad), list)
     assert isinstance(keywords_for_set([bad, bad]), list)
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        ["A3", "区麓", "谷", "大道", "工地", "噪音"],
+        ["A3", "区", "B2", "市场", "A", "市", "停水", "停水"],
+        ["K9", "县城", "学校", "٣", "区政府", "市场", "A3\n", "区麓"],
+        segment(WATER),
+        segment(NOISE),
+    ],
+)
+def test_passing_content_words_changes_nothing(tokens):
+    from nlp.segment import content_words
+
+    words = content_words(tokens)
+    for k in (1, 3, 5, 10):
+        assert keywords_for_tokens(tokens, k, words) == keywords_for_tokens(tokens, k)
