@@ -23,6 +23,7 @@ MAX_CHARS = 5000
 
 _init_lock = threading.Lock()
 _tokenizer = None
+_MISSING = object()
 
 _WORD_RE = re.compile(r"[\u4e00-\u9fffA-Za-z]")
 
@@ -123,15 +124,58 @@ def _fused_tokenizer_class(jieba):
     (calc, a max over generated tuples), then walks it. Doing both in one loop over plain lists
     gives exactly the same tokens (same float operations, same tie-break: the longer word) in
     about two thirds of the time; the walk and the HMM for unknown words are jieba's own.
+    Each word's log probability is computed once and kept (the dictionary is fixed after
+    start-up; a change to it resets them), and `tokens` cuts a text into a list without
+    jieba's generators.
     """
-    from jieba import finalseg
+    han_re = jieba.re_han_default
 
     class FusedTokenizer(jieba.Tokenizer):
+        _logp: dict[str, float | None] | None = None
+        _logp_for: tuple | None = None
+
+        def add_word(self, word, freq=None, tag=None):
+            super().add_word(word, freq, tag)
+            self._logp = None  # a frequency (or the total) changed
+
+        def tokens(self, sentence: str) -> list[str]:
+            """`[t for t in self.lcut(sentence) if t.strip()]`, built without generators."""
+            out: list[str] = []
+            blocks = han_re.split(sentence)
+            # re.split with a capturing group alternates: other text, a block of word
+            # characters, other text, … Other text is cut into single characters, of which
+            # jieba's whitespace tokens are dropped.
+            for i, blk in enumerate(blocks):
+                if not blk:
+                    continue
+                if i % 2:
+                    self._cut_block(blk, out)
+                else:
+                    out += [ch for ch in blk if not ch.isspace()]
+            return out
+
         def _Tokenizer__cut_DAG(self, sentence):  # overrides jieba's private method
+            out: list[str] = []
+            self._cut_block(sentence, out)
+            yield from out
+
+        def _log_probabilities(self) -> dict[str, float | None]:
+            # log(freq) - log(total) of each dictionary word met so far (None: a prefix only),
+            # computed once per word; reset when the dictionary changes.
+            key = (id(self.FREQ), self.total)
+            if self._logp is None or self._logp_for != key:
+                self._logp, self._logp_for = {}, key
+            return self._logp
+
+        def _cut_block(self, sentence: str, out: list[str]) -> None:
             freq = self.FREQ
             n = len(sentence)
             logtotal = math.log(self.total)
             log = math.log
+            logp = self._log_probabilities()
+            logp_get = logp.get
+            freq_get = freq.get
+            missing = _MISSING
             route_p = [0.0] * (n + 1)
             route_x = [0] * (n + 1)
             for idx in range(n - 1, -1, -1):
@@ -139,41 +183,47 @@ def _fused_tokenizer_class(jieba):
                 best_x = idx
                 i = idx
                 frag = sentence[idx]
-                while i < n and frag in freq:
-                    f = freq[frag]
-                    if f:
-                        p = log(f) - logtotal + route_p[i + 1]
+                while i < n:
+                    lp = logp_get(frag, missing)
+                    if lp is missing:
+                        f = freq_get(frag)
+                        if f is None:
+                            break
+                        # Same float operations as jieba: log(f) - logtotal + route_p[i + 1].
+                        lp = logp[frag] = (log(f) - logtotal) if f else None
+                    if lp is not None:
+                        p = lp + route_p[i + 1]
                         if best_p is None or p >= best_p:  # ties go to the longer word
                             best_p, best_x = p, i
                     i += 1
                     frag = sentence[idx : i + 1]
                 if best_p is None:
-                    best_p = log(freq.get(sentence[idx]) or 1) - logtotal + route_p[idx + 1]
+                    best_p = log(freq_get(sentence[idx]) or 1) - logtotal + route_p[idx + 1]
                 route_p[idx] = best_p
                 route_x[idx] = best_x
             x = 0
             buf = ""
+            append = out.append
             while x < n:
                 y = route_x[x] + 1
-                l_word = sentence[x:y]
                 if y - x == 1:
-                    buf += l_word
+                    buf += sentence[x]
                 else:
                     if buf:
-                        yield from self._flush(buf, finalseg)
+                        self._flush(buf, out)
                         buf = ""
-                    yield l_word
+                    append(sentence[x:y])
                 x = y
             if buf:
-                yield from self._flush(buf, finalseg)
+                self._flush(buf, out)
 
-        def _flush(self, buf, finalseg):
+        def _flush(self, buf: str, out: list[str]) -> None:
             if len(buf) == 1:
-                yield buf
+                out.append(buf)
             elif not self.FREQ.get(buf):
-                yield from hmm_cut(buf)
+                out += hmm_cut(buf)
             else:
-                yield from buf
+                out += buf
 
     return FusedTokenizer
 
@@ -297,7 +347,7 @@ def segment(text: object) -> list[str]:
     cleaned = clean_text(text)
     if not cleaned:
         return []
-    return [t for t in tokenizer().lcut(cleaned) if t.strip()]
+    return tokenizer().tokens(cleaned)
 
 
 def content_words(tokens: list[str]) -> list[str]:

@@ -114,3 +114,35 @@ def test_fast_hmm_cuts_exactly_like_jiebas_finalseg(monkeypatch):
         assert list(hmm_cut(text)) == list(finalseg.cut(text)), text
     monkeypatch.setattr(finalseg, "Force_Split_Words", {"魏家"})
     assert list(hmm_cut("魏家坡巷")) == list(finalseg.cut("魏家坡巷"))
+
+
+def test_tokens_equal_jiebas_cut_without_whitespace():
+    import random
+
+    from nlp.segment import _import_jieba
+
+    ours = tokenizer()
+    plain = _import_jieba().Tokenizer()
+    plain.FREQ, plain.total, plain.initialized = ours.FREQ, ours.total, True
+    rng = random.Random(11)
+    chars = "小区物业停水投诉拖欠工资 \t\r\n\u3000\xa0A3区ab12.5%😀，。-+#鿿魏家坡巷"
+    texts = ["".join(rng.choice(chars) for _ in range(rng.randint(0, 60))) for _ in range(2000)]
+    for text in texts:
+        assert ours.tokens(text) == [t for t in plain.lcut(text) if t.strip()], repr(text)
+
+
+def test_cached_log_probabilities_follow_dictionary_changes():
+    from nlp.segment import _fused_tokenizer_class, _import_jieba
+
+    jieba = _import_jieba()
+    ours, plain = _fused_tokenizer_class(jieba)(), jieba.Tokenizer()
+    for tk in (ours, plain):
+        tk.FREQ, tk.total, tk.initialized = {"甲": 4, "乙": 4, "甲乙": 1, "丙": 3}, 12, True
+    seen = [ours.tokens("甲乙丙")]
+    for change in (lambda tk: tk.add_word("甲乙", 100), lambda tk: tk.del_word("甲乙"),
+                   lambda tk: tk.add_word("乙丙", 50)):
+        for tk in (ours, plain):
+            change(tk)
+        seen.append(ours.tokens("甲乙丙"))
+        assert seen[-1] == plain.lcut("甲乙丙")
+    assert seen[1] == ["甲乙", "丙"] and seen[-1] == ["甲", "乙丙"]  # the cache followed
