@@ -89,7 +89,8 @@ def _sentiments(token_lists, word_lists, texts) -> list[float]:
     scored = [i for i, words in enumerate(word_lists) if words]
     out = [NEUTRAL_SCORE] * len(texts)
     try:
-        values = sentiment.score_many([(token_lists[i], texts[i]) for i in scored])
+        values = sentiment.score_segmented([token_lists[i] for i in scored],
+                                           [texts[i] for i in scored])
     except Exception:
         log.exception("sentiment scoring failed; neutral")
         return out

@@ -432,6 +432,15 @@ def score_many(items: Iterable[tuple[Sequence[str], str]]) -> list[float]:
     return out
 
 
+def score_segmented(token_lists: Sequence[list[str]], texts: Sequence[str]) -> list[float]:
+    """Scores of many texts straight from `nlp.segment`: token lists and cleaned texts.
+
+    The inputs are trusted (no type checks, unlike `score_many`): the pipeline's fast path.
+    """
+    return model().scores([tokens[:MAX_TOKENS] for tokens in token_lists],
+                          [text[:MAX_CHARS] for text in texts])
+
+
 def label_for(value: float) -> str:
     """'negative' below 0.4, 'positive' from 0.6, 'neutral' in between or when undefined."""
     try:

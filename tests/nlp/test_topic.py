@@ -164,3 +164,20 @@ def test_saved_model_loads_back_identically(tmp_path):
     texts = [clean_text(t) for _, t in CHAT]
     words = [content_words(segment(t)) for t in texts]
     np.testing.assert_allclose(back.decision(words, texts)[0], m.decision(words, texts)[0])
+
+
+def test_gram_hash_tables_find_exactly_the_vocabulary_grams():
+    # _gram_hits (hash tables over integer keys) against a plain lookup of char_features().
+    m = topic.model()
+    texts = [clean_text(t) for _, t in LETTERS + CHAT] + ["一丁一鿿", "abc", "丁", "", "丁丁丁丁"]
+    expected = []
+    for i, text in enumerate(texts):
+        for gram in topic.char_features(text):
+            keys, ids = m.gram_index[len(gram)]
+            key = topic._gram_key(gram)
+            j = np.searchsorted(keys, key)
+            if j < len(keys) and keys[j] == key:
+                expected.append((i, int(ids[j])))
+    owners, ids = m._gram_hits(texts)
+    assert sorted(zip(owners.tolist(), ids.tolist(), strict=True)) == sorted(expected)
+    assert expected  # the shipped vocabulary knows these grams
