@@ -161,14 +161,41 @@ class TopicModel:
         return model
 
     # -- scoring -----------------------------------------------------------------------
+    def _word_tables(self) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+        # word_index by raw word and by (word, next word), so that scoring builds no strings;
+        # rebuilt if word_index is replaced.
+        if getattr(self, "_words_for", None) is not self.word_index:
+            unigrams, bigrams = {}, {}
+            for term, i in self.word_index.items():
+                if term[:1] == "w":
+                    unigrams[term[1:]] = i
+                elif term[:1] == "b" and term.count("_") == 1:
+                    a, b = term[1:].split("_")
+                    bigrams[a, b] = i
+            self._word_maps = unigrams, bigrams
+            self._words_for = self.word_index
+        return self._word_maps
+
     def _word_hits(self, word_lists) -> tuple[np.ndarray, np.ndarray]:
-        get = self.word_index.get
         ids: list[int] = []
         lengths = []
-        for words in word_lists:
-            feats = word_features(words)
-            ids += map(get, feats, repeat(-1, len(feats)))
-            lengths.append(len(feats))
+        word_lists = list(word_lists)
+        if any("_" in "".join(words) for words in word_lists):
+            # A word holding the bigram separator: only the feature strings are unambiguous.
+            get = self.word_index.get
+            for words in word_lists:
+                feats = word_features(words)
+                ids += map(get, feats, repeat(-1, len(feats)))
+                lengths.append(len(feats))
+        else:
+            unigrams, bigrams = self._word_tables()
+            uget, bget = unigrams.get, bigrams.get
+            for words in word_lists:
+                size = len(words)
+                ids += map(uget, words, repeat(-1, size))
+                if size > 1:
+                    ids += map(bget, zip(words, words[1:]), repeat(-1, size - 1))
+                lengths.append(max(2 * size - 1, 0))
         owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
         idx = np.array(ids, dtype=np.int64)
         hit = idx >= 0

@@ -181,3 +181,20 @@ def test_gram_hash_tables_find_exactly_the_vocabulary_grams():
     owners, ids = m._gram_hits(texts)
     assert sorted(zip(owners.tolist(), ids.tolist(), strict=True)) == sorted(expected)
     assert expected  # the shipped vocabulary knows these grams
+
+
+def test_word_hits_equal_a_lookup_of_the_feature_strings():
+    m = topic.model()
+    texts = [clean_text(t) for _, t in LETTERS + CHAT]
+    word_lists = [content_words(segment(t)) for t in texts] + [[], ["小区"], ["a_b", "小区"]]
+
+    def plain(lists):
+        pairs = []
+        for i, words in enumerate(lists):
+            feats = topic.word_features(words)
+            pairs += [(i, m.word_index[f]) for f in feats if f in m.word_index]
+        return pairs
+
+    for lists in (word_lists[:-1], word_lists):  # without and with the string fallback
+        owners, ids = m._word_hits(lists)
+        assert list(zip(owners.tolist(), ids.tolist(), strict=True)) == plain(lists)
