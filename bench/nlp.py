@@ -25,8 +25,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-TARGETS = {"texts_per_second": 3000, "ratio": 25, "cold_start_s": 1.5, "artifacts_mb": 25,
-           "peak_rss_mb": 300}
+TARGETS = {
+    "texts_per_second": 3000,
+    "ratio": 25,
+    "cold_start_s": 1.5,
+    "artifacts_mb": 25,
+    "peak_rss_mb": 300,
+}
 
 _PLACES = ["东城区", "西湖街道", "南山镇", "北苑小区", "河西新村", "桥东社区", "城关镇"]
 _PROBLEMS = [
@@ -113,8 +118,12 @@ def child_run(texts: list[str]) -> dict:
     """Cold start and peak RSS of a fresh interpreter that only runs the pipeline."""
     started = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD], input=json.dumps(texts, ensure_ascii=False),
-        capture_output=True, text=True, cwd=REPO, check=True,
+        [sys.executable, "-c", _CHILD],
+        input=json.dumps(texts, ensure_ascii=False),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
     )
     result = json.loads(out.stdout)
     result["process_wall_s"] = time.perf_counter() - started
@@ -170,7 +179,8 @@ def main(argv=None) -> dict:
         "cold_process_wall_s": round(child["process_wall_s"], 3),
         "peak_rss_mb": round(child["peak_rss_mb"], 1),
         "bench_process_peak_rss_mb": round(
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+        ),
         "artifacts_mb": round(artifacts_mb(), 2),
         "targets": TARGETS,
     }
@@ -178,18 +188,28 @@ def main(argv=None) -> dict:
         print(json.dumps(result, ensure_ascii=False))
     else:
         print(f"texts: {result['texts']} x ~{result['mean_chars']} chars from {source}; {pinned}")
-        print(f"pipeline (analyze_many): {batched:,.0f} texts/s   (analyze one by one: "
-              f"{single:,.0f} texts/s)")
+        print(
+            f"pipeline (analyze_many): {batched:,.0f} texts/s   (analyze one by one: "
+            f"{single:,.0f} texts/s)"
+        )
         print(f"snownlp SnowNLP(t).sentiments: {snow:,.0f} texts/s")
-        print(f"ratio: {result['ratio']}x   (target >= {TARGETS['ratio']}x, "
-              f">= {TARGETS['texts_per_second']:,} texts/s)")
-        print(f"by CPU time: pipeline {result['cpu_time_pipeline_texts_per_second']:,.0f} "
-              f"texts/s, snownlp {result['cpu_time_snownlp_texts_per_second']:,.0f} texts/s, "
-              f"ratio {result['cpu_time_ratio']}x   (load average {result['load_average']})")
-        print(f"cold start (import + first result): {result['cold_start_s']} s "
-              f"(whole fresh process {result['cold_process_wall_s']} s; target < 1.5 s)")
-        print(f"peak RSS, pipeline process: {result['peak_rss_mb']} MB (target < 300 MB; "
-              f"this bench process with snownlp: {result['bench_process_peak_rss_mb']} MB)")
+        print(
+            f"ratio: {result['ratio']}x   (target >= {TARGETS['ratio']}x, "
+            f">= {TARGETS['texts_per_second']:,} texts/s)"
+        )
+        print(
+            f"by CPU time: pipeline {result['cpu_time_pipeline_texts_per_second']:,.0f} "
+            f"texts/s, snownlp {result['cpu_time_snownlp_texts_per_second']:,.0f} texts/s, "
+            f"ratio {result['cpu_time_ratio']}x   (load average {result['load_average']})"
+        )
+        print(
+            f"cold start (import + first result): {result['cold_start_s']} s "
+            f"(whole fresh process {result['cold_process_wall_s']} s; target < 1.5 s)"
+        )
+        print(
+            f"peak RSS, pipeline process: {result['peak_rss_mb']} MB (target < 300 MB; "
+            f"this bench process with snownlp: {result['bench_process_peak_rss_mb']} MB)"
+        )
         print(f"artifacts on disk: {result['artifacts_mb']} MB (target < 25 MB)")
     return result
 

@@ -23,8 +23,13 @@ def nlp() -> None:
 
 @nlp.command("classify")
 @click.argument("text")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="Below this topic probability the result needs review.")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Below this topic probability the result needs review.",
+)
 def classify_cmd(text: str, threshold: float) -> None:
     """Analyse TEXT and print the result as JSON."""
     from nlp.pipeline import analyze
@@ -33,17 +38,37 @@ def classify_cmd(text: str, threshold: float) -> None:
 
 
 @nlp.command("train")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Shared data directory [default: $MINYI_NLP_DATA or "
-              "<repo>/../shared/data].")
-@click.option("--messages", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Topic CSV [default: DATA/tipdm2020_messages/train.csv].")
-@click.option("--waimai", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Sentiment CSV [default: DATA/waimai_10k/train.csv].")
-@click.option("--hotel", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Sentiment CSV [default: DATA/chnsenticorp_htl/train.csv].")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Artifact directory [default: the package's nlp/artifacts].")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Shared data directory [default: $MINYI_NLP_DATA or <repo>/../shared/data].",
+)
+@click.option(
+    "--messages",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Topic CSV [default: DATA/tipdm2020_messages/train.csv].",
+)
+@click.option(
+    "--waimai",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Sentiment CSV [default: DATA/waimai_10k/train.csv].",
+)
+@click.option(
+    "--hotel",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Sentiment CSV [default: DATA/chnsenticorp_htl/train.csv].",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Artifact directory [default: the package's nlp/artifacts].",
+)
 def train_cmd(data_dir, messages, waimai, hotel, out) -> None:
     """Rebuild the nlp artifacts and print the cross-validated scores as JSON."""
     from nlp import train
@@ -57,8 +82,9 @@ def train_cmd(data_dir, messages, waimai, hotel, out) -> None:
         if not path.is_file():
             raise click.UsageError(f"training data not found: {path} (see --data)")
     try:
-        report = train.train_all(messages=messages, waimai=waimai, hotel=hotel, out=out,
-                                 data_dir=data_dir)
+        report = train.train_all(
+            messages=messages, waimai=waimai, hotel=hotel, out=out, data_dir=data_dir
+        )
     except (ValueError, KeyError) as exc:
         raise click.UsageError(f"cannot train: {exc}") from exc
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
@@ -66,11 +92,19 @@ def train_cmd(data_dir, messages, waimai, hotel, out) -> None:
 
 @nlp.command("evaluate")
 @click.option("--task", type=click.Choice([TOPIC_TASK, SENTIMENT_TASK]), required=True)
-@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path),
-              required=True, help="Labelled UTF-8 CSV.")
-@click.option("--text-column", default=None,
-              help="Text column [default: `text`; else for topic `title`+`body` (falling back "
-              "to `body_seg` when both are empty), for sentiment `body`].")
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Labelled UTF-8 CSV.",
+)
+@click.option(
+    "--text-column",
+    default=None,
+    help="Text column [default: `text`; else for topic `title`+`body` (falling back "
+    "to `body_seg` when both are empty), for sentiment `body`].",
+)
 @click.option("--label-column", default="label", show_default=True)
 def evaluate_cmd(task: str, data_path: Path, text_column: str | None, label_column: str) -> None:
     """Score the shipped model on a labelled CSV; prints one JSON object.
@@ -113,8 +147,9 @@ def _read_labelled_csv(path: Path) -> tuple[list[str], list[dict]]:
     except FileNotFoundError:
         raise click.BadParameter(f"file not found: {path}", param_hint="--data") from None
     except (UnicodeDecodeError, csv.Error, OSError) as exc:
-        raise click.BadParameter(f"cannot read {path} as UTF-8 CSV: {exc}",
-                                 param_hint="--data") from None
+        raise click.BadParameter(
+            f"cannot read {path} as UTF-8 CSV: {exc}", param_hint="--data"
+        ) from None
     if not header:
         raise click.BadParameter(f"{path} is empty", param_hint="--data")
     if not rows:

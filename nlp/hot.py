@@ -44,18 +44,155 @@ _PLACE_SUFFIX_RE = re.compile(
 _NAME_BOUNDARY_RE = re.compile(r"[A-Z]\d{0,2}[市区县]|[^\u4e00-\u9fff0-9]")
 _COUNTED_RE = re.compile(r"^[\d一二三两几百千万每某各]|[个所家座条些]")
 # One-character verbs and prepositions that end a name when read backwards (去|星沙八医院).
-_NAME_BREAK_CHARS = frozenset("去做找对到回是在经由向往跟同即就为被让请说叫称把给从而以沿及和与或但且至自")
+_NAME_BREAK_CHARS = frozenset(
+    "去做找对到回是在经由向往跟同即就为被让请说叫称把给从而以沿及和与或但且至自"
+)
 _NAME_TOKEN_RE = re.compile(r"^[\u4e00-\u9fff0-9]+$")
 _NOT_NAME = frozenset(
-    ["在", "的", "了", "到", "从", "对", "向", "给", "被", "把", "和", "与", "及", "是", "有", "无", "我", "我们", "我家", "本", "该", "此", "这", "那", "这个", "那个", "这里", "那里", "附近", "旁边", "周边", "周围", "对面", "门口", "位于", "住在", "家住", "居住", "地处", "所在", "关于", "投诉", "反映", "建议", "咨询", "举报", "请问", "请", "要求", "希望", "整个", "全", "各", "各个", "一个", "多个", "新", "老", "旧", "大", "小", "市", "区", "县", "省", "镇", "乡", "村", "路", "城", "其他", "其它", "所有", "部分", "哪个", "哪些", "每个", "整治", "建设", "规划", "管理", "物业", "业主", "开发商", "居民", "学生", "孩子"]
+    [
+        "在",
+        "的",
+        "了",
+        "到",
+        "从",
+        "对",
+        "向",
+        "给",
+        "被",
+        "把",
+        "和",
+        "与",
+        "及",
+        "是",
+        "有",
+        "无",
+        "我",
+        "我们",
+        "我家",
+        "本",
+        "该",
+        "此",
+        "这",
+        "那",
+        "这个",
+        "那个",
+        "这里",
+        "那里",
+        "附近",
+        "旁边",
+        "周边",
+        "周围",
+        "对面",
+        "门口",
+        "位于",
+        "住在",
+        "家住",
+        "居住",
+        "地处",
+        "所在",
+        "关于",
+        "投诉",
+        "反映",
+        "建议",
+        "咨询",
+        "举报",
+        "请问",
+        "请",
+        "要求",
+        "希望",
+        "整个",
+        "全",
+        "各",
+        "各个",
+        "一个",
+        "多个",
+        "新",
+        "老",
+        "旧",
+        "大",
+        "小",
+        "市",
+        "区",
+        "县",
+        "省",
+        "镇",
+        "乡",
+        "村",
+        "路",
+        "城",
+        "其他",
+        "其它",
+        "所有",
+        "部分",
+        "哪个",
+        "哪些",
+        "每个",
+        "整治",
+        "建设",
+        "规划",
+        "管理",
+        "物业",
+        "业主",
+        "开发商",
+        "居民",
+        "学生",
+        "孩子",
+    ]
 )
 _GENERIC_PLACES = frozenset(
-    ["道路", "马路", "公路", "铁路", "网路", "出路", "思路", "一路", "沿路", "街道", "社区", "小区", "学校", "医院", "公园", "市场", "村里", "乡镇", "农村", "城市", "县城", "城区", "全城", "进城", "满城", "老城", "新城", "校园", "家园", "花园", "园区", "乡村"]
+    [
+        "道路",
+        "马路",
+        "公路",
+        "铁路",
+        "网路",
+        "出路",
+        "思路",
+        "一路",
+        "沿路",
+        "街道",
+        "社区",
+        "小区",
+        "学校",
+        "医院",
+        "公园",
+        "市场",
+        "村里",
+        "乡镇",
+        "农村",
+        "城市",
+        "县城",
+        "城区",
+        "全城",
+        "进城",
+        "满城",
+        "老城",
+        "新城",
+        "校园",
+        "家园",
+        "花园",
+        "园区",
+        "乡村",
+    ]
 )
 # Common nouns that end like a place name: 水泥路 is a kind of road, 说道路 a misparse.
 _GENERIC_ENDINGS = (
-    "道路", "马路", "公路", "铁路", "水泥路", "网路", "出路", "思路", "线路", "进城", "县城",
-    "农村", "乡村", "城乡", "全城", "满城",
+    "道路",
+    "马路",
+    "公路",
+    "铁路",
+    "水泥路",
+    "网路",
+    "出路",
+    "思路",
+    "线路",
+    "进城",
+    "县城",
+    "农村",
+    "乡村",
+    "城乡",
+    "全城",
+    "满城",
 )
 
 
@@ -120,8 +257,15 @@ def _specific(places: Iterable[str]) -> set[str]:
 
 # --- records --------------------------------------------------------------------------------
 
-_TIME_FORMATS = ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y-%m-%d %H:%M:%S",
-                 "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y.%m.%d")
+_TIME_FORMATS = (
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%Y.%m.%d",
+)
 
 
 def parse_time(value: object) -> datetime | None:
@@ -174,15 +318,16 @@ def _record(rec: object) -> _Record:
         return _Record(rec, "", None, 0, None)
     if isinstance(rec, Sequence) and not isinstance(rec, Mapping):
         items = list(rec) + [None] * 4
-        return _Record(
-            str(items[0] or ""), "", parse_time(items[1]), _to_int(items[2]), items[3]
-        )
+        return _Record(str(items[0] or ""), "", parse_time(items[1]), _to_int(items[2]), items[3])
     title = str(_field(rec, "title") or "")
     text = _field(rec, "text")
     if not text:
         text = "\n".join(x for x in (title, str(_field(rec, "body") or "")) if x)
     return _Record(
-        str(text or ""), title, parse_time(_field(rec, "time")), _to_int(_field(rec, "likes")),
+        str(text or ""),
+        title,
+        parse_time(_field(rec, "time")),
+        _to_int(_field(rec, "likes")),
         _field(rec, "id"),
     )
 
@@ -243,8 +388,10 @@ def _neighbours(x, threshold: float, specific: list[set[str]]) -> list[dict[int,
         block = (x[start : start + _CHUNK] @ xt).tocoo()
         mask = (block.data >= min(low, threshold)) & (block.col != block.row + start)
         for r, c, v in zip(
-            (block.row[mask] + start).tolist(), block.col[mask].tolist(),
-            block.data[mask].tolist(), strict=True,
+            (block.row[mask] + start).tolist(),
+            block.col[mask].tolist(),
+            block.data[mask].tolist(),
+            strict=True,
         ):
             a, b = specific[r], specific[c]
             if a and b and not (a & b):
@@ -467,8 +614,16 @@ def _rising_terms(current_texts, previous_texts, min_count, alpha, top) -> list[
         r1, r0 = c[i] / n1, p[i] / n0
         ratio = r1 / r0 if p[i] else ((c[i] + 0.5) / (n1 + 1)) / (0.5 / (n0 + 1))
         out.append(
-            RisingTerm(t, int(c[i]), int(p[i]), round(float(r1), 4), round(float(r0), 4),
-                       round(float(ratio), 3), float(pvals[i]), float(q[i]))
+            RisingTerm(
+                t,
+                int(c[i]),
+                int(p[i]),
+                round(float(r1), 4),
+                round(float(r0), 4),
+                round(float(ratio), 3),
+                float(pvals[i]),
+                float(q[i]),
+            )
         )
     out.sort(key=lambda r: (r.p_value, -r.ratio, r.term))
     return out[: max(top, 0)]

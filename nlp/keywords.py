@@ -56,8 +56,10 @@ def idf_table() -> tuple[dict[str, float], float]:
         with _idf_lock:
             if _idf is None:
                 try:
-                    raw = resources.files("nlp").joinpath("artifacts", IDF_FILE).read_text(
-                        encoding="utf-8"
+                    raw = (
+                        resources.files("nlp")
+                        .joinpath("artifacts", IDF_FILE)
+                        .read_text(encoding="utf-8")
                     )
                     data = json.loads(raw)
                     _idf = (dict(data["idf"]), float(data["max_idf"]))
@@ -97,7 +99,9 @@ _CODE_THEN_UNIT = re.compile(
 )
 
 
-def keywords_for_tokens(tokens: list[str], k: int = 5, words: list[str] | None = None) -> list[str]:
+def keywords_for_tokens(
+    tokens: list[str], k: int = 5, words: list[str] | None = None
+) -> list[str]:
     """The `k` words of one segmented text with the highest term frequency × IDF.
 
     `words` may pass `content_words(tokens)` when the caller already has them.
@@ -175,7 +179,8 @@ def tfidf_matrix(token_lists: list[list[str]], extra_weight: dict[str, float] | 
         vals.extend(counts.values())
     extra = extra_weight or {}
     weights = np.fromiter(
-        (idf.get(w, max_idf) * extra.get(w, 1.0) for w in vocab), dtype=np.float64,
+        (idf.get(w, max_idf) * extra.get(w, 1.0) for w in vocab),
+        dtype=np.float64,
         count=len(vocab),
     )
     x = sp.csr_matrix(
@@ -248,11 +253,20 @@ def main(argv: list[str] | None = None) -> None:
         """Keyword tools."""
 
     @cli.command("build-idf")
-    @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=DEFAULT_DATA,
-                  show_default=True, help="Directory holding the tipdm2020_* datasets.")
-    @click.option("--out", type=click.Path(path_type=Path),
-                  default=Path(__file__).resolve().parent / "artifacts" / IDF_FILE,
-                  show_default=True)
+    @click.option(
+        "--data",
+        "data_dir",
+        type=click.Path(path_type=Path),
+        default=DEFAULT_DATA,
+        show_default=True,
+        help="Directory holding the tipdm2020_* datasets.",
+    )
+    @click.option(
+        "--out",
+        type=click.Path(path_type=Path),
+        default=Path(__file__).resolve().parent / "artifacts" / IDF_FILE,
+        show_default=True,
+    )
     @click.option("--min-df", type=int, default=MIN_DF, show_default=True)
     def build_idf_cmd(data_dir: Path, out: Path, min_df: int) -> None:
         """Rebuild the IDF table from the message-board data."""

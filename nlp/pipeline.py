@@ -37,7 +37,9 @@ class Analysis:
         return d
 
 
-def analyze(text: object, *, review_threshold: float = topic_mod.DEFAULT_REVIEW_THRESHOLD) -> Analysis:
+def analyze(
+    text: object, *, review_threshold: float = topic_mod.DEFAULT_REVIEW_THRESHOLD
+) -> Analysis:
     """Analyse one text; never raises on odd input (empty, huge, emoji, lone surrogates)."""
     return analyze_many([text], review_threshold=review_threshold)[0]
 
@@ -89,8 +91,9 @@ def _sentiments(token_lists, word_lists, texts) -> list[float]:
     scored = [i for i, words in enumerate(word_lists) if words]
     out = [NEUTRAL_SCORE] * len(texts)
     try:
-        values = sentiment.score_segmented([token_lists[i] for i in scored],
-                                           [texts[i] for i in scored])
+        values = sentiment.score_segmented(
+            [token_lists[i] for i in scored], [texts[i] for i in scored]
+        )
     except Exception:
         log.exception("sentiment scoring failed; neutral")
         return out

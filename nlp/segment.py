@@ -42,7 +42,9 @@ def clean_text(text: object) -> str:
 
 def _read_lines(name: str) -> list[str]:
     data = resources.files("nlp").joinpath("data", name).read_text(encoding="utf-8")
-    return [line.strip() for line in data.splitlines() if line.strip() and not line.startswith("#")]
+    return [
+        line.strip() for line in data.splitlines() if line.strip() and not line.startswith("#")
+    ]
 
 
 def _import_jieba():
@@ -275,7 +277,7 @@ def _viterbi(obs: str, tables) -> list[str]:
     return states
 
 
-_HMM_HAN = re.compile("([\u4E00-\u9FD5]+)")
+_HMM_HAN = re.compile("([\u4e00-\u9fd5]+)")
 _HMM_SKIP = re.compile(r"([a-zA-Z0-9]+(?:\.\d+)?%?)")
 _hmm = None
 
@@ -354,7 +356,5 @@ def content_words(tokens: list[str]) -> list[str]:
     """Tokens that carry meaning: not stop words, not punctuation or digits, not one CJK char."""
     stop = stopwords()
     return [
-        t
-        for t in tokens
-        if t not in stop and _WORD_RE.search(t) and (len(t) > 1 or t.isascii())
+        t for t in tokens if t not in stop and _WORD_RE.search(t) and (len(t) > 1 or t.isascii())
     ]

@@ -437,8 +437,9 @@ def score_segmented(token_lists: Sequence[list[str]], texts: Sequence[str]) -> l
 
     The inputs are trusted (no type checks, unlike `score_many`): the pipeline's fast path.
     """
-    return model().scores([tokens[:MAX_TOKENS] for tokens in token_lists],
-                          [text[:MAX_CHARS] for text in texts])
+    return model().scores(
+        [tokens[:MAX_TOKENS] for tokens in token_lists], [text[:MAX_CHARS] for text in texts]
+    )
 
 
 def label_for(value: float) -> str:

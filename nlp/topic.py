@@ -273,9 +273,7 @@ class TopicModel:
     ) -> list[TopicResult]:
         """One TopicResult per cleaned text (with its content words)."""
         probs, known = self.probabilities(word_lists, texts)
-        return [
-            self._result(p, k, review_threshold) for p, k in zip(probs, known, strict=True)
-        ]
+        return [self._result(p, k, review_threshold) for p, k in zip(probs, known, strict=True)]
 
     def _result(self, probs: np.ndarray, known: bool, threshold: float) -> TopicResult:
         if not known:

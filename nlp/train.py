@@ -113,9 +113,13 @@ def _fit(feature_lists, labels, classes, *, c=SVC_C, min_df=MIN_DF, max_features
 
     def fit(vocabulary=None):
         vec = TfidfVectorizer(
-            analyzer=_identity, lowercase=False, sublinear_tf=True,
+            analyzer=_identity,
+            lowercase=False,
+            sublinear_tf=True,
             min_df=1 if vocabulary else min_df,
-            vocabulary=vocabulary, dtype=np.float32, norm="l2",
+            vocabulary=vocabulary,
+            dtype=np.float32,
+            norm="l2",
         )
         x = vec.fit_transform(feature_lists)
         clf = LinearSVC(C=c, class_weight="balanced", random_state=SEED).fit(x, y)
@@ -170,8 +174,9 @@ def train_topic(
     y = np.array([classes.index(r.label) for r in rows])
     full = [_features(r.text) for r in rows]
     titles = [_features(r.title) if r.title else None for r in rows]
-    segmented = [_features(r.segmented) if r.segmented and SEGMENTED_COPIES else None
-                 for r in rows]
+    segmented = [
+        _features(r.segmented) if r.segmented and SEGMENTED_COPIES else None for r in rows
+    ]
 
     scores_full, scores_title = [], []
     oof_scores, oof_y = [], []
@@ -211,8 +216,13 @@ def train_topic(
         intercept=clf.intercept_,
         labels=classes,
         temperature=temperature,
-        meta={"cv": report, "seed": seed, "C": SVC_C, "min_df": MIN_DF,
-              "max_features": MAX_FEATURES},
+        meta={
+            "cv": report,
+            "seed": seed,
+            "C": SVC_C,
+            "min_df": MIN_DF,
+            "max_features": MAX_FEATURES,
+        },
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

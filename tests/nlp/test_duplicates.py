@@ -63,7 +63,9 @@ def test_ten_thousand_texts_group_quickly():
     texts = []
     for i in range(10_000):
         place, problem = rng.choice(places), rng.choice(problems)
-        texts.append(f"{place}{i}号楼{problem}，编号{i * 7919 % 100_003}，已经{i % 9 + 1}天，请处理。")
+        texts.append(
+            f"{place}{i}号楼{problem}，编号{i * 7919 % 100_003}，已经{i % 9 + 1}天，请处理。"
+        )
     texts[9_999] = texts[5]
     t0 = time.perf_counter()
     groups = group_near_duplicates(texts, threshold=0.9)
@@ -71,8 +73,19 @@ def test_ten_thousand_texts_group_quickly():
     assert [5, 9_999] in groups
 
 
-@pytest.mark.parametrize("bad", [[], [""], ["", ""], ["😀", "😀"], ["a" * 100_000] * 2,
-                                 ["\ud800停水", "\udfff停水"], None, [None, 1]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [],
+        [""],
+        ["", ""],
+        ["😀", "😀"],
+        ["a" * 100_000] * 2,
+        ["\ud800停水", "\udfff停水"],
+        None,
+        [None, 1],
+    ],
+)
 def test_bad_input_never_raises(bad):
     assert isinstance(group_near_duplicates(bad), list)
     assert isinstance(find_duplicates_of("停水", bad), list)

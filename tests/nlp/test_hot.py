@@ -71,7 +71,9 @@ def test_heat_formula():
     day = timedelta(days=1)
     assert heat_index(8, 0, T0, T0 + day, T0 + day) > heat_index(2, 0, T0, T0 + 60 * day, T0)
     # Same count, shorter span = a burst = hotter.
-    assert heat_index(5, 0, T0, T0 + day, T0 + day) > heat_index(5, 0, T0, T0 + 90 * day, T0 + 90 * day)
+    assert heat_index(5, 0, T0, T0 + day, T0 + day) > heat_index(
+        5, 0, T0, T0 + 90 * day, T0 + 90 * day
+    )
     # Age halves heat at most.
     fresh = heat_index(5, 10, T0, T0, T0)
     old = heat_index(5, 10, T0, T0, T0 + 3650 * day)
@@ -135,9 +137,21 @@ def test_rising_terms_corrects_for_many_tests():
     assert rising_terms(_period(rng, 300), _period(rng, 300), min_count=3) == []
 
 
-@pytest.mark.parametrize("bad", [[], [""], ["😀"], ["a" * 100_000], ["\ud800停水"], None,
-                                 [None], [{"text": None, "time": "bad", "likes": "x"}],
-                                 [(None,)], [42]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [],
+        [""],
+        ["😀"],
+        ["a" * 100_000],
+        ["\ud800停水"],
+        None,
+        [None],
+        [{"text": None, "time": "bad", "likes": "x"}],
+        [(None,)],
+        [42],
+    ],
+)
 def test_bad_input_never_raises(bad):
     assert isinstance(hot_issues(bad), list)
     assert isinstance(hot_issues(bad, min_count=1), list)

@@ -8,11 +8,23 @@ import pytest
 from nlp.keywords import keywords, keywords_for_set, keywords_for_tokens
 from nlp.segment import segment
 
-WATER = "您好，我们幸福家园小区从昨天开始停水，物业也不管，已经三天没有自来水了，请相关部门尽快解决。"
+WATER = (
+    "您好，我们幸福家园小区从昨天开始停水，物业也不管，已经三天没有自来水了，请相关部门尽快解决。"
+)
 NOISE = "A3区麓谷大道工地夜间施工噪音扰民，凌晨两点还在打桩，严重影响居民休息，希望城管处理。"
 
-BAD_INPUT = ["", "   ", "😀🙏😡", "a" * 100_000, "停" * 100_000, "\ud800停水\udfff", "12345 6789",
-             "hello world", None, 42]
+BAD_INPUT = [
+    "",
+    "   ",
+    "😀🙏😡",
+    "a" * 100_000,
+    "停" * 100_000,
+    "\ud800停水\udfff",
+    "12345 6789",
+    "hello world",
+    None,
+    42,
+]
 
 
 def test_obvious_civic_terms_come_first():

@@ -37,8 +37,13 @@ def test_classify_prints_json():
     data = json.loads(result.output)
     assert data["topic"] == "劳动和社会保障"
     assert set(data) == {
-        "topic", "topic_probability", "topic_top3", "needs_review",
-        "sentiment_score", "sentiment_label", "keywords",
+        "topic",
+        "topic_probability",
+        "topic_top3",
+        "needs_review",
+        "sentiment_score",
+        "sentiment_label",
+        "keywords",
     }
     assert "劳动和社会保障" in result.output  # not \u-escaped
 
@@ -66,7 +71,10 @@ def test_evaluate_topic_on_a_text_column(tmp_path):
     assert data["accuracy"] == pytest.approx(expected, abs=1e-4)
     assert data["accuracy"] == pytest.approx(6 / 7, abs=1e-4)
     assert data["per_label"]["商贸旅游"] == {
-        "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1,
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "support": 1,
     }
     assert data["per_label"]["教育文体"]["precision"] == 0.5
     assert data["per_label"]["教育文体"]["recall"] == 1.0
@@ -74,8 +82,11 @@ def test_evaluate_topic_on_a_text_column(tmp_path):
 
 
 def test_evaluate_topic_defaults_to_title_plus_body(tmp_path):
-    rows = [("某小区噪音扰民", "", "环境保护"), ("", CLEAR[4][1], "卫生计生"),
-            ("拖欠工资", "公司三个月没发工资", "劳动和社会保障")]
+    rows = [
+        ("某小区噪音扰民", "", "环境保护"),
+        ("", CLEAR[4][1], "卫生计生"),
+        ("拖欠工资", "公司三个月没发工资", "劳动和社会保障"),
+    ]
     path = write_csv(tmp_path / "messages.csv", ["title", "body", "label"], rows)
     data = json.loads(run("evaluate", "--task", "topic", "--data", path).output)
     assert data["n"] == 3
@@ -85,8 +96,17 @@ def test_evaluate_topic_defaults_to_title_plus_body(tmp_path):
 def test_evaluate_topic_with_named_columns(tmp_path):
     rows = [(label, text) for label, text in CLEAR]
     path = write_csv(tmp_path / "t.csv", ["一级标签", "留言详情"], rows)
-    result = run("evaluate", "--task", "topic", "--data", path,
-                 "--text-column", "留言详情", "--label-column", "一级标签")
+    result = run(
+        "evaluate",
+        "--task",
+        "topic",
+        "--data",
+        path,
+        "--text-column",
+        "留言详情",
+        "--label-column",
+        "一级标签",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["accuracy"] == 1.0
 
@@ -94,10 +114,15 @@ def test_evaluate_topic_with_named_columns(tmp_path):
 def test_evaluate_sentiment(tmp_path):
     from nlp import sentiment
 
-    rows = [("菜很好吃，送餐也很快，好评", "1"), ("等了两个小时还没送到，太差了", "0"),
-            ("服务态度非常好，下次还来", "1"), ("饭菜是冷的，还少送了一份", "0")]
-    path = write_csv(tmp_path / "s.csv", ["id", "body", "label"],
-                     [(i, t, y) for i, (t, y) in enumerate(rows)])
+    rows = [
+        ("菜很好吃，送餐也很快，好评", "1"),
+        ("等了两个小时还没送到，太差了", "0"),
+        ("服务态度非常好，下次还来", "1"),
+        ("饭菜是冷的，还少送了一份", "0"),
+    ]
+    path = write_csv(
+        tmp_path / "s.csv", ["id", "body", "label"], [(i, t, y) for i, (t, y) in enumerate(rows)]
+    )
     result = run("evaluate", "--task", "sentiment", "--data", path)
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -133,8 +158,12 @@ def test_evaluate_without_any_text_column_is_a_usage_error(tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(None, "file not found"), (b"", "is empty"), (b"text,label\n", "no rows"),
-     (b"\xff\xfe\x00bad", "UTF-8")],
+    [
+        (None, "file not found"),
+        (b"", "is empty"),
+        (b"text,label\n", "no rows"),
+        (b"\xff\xfe\x00bad", "UTF-8"),
+    ],
 )
 def test_evaluate_bad_file_is_a_usage_error(tmp_path, content, message):
     path = tmp_path / "bad.csv"
@@ -156,8 +185,12 @@ def test_report_counts_missing_predictions_as_wrong():
     report = classification_report(["a", "a", "b"], ["a", None, "b"])
     assert report["n"] == 3
     assert report["accuracy"] == pytest.approx(2 / 3, abs=1e-4)
-    assert report["per_label"]["a"] == {"precision": 1.0, "recall": 0.5,
-                                        "f1": 0.6667, "support": 2}
+    assert report["per_label"]["a"] == {
+        "precision": 1.0,
+        "recall": 0.5,
+        "f1": 0.6667,
+        "support": 2,
+    }
     assert report["macro_f1"] == pytest.approx((2 / 3 + 1) / 2, abs=1e-4)
 
 
@@ -171,15 +204,38 @@ def test_train_rebuilds_artifacts_from_given_csvs(tmp_path):
     from nlp.topic import TopicModel
     from tests.nlp.test_train import tiny_csv
 
-    reviews = [("菜很好吃，送得也快", "1"), ("味道不错，下次再来", "1"), ("服务热情，好评", "1"),
-               ("太难吃了，再也不点", "0"), ("送餐慢了一个小时", "0"), ("房间很脏，态度差", "0")]
-    waimai = write_csv(tmp_path / "waimai.csv", ["id", "body", "label"],
-                       [(i, t, y) for i, (t, y) in enumerate(reviews * 3)])
-    hotel = write_csv(tmp_path / "hotel.csv", ["id", "body", "label"],
-                      [(i, t, y) for i, (t, y) in enumerate(reviews[::-1] * 3)])
+    reviews = [
+        ("菜很好吃，送得也快", "1"),
+        ("味道不错，下次再来", "1"),
+        ("服务热情，好评", "1"),
+        ("太难吃了，再也不点", "0"),
+        ("送餐慢了一个小时", "0"),
+        ("房间很脏，态度差", "0"),
+    ]
+    waimai = write_csv(
+        tmp_path / "waimai.csv",
+        ["id", "body", "label"],
+        [(i, t, y) for i, (t, y) in enumerate(reviews * 3)],
+    )
+    hotel = write_csv(
+        tmp_path / "hotel.csv",
+        ["id", "body", "label"],
+        [(i, t, y) for i, (t, y) in enumerate(reviews[::-1] * 3)],
+    )
     out = tmp_path / "artifacts"
-    result = run("train", "--data", tmp_path, "--messages", tiny_csv(tmp_path / "m.csv"),
-                 "--waimai", waimai, "--hotel", hotel, "--out", out)
+    result = run(
+        "train",
+        "--data",
+        tmp_path,
+        "--messages",
+        tiny_csv(tmp_path / "m.csv"),
+        "--waimai",
+        waimai,
+        "--hotel",
+        hotel,
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["topic"]["rows"] == 18

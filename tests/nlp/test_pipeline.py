@@ -45,9 +45,15 @@ def test_analyze_many_matches_analyze():
         assert many.topic_probability == pytest.approx(one.topic_probability, abs=1e-5)
         assert [label for label, _ in many.topic_top3] == [label for label, _ in one.topic_top3]
         assert (many.topic, many.needs_review, many.sentiment_score, many.keywords) == (
-            one.topic, one.needs_review, one.sentiment_score, one.keywords)
+            one.topic,
+            one.needs_review,
+            one.sentiment_score,
+            one.keywords,
+        )
     assert nlp.analyze_many([]) == []
-    assert [a.topic for a in nlp.analyze_many(iter(texts))] == [a.topic for a in nlp.analyze_many(texts)]
+    assert [a.topic for a in nlp.analyze_many(iter(texts))] == [
+        a.topic for a in nlp.analyze_many(texts)
+    ]
 
 
 EMPTY_LIKE = ["", "   \n\t ", "😀😡👍🏻🎉", "\ud800", "\ud800\udfff\ud83d", None, "。。。！！！"]
@@ -115,6 +121,13 @@ def test_a_fresh_process_needs_no_training_data(tmp_path):
         "print(json.dumps(nlp.analyze('公司拖欠工资三个月了').to_dict(), ensure_ascii=False))"
     )
     env = dict(os.environ, MINYI_NLP_DATA=str(tmp_path / "nowhere"), MINYI_NLP_CACHE=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert json.loads(out.stdout)["topic"] == "劳动和社会保障"

@@ -172,11 +172,22 @@ def test_batch_scoring_matches_the_single_text_path():
     # scores() builds features for a whole batch with arrays; it must give the same values as
     # the per-text dict path, whatever the batch holds (odd characters, empty, very long).
     model = sentiment.model()
-    texts = CIVIC_POSITIVE + CIVIC_NEGATIVE + [
-        "房间还可以，就是早餐太差了。", "不是不好，只是没有想象中干净", "", "😀😀😀🎉",
-        "WiFi密码wrong😡小区停水3天了!!! call 12345", "小区停水\x00\x07水费", "医院\ud800乱收费",
-        "服务很好" * 1250, "a", "好",
-    ]
+    texts = (
+        CIVIC_POSITIVE
+        + CIVIC_NEGATIVE
+        + [
+            "房间还可以，就是早餐太差了。",
+            "不是不好，只是没有想象中干净",
+            "",
+            "😀😀😀🎉",
+            "WiFi密码wrong😡小区停水3天了!!! call 12345",
+            "小区停水\x00\x07水费",
+            "医院\ud800乱收费",
+            "服务很好" * 1250,
+            "a",
+            "好",
+        ]
+    )
     tokens = [segment(t) for t in texts]
     batch = model.scores(tokens, texts)
     single = [model.score_tokens(tk, tx) for tk, tx in zip(tokens, texts, strict=True)]
@@ -188,8 +199,12 @@ def test_batch_scoring_matches_the_single_text_path():
 
 def test_word_ids_cover_the_word_features():
     model = sentiment.model()
-    for tokens in (["房间", "不", "干净", "，", "但是", "服务", "好", "。"], ["，", "不"], [],
-                   ["没有", "人", "管", "不过", "还行", "。", "。"]):
+    for tokens in (
+        ["房间", "不", "干净", "，", "但是", "服务", "好", "。"],
+        ["，", "不"],
+        [],
+        ["没有", "人", "管", "不过", "还行", "。", "。"],
+    ):
         negated, after, last = sentiment._scoped_tokens(tokens)
         feats = {"w" + t for t in tokens} | {"n" + t for t in negated}
         feats |= {"a" + t for t in after} | {"e" + t for t in last}

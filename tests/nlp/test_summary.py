@@ -43,7 +43,8 @@ def test_n_limits_the_summary():
 
 
 @pytest.mark.parametrize(
-    "bad", [[], [""], ["😀😀"], ["好"], ["a" * 100_000], ["\ud800停水三天没人管了"], None, [None, 3]]
+    "bad",
+    [[], [""], ["😀😀"], ["好"], ["a" * 100_000], ["\ud800停水三天没人管了"], None, [None, 3]],
 )
 def test_bad_input_never_raises(bad):
     assert isinstance(summarize(bad), list)

@@ -59,8 +59,7 @@ def test_train_topic_writes_a_model_equal_to_sklearn(tmp_path):
     rows = train.load_topic_rows(tmp_path / "m.csv")
     full = [train._features(r.text) for r in rows]
     titles = [train._features(r.title) if r.title else None for r in rows]
-    vec, clf = train._fit(*train._augmented(rows, full, titles, range(len(rows))),
-                          model.labels)
+    vec, clf = train._fit(*train._augmented(rows, full, titles, range(len(rows))), model.labels)
     probe = [clean_text(t) for t in ["东城小区物业不管", "学校补课费", "公交车 拒载 taxi", "一丁"]]
     feats = [topic_features(segment(t), t) for t in probe]
     ours, known = model.decision([content_words(segment(t)) for t in probe], probe)
