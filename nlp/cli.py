@@ -127,6 +127,8 @@ def evaluate_cmd(task: str, data_path: Path, text_column: str | None, label_colu
                 f"sentiment labels must be 0 or 1, found {', '.join(map(repr, bad[:5]))}",
                 param_hint="--label-column",
             )
+    else:
+        _check_topic_labels(gold)
     _predict(task, texts[:1])  # load the models outside the timed part
     started = time.perf_counter()
     predicted = _predict(task, texts)
@@ -134,6 +136,26 @@ def evaluate_cmd(task: str, data_path: Path, text_column: str | None, label_colu
     result = {"task": task, **classification_report(gold, predicted)}
     result["texts_per_second"] = round(len(texts) / elapsed, 1) if elapsed > 0 else None
     click.echo(json.dumps(result, ensure_ascii=False))
+
+
+def _check_topic_labels(gold: list[str]) -> None:
+    """Refuse a file with none of the model's topics; warn about labels it cannot predict."""
+    from nlp.topic import model
+
+    known = set(model().labels)
+    unknown = sorted({g for g in gold if g not in known})
+    if len(unknown) == len(set(gold)):
+        raise click.BadParameter(
+            f"none of the labels is a topic of the model ({', '.join(sorted(known))}); "
+            f"found {', '.join(map(repr, unknown[:5]))}",
+            param_hint="--label-column",
+        )
+    if unknown:
+        click.echo(
+            f"警告：{len(unknown)} 个标签不在模型主题中，这些行必然判错 / warning: labels the "
+            f"model cannot predict, counted as errors: {', '.join(map(repr, unknown[:5]))}",
+            err=True,
+        )
 
 
 def _read_labelled_csv(path: Path) -> tuple[list[str], list[dict]]:

@@ -243,3 +243,20 @@ def test_train_rebuilds_artifacts_from_given_csvs(tmp_path):
     assert "skipped" in report["keywords"]  # no message-board data in tmp_path
     assert (out / "topic.npz").is_file() and (out / "sentiment.npz").is_file()
     assert TopicModel.load(out / "topic.npz").labels == ["交通运输", "城乡建设", "教育文体"]
+
+
+def test_evaluate_topic_refuses_a_file_with_no_topic_labels(tmp_path):
+    path = write_csv(tmp_path / "t.csv", ["text", "label"], [("很好吃", "1"), ("太慢了", "0")])
+    result = run("evaluate", "--task", "topic", "--data", path)
+    assert result.exit_code == 2
+    assert "none of the labels" in result.output
+
+
+def test_evaluate_topic_warns_about_unknown_labels_and_counts_them_wrong(tmp_path):
+    label, text = CLEAR[0]
+    path = write_csv(tmp_path / "t.csv", ["text", "label"], [(text, label), (text, "农业农村")])
+    result = CliRunner().invoke(nlp, ["evaluate", "--task", "topic", "--data", str(path)])
+    assert result.exit_code == 0
+    assert "农业农村" in result.stderr
+    report = json.loads(result.stdout)
+    assert report["n"] == 2 and report["accuracy"] == 0.5
