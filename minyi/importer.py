@@ -523,6 +523,11 @@ def _score(raw: str, name_zh: str = "评分", name_en: str = "score") -> int:
     return value
 
 
+def _already_clean(value: str, max_chars: int) -> bool:
+    """A non-empty cell that needs no trimming or checking: the bulk import's fast path."""
+    return len(value) <= max_chars and value.isprintable() and value[0] != " " and value[-1] != " "
+
+
 def _text(raw: str, max_chars: int, name_zh: str, name_en: str) -> str | None:
     value = raw.strip()
     if CONTROL_CHARS.search(value):
@@ -1066,12 +1071,7 @@ class _RatingsImport(_ImportJob):
                     if i_comment is not None and row[i_comment]:
                         column = "comment"
                         comment = row[i_comment]
-                        if (
-                            len(comment) > max_comment
-                            or not comment.isprintable()
-                            or comment[0] == " "
-                            or comment[-1] == " "
-                        ):
+                        if not _already_clean(comment, max_comment):
                             comment = _text(comment, max_comment, "评价内容", "comment")
                     if i_channel is not None and row[i_channel]:
                         column = "channel"
@@ -1082,24 +1082,14 @@ class _RatingsImport(_ImportJob):
                     if i_citizen is not None and row[i_citizen]:
                         column = "citizen_ref"
                         citizen = row[i_citizen]
-                        if (
-                            len(citizen) > 128
-                            or not citizen.isprintable()
-                            or citizen[0] == " "
-                            or citizen[-1] == " "
-                        ):
+                        if not _already_clean(citizen, 128):
                             citizen = _ref(citizen, 128, "群众标识", "citizen_ref")
                         if citizen is not None:
                             pending_citizens.add(citizen)
                     if i_ref is not None and row[i_ref]:
                         column = "source_ref"
                         ref = row[i_ref]
-                        if (
-                            len(ref) > 80
-                            or not ref.isprintable()
-                            or ref[0] == " "
-                            or ref[-1] == " "
-                        ):
+                        if not _already_clean(ref, 80):
                             ref = _ref(ref, 80, "来源编号", "source_ref")
                         if ref is not None:
                             seen = seen_refs[channel]
