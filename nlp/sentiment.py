@@ -70,34 +70,10 @@ def word_features(tokens: Sequence[str], bigrams: bool = False) -> list[str]:
     if bigrams:
         seq = ["<s>", *tokens, "</s>"]
         out += ["b" + a + "|" + b for a, b in pairwise(seq)]
-    punct = _CLAUSE_PUNCT
-    scope_words = _SCOPE_WORDS.intersection(tokens)
-    if scope_words:
-        # Negation scopes and the after-contrast part start at the first such word.
-        first = min(map(tokens.index, scope_words))
-        after_contrast = False
-        neg_left = 0
-        for t in tokens[first:]:
-            if not t.strip(punct):
-                neg_left = 0
-                continue
-            if neg_left:
-                out.append("n" + t)
-                neg_left -= 1
-            if t in NEGATIONS:
-                neg_left = _NEG_SCOPE
-            if t in CONTRAST:
-                after_contrast = True
-            if after_contrast:
-                out.append("a" + t)
-    # The last clause: the last run of tokens that are not only punctuation.
-    end = len(tokens)
-    while end and not tokens[end - 1].strip(punct):
-        end -= 1
-    start = end
-    while start and tokens[start - 1].strip(punct):
-        start -= 1
-    out += ["e" + t for t in tokens[start:end]]
+    negated, after, last = _scoped_tokens(tokens)
+    out += ["n" + t for t in negated]
+    out += ["a" + t for t in after]
+    out += ["e" + t for t in last]
     return out
 
 
