@@ -171,13 +171,18 @@ def import_group() -> None:
     """导入历史数据（CSV）/ import history from CSV files."""
 
 
-def _run_import(runtime: Runtime, kind: str, path: Path) -> None:
+def _run_import(runtime: Runtime, kind: str, path: Path, nlp: bool, offline: bool) -> None:
     from minyi import importer
+    from minyi.services.context import ServiceContext
 
-    progress = importer.terminal_progress() if sys.stdout.isatty() else None
+    if nlp:
+        ctx = ServiceContext.from_settings(runtime.settings)
+    else:
+        ctx = ServiceContext.from_settings(runtime.settings, analyzer=None)
+    progress = importer.tqdm_progress() if sys.stdout.isatty() else None
     function = importer.import_ratings if kind == "ratings" else importer.import_tickets
     try:
-        report = function(runtime.engine, runtime.settings, path, progress=progress)
+        report = function(runtime.engine, ctx, path, progress=progress, offline=offline)
     except importer.ImportFailed as refused:
         # One line per bad row: a county fixing a large file needs to scan them.
         click.echo(f"导入失败，未写入任何数据 / import refused, nothing written: {path}", err=True)
@@ -195,20 +200,39 @@ def _run_import(runtime: Runtime, kind: str, path: Path) -> None:
     click.echo(str(report))
 
 
+def _import_options(command):
+    """--no-nlp and --offline, shared by both import commands."""
+    command = click.option(
+        "--offline",
+        is_flag=True,
+        help=(
+            "离线快速导入：一个事务、锁表、重建索引；仅在没有其他进程连接数据库时使用 / "
+            "fast path that locks the tables: only when nothing else is connected"
+        ),
+    )(command)
+    return click.option(
+        "--nlp/--no-nlp",
+        default=True,
+        help="用 NLP 分析文本（默认）/ score and route texts with the NLP (default)",
+    )(command)
+
+
 @import_group.command("ratings")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_import_options
 @click.pass_obj
-def import_ratings(runtime: Runtime, path: Path) -> None:
-    """导入评价 / import ratings (columns in README)."""
-    _run_import(runtime, "ratings", path)
+def import_ratings(runtime: Runtime, path: Path, nlp: bool, offline: bool) -> None:
+    """导入评价，列说明见 docs/import.md / import ratings (columns: docs/import.md)."""
+    _run_import(runtime, "ratings", path, nlp, offline)
 
 
 @import_group.command("tickets")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_import_options
 @click.pass_obj
-def import_tickets(runtime: Runtime, path: Path) -> None:
-    """导入工单 / import tickets (columns in README)."""
-    _run_import(runtime, "tickets", path)
+def import_tickets(runtime: Runtime, path: Path, nlp: bool, offline: bool) -> None:
+    """导入工单，列说明见 docs/import.md / import tickets (columns: docs/import.md)."""
+    _run_import(runtime, "tickets", path, nlp, offline)
 
 
 def _add_nlp_commands() -> None:

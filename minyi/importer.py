@@ -1,57 +1,23 @@
-"""Bulk import of a county's history from CSV: ratings and tickets, all or nothing.
+"""Import a county's history from CSV (ratings, tickets): all rows or none, while the site runs.
 
-Both importers read a CSV file with a header row (UTF-8, UTF-8 with BOM, or GBK/GB18030 as
-saved by Excel on a Chinese Windows), validate every row, and write the whole file in one
-transaction: a file with a bad row writes nothing and raises `ImportFailed`, whose `errors`
-list gives the 1-based file line (the header is line 1), the column and a Chinese and an
-English message for each problem (up to `MAX_ERRORS`). Blank lines are skipped. Column names
-are matched case-insensitively; an unknown column is an error (it is usually a typo).
+The columns, formats and guarantees are described in docs/import.md. Every cell is checked by
+the service layer's own functions (minyi.services: scores, channels, text, references,
+deadlines, ticket numbers, routing), memoised per distinct value so that a million rows stay
+fast. An import runs in two phases:
 
-Times are ISO 8601 (`2025-03-01T09:30:00`, `2025-03-01T09:30:00+08:00`, `...Z`) or
-`YYYY-MM-DD HH:MM[:SS]` (`/` also accepted as date separator; a bare date means midnight);
-a time without an offset is local time of `calendar.timezone`. Dates are `YYYY-MM-DD`.
+1. Check: the whole file is read and validated, codes resolved and, unless the context has no
+   NLP, the texts analysed in batches. Nothing is written; the validated rows wait in a
+   temporary file. Any bad row raises `ImportFailed` with up to MAX_ERRORS problems.
+2. Write: batches of `batch_rows` rows, each in its own short transaction (BEGIN IMMEDIATE on
+   SQLite), so the running site's writers interleave with the import and never wait long.
+   Every id written is recorded; when a batch fails, the batches already committed are
+   deleted again (with whatever the site attached to them meanwhile) before the error is
+   raised, so nothing of the file stays. Imported tickets also carry the import id in their
+   `imported` event.
 
-Ratings CSV (`minyi import ratings FILE.csv`):
-
-| column | required | meaning |
-| --- | --- | --- |
-| `created_at` | yes | when the rating was given; not more than a day in the future |
-| `service_code` | yes | code of an existing service; the rating's department is the service's |
-| `score` | yes | whole number 1-5 (5 非常满意 … 1 非常不满意) |
-| `comment` | no | at most `ratings.max_comment_chars` characters |
-| `channel` | no | telegram, web, survey, import or phone; default `import` |
-| `outlet_code` | no | code of an existing outlet (service hall) |
-| `citizen_ref` | no | the citizen's id in the old system (created with channel `import`) |
-| `source_ref` | no | the row's id in the old system: unique per channel (file and database) |
-| `follow_up_completed_at` | no | for a 差评 only: when its follow-up was completed |
-
-A score <= `ratings.bad_review_max_score` (差评) opens a follow-up whose deadline is
-`ratings.follow_up_working_days` working days after the local date of `created_at`; it is
-`completed` when `follow_up_completed_at` is given, else `open`.
-
-Tickets CSV (`minyi import tickets FILE.csv`):
-
-| column | required | meaning |
-| --- | --- | --- |
-| `received_at` | yes | when the complaint was received |
-| `text` | yes | the complaint, at most `tickets.max_text_chars` characters |
-| `number` | no | public number, unique; default `MY-YYYYMMDD-NNNN` from the day's counter |
-| `department_code` | no | handling department; absent: the ticket waits in triage (`received`) |
-| `status` | no | received, assigned, in_progress, replied, closed; default from the times given |
-| `first_response_at` | no | first response (acceptance); default `replied_at` |
-| `replied_at` | no | the department's reply; needed for `replied` |
-| `closed_at` | no | closure; needed for, and only allowed with, `closed` |
-| `due_date` | no | due date; default `tickets.sla_working_days` working days after receipt |
-| `resolved` | no | citizen's "resolved?": true/false (是/否, 1/0, yes/no); closed tickets |
-| `satisfaction` | no | the citizen's satisfaction 1-5; closed tickets only |
-| `reply_text` | no | the reply sent to the citizen; needs `replied_at` |
-| `channel` | no | as for ratings; default `import` |
-| `citizen_ref` | no | as for ratings |
-| `source_ref` | no | as for ratings, unique per channel among tickets |
-
-Times must be ordered: received <= first response <= reply <= closure. Each imported ticket
-gets one event of kind `imported`; numbers given in the file move the day's counter on, so
-numbers handed out later never repeat them.
+`offline=True` writes everything in one transaction instead, with SQLite's foreign-key probes
+off and, for a first large import, the ratings indexes (and PostgreSQL's foreign keys) dropped
+and rebuilt: faster, but it locks the tables, so only for a database nothing else uses.
 """
 
 from __future__ import annotations
@@ -60,86 +26,74 @@ import codecs
 import csv
 import json
 import logging
-import queue
-import re
-import threading
+import pickle
+import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
 from pathlib import Path
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from minyi.config import Settings
-from minyi.errors import ValidationFailed
+from minyi.db import make_session_factory
+from minyi.errors import MinyiError, ValidationFailed
 from minyi.models import (
     BadReviewFollowUp,
     Channel,
     Citizen,
-    Department,
+    ExtensionRequest,
     FollowUpStatus,
-    Outlet,
+    OutboxMessage,
     Rating,
-    Service,
+    RatingAppeal,
+    RoutingCorrection,
     Ticket,
+    TicketAttachment,
     TicketClosure,
     TicketEvent,
-    TicketNumberCounter,
     TicketStatus,
 )
-from minyi.services.validation import CONTROL_CHARS
-from minyi.workdays import WorkCalendar
+from minyi.services import catalog, citizens, ratings, tickets
+from minyi.services.context import ServiceContext
+from minyi.services.validation import (
+    check_channel,
+    check_flag,
+    check_recorded_moment,
+    check_score,
+    check_source_ref,
+)
+from minyi.services.views import STATUS_ZH
 
 log = logging.getLogger(__name__)
 
 MAX_ERRORS = 20
-CHUNK_ROWS = 20_000
-# From this many rows on, a first import drops and rebuilds the ratings indexes.
+# Rows per committed write batch: a few tens of milliseconds of SQLite's write lock.
+BATCH_ROWS = 5_000
+# Texts per call of the NLP batch hook.
+NLP_BATCH = 2_000
+# Offline only: from this many rows on, a first import drops and rebuilds the ratings indexes.
 REBUILD_MIN_ROWS = 50_000
 # Keeps IN (...) lists well under SQLite's and PostgreSQL's bound-parameter limits.
 _IN_BATCH = 5_000
-_SLOW_DATETIME = re.compile(
-    r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})"
-    r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?"
-)
+IMPORT_ACTOR = "system:import"
 
-RATING_COLUMNS = (
-    "created_at",
-    "service_code",
-    "score",
-    "comment",
-    "channel",
-    "outlet_code",
-    "citizen_ref",
-    "source_ref",
-    "follow_up_completed_at",
+RATING_COLUMNS = tuple(
+    "created_at service_code score comment aspect channel outlet_code citizen_ref "
+    "source_ref follow_up_completed_at".split()
 )
-RATING_REQUIRED = ("created_at", "service_code", "score")
-TICKET_COLUMNS = (
-    "number",
-    "received_at",
-    "text",
-    "department_code",
-    "status",
-    "first_response_at",
-    "replied_at",
-    "closed_at",
-    "due_date",
-    "resolved",
-    "satisfaction",
-    "reply_text",
-    "channel",
-    "citizen_ref",
-    "source_ref",
+TICKET_COLUMNS = tuple(
+    "number received_at text department_code status first_response_at replied_at "
+    "closed_at due_date resolved satisfaction reply_text channel citizen_ref "
+    "source_ref".split()
 )
-TICKET_REQUIRED = ("received_at", "text")
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+_BOOLEANS |= {"y": True, "n": False, "t": True, "f": False, "是": True, "否": False}
 
 ProgressCallback = Callable[[int, int], Any]
 
@@ -153,12 +107,9 @@ class RowError(NamedTuple):
     message_en: str
 
     def __str__(self) -> str:
-        where = f"第 {self.line} 行" + (f" {self.column} 列" if self.column else "")
-        return (
-            f"{where}：{self.message_zh} (line {self.line}"
-            + (f", column {self.column}" if self.column else "")
-            + f": {self.message_en})"
-        )
+        where_zh = f"第 {self.line} 行" + (f" {self.column} 列" if self.column else "")
+        where_en = f"line {self.line}" + (f", column {self.column}" if self.column else "")
+        return f"{where_zh}：{self.message_zh} ({where_en}: {self.message_en})"
 
 
 class ImportFailed(ValidationFailed):
@@ -172,19 +123,22 @@ class ImportFailed(ValidationFailed):
         self.truncated = truncated
         more_zh = f"；列出 {MAX_ERRORS} 处后停止检查" if truncated else ""
         more_en = f"; checking stopped after {MAX_ERRORS} errors" if truncated else ""
-        listed_zh = "；".join(
-            f"第 {e.line} 行" + (f" {e.column} 列" if e.column else "") + f"：{e.message_zh}"
-            for e in self.errors
-        )
-        listed_en = "; ".join(
+        zh = "；".join(str(e).split(" (")[0] for e in self.errors)
+        en = "; ".join(
             f"line {e.line}" + (f" column {e.column}" if e.column else "") + f": {e.message_en}"
             for e in self.errors
         )
         super().__init__(
-            f"导入失败，未写入任何数据（{len(self.errors)} 处错误）：{listed_zh}{more_zh}",
-            f"import refused, nothing written ({len(self.errors)} errors): {listed_en}{more_en}",
+            f"导入失败，未写入任何数据（{len(self.errors)} 处错误）：{zh}{more_zh}",
+            f"import refused, nothing written ({len(self.errors)} errors): {en}{more_en}",
             path=self.path,
         )
+
+
+class WriteFailed(MinyiError):
+    """The write phase failed; what it had written was removed again."""
+
+    code = "import_write_failed"
 
 
 @dataclass
@@ -194,10 +148,15 @@ class ImportReport:
     kind: str  # ratings | tickets
     path: str
     encoding: str
+    import_id: str
+    offline: bool = False
     rows: int = 0
     follow_ups: int = 0
     citizens_created: int = 0
-    events: int = 0
+    analysed: int = 0  # distinct texts the NLP scored
+    routed: int = 0  # received tickets the NLP assigned to a department
+    triage: int = 0  # received tickets left in triage
+    batches: int = 0
     blank_lines: int = 0
     seconds: float = 0.0
 
@@ -206,34 +165,29 @@ class ImportReport:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
     def __str__(self) -> str:
-        what_zh = "条评价" if self.kind == "ratings" else "张工单"
-        extra_zh = f"，差评跟进 {self.follow_ups} 条" if self.kind == "ratings" else ""
-        extra_en = f", {self.follow_ups} follow-ups" if self.kind == "ratings" else ""
+        if self.kind == "ratings":
+            zh = f"已导入 {self.rows} 条评价，差评跟进 {self.follow_ups} 条"
+            en = f"imported {self.rows} ratings, {self.follow_ups} follow-ups"
+        else:
+            zh = f"已导入 {self.rows} 张工单，自动派单 {self.routed} 张，待分拣 {self.triage} 张"
+            en = (
+                f"imported {self.rows} tickets, {self.routed} routed by NLP, "
+                f"{self.triage} left in triage"
+            )
         return (
-            f"已导入 {self.rows} {what_zh}{extra_zh}，新建群众 {self.citizens_created} 人，"
-            f"用时 {self.seconds:.1f} 秒 / imported {self.rows} {self.kind}{extra_en}, "
-            f"{self.citizens_created} new citizens in {self.seconds:.1f} s "
-            f"({self.rows_per_second:,.0f} rows/s, {self.encoding})"
+            f"{zh}，新建群众 {self.citizens_created} 人，NLP 分析 {self.analysed} 条文本，"
+            f"用时 {self.seconds:.1f} 秒 / {en}, {self.citizens_created} new citizens, "
+            f"{self.analysed} texts analysed, {self.seconds:.1f} s "
+            f"({self.rows_per_second:,.0f} rows/s, {self.encoding}, "
+            f"{'offline' if self.offline else 'live'}, import {self.import_id})"
         )
-
-
-class _Bad(Exception):
-    """A value refused while checking one cell."""
-
-    def __init__(self, message_zh: str, message_en: str):
-        super().__init__(message_en)
-        self.message_zh = message_zh
-        self.message_en = message_en
 
 
 # --------------------------------------------------------------------------- progress
 
 
 class TqdmProgress:
-    """A progress callback drawing a tqdm bar, created when the total is known.
-
-    Pass an instance as `progress=`; the importer closes it when it finishes or fails.
-    """
+    """A `progress=` callback drawing a tqdm bar; a new phase (checking, writing) resets it."""
 
     def __init__(self, desc: str = "导入", **tqdm_kwargs: Any):
         self.desc = desc
@@ -245,8 +199,8 @@ class TqdmProgress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, desc=self.desc, **self.kwargs)
-        if total != self.bar.total:
-            self.bar.total = total
+        elif done < self.bar.n or total != self.bar.total:
+            self.bar.reset(total=total)
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -260,51 +214,14 @@ def tqdm_progress(desc: str = "导入", **tqdm_kwargs: Any) -> TqdmProgress:
     return TqdmProgress(desc, **tqdm_kwargs)
 
 
-terminal_progress = tqdm_progress
-
-
-class _Progress:
-    """Adapts None, a callable(done, total) or a tqdm bar; reports at most once per chunk."""
-
-    def __init__(self, target: Any, total: int):
-        self.total = total
-        self.target = target
-        self.done = 0
-        if target is None:
-            self.call = None
-        elif hasattr(target, "update") and hasattr(target, "n") and not callable(target):
-            self.call = self._tqdm
-        else:
-            self.call = target
-
-    def _tqdm(self, done: int, total: int) -> None:
-        if self.target.total != total:
-            self.target.total = total
-        self.target.update(done - self.target.n)
-
-    def __call__(self, done: int) -> None:
-        self.done = done
-        if self.call is not None:
-            self.call(min(done, self.total), self.total)
-
-    def finish(self) -> None:
-        if self.call is not None:
-            self.call(self.total, self.total)
-
-    def close(self) -> None:
-        if isinstance(self.target, TqdmProgress):
-            self.target.close()
-
-
 # --------------------------------------------------------------------------- reading
 
 
 def _sniff_file(path: Path) -> tuple[str, int]:
-    """The file's encoding (utf-8-sig or gb18030) and its number of lines, in one pass each."""
+    """The file's encoding (utf-8-sig or gb18030) and its number of lines."""
     for encoding in ("utf-8", "gb18030"):
         decoder = codecs.getincrementaldecoder(encoding)()
-        lines = 0
-        last = b""
+        lines, last = 0, b""
         try:
             with path.open("rb") as fh:
                 while block := fh.read(1 << 20):
@@ -330,49 +247,50 @@ def _sniff_file(path: Path) -> tuple[str, int]:
     )
 
 
-class _Csv:
-    """Records of a CSV file with the line each starts on; blank records skipped."""
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[RowError] = []
 
-    def __init__(self, path: Path, encoding: str):
-        self.path = path
-        self.fh = path.open("r", encoding=encoding, newline="")
-        # Strict: an unbalanced quote is an error instead of a field that swallows the rest
-        # of the file.
-        self.reader = csv.reader(self.fh, strict=True)
-        self.blank_lines = 0
-        self.record_start = 1  # where the record being read began, for CSV errors
-
-    def close(self) -> None:
-        self.fh.close()
-
-    def header(self) -> list[str] | None:
-        for _line, record in self:
-            return [name.strip().lower() for name in record]
-        return None
-
-    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
-        reader = self.reader
-        start = self.record_start = reader.line_num + 1
-        for record in reader:
-            if not record or not any(record):
-                self.blank_lines += reader.line_num - start + 1
-            else:
-                yield start, record
-            start = self.record_start = reader.line_num + 1
+    def add(self, line: int, column: str | None, zh: str, en: str) -> None:
+        if len(self.items) < MAX_ERRORS:
+            self.items.append(RowError(line, column, zh, en))
 
     @property
-    def line(self) -> int:
-        return self.reader.line_num
+    def full(self) -> bool:
+        # Reading stops at the limit, so the rest of the file is unchecked.
+        return len(self.items) >= MAX_ERRORS
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
 
 
-def _check_header(
-    header: list[str] | None, known: tuple[str, ...], required: tuple[str, ...], errors: _Errors
-) -> dict[str, int]:
-    if header is None:
-        errors.add(1, None, "文件是空的，没有表头", "the file is empty: no header row")
-        return {}
+def _records(path: Path, encoding: str, errors: _Errors, stats: dict) -> Iterator[tuple]:
+    """(line, fields) of each non-blank CSV record; the header is line 1."""
+    with path.open("r", encoding=encoding, newline="") as fh:
+        # Strict: an unbalanced quote is an error, not a field swallowing the rest of the file.
+        reader = csv.reader(fh, strict=True)
+        start = 1
+        try:
+            for record in reader:
+                if any(record):
+                    yield start, record
+                else:
+                    stats["blank"] = stats.get("blank", 0) + reader.line_num - start + 1
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            errors.add(
+                start,
+                None,
+                f"CSV 格式错误（从本行开始的记录）：{exc}；引号不配对或字段过长？",
+                f"malformed CSV in the record starting here: {exc} "
+                "(unbalanced quotes or a field too large?)",
+            )
+
+
+def _positions(header: list[str], known: tuple[str, ...], required: tuple[str, ...], errors):
     positions: dict[str, int] = {}
-    for index, name in enumerate(header):
+    for index, raw in enumerate(header):
+        name = raw.strip().lower()
         if name not in known:
             errors.add(
                 1,
@@ -390,43 +308,28 @@ def _check_header(
     return positions
 
 
-class _Errors:
-    def __init__(self, path: Path):
-        self.path = path
-        self.items: list[RowError] = []
-        self.truncated = False
+class _Memo(dict):
+    """A service check memoised per distinct raw value (a CSV repeats its codes and scores)."""
 
-    def add(self, line: int, column: str | None, zh: str, en: str) -> None:
-        if len(self.items) < MAX_ERRORS:
-            self.items.append(RowError(line, column, zh, en))
-        # Reading stops at the limit, so the rest of the file is unchecked.
-        self.truncated = len(self.items) >= MAX_ERRORS
+    def __init__(self, check: Callable[[str], Any]):
+        super().__init__()
+        self.check = check
 
-    @property
-    def full(self) -> bool:
-        return len(self.items) >= MAX_ERRORS
-
-    def __bool__(self) -> bool:
-        return bool(self.items)
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise ImportFailed(self.path, self.items, self.truncated)
-
-
-# --------------------------------------------------------------------------- values
+    def __missing__(self, raw: str) -> Any:
+        value = self[raw] = self.check(raw)
+        return value
 
 
 class _Times:
-    """Parses CSV times into (naive local, naive UTC) datetimes, fast for the common forms."""
+    """CSV times as aware UTC datetimes (a time without offset is the county's local time)."""
 
-    def __init__(self, tz: ZoneInfo):
-        self.tz = tz
-        self.future = datetime.now(tz).replace(tzinfo=None) + timedelta(days=1)
-        # Local date -> UTC offset, for days without a DST change (every day, in China).
-        self.offsets: dict[date, timedelta] = {}
+    def __init__(self, ctx: ServiceContext):
+        self.ctx = ctx
+        self.zone = ctx.timezone
+        self.now = ctx.now()
+        self.offsets: dict[date, timedelta] = {}  # local date -> UTC offset, per day
 
-    def parse(self, raw: str) -> tuple[datetime, datetime]:
+    def parse(self, raw: str, field_zh: str, field_en: str) -> datetime:
         try:
             value = datetime.fromisoformat(raw)
         except ValueError:
@@ -435,294 +338,109 @@ class _Times:
             offset = self.offsets.get(value.date())
             if offset is None:
                 offset = self._offset(value)
-            local, utc = value, value - offset
-        else:
-            utc = value.astimezone(UTC).replace(tzinfo=None)
-            local = value.astimezone(self.tz).replace(tzinfo=None)
-        if local > self.future:
-            raise _Bad(f"时间 {raw.strip()} 在未来", f"time {raw.strip()} is in the future")
-        return local, utc
+            value = (value - offset).replace(tzinfo=UTC)
+        return check_recorded_moment(
+            value, now=self.now, zone=self.zone, field_zh=field_zh, field_en=field_en
+        )
 
-    def _offset(self, local: datetime) -> timedelta:
-        day = local.date()
-        first = datetime.combine(day, dtime.min, self.tz).utcoffset()
-        last = datetime.combine(day, dtime.max, self.tz).utcoffset()
-        if first == last:
-            self.offsets[day] = first
-            return first
-        return local.replace(tzinfo=self.tz).utcoffset()
+    def _offset(self, value: datetime) -> timedelta:
+        local = value.replace(tzinfo=self.zone)
+        offset = local.utcoffset()
+        if (
+            (local + timedelta(days=1)).utcoffset()
+            == offset
+            == (local - timedelta(days=1)).utcoffset()
+        ):  # no clock change near this day: cache it (every day, in China)
+            self.offsets[value.date()] = offset
+        return offset
 
     def _slow(self, raw: str) -> datetime:
-        stripped = raw.strip()
-        if not stripped:
-            raise _Bad("时间不能为空", "time must not be empty")
         try:
-            return datetime.fromisoformat(stripped)
+            return datetime.fromisoformat(raw.strip().replace("/", "-"))
         except ValueError:
-            pass
-        match = _SLOW_DATETIME.fullmatch(stripped)
-        if match:
-            parts = [int(p) if p else 0 for p in match.groups()]
-            parts[6] = int((match.group(7) or "0").ljust(6, "0"))
-            try:
-                return datetime(*parts)
-            except ValueError:
-                pass
-        shown = stripped if len(stripped) <= 40 else stripped[:40] + "…"
-        raise _Bad(
-            f"无法识别的时间 {shown!r}，应为 YYYY-MM-DD HH:MM[:SS] 或 ISO 8601",
-            f"unreadable time {shown!r}: use YYYY-MM-DD HH:MM[:SS] or ISO 8601",
-        )
+            shown = raw.strip()[:40]
+            raise ValidationFailed(
+                f"无法识别的时间 {shown!r}，应为 YYYY-MM-DD HH:MM[:SS] 或 ISO 8601",
+                f"unreadable time {shown!r}: use YYYY-MM-DD HH:MM[:SS] or ISO 8601",
+            ) from None
 
 
-def _parse_date(raw: str) -> date:
-    stripped = raw.strip()
+def _day(raw: str) -> date:
     try:
-        return date.fromisoformat(stripped)
+        return date.fromisoformat(raw.strip().replace("/", "-"))
     except ValueError:
-        pass
-    match = re.fullmatch(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", stripped)
-    if match:
-        try:
-            return date(*(int(p) for p in match.groups()))
-        except ValueError:
-            pass
-    shown = stripped if len(stripped) <= 40 else stripped[:40] + "…"
-    raise _Bad(
-        f"无法识别的日期 {shown!r}，应为 YYYY-MM-DD", f"unreadable date {shown!r}: use YYYY-MM-DD"
-    )
-
-
-_SCORES = {str(n): n for n in range(1, 6)}
-_CHANNELS = {c.value: c.value for c in Channel}
-_STATUSES = {s.value: s.value for s in TicketStatus}
-_BOOLEANS = {
-    "true": True,
-    "false": False,
-    "1": True,
-    "0": False,
-    "yes": True,
-    "no": False,
-    "y": True,
-    "n": False,
-    "t": True,
-    "f": False,
-    "是": True,
-    "否": False,
-}
-
-
-def _score(raw: str, name_zh: str = "评分", name_en: str = "score") -> int:
-    value = _SCORES.get(raw)
-    if value is None:
-        value = _SCORES.get(raw.strip())
-        if value is None:
-            raise _Bad(
-                f"{name_zh}必须是 1 到 5 之间的整数，而不是 {raw.strip()[:20]!r}",
-                f"{name_en} must be a whole number from 1 to 5, not {raw.strip()[:20]!r}",
-            )
-    return value
-
-
-def _already_clean(value: str, max_chars: int) -> bool:
-    """A non-empty cell that needs no trimming or checking: the bulk import's fast path."""
-    return len(value) <= max_chars and value.isprintable() and value[0] != " " and value[-1] != " "
-
-
-def _text(raw: str, max_chars: int, name_zh: str, name_en: str) -> str | None:
-    value = raw.strip()
-    if CONTROL_CHARS.search(value):
-        value = CONTROL_CHARS.sub("", value).strip()
-    if not value:
-        return None
-    if len(value) > max_chars:
-        raise _Bad(
-            f"{name_zh}太长（{len(value)} 字），最多 {max_chars} 字",
-            f"{name_en} is too long ({len(value)} characters, at most {max_chars})",
-        )
-    return value
-
-
-def _ref(raw: str, max_chars: int, name_zh: str, name_en: str) -> str | None:
-    value = raw.strip()
-    if not value:
-        return None
-    if len(value) > max_chars or CONTROL_CHARS.search(value):
-        raise _Bad(
-            f"{name_zh}无效（最多 {max_chars} 个字符，不能含控制字符）",
-            f"invalid {name_en} (at most {max_chars} characters, no control characters)",
-        )
-    return value
-
-
-def _channel(raw: str) -> str:
-    value = _CHANNELS.get(raw.strip().lower())
-    if value is None:
-        raise _Bad(
-            f"未知渠道 {raw.strip()[:20]!r}，可用：{', '.join(_CHANNELS)}",
-            f"unknown channel {raw.strip()[:20]!r}; one of {', '.join(_CHANNELS)}",
-        )
-    return value
+        raise ValidationFailed(
+            f"无法识别的日期 {raw.strip()[:40]!r}，应为 YYYY-MM-DD",
+            f"unreadable date {raw.strip()[:40]!r}: use YYYY-MM-DD",
+        ) from None
 
 
 # --------------------------------------------------------------------------- database
 
 
-@contextmanager
-def _transaction(target: Engine | Connection | Session) -> Iterator[Connection]:
-    """One transaction (or a savepoint inside the caller's) that commits only on success."""
-    if isinstance(target, Engine):
-        with target.connect() as conn:
-            unchecked = conn.dialect.name == "sqlite"
-            if unchecked:
-                # Every reference is checked against the catalogue read under the write
-                # lock, so SQLite's own per-row probes only cost time (a quarter of the
-                # insert). The pragma works outside a transaction only, hence on the raw
-                # connection; it is back on before the connection returns to the pool.
-                conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
-            try:
-                with conn.begin():
-                    yield conn
-            finally:
-                if unchecked:
-                    conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
-        return
-    conn = target.connection() if isinstance(target, Session) else target
-    if conn.in_transaction():
-        with conn.begin_nested():
-            yield conn
-    else:
-        with conn.begin():
-            yield conn
+class _Db:
+    """Writes below the ORM in the driver's own value forms: what makes a million rows fit.
 
-
-class _Writer:
-    """Bulk writes below the ORM: values are given in the driver's own form.
-
-    Skipping SQLAlchemy's per-value processing is what makes a million rows fit in seconds:
-    times go in as naive UTC (as UTCDateTime stores them), in SQLite's text form on SQLite.
+    Times go in as naive UTC (as UTCDateTime stores them), in SQLite's text form on SQLite.
     PostgreSQL gets COPY, SQLite one prepared INSERT run with executemany.
     """
 
-    def __init__(self, conn: Connection):
-        self.conn = conn
-        self.postgres = conn.dialect.name == "postgresql"
-        if conn.dialect.name not in ("sqlite", "postgresql"):
+    def __init__(self, engine: Engine):
+        if engine.dialect.name not in ("sqlite", "postgresql"):
             raise ValidationFailed(
                 "导入只支持 SQLite 和 PostgreSQL", "import supports SQLite and PostgreSQL only"
             )
-        if not self.postgres:
-            # Take SQLite's write lock now, so the ids read below stay ours until commit.
-            conn.execute(Rating.__table__.delete().where(text("0 = 1")))
+        self.postgres = engine.dialect.name == "postgresql"
 
-    def time(self, utc: datetime | None):
-        if utc is None or self.postgres:
-            return utc
-        return utc.isoformat(" ", "microseconds")
+    def time(self, moment: datetime | None):
+        if moment is None:
+            return None
+        if moment.tzinfo is not UTC:
+            moment = moment.astimezone(UTC)
+        if self.postgres:
+            return moment.replace(tzinfo=None)
+        return moment.isoformat(" ", "microseconds")[:26]  # without its "+00:00"
 
-    def date(self, day: date):
-        return day if self.postgres else day.isoformat()
+    def date(self, day: date | None):
+        return day if self.postgres or day is None else day.isoformat()
 
     def flag(self, value: bool | None):
         return value if self.postgres or value is None else int(value)
 
-    def next_ids(self, table):
-        """A function n -> n fresh primary keys of `table`."""
+    def new_ids(self, session: Session, table, n: int) -> list[int]:
+        """`n` fresh primary keys of `table`, ours alone once the transaction commits."""
+        if not n:
+            return []
         if self.postgres:
-            sequence = self.conn.scalar(
-                text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}
-            )
+            return session.scalars(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"
+                ),
+                {"t": table.name, "n": n},
+            ).all()
+        # SQLite: the batch holds the write lock since BEGIN IMMEDIATE, so max(id) stays ours.
+        start = (session.scalar(select(func.max(table.c.id))) or 0) + 1
+        return list(range(start, start + n))
 
-            def take(n: int) -> list[int]:
-                return (
-                    self.conn.scalars(
-                        text("SELECT nextval(:s) FROM generate_series(1, :n)"),
-                        {"s": sequence, "n": n},
-                    ).all()
-                    if n
-                    else []
-                )
-
-            return take
-        state = {"next": (self.conn.scalar(select(func.max(table.c.id))) or 0) + 1}
-
-        def take_sqlite(n: int) -> range:
-            start = state["next"]
-            state["next"] = start + n
-            return range(start, start + n)
-
-        return take_sqlite
-
-    def insert(self, table, columns: tuple[str, ...], rows: list) -> None:
+    def insert(self, session: Session, table, columns: tuple[str, ...], rows: list) -> None:
         if not rows:
             return
         names = ", ".join(columns)
+        driver = session.connection().connection.driver_connection
         if self.postgres:
             with (
-                self.conn.connection.driver_connection.cursor() as cursor,
+                driver.cursor() as cursor,
                 cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy,
             ):
                 for row in rows:
                     copy.write_row(row)
             return
-        marks = ", ".join("?" * len(columns))
-        cursor = self.conn.connection.driver_connection.cursor()
+        cursor = driver.cursor()
         try:
+            marks = ", ".join("?" * len(columns))
             cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
         finally:
             cursor.close()
-
-    def drop_indexes(self, table, expected_rows: int) -> list[str]:
-        """Drop `table`'s secondary indexes (and on PostgreSQL its foreign keys) when
-        rebuilding them beats updating them row by row; returns the statements that restore them.
-
-        Only when the file is at least as large as the table (a county's first import). The
-        drop is part of the transaction: a failed import rolls it back with the rows. On
-        PostgreSQL it locks the table until the import commits.
-        """
-        if expected_rows < REBUILD_MIN_ROWS:
-            return []
-        existing = self.conn.scalar(select(func.count()).select_from(table))
-        if expected_rows < existing:
-            return []
-        if self.postgres:
-            found = self.conn.execute(
-                text(
-                    "SELECT indexname, indexdef FROM pg_indexes "
-                    "WHERE schemaname = current_schema() AND tablename = :t AND indexname NOT IN "
-                    "(SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass))"
-                ),
-                {"t": table.name},
-            ).all()
-            # Foreign keys too: PostgreSQL checks them with a trigger per row, but re-adding
-            # one checks the whole table in a single join.
-            keys = self.conn.execute(
-                text(
-                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                    "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f'"
-                ),
-                {"t": table.name},
-            ).all()
-            self.conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
-        else:
-            found = self.conn.exec_driver_sql(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-                "AND sql IS NOT NULL",
-                (table.name,),
-            ).all()
-            keys = []  # SQLite's checks are cheap index probes; it cannot drop them anyway
-        for name, _definition in keys:
-            self.conn.exec_driver_sql(f'ALTER TABLE {table.name} DROP CONSTRAINT "{name}"')
-        for name, _sql in found:
-            self.conn.exec_driver_sql(f'DROP INDEX "{name}"')
-        return [sql for _name, sql in found] + [
-            f'ALTER TABLE {table.name} ADD CONSTRAINT "{name}" {definition}'
-            for name, definition in keys
-        ]
-
-    def create_indexes(self, statements: list[str]) -> None:
-        for sql in statements:
-            self.conn.exec_driver_sql(sql)
 
 
 def _chunks(items: list, size: int = _IN_BATCH) -> Iterator[list]:
@@ -730,697 +448,410 @@ def _chunks(items: list, size: int = _IN_BATCH) -> Iterator[list]:
         yield items[start : start + size]
 
 
+class _Written:
+    """The ids each table got from this import, as runs (first, last): what cleanup deletes."""
+
+    # Rows the running site may attach to imported ones meanwhile: (table, column, parent).
+    DEPENDENTS = (
+        (RatingAppeal.__table__, "rating_id", "ratings"),
+        (BadReviewFollowUp.__table__, "rating_id", "ratings"),
+        (TicketEvent.__table__, "ticket_id", "tickets"),
+        (TicketClosure.__table__, "ticket_id", "tickets"),
+        (TicketAttachment.__table__, "ticket_id", "tickets"),
+        (ExtensionRequest.__table__, "ticket_id", "tickets"),
+        (RoutingCorrection.__table__, "ticket_id", "tickets"),
+        (OutboxMessage.__table__, "citizen_id", "citizens"),
+    )
+    PARENTS = {"ratings": Rating.__table__, "tickets": Ticket.__table__}
+    PARENTS["citizens"] = Citizen.__table__
+
+    def __init__(self) -> None:
+        self.runs: dict[str, list[tuple[int, int]]] = {name: [] for name in self.PARENTS}
+        self.pending: list[tuple[str, list[int]]] = []
+
+    def add(self, table: str, ids: list[int]) -> None:
+        """Ids the open batch is writing; they count once `commit` says it committed."""
+        self.pending.append((table, ids))
+
+    def commit(self) -> None:
+        # Only committed ids: after a rollback SQLite hands the same ids to the site's writers.
+        for table, ids in self.pending:
+            runs = self.runs[table]
+            for value in sorted(ids):
+                if runs and runs[-1][1] == value - 1:
+                    runs[-1] = (runs[-1][0], value)
+                else:
+                    runs.append((value, value))
+        self.pending = []
+
+    def delete(self, session_factory) -> None:
+        """Remove every recorded row and what hangs on it, one short transaction per run."""
+        for parent in ("ratings", "tickets", "citizens"):
+            table = self.PARENTS[parent]
+            for first, last in reversed(self.runs[parent]):
+                for low in range(first, last + 1, BATCH_ROWS):
+                    high = min(low + BATCH_ROWS - 1, last)
+                    with session_factory.begin() as session:
+                        for child, column, owner in self.DEPENDENTS:
+                            if owner == parent:
+                                where = child.c[column].between(low, high)
+                                session.execute(child.delete().where(where))
+                        session.execute(table.delete().where(table.c.id.between(low, high)))
+
+
 class _Citizens:
-    """citizen_ref -> citizen id among citizens of channel 'import', created as needed."""
+    """citizen_ref -> id among citizens of channel `import`, created in the write phase."""
 
-    def __init__(self, writer: _Writer):
-        self.writer = writer
-        self.table = Citizen.__table__
-        t = self.table
-        self.ids: dict[str, int] = dict(
-            writer.conn.execute(
-                select(t.c.external_id, t.c.id).where(t.c.channel == Channel.IMPORT.value)
-            ).all()
-        )
-        self.take_ids = writer.next_ids(t)
-        self.created = 0
+    def __init__(self, db: _Db, written: _Written, report: ImportReport):
+        self.db, self.written, self.report = db, written, report
+        self.ids: dict[str, int] | None = None
 
-    def resolve(self, refs: set[str]) -> dict[str, int]:
-        fresh = [ref for ref in refs if ref not in self.ids]
-        if fresh:
-            now = self.writer.time(datetime.now(UTC).replace(tzinfo=None))
-            rows = []
-            for ref, citizen_id in zip(fresh, self.take_ids(len(fresh)), strict=True):
-                self.ids[ref] = citizen_id
-                rows.append(
-                    (citizen_id, Channel.IMPORT.value, ref, "zh", self.writer.flag(False), now)
-                )
-            self.writer.insert(
-                self.table,
-                ("id", "channel", "external_id", "language", "subscribed", "created_at"),
-                rows,
+    def resolve(self, session: Session, refs: set[str]) -> dict[str, int]:
+        table = Citizen.__table__
+        if self.ids is None:  # once: those an earlier import created
+            self.ids = dict(
+                session.execute(
+                    select(table.c.external_id, table.c.id).where(
+                        table.c.channel == Channel.IMPORT.value
+                    )
+                ).all()
             )
-            self.created += len(fresh)
+        wanted = [ref for ref in refs if ref not in self.ids]
+        fresh = wanted
+        if fresh:
+            ids = self.db.new_ids(session, table, len(fresh))
+            now, no = self.db.time(datetime.now(UTC)), self.db.flag(False)
+            rows = [(i, Channel.IMPORT.value, ref, "zh", no, now) for i, ref in zip(ids, fresh)]
+            columns = ("id", "channel", "external_id", "language", "subscribed", "created_at")
+            self.db.insert(session, table, columns, rows)
+            self.ids.update(zip(fresh, ids, strict=True))
+            self.written.add("citizens", ids)
+            self.report.citizens_created += len(fresh)
         return self.ids
 
 
-def _stored_refs(conn: Connection, table, refs: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Those (channel, source_ref) pairs of `refs` already stored in `table`."""
-    found: set[tuple[str, str]] = set()
-    wanted = set(refs)
-    for batch in _chunks(sorted({ref for _channel, ref in refs})):
-        for channel, ref in conn.execute(
-            select(table.c.channel, table.c.source_ref).where(table.c.source_ref.in_(batch))
-        ):
-            if (str(channel), ref) in wanted:
-                found.add((str(channel), ref))
-    return found
+# --------------------------------------------------------------------------- the two jobs
 
 
-def _has_source_refs(conn: Connection, table) -> bool:
-    return (
-        conn.scalar(select(table.c.id).where(table.c.source_ref.is_not(None)).limit(1)) is not None
-    )
+class _Job:
+    """What both imports share: the context, the lookups and the error list."""
 
+    kind = ""
+    columns: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
 
-@dataclass
-class _Chunk:
-    """Validated rows on their way from the parsing thread to the writing one."""
+    def __init__(self, ctx: ServiceContext, session: Session, db: _Db, report: ImportReport):
+        self.ctx, self.session, self.db, self.report = ctx, session, db, report
+        self.errors = _Errors()
+        self.times = _Times(ctx)
+        self.written = _Written()
+        self.citizens = _Citizens(db, self.written, report)
+        self.seen_refs: set[tuple[str, str]] = set()
+        self.valid_rows = 0
+        self.channels = _Memo(lambda raw: check_channel(raw.strip().lower()).value)
+        self.citizen_refs = _Memo(citizens.check_external_id)
 
-    rows: list = field(default_factory=list)
-    follow_ups: list = field(default_factory=list)  # (index in rows, deadline, completed_at)
-    refs: list = field(default_factory=list)  # (line, (channel, source_ref)) to check
-    citizens: set = field(default_factory=set)
-    line_end: int = 0
+    def source_ref(self, channel: str, raw: str) -> str | None:
+        ref = check_source_ref(raw)  # no memo: every row has its own
+        if ref is not None:
+            if (channel, ref) in self.seen_refs:
+                raise ValidationFailed(
+                    f"来源编号 {ref!r}（渠道 {channel}）在文件中重复",
+                    f"source_ref {ref!r} of channel {channel} repeats in the file",
+                )
+            self.seen_refs.add((channel, ref))
+        return ref
 
+    def check_stored_refs(self, table, batch: list, ref_of: Callable) -> None:
+        """Refuse rows whose (channel, source_ref) is already in the database."""
+        by_channel: dict[str, dict[str, int]] = {}
+        for row in batch:
+            channel, ref = ref_of(row)
+            if ref is not None:
+                by_channel.setdefault(channel, {})[ref] = row[0]
+        for channel, lines in by_channel.items():
+            any_stored = self.session.scalar(
+                select(table.c.id)
+                .where(table.c.channel == channel, table.c.source_ref.is_not(None))
+                .limit(1)
+            )
+            if any_stored is None:  # a first import: nothing to look up row by row
+                continue
+            for refs in _chunks(list(lines)):
+                for ref in self.session.scalars(
+                    select(table.c.source_ref).where(
+                        table.c.channel == channel, table.c.source_ref.in_(refs)
+                    )
+                ):
+                    self.errors.add(
+                        lines[ref],
+                        "source_ref",
+                        f"来源编号 {ref!r}（渠道 {channel}）已导入过",
+                        f"source_ref {ref!r} of channel {channel} is already stored",
+                    )
 
-class _Stopped(Exception):
-    """The writing side failed; the parsing thread gives up."""
-
-
-def _pipeline(job, path: Path, encoding: str, report: ImportReport) -> None:
-    """Parse in a thread while the calling thread writes, then raise what went wrong.
-
-    SQLite and psycopg release the GIL while they work, so parsing the next chunk overlaps
-    writing the last one. The connection is only ever used by the calling thread.
-    """
-    chunks: queue.Queue = queue.Queue(maxsize=3)
-    stop = threading.Event()
-    failure: list[BaseException] = []
-    source = _Csv(path, encoding)
-
-    def emit(chunk: _Chunk | None, force: bool = False) -> None:
-        while force or not stop.is_set():
+    def analyze(self, texts: list[str]) -> dict[str, Any]:
+        """text -> analysis for each distinct text, through the context's NLP batch hook."""
+        distinct = list(dict.fromkeys(texts))
+        found: dict[str, Any] = {}
+        for batch in _chunks(distinct, NLP_BATCH):
             try:
-                chunks.put(chunk, timeout=0.05)
-                return
-            except queue.Full:
-                if force and stop.is_set():
-                    return
-        raise _Stopped
-
-    def parse() -> None:
-        try:
-            job.read(source, emit)
-        except csv.Error as exc:
-            job.errors.add(
-                source.record_start,
-                None,
-                f"CSV 格式错误（从本行开始的记录）：{exc}；引号不配对或字段过长？",
-                f"malformed CSV in the record starting here: {exc} "
-                "(unbalanced quotes or a field too large?)",
-            )
-        except _Stopped:
-            pass
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
-            failure.append(exc)
-        finally:
-            emit(None, force=True)
-
-    thread = threading.Thread(target=parse, name="minyi-import-parser", daemon=True)
-    thread.start()
-    try:
-        while (chunk := chunks.get()) is not None:
-            job.write(chunk)
-    finally:
-        stop.set()
-        thread.join()
-        report.blank_lines = source.blank_lines
-        source.close()
-    if failure:
-        raise failure[0]
-    job.errors.raise_if_any()
+                analyses = self.ctx.analyze_texts(batch)
+            except Exception:  # as live: a model failure never loses the row
+                log.exception("NLP failed on a batch of %d texts; left unscored", len(batch))
+                continue
+            if analyses is None:
+                return {}
+            found.update(zip(batch, analyses, strict=True))
+        self.report.analysed += len(found)
+        return found
 
 
-def _import(
-    kind: str,
-    job_class,
-    engine_or_connection,
-    settings: Settings,
-    path: str | Path,
-    progress: Any,
-    chunk_rows: int,
-) -> ImportReport:
-    path = Path(path)
-    started = time.perf_counter()
-    if not path.is_file():
-        raise ImportFailed(path, [RowError(0, None, f"找不到文件 {path}", f"no such file {path}")])
-    encoding, total_lines = _sniff_file(path)
-    report = ImportReport(kind, str(path), encoding)
-    meter = _Progress(progress, max(total_lines - 1, 0))
-    try:
-        with _transaction(engine_or_connection) as conn:
-            job = job_class(conn, settings, path, report, meter, total_lines)
-            job.chunk_rows = chunk_rows
-            _pipeline(job, path, encoding, report)
-            job.finish()
-        meter.finish()
-    finally:
-        meter.close()
-    report.seconds = time.perf_counter() - started
-    log.info("imported %d %s from %s in %.1f s", report.rows, kind, path, report.seconds)
-    return report
-
-
-# --------------------------------------------------------------------------- ratings
-
-
-def import_ratings(
-    engine_or_connection: Engine | Connection | Session,
-    settings: Settings,
-    path: str | Path,
-    *,
-    progress: ProgressCallback | Any = None,
-    chunk_rows: int = CHUNK_ROWS,
-) -> ImportReport:
-    """Import a ratings CSV (columns in this module's docstring), all rows or none.
-
-    `engine_or_connection` may be an Engine (the import commits), or a Connection or Session
-    (the import runs in a savepoint of the caller's transaction, which the caller commits).
-    `progress` is None, a callable(done_rows, total_rows), a tqdm bar or `tqdm_progress()`.
-    Raises ImportFailed, with nothing written, when any row is invalid.
-    """
-    return _import(
-        "ratings", _RatingsImport, engine_or_connection, settings, path, progress, chunk_rows
+class _Ratings(_Job):
+    kind = "ratings"
+    columns = RATING_COLUMNS
+    required = ("created_at", "service_code", "score")
+    INSERT = tuple(
+        "id service_id department_id outlet_id citizen_id score aspect comment "
+        "channel source_ref sentiment_score excluded created_at".split()
     )
+    FOLLOW_UP = ("rating_id", "department_id", "status", "deadline", "completed_at", "created_at")
 
-
-_COMPLETED, _OPEN = FollowUpStatus.COMPLETED.value, FollowUpStatus.OPEN.value
-RATING_INSERT = (
-    "id",
-    "service_id",
-    "department_id",
-    "outlet_id",
-    "citizen_id",
-    "score",
-    "comment",
-    "channel",
-    "source_ref",
-    "created_at",
-    "excluded",
-)
-FOLLOW_UP_INSERT = (
-    "rating_id",
-    "department_id",
-    "status",
-    "deadline",
-    "completed_at",
-    "created_at",
-)
-
-
-class _ImportJob:
-    """What both imports share: the connection, settings, clocks and the error list."""
-
-    chunk_rows = CHUNK_ROWS
-
-    def __init__(
-        self,
-        conn: Connection,
-        settings: Settings,
-        path: Path,
-        report: ImportReport,
-        meter: _Progress,
-        total_lines: int,
-    ):
-        self.conn = conn
-        self.settings = settings
-        self.path = path
-        self.report = report
-        self.meter = meter
-        self.total_lines = total_lines
-        self.errors = _Errors(path)
-        self.writer = _Writer(conn)
-        self.calendar = WorkCalendar.from_settings(settings)
-        self.times = _Times(ZoneInfo(settings.calendar.timezone))
-
-
-class _RatingsImport(_ImportJob):
-    def __init__(
-        self,
-        conn: Connection,
-        settings: Settings,
-        path: Path,
-        report: ImportReport,
-        meter: _Progress,
-        total_lines: int,
-    ):
-        super().__init__(conn, settings, path, report, meter, total_lines)
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        ctx, session = self.ctx, self.session
+        self.services = _Memo(lambda raw: _service_ids(catalog.get_service(session, raw.strip())))
+        self.outlets = _Memo(lambda raw: catalog.get_outlet(session, raw.strip()).id)
+        self.scores = _Memo(lambda raw: check_score(raw))
+        self.bad = _Memo(lambda score: ratings.is_bad_review(ctx, score))
+        self.comments = _Memo(lambda raw: ratings.check_comment(ctx, raw))
+        self.aspects = _Memo(ratings.check_aspect)
         self.deadlines: dict[date, Any] = {}
-        services = Service.__table__
-        self.services = {
-            code: (sid, dep)
-            for code, sid, dep in conn.execute(
-                select(services.c.code, services.c.id, services.c.department_id)
-            )
-        }
-        outlets = Outlet.__table__
-        self.outlets = dict(conn.execute(select(outlets.c.code, outlets.c.id)).all())
-        self.table = Rating.__table__
-        self.check_stored_refs = _has_source_refs(conn, self.table)
-        self.seen_refs: dict[str, set[str]] = {c: set() for c in _CHANNELS}
-        self.dropped_indexes: list[str] = []
-        self.citizens: _Citizens | None = None
-        self.take_ids = None
+        self.sentiments: dict[str, float] = {}
 
-    def deadline(self, day: date):
+    def bind(self, positions: dict[str, int]) -> None:
+        self.at = [positions.get(name) for name in self.columns]
+
+    def check(self, line: int, row: list[str]) -> list | None:
+        i_created, i_service, i_score, i_comment, i_aspect, *rest = self.at
+        i_channel, i_outlet, i_citizen, i_ref, i_done = rest
+        column = "created_at"
+        try:
+            created = self.times.parse(row[i_created], "时间", "created_at")
+            column = "service_code"
+            service_id, department_id = self.services[row[i_service]]
+            column = "score"
+            score = self.scores[row[i_score]]
+            comment = aspect = outlet = citizen = ref = follow_up = None
+            channel = Channel.IMPORT.value
+            if i_comment is not None and row[i_comment]:
+                column = "comment"
+                comment = self.comments[row[i_comment]]
+            if i_aspect is not None and row[i_aspect]:
+                column = "aspect"
+                aspect = self.aspects[row[i_aspect]]
+            if i_channel is not None and row[i_channel]:
+                column = "channel"
+                channel = self.channels[row[i_channel]]
+            if i_outlet is not None and row[i_outlet].strip():
+                column = "outlet_code"
+                outlet = self.outlets[row[i_outlet]]
+            if i_citizen is not None and row[i_citizen].strip():
+                column = "citizen_ref"
+                citizen = self.citizen_refs[row[i_citizen]]
+            if i_ref is not None and row[i_ref]:
+                column = "source_ref"
+                ref = self.source_ref(channel, row[i_ref])
+            done = row[i_done].strip() if i_done is not None else ""
+            column = "follow_up_completed_at"
+            if self.bad[score]:
+                completed = None
+                if done:
+                    completed = self.times.parse(done, "整改完成时间", "follow_up_completed_at")
+                    if completed < created:
+                        raise ValidationFailed(
+                            "整改完成时间早于评价时间",
+                            "the follow-up was completed before the rating",
+                        )
+                follow_up = (self.deadline(created), self.db.time(completed))
+            elif done:
+                bound = self.ctx.settings.ratings.bad_review_max_score
+                raise ValidationFailed(
+                    f"只有差评（评分 <= {bound}）才有整改完成时间",
+                    f"only a bad review (score <= {bound}) has a follow-up",
+                )
+        except MinyiError as error:
+            self.errors.add(line, column, error.message_zh, error.message_en)
+            return None
+        created_db = self.db.time(created)
+        row = [line, service_id, department_id, outlet, citizen, score, aspect, comment]
+        return row + [channel, ref, created_db, follow_up]
+
+    def deadline(self, created: datetime):
+        """follow_up_deadline of `created`, computed once per local day."""
+        day = created.astimezone(self.times.zone).date()
         value = self.deadlines.get(day)
         if value is None:
-            value = self.deadlines[day] = self.writer.date(
-                self.calendar.add_working_days(day, self.settings.ratings.follow_up_working_days)
+            value = self.deadlines[day] = self.db.date(
+                ratings.follow_up_deadline(self.ctx, created)
             )
         return value
 
-    def read(self, source: _Csv, emit: Callable[[_Chunk], None]) -> None:
-        errors = self.errors
-        columns = _check_header(source.header(), RATING_COLUMNS, RATING_REQUIRED, errors)
-        if errors:
+    def prepare(self, batch: list[list]) -> None:
+        """Database checks and the comments' sentiment, before anything is written."""
+        self.check_stored_refs(Rating.__table__, batch, lambda row: (row[8], row[9]))
+        if self.errors:  # the file is refused: no need to analyse anything
             return
-        # The loop below runs a million times: lookups are hoisted and the common case of
-        # each cell takes an inline fast path, falling back to the full check on a miss.
-        width = len(columns)
-        max_comment = self.settings.ratings.max_comment_chars
-        bad_max = self.settings.ratings.bad_review_max_score
-        services = self.services
-        outlets = self.outlets
-        times = self.times
-        parse_time = times.parse
-        offsets = times.offsets
-        future = times.future
-        fromisoformat = datetime.fromisoformat
-        as_db_time = self.writer.time
-        sqlite_text = not self.writer.postgres
-        excluded = self.writer.flag(False)
-        seen_refs = self.seen_refs
-        check_stored_refs = self.check_stored_refs
-        chunk = _Chunk()
-        pending, pending_follow = chunk.rows, chunk.follow_ups
-        pending_refs, pending_citizens = chunk.refs, chunk.citizens
-        deadline = self.deadline
-        scores = _SCORES
-        channels = _CHANNELS
-        i_created, i_service, i_score = (columns[c] for c in RATING_REQUIRED)
-        i_comment, i_channel, i_outlet, i_citizen, i_ref, i_done = (
-            columns.get(c) for c in RATING_COLUMNS[3:]
-        )
-        chunk_rows = self.chunk_rows
-        reader = source.reader
-        column = ""
-        line_end = reader.line_num
-        try:
-            for row in reader:
-                line = line_end + 1
-                line_end = reader.line_num
-                if len(row) != width:
-                    if not row or not any(row):
-                        source.blank_lines += line_end - line + 1
-                        continue
-                    errors.add(
-                        line,
-                        None,
-                        f"应有 {width} 列，实有 {len(row)} 列",
-                        f"expected {width} fields, found {len(row)}",
-                    )
-                    if errors.full:
-                        return
-                    continue
-                try:
-                    column = "created_at"
-                    raw = row[i_created]
-                    try:
-                        local = fromisoformat(raw)
-                        offset = offsets.get(local.date()) if local.tzinfo is None else None
-                    except ValueError:
-                        offset = None
-                    if offset is not None:
-                        utc = local - offset
-                        if local > future:
-                            parse_time(raw)  # raises the "in the future" error
-                    else:
-                        if not any(row):
-                            source.blank_lines += line_end - line + 1
-                            continue
-                        local, utc = parse_time(raw)
-                    column = "service_code"
-                    service = services.get(row[i_service])
-                    if service is None:
-                        service = self._service(row[i_service])
-                    column = "score"
-                    score = scores.get(row[i_score]) or _score(row[i_score])
-                    channel = "import"
-                    comment = outlet = citizen = ref = None
-                    if i_comment is not None and row[i_comment]:
-                        column = "comment"
-                        comment = row[i_comment]
-                        if not _already_clean(comment, max_comment):
-                            comment = _text(comment, max_comment, "评价内容", "comment")
-                    if i_channel is not None and row[i_channel]:
-                        column = "channel"
-                        channel = channels.get(row[i_channel]) or _channel(row[i_channel])
-                    if i_outlet is not None and row[i_outlet]:
-                        column = "outlet_code"
-                        outlet = outlets.get(row[i_outlet]) or self._outlet(row[i_outlet])
-                    if i_citizen is not None and row[i_citizen]:
-                        column = "citizen_ref"
-                        citizen = row[i_citizen]
-                        if not _already_clean(citizen, 128):
-                            citizen = _ref(citizen, 128, "群众标识", "citizen_ref")
-                        if citizen is not None:
-                            pending_citizens.add(citizen)
-                    if i_ref is not None and row[i_ref]:
-                        column = "source_ref"
-                        ref = row[i_ref]
-                        if not _already_clean(ref, 80):
-                            ref = _ref(ref, 80, "来源编号", "source_ref")
-                        if ref is not None:
-                            seen = seen_refs[channel]
-                            if ref in seen:
-                                raise _Bad(
-                                    f"来源编号 {ref!r}（渠道 {channel}）在文件中重复",
-                                    f"source_ref {ref!r} of channel {channel} repeats",
-                                )
-                            seen.add(ref)
-                            if check_stored_refs:
-                                pending_refs.append((line, (channel, ref)))
-                    if score <= bad_max:
-                        done = None
-                        if i_done is not None and row[i_done].strip():
-                            column = "follow_up_completed_at"
-                            _, done_utc = parse_time(row[i_done])
-                            if done_utc < utc:
-                                raise _Bad(
-                                    "整改完成时间早于评价时间",
-                                    "the follow-up was completed before the rating",
-                                )
-                            done = as_db_time(done_utc)
-                        pending_follow.append((len(pending), deadline(local.date()), done))
-                    elif i_done is not None and row[i_done].strip():
-                        column = "follow_up_completed_at"
-                        raise _Bad(
-                            f"只有差评（评分 <= {bad_max}）才有整改完成时间",
-                            f"only a bad review (score <= {bad_max}) has a follow-up",
-                        )
-                except _Bad as bad:
-                    errors.add(line, column, bad.message_zh, bad.message_en)
-                    if errors.full:
-                        return
-                    continue
-                pending.append(
-                    [
-                        None,
-                        service[0],
-                        service[1],
-                        outlet,
-                        citizen,
-                        score,
-                        comment,
-                        channel,
-                        ref,
-                        utc.isoformat(" ", "microseconds") if sqlite_text else utc,
-                        excluded,
-                    ]
-                )
-                if len(pending) >= chunk_rows:
-                    chunk.line_end = line_end
-                    emit(chunk)
-                    chunk = _Chunk()
-                    pending, pending_follow = chunk.rows, chunk.follow_ups
-                    pending_refs, pending_citizens = chunk.refs, chunk.citizens
-        except csv.Error:
-            source.record_start = line_end + 1
-            raise
-        chunk.line_end = line_end
-        emit(chunk)
+        texts = [row[7] for row in batch if row[7] is not None and row[7] not in self.sentiments]
+        for comment, analysis in self.analyze(texts).items():
+            self.sentiments[comment] = float(analysis.sentiment_score)
+        for row in batch:
+            row.append(self.sentiments.get(row[7]) if row[7] is not None else None)
 
-    def _service(self, raw: str) -> tuple[int, int]:
-        code = raw.strip()
-        service = self.services.get(code)
-        if service is None:
-            if not code:
-                raise _Bad("服务事项编码不能为空", "service_code must not be empty")
-            raise _Bad(f"未知的服务事项编码 {code[:40]!r}", f"unknown service code {code[:40]!r}")
-        return service
-
-    def _outlet(self, raw: str) -> int | None:
-        code = raw.strip()
-        if not code:
-            return None
-        outlet = self.outlets.get(code)
-        if outlet is None:
-            raise _Bad(f"未知的服务网点编码 {code[:40]!r}", f"unknown outlet code {code[:40]!r}")
-        return outlet
-
-    def write(self, chunk: _Chunk) -> None:
-        """Check a chunk against the database and, while the file is clean, store it."""
-        errors = self.errors
-        if chunk.refs:
-            stored = _stored_refs(self.conn, self.table, [key for _line, key in chunk.refs])
-            for ref_line, key in chunk.refs:
-                if key in stored:
-                    errors.add(
-                        ref_line,
-                        "source_ref",
-                        f"来源编号 {key[1]!r}（渠道 {key[0]}）已导入过",
-                        f"source_ref {key[1]!r} of channel {key[0]} is already stored",
-                    )
-        if not errors and chunk.rows:
-            self._store(chunk)
-        self.meter(chunk.line_end - 1)
-
-    def _store(self, chunk: _Chunk) -> None:
-        writer = self.writer
-        pending = chunk.rows
-        if self.take_ids is None:
-            # First write: the row ids, and whether rebuilding the indexes pays off.
-            self.take_ids = writer.next_ids(self.table)
-            self.dropped_indexes = writer.drop_indexes(self.table, self.total_lines - 1)
-            self.citizens = _Citizens(writer)
-        if chunk.citizens:
-            citizen_ids = self.citizens.resolve(chunk.citizens)
-            for record in pending:
-                if record[4] is not None:
-                    record[4] = citizen_ids[record[4]]
-        for record, rating_id in zip(pending, self.take_ids(len(pending)), strict=True):
-            record[0] = rating_id
-        writer.insert(self.table, RATING_INSERT, pending)
-        follow_ups = []
-        for index, deadline, done in chunk.follow_ups:
-            record = pending[index]
-            follow_ups.append(
-                (record[0], record[2], _COMPLETED if done else _OPEN, deadline, done, record[9])
+    def write(self, session: Session, batch: list[list]) -> None:
+        db = self.db
+        citizen_ids = self.citizens.resolve(session, {row[4] for row in batch if row[4]})
+        ids = db.new_ids(session, Rating.__table__, len(batch))
+        self.written.add("ratings", ids)
+        no = db.flag(False)
+        records, follow_ups = [], []
+        for rating_id, row in zip(ids, batch, strict=True):
+            _line, service_id, department_id, outlet, citizen, score, aspect, comment = row[:8]
+            channel, ref, created, follow_up, sentiment = row[8:]
+            citizen_id = citizen_ids[citizen] if citizen else None
+            records.append(
+                (rating_id, service_id, department_id, outlet, citizen_id, score, aspect)
+                + (comment, channel, ref, sentiment, no, created)
             )
-        writer.insert(BadReviewFollowUp.__table__, FOLLOW_UP_INSERT, follow_ups)
-        self.report.rows += len(pending)
+            if follow_up is not None:
+                deadline, completed = follow_up
+                status = FollowUpStatus.COMPLETED if completed else FollowUpStatus.OPEN
+                follow_ups.append(
+                    (rating_id, department_id, status.value, deadline, completed, created)
+                )
+        db.insert(session, Rating.__table__, self.INSERT, records)
+        db.insert(session, BadReviewFollowUp.__table__, self.FOLLOW_UP, follow_ups)
+        self.report.rows += len(records)
         self.report.follow_ups += len(follow_ups)
 
-    def finish(self) -> None:
-        self.writer.create_indexes(self.dropped_indexes)
-        if self.citizens is not None:
-            self.report.citizens_created = self.citizens.created
+
+def _service_ids(service) -> tuple[int, int]:
+    return service.id, service.department_id
 
 
-# --------------------------------------------------------------------------- tickets
-
-
-def import_tickets(
-    engine_or_connection: Engine | Connection | Session,
-    settings: Settings,
-    path: str | Path,
-    *,
-    progress: ProgressCallback | Any = None,
-    chunk_rows: int = CHUNK_ROWS,
-) -> ImportReport:
-    """Import a tickets CSV (columns in this module's docstring), all rows or none.
-
-    Takes the same arguments as `import_ratings`; each ticket gets an `imported` event.
-    """
-    return _import(
-        "tickets", _TicketsImport, engine_or_connection, settings, path, progress, chunk_rows
-    )
-
-
-TICKET_INSERT = (
-    "id",
-    "number",
-    "citizen_id",
-    "channel",
-    "source_ref",
-    "text",
-    "status",
-    "department_id",
-    "needs_triage",
-    "received_at",
-    "response_due_date",
-    "first_response_at",
-    "due_date",
-    "original_due_date",
-    "first_replied_at",
-    "last_replied_at",
-    "reply_text",
-    "first_closed_at",
-    "last_closed_at",
-    "reopen_count",
-    "bounce_count",
-    "escalated",
-    "escalation_count",
-    "updated_at",
-)
-CLOSURE_INSERT = (
-    "ticket_id",
-    "round",
-    "department_id",
-    "due_date",
-    "closed_at",
-    "closed_by",
-    "resolved",
-    "satisfaction",
-    "verdict_at",
-    "verdict_by",
-)
-EVENT_INSERT = ("ticket_id", "kind", "from_status", "to_status", "actor", "detail", "created_at")
 _S = TicketStatus
-# The time each status needs, in the order a ticket moves through them.
-_STATUS_ORDER = {s.value: n for n, s in enumerate(_S)}
+_ORDER = {status.value: n for n, status in enumerate(_S)}
 
 
 @dataclass
 class _TicketRow:
     line: int
-    number: str | None
-    received_local: datetime
     received: datetime
     text: str
-    department_id: int | None
     status: str
-    first_response: datetime | None
-    replied: datetime | None
-    closed: datetime | None
-    due: date
-    resolved: bool | None
-    satisfaction: int | None
-    reply_text: str | None
-    channel: str
-    citizen_ref: str | None
-    source_ref: str | None
+    department_id: int | None
+    number: str | None = None
+    first_response: datetime | None = None
+    replied: datetime | None = None
+    closed: datetime | None = None
+    due: date | None = None
+    resolved: bool | None = None
+    satisfaction: int | None = None
+    reply_text: str | None = None
+    channel: str = Channel.IMPORT.value
+    citizen_ref: str | None = None
+    source_ref: str | None = None
+    # What the NLP said (set by apply_analysis) and where it routed the ticket.
+    topic: str | None = None
+    topic_confidence: float | None = None
+    sentiment_score: float | None = None
+    sentiment_label: str | None = None
+    keywords: list[str] | None = None
+    predicted_department_id: int | None = None
+    routed: dict | None = field(default=None)
 
 
-class _TicketsImport(_ImportJob):
-    """Tickets are few next to ratings: the whole file is validated before anything is written."""
+class _Tickets(_Job):
+    kind = "tickets"
+    columns = TICKET_COLUMNS
+    required = ("received_at", "text")
+    INSERT = tuple(
+        "id number citizen_id channel source_ref text status department_id "
+        "predicted_department_id topic topic_confidence sentiment_score "
+        "sentiment_label keywords needs_triage received_at response_due_date "
+        "first_response_at due_date original_due_date first_replied_at "
+        "last_replied_at reply_text first_closed_at last_closed_at reopen_count "
+        "bounce_count escalated escalation_count updated_at".split()
+    )
+    CLOSURE = tuple(
+        "ticket_id round department_id due_date closed_at closed_by resolved "
+        "satisfaction verdict_at verdict_by".split()
+    )
+    EVENT = ("ticket_id", "kind", "from_status", "to_status", "actor", "detail", "created_at")
 
-    def __init__(
-        self,
-        conn: Connection,
-        settings: Settings,
-        path: Path,
-        report: ImportReport,
-        meter: _Progress,
-        total_lines: int,
-    ):
-        super().__init__(conn, settings, path, report, meter, total_lines)
-        departments = Department.__table__
-        self.departments = dict(conn.execute(select(departments.c.code, departments.c.id)).all())
-        self.table = Ticket.__table__
-        prefix = re.escape(settings.tickets.number_prefix)
-        self.number_pattern = re.compile(rf"{prefix}-(\d{{8}})-(\d{{4,}})")
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        session = self.session
+        self.departments = _Memo(lambda raw: catalog.get_department(session, raw.strip()))
+        self.active_departments = {
+            department.code: department.id
+            for department in catalog.list_departments(session, active_only=True)
+        }
+        self.numbers: set[str] = set()
+        self.path_name = ""
+        self.import_id = ""
 
-    def read(self, source: _Csv, emit: Callable[[_Chunk], None]) -> None:
-        errors = self.errors
-        columns = _check_header(source.header(), TICKET_COLUMNS, TICKET_REQUIRED, errors)
-        if errors:
-            return
-        width = len(columns)
-        chunk = _Chunk()
-        numbers: set[str] = set()
-        refs: set[tuple[str, str]] = set()
-        for line, row in source:
-            if len(row) != width:
-                errors.add(
-                    line,
-                    None,
-                    f"应有 {width} 列，实有 {len(row)} 列",
-                    f"expected {width} fields, found {len(row)}",
-                )
-            else:
-                cells = {name: row[index] for name, index in columns.items()}
-                ticket = self._row(line, cells)
-                if ticket is not None:
-                    if ticket.number is not None:
-                        if ticket.number in numbers:
-                            errors.add(
-                                line,
-                                "number",
-                                f"工单编号 {ticket.number} 在文件中重复",
-                                f"ticket number {ticket.number} repeats in the file",
-                            )
-                        numbers.add(ticket.number)
-                    if ticket.source_ref is not None:
-                        key = (ticket.channel, ticket.source_ref)
-                        if key in refs:
-                            errors.add(
-                                line,
-                                "source_ref",
-                                f"来源编号 {key[1]!r}（渠道 {key[0]}）在文件中重复",
-                                f"source_ref {key[1]!r} of channel {key[0]} repeats",
-                            )
-                        refs.add(key)
-                    chunk.rows.append(ticket)
-            if errors.full:
-                return
-        chunk.line_end = source.line
-        emit(chunk)
+    def bind(self, positions: dict[str, int]) -> None:
+        self.at = positions
 
-    def _row(self, line: int, cells: dict[str, str]) -> _TicketRow | None:
-        """One validated ticket, or None after recording what is wrong with the row."""
-        limits = self.settings.tickets
-        errors = self.errors
-        values: dict[str, Any] = {}
-        problems = len(errors.items)
+    def check(self, line: int, record: list[str]) -> _TicketRow | None:
+        ctx, times, errors = self.ctx, self.times, self.errors
+        before = len(errors.items)
+        cells = {name: record[index].strip() for name, index in self.at.items()}
 
         def cell(name: str, check: Callable[[str], Any]) -> Any:
-            raw = cells.get(name, "")
-            if not raw.strip():
+            if not cells.get(name):
                 return None
             try:
-                return check(raw)
-            except _Bad as bad:
-                errors.add(line, name, bad.message_zh, bad.message_en)
+                return check(cells[name])
+            except MinyiError as error:
+                errors.add(line, name, error.message_zh, error.message_en)
                 return None
 
-        received = cell("received_at", self.times.parse)
-        if received is None and not errors.items[problems:]:
+        def moment(name: str) -> datetime | None:
+            return cell(name, lambda raw: times.parse(raw, name, name))
+
+        received = moment("received_at")
+        if not cells.get("received_at"):
             errors.add(line, "received_at", "受理时间不能为空", "received_at must not be empty")
-        text_value = cell(
-            "text", lambda raw: _text(raw, limits.max_text_chars, "投诉内容", "text")
+        body = None
+        try:
+            body = tickets.check_complaint_text(ctx, cells.get("text"))
+        except MinyiError as error:
+            errors.add(line, "text", error.message_zh, error.message_en)
+        department = cell("department_code", self.departments.__getitem__)
+        status = cell("status", _status)
+        first, replied, closed = (
+            moment(n) for n in ("first_response_at", "replied_at", "closed_at")
         )
-        if text_value is None and not any(e.column == "text" for e in errors.items[problems:]):
-            errors.add(line, "text", "投诉内容不能为空", "text must not be empty")
-        values["number"] = cell("number", lambda raw: _ref(raw, 32, "工单编号", "number"))
-        values["department_id"] = cell("department_code", self._department)
-        status = cell("status", self._status)
-        times = {
-            name: cell(name, self.times.parse)
-            for name in ("first_response_at", "replied_at", "closed_at")
-        }
-        due = cell("due_date", _parse_date)
-        resolved = cell("resolved", self._boolean)
-        satisfaction = cell("satisfaction", lambda raw: _score(raw, "满意度", "satisfaction"))
-        reply_text = cell(
-            "reply_text", lambda raw: _text(raw, limits.max_text_chars, "答复内容", "reply_text")
+        due = cell("due_date", _day)
+        resolved = cell("resolved", _flag)
+        satisfaction = cell(
+            "satisfaction",
+            lambda raw: check_score(raw, field_zh="满意度", field_en="satisfaction"),
         )
-        channel = cell("channel", _channel) or Channel.IMPORT.value
-        citizen_ref = cell("citizen_ref", lambda raw: _ref(raw, 128, "群众标识", "citizen_ref"))
-        source_ref = cell("source_ref", lambda raw: _ref(raw, 80, "来源编号", "source_ref"))
-        if errors.items[problems:] or errors.truncated:
+        reply_text = cell("reply_text", lambda raw: tickets.check_reply_text(ctx, raw))
+        channel = cell("channel", self.channels.__getitem__) or Channel.IMPORT.value
+        citizen = cell("citizen_ref", self.citizen_refs.__getitem__)
+        ref = cell("source_ref", lambda raw: self.source_ref(channel, raw))
+        number = cell("number", _number)
+        if len(errors.items) > before or errors.full:
             return None
 
         def refuse(column: str, zh: str, en: str) -> None:
             errors.add(line, column, zh, en)
 
-        first, replied, closed = (
-            times[n] and times[n][1] for n in ("first_response_at", "replied_at", "closed_at")
-        )
-        if first is None and replied is not None:
-            first = replied  # a reply is a response, as in the reply service
+        first = first or replied  # a reply is a response, as in the reply service
         if status is None:
             status = (
                 _S.CLOSED
@@ -1430,88 +861,87 @@ class _TicketsImport(_ImportJob):
                 else _S.IN_PROGRESS
                 if first
                 else _S.ASSIGNED
-                if values["department_id"]
+                if department
                 else _S.RECEIVED
             ).value
-        if values["department_id"] is None and status != _S.RECEIVED.value:
+        if department is None and status != _S.RECEIVED:
             refuse(
                 "department_code",
-                f"状态 {status} 需要办理部门 department_code",
+                f"状态「{STATUS_ZH[_S(status)]}」需要办理部门 department_code",
                 f"status {status} needs a department_code",
             )
-        if values["department_id"] is not None and status == _S.RECEIVED.value:
+        if department is not None and status == _S.RECEIVED:
             refuse(
                 "status",
-                "状态 received 表示尚未派单，有办理部门时请用 assigned 或之后的状态",
+                "状态 received（已受理）表示尚未派单，有办理部门时请用 assigned 或之后的状态",
                 "status received means not yet routed: use assigned or later with a department",
             )
-        needs = {
-            _S.IN_PROGRESS.value: ("first_response_at", first),
-            _S.REPLIED.value: ("replied_at", replied),
-            _S.CLOSED.value: ("closed_at", closed),
-        }
-        if status in needs and needs[status][1] is None:
-            name = needs[status][0]
-            refuse(name, f"状态 {status} 需要 {name}", f"status {status} needs {name}")
-        order = _STATUS_ORDER[status]
+        if (
+            department is not None
+            and status in (_S.ASSIGNED, _S.IN_PROGRESS)
+            and not (department.active)
+        ):  # an open ticket cannot wait at a department that no longer works (as `assign`)
+            refuse(
+                "department_code",
+                f"部门 {department.name} 已停用，未办结的工单不能派给它",
+                f"department {department.code} is inactive: an open ticket cannot be there",
+            )
         for name, value, since in (
             ("first_response_at", first, _S.IN_PROGRESS),
             ("replied_at", replied, _S.REPLIED),
             ("closed_at", closed, _S.CLOSED),
         ):
-            if value is not None and order < _STATUS_ORDER[since.value]:
+            if value is None and status == since:
+                refuse(name, f"状态 {status} 需要 {name}", f"status {status} needs {name}")
+            if value is not None and _ORDER[status] < _ORDER[since]:
                 refuse(
                     name,
                     f"状态 {status} 的工单不应有 {name}",
                     f"a ticket in status {status} cannot have {name}",
                 )
-        if status != _S.CLOSED.value:
-            if resolved is not None:
-                refuse(
-                    "resolved",
-                    "只有已办结的工单才有“是否解决”",
-                    "only a closed ticket has resolved",
-                )
-            if satisfaction is not None:
-                refuse(
-                    "satisfaction",
-                    "只有已办结的工单才有满意度",
-                    "only a closed ticket has satisfaction",
-                )
+        if status != _S.CLOSED:
+            for name, value in (("resolved", resolved), ("satisfaction", satisfaction)):
+                if value is not None:
+                    refuse(
+                        name, f"只有已办结的工单才有 {name}", f"only a closed ticket has {name}"
+                    )
         if reply_text is not None and replied is None:
             refuse(
                 "reply_text", "有答复内容时需要答复时间 replied_at", "reply_text needs replied_at"
             )
-        previous_name, previous = "received_at", received[1]
+        previous_name, previous = "received_at", received
         for name, value in (
             ("first_response_at", first),
             ("replied_at", replied),
             ("closed_at", closed),
         ):
-            if value is None:
-                continue
-            if value < previous:
+            if value is not None and value < previous:
                 refuse(
                     name,
                     f"{name} 早于 {previous_name}，时间顺序不对",
                     f"{name} is before {previous_name}: times out of order",
                 )
-            previous_name, previous = name, value
-        received_day = received[0].date()
-        if due is None:
-            due = self.calendar.add_working_days(received_day, limits.sla_working_days)
-        elif due < received_day:
+            if value is not None:
+                previous_name, previous = name, value
+        if due is not None and due < ctx.local_date(received):
             refuse("due_date", "办结期限早于受理日期", "due_date is before the day received")
-        if errors.items[problems:] or errors.truncated:
+        if number is not None:
+            if number in self.numbers:
+                refuse(
+                    "number",
+                    f"工单编号 {number} 在文件中重复",
+                    f"ticket number {number} repeats in the file",
+                )
+            self.numbers.add(number)
+        if len(errors.items) > before:
             return None
         return _TicketRow(
             line,
-            values["number"],
-            received[0],
-            received[1],
-            text_value,
-            values["department_id"],
+            received,
+            body,
             status,
+            department.id if department else None,
+            number,
             first,
             replied,
             closed,
@@ -1520,205 +950,399 @@ class _TicketsImport(_ImportJob):
             satisfaction,
             reply_text,
             channel,
-            citizen_ref,
-            source_ref,
+            citizen,
+            ref,
         )
 
-    def _department(self, raw: str) -> int:
-        code = raw.strip()
-        department = self.departments.get(code)
-        if department is None:
-            raise _Bad(f"未知的部门编码 {code[:40]!r}", f"unknown department code {code[:40]!r}")
-        return department
-
-    @staticmethod
-    def _status(raw: str) -> str:
-        value = _STATUSES.get(raw.strip().lower())
-        if value is None:
-            raise _Bad(
-                f"未知状态 {raw.strip()[:20]!r}，可用：{', '.join(_STATUSES)}",
-                f"unknown status {raw.strip()[:20]!r}; one of {', '.join(_STATUSES)}",
-            )
-        return value
-
-    @staticmethod
-    def _boolean(raw: str) -> bool:
-        value = _BOOLEANS.get(raw.strip().lower())
-        if value is None:
-            raise _Bad(
-                f"“是否解决”应为 true/false（是/否），而不是 {raw.strip()[:20]!r}",
-                f"resolved must be true or false, not {raw.strip()[:20]!r}",
-            )
-        return value
-
-    def write(self, chunk: _Chunk) -> None:
-        """Check the file against the database, then store every ticket and its event."""
-        rows: list[_TicketRow] = chunk.rows
-        errors = self.errors
-        if not rows:
-            return
-        conn = self.conn
-        table = self.table
-        refs = [(t.channel, t.source_ref) for t in rows if t.source_ref is not None]
-        stored = _stored_refs(conn, table, refs) if refs else set()
-        explicit = [t.number for t in rows if t.number is not None]
-        explicit_set = set(explicit)
-        taken = self._stored_numbers(explicit)
-        for ticket in rows:
-            if (ticket.channel, ticket.source_ref) in stored:
-                errors.add(
-                    ticket.line,
-                    "source_ref",
-                    f"来源编号 {ticket.source_ref!r}（渠道 {ticket.channel}）已导入过",
-                    f"source_ref {ticket.source_ref!r} of channel {ticket.channel} "
-                    "is already stored",
-                )
-            if ticket.number in taken:
-                errors.add(
-                    ticket.line,
+    def prepare(self, batch: list[_TicketRow]) -> None:
+        """Database checks, then topic, sentiment and keywords; received tickets are routed."""
+        self.check_stored_refs(Ticket.__table__, batch, lambda t: (t.channel, t.source_ref))
+        table = Ticket.__table__
+        numbers = {t.number: t.line for t in batch if t.number}
+        for chunk in _chunks(list(numbers)):
+            for taken in self.session.scalars(
+                select(table.c.number).where(table.c.number.in_(chunk))
+            ):
+                self.errors.add(
+                    numbers[taken],
                     "number",
-                    f"工单编号 {ticket.number} 已存在",
-                    f"ticket number {ticket.number} already exists",
+                    f"工单编号 {taken} 已存在",
+                    f"ticket number {taken} already exists",
                 )
-        if errors:
+        if self.errors:
             return
-        self._number(rows)
-        taken = self._stored_numbers([t.number for t in rows if t.number not in explicit_set])
-        if taken:
-            for ticket in rows:
-                if ticket.number in taken:
-                    errors.add(
-                        ticket.line,
-                        "number",
-                        f"生成的工单编号 {ticket.number} 与已有工单冲突",
-                        f"the generated number {ticket.number} is already taken",
-                    )
-            return
-        self._store(rows)
-
-    def _stored_numbers(self, numbers: list[str]) -> set[str]:
-        found: set[str] = set()
-        for batch in _chunks(numbers):
-            found.update(
-                self.conn.scalars(
-                    select(self.table.c.number).where(self.table.c.number.in_(batch))
-                )
-            )
-        return found
-
-    def _number(self, rows: list[_TicketRow]) -> None:
-        """Give numbers to the rows without one and move each day's counter past the file's."""
-        prefix = self.settings.tickets.number_prefix
-        highest: dict[date, int] = {}
-        wanted: dict[date, list[_TicketRow]] = {}
-        for ticket in rows:
-            if ticket.number is None:
-                wanted.setdefault(ticket.received_local.date(), []).append(ticket)
+        analyses = self.analyze([t.text for t in batch])
+        for ticket in batch:
+            analysis = analyses.get(ticket.text)
+            if analysis is None:
                 continue
-            match = self.number_pattern.fullmatch(ticket.number)
-            if match:
-                try:
-                    day = datetime.strptime(match.group(1), "%Y%m%d").date()
-                except ValueError:
-                    continue
-                highest[day] = max(highest.get(day, 0), int(match.group(2)))
-        counters = TicketNumberCounter.__table__
-        upsert = (postgresql.insert if self.writer.postgres else sqlite.insert)(counters)
-        bigger = func.greatest if self.writer.postgres else func.max
-        for day in sorted(set(highest) | set(wanted)):
-            floor, count = highest.get(day, 0), len(wanted.get(day, ()))
-            # Atomic against numbers handed out concurrently by the ticket service.
-            statement = (
-                upsert.values(day=day, last=floor + count)
-                .on_conflict_do_update(
-                    index_elements=[counters.c.day],
-                    set_={"last": bigger(counters.c.last, floor) + count},
-                )
-                .returning(counters.c.last)
+            tickets.apply_analysis(ticket, analysis)
+            if ticket.status != _S.RECEIVED:
+                continue
+            code = tickets.choose_department_code(
+                self.ctx, analysis.topic, ticket.text, self.active_departments
             )
-            last = self.conn.execute(statement).scalar_one()
-            for serial, ticket in enumerate(wanted.get(day, ()), start=last - count + 1):
-                ticket.number = f"{prefix}-{day:%Y%m%d}-{serial:04d}"
+            ticket.predicted_department_id = self.active_departments.get(code)
+            detail = {"topic": ticket.topic, "confidence": round(ticket.topic_confidence, 3)}
+            if code is not None and tickets.is_confident(self.ctx, analysis):
+                ticket.status = _S.ASSIGNED.value
+                ticket.department_id = self.active_departments[code]
+                ticket.routed = detail | {"department": code}
+            else:
+                ticket.routed = detail
 
-    def _store(self, rows: list[_TicketRow]) -> None:
-        writer = self.writer
-        limits = self.settings.tickets
-        now = writer.time(datetime.now(UTC).replace(tzinfo=None))
-        citizens = _Citizens(writer)
-        citizen_ids = citizens.resolve({t.citizen_ref for t in rows if t.citizen_ref})
-        ids = writer.next_ids(self.table)(len(rows))
-        response_days: dict[date, Any] = {}
+    def write(self, session: Session, batch: list[_TicketRow]) -> None:
+        db, ctx = self.db, self.ctx
+        citizen_ids = self.citizens.resolve(
+            session, {t.citizen_ref for t in batch if t.citizen_ref}
+        )
+        self.number(session, batch)
+        ids = db.new_ids(session, Ticket.__table__, len(batch))
+        self.written.add("tickets", ids)
+        now = db.time(ctx.now())
         records, events, closures = [], [], []
-        name = self.path.name
-        t, f = writer.time, writer.flag
-        for ticket_id, ticket in zip(ids, rows, strict=True):
-            day = ticket.received_local.date()
-            if day not in response_days:
-                response_days[day] = writer.date(
-                    self.calendar.add_working_days(day, limits.response_window_working_days)
-                )
-            due = writer.date(ticket.due)
-            records.append(
-                (
-                    ticket_id,
-                    ticket.number,
-                    citizen_ids.get(ticket.citizen_ref),
-                    ticket.channel,
-                    ticket.source_ref,
-                    ticket.text,
-                    ticket.status,
-                    ticket.department_id,
-                    f(ticket.department_id is None),
-                    t(ticket.received),
-                    response_days[day],
-                    t(ticket.first_response),
-                    due,
-                    due,
-                    t(ticket.replied),
-                    t(ticket.replied),
-                    ticket.reply_text,
-                    t(ticket.closed),
-                    t(ticket.closed),
-                    0,
-                    0,
-                    f(False),
-                    0,
-                    now,
-                )
+        t, f, d = db.time, db.flag, db.date
+        router = tickets.ROUTER.label
+        for ticket_id, ticket in zip(ids, batch, strict=True):
+            response_due, due = tickets.ticket_due_dates(ctx, ticket.received)
+            due = ticket.due or due
+            keywords = (
+                json.dumps(ticket.keywords, ensure_ascii=False)
+                if ticket.keywords is not None
+                else None
             )
+            records.append(
+                (ticket_id, ticket.number, citizen_ids.get(ticket.citizen_ref), ticket.channel)
+                + (ticket.source_ref, ticket.text, ticket.status, ticket.department_id)
+                + (ticket.predicted_department_id, ticket.topic, ticket.topic_confidence)
+                + (ticket.sentiment_score, ticket.sentiment_label, keywords)
+                + (f(ticket.status == _S.RECEIVED), t(ticket.received), d(response_due))
+                + (t(ticket.first_response), d(due), d(due), t(ticket.replied), t(ticket.replied))
+                + (ticket.reply_text, t(ticket.closed), t(ticket.closed), 0, 0, f(False), 0, now)
+            )
+            routed = ticket.routed
+            imported_as = _S.RECEIVED.value if routed is not None else ticket.status
+            detail = {"import": self.import_id, "file": self.path_name, "line": ticket.line}
+            events.append(
+                (ticket_id, "imported", None, imported_as, IMPORT_ACTOR, json.dumps(detail), now)
+            )
+            if routed is not None:  # the same events as route_ticket, by the same actor
+                kind = "assigned" if ticket.status == _S.ASSIGNED else "triage"
+                events.append(
+                    (
+                        ticket_id,
+                        kind,
+                        _S.RECEIVED.value,
+                        ticket.status,
+                        router,
+                        json.dumps(routed, ensure_ascii=False),
+                        now,
+                    )
+                )
+                if kind == "assigned":
+                    self.report.routed += 1
+            if ticket.status == _S.RECEIVED:
+                self.report.triage += 1
             if ticket.closed is not None:
                 answered = ticket.resolved is not None or ticket.satisfaction is not None
                 closures.append(
-                    (
-                        ticket_id,
-                        1,
-                        ticket.department_id,
-                        due,
-                        t(ticket.closed),
-                        "system:import",
-                        f(ticket.resolved),
-                        ticket.satisfaction,
-                        t(ticket.closed) if answered else None,
-                        "system:import" if answered else None,
-                    )
+                    (ticket_id, 1, ticket.department_id, d(due), t(ticket.closed), IMPORT_ACTOR)
+                    + (f(ticket.resolved), ticket.satisfaction)
+                    + ((t(ticket.closed), IMPORT_ACTOR) if answered else (None, None))
                 )
-            events.append(
-                (
-                    ticket_id,
-                    "imported",
-                    None,
-                    ticket.status,
-                    "system:import",
-                    json.dumps({"file": name, "line": ticket.line}),
-                    now,
-                )
-            )
-        writer.insert(self.table, TICKET_INSERT, records)
-        writer.insert(TicketEvent.__table__, EVENT_INSERT, events)
-        writer.insert(TicketClosure.__table__, CLOSURE_INSERT, closures)
-        self.report.rows = len(records)
-        self.report.events = len(events)
-        self.report.citizens_created = citizens.created
+        db.insert(session, Ticket.__table__, self.INSERT, records)
+        db.insert(session, TicketEvent.__table__, self.EVENT, events)
+        db.insert(session, TicketClosure.__table__, self.CLOSURE, closures)
+        self.report.rows += len(records)
 
-    def finish(self) -> None:
-        pass
+    def number(self, session: Session, batch: list[_TicketRow]) -> None:
+        """Numbers for the rows without one; each day's counter moves past the file's own."""
+        highest: dict[date, int] = {}
+        wanted: dict[date, list[_TicketRow]] = {}
+        for ticket in batch:
+            if ticket.number is None:
+                wanted.setdefault(self.ctx.local_date(ticket.received), []).append(ticket)
+            elif (parsed := tickets.ticket_number_serial(self.ctx, ticket.number)) is not None:
+                highest[parsed[0]] = max(highest.get(parsed[0], 0), parsed[1])
+        for day in sorted(set(highest) | set(wanted)):
+            rows = wanted.get(day, [])
+            numbers = tickets.next_ticket_numbers(
+                session, self.ctx, day, len(rows), after=highest.get(day, 0)
+            )
+            for ticket, number in zip(rows, numbers, strict=True):
+                ticket.number = number
+
+
+def _status(raw: str) -> str:
+    try:
+        return _S(raw.lower()).value
+    except ValueError:
+        known = ", ".join(f"{s.value}（{STATUS_ZH[s]}）" for s in _S)
+        raise ValidationFailed(
+            f"未知状态 {raw[:20]!r}，可用：{known}",
+            f"unknown status {raw[:20]!r}; one of {', '.join(_S)}",
+        ) from None
+
+
+def _flag(raw: str) -> bool:
+    return check_flag(_BOOLEANS.get(raw.lower(), raw), field_zh="是否解决", field_en="resolved")
+
+
+def _number(raw: str) -> str:
+    if len(raw) > 32 or not raw.isprintable():
+        raise ValidationFailed(
+            "工单编号无效（最多 32 个字符）", "invalid ticket number (at most 32 characters)"
+        )
+    return raw
+
+
+# --------------------------------------------------------------------------- running
+
+
+def import_ratings(
+    engine: Engine,
+    ctx: ServiceContext,
+    path: str | Path,
+    *,
+    progress: ProgressCallback | None = None,
+    offline: bool = False,
+    batch_rows: int = BATCH_ROWS,
+) -> ImportReport:
+    """Import a ratings CSV (columns in docs/import.md): every row, or none and ImportFailed.
+
+    Comments are scored by `ctx`'s NLP (none without an analyzer). `progress(done, total)` is
+    called while checking and again while writing; `offline=True` is the locking fast path for
+    a database nothing else is connected to.
+    """
+    return _import(_Ratings, engine, ctx, path, progress, offline, batch_rows)
+
+
+def import_tickets(
+    engine: Engine,
+    ctx: ServiceContext,
+    path: str | Path,
+    *,
+    progress: ProgressCallback | None = None,
+    offline: bool = False,
+    batch_rows: int = BATCH_ROWS,
+) -> ImportReport:
+    """Import a tickets CSV like `import_ratings`; received tickets are routed as live ones."""
+    return _import(_Tickets, engine, ctx, path, progress, offline, batch_rows)
+
+
+def _import(job_class, engine, ctx, path, progress, offline, batch_rows) -> ImportReport:
+    started = time.perf_counter()
+    path = Path(path)
+    if not path.is_file():
+        raise ImportFailed(path, [RowError(0, None, f"找不到文件 {path}", f"no such file {path}")])
+    encoding, total_lines = _sniff_file(path)
+    import_id = f"{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
+    report = ImportReport(job_class.kind, str(path), encoding, import_id, offline)
+    db = _Db(engine)
+    with tempfile.TemporaryFile(prefix="minyi-import-") as spool:
+        with make_session_factory(engine, read_only=True)() as session:
+            job = job_class(ctx, session, db, report)
+            job.path_name, job.import_id = path.name, import_id
+            batches = _check(job, path, encoding, total_lines, spool, progress, batch_rows)
+        if job.errors:
+            raise ImportFailed(path, job.errors.items, job.errors.full)
+        spool.seek(0)
+        stored = (pickle.load(spool) for _ in range(batches))
+        log.info("import %s: writing %s from %s", import_id, job.kind, path)
+        if offline:
+            _write_offline(engine, job, stored, report, progress)
+        else:
+            _write_live(engine, job, stored, report, progress)
+    report.seconds = time.perf_counter() - started
+    log.info("import %s: %s", import_id, report)
+    return report
+
+
+def _check(job, path, encoding, total_lines, spool, progress, batch_rows) -> int:
+    """Read and validate the whole file; clean batches are spooled. Returns how many."""
+    errors, stats = job.errors, {}
+    records = _records(path, encoding, errors, stats)
+    header = next(records, None)
+    if header is None:
+        if not errors:
+            errors.add(1, None, "文件是空的，没有表头", "the file is empty: no header row")
+        return 0
+    positions = _positions(header[1], job.columns, job.required, errors)
+    if errors:
+        return 0
+    job.bind(positions)
+    width, batch, batches, rows = len(header[1]), [], 0, 0
+
+    def flush() -> None:
+        nonlocal batch, batches
+        if batch:
+            job.prepare(batch)
+        if batch and not errors:
+            pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
+            batches += 1
+        batch = []
+
+    for line, record in records:
+        rows += 1
+        if len(record) != width:
+            errors.add(
+                line,
+                None,
+                f"应有 {width} 列，实有 {len(record)} 列",
+                f"expected {width} fields, found {len(record)}",
+            )
+        elif (row := job.check(line, record)) is not None:
+            batch.append(row)
+            job.valid_rows += 1
+        if errors.full:
+            break
+        if len(batch) >= batch_rows:
+            flush()
+            if progress is not None:
+                progress(min(line, total_lines) - 1, max(total_lines - 1, 0))
+    flush()
+    job.report.blank_lines = stats.get("blank", 0)
+    if not rows and not errors:
+        errors.add(2, None, "文件没有数据行", "the file has no data rows")
+    if progress is not None:
+        progress(max(total_lines - 1, 0), max(total_lines - 1, 0))
+    return batches
+
+
+def _write_live(engine, job, batches, report, progress) -> None:
+    """Each batch its own short transaction; on any failure the committed ones are removed."""
+    factory = make_session_factory(engine)
+    try:
+        with engine.connect() as conn, _big_cache(conn, job.db):
+            for batch in batches:
+                with Session(bind=conn) as session, session.begin():  # BEGIN IMMEDIATE
+                    job.write(session, batch)
+                log.debug(
+                    "import %s committed %s",
+                    report.import_id,
+                    [(table, min(ids), max(ids)) for table, ids in job.written.pending if ids],
+                )
+                job.written.commit()
+                report.batches += 1
+                if progress is not None:
+                    progress(report.rows, job.valid_rows)
+    except BaseException as failure:
+        _undo(job, factory, report)
+        if isinstance(failure, DBAPIError | engine.dialect.loaded_dbapi.Error):
+            raise _conflict(failure, report) from failure
+        raise
+
+
+@contextmanager
+def _big_cache(conn, db: _Db) -> Iterator[None]:
+    """A larger SQLite page cache for the import's own connection: index pages stay in memory.
+
+    SQLite's default (2 MB) makes every index insert of a large import a page read.
+    """
+    if db.postgres:
+        yield
+        return
+    driver = conn.connection.driver_connection
+    before = driver.execute("PRAGMA cache_size").fetchone()[0]
+    driver.execute("PRAGMA cache_size=-262144")  # KiB: 256 MB at most, allocated as needed
+    try:
+        yield
+    finally:
+        driver.execute(f"PRAGMA cache_size={int(before)}")
+
+
+def _undo(job, factory, report) -> None:
+    """Delete what the failed import committed; if even that fails, say what is left where."""
+    try:
+        job.written.delete(factory)
+    except Exception:
+        log.exception(
+            "import %s: removing its rows failed; left behind (table: id runs): %s",
+            report.import_id,
+            job.written.runs,
+        )
+        raise
+    log.warning(
+        "import %s failed while writing; its %d rows were removed", report.import_id, report.rows
+    )
+    report.rows = report.follow_ups = report.citizens_created = 0
+
+
+def _conflict(failure: Exception, report) -> WriteFailed:
+    reason = str(getattr(failure, "orig", failure)).splitlines()[0][:200]
+    return WriteFailed(
+        f"写入时数据库拒绝了一批数据（{reason}），已撤销本次导入写入的全部数据，请重试",
+        f"the database refused a batch while writing ({reason}); everything this import had "
+        "written was removed: try again",
+        import_id=report.import_id,
+    )
+
+
+def _write_offline(engine, job, batches, report, progress) -> None:
+    """One transaction, no per-row foreign-key probes, large first imports rebuild indexes."""
+    sqlite = not job.db.postgres
+    with engine.connect() as conn:
+        if sqlite:  # the pragma only works outside a transaction; undone before the pool
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with _big_cache(conn, job.db), Session(bind=conn) as session, session.begin():
+                rebuild = _drop_indexes(session, job, sqlite)
+                for batch in batches:
+                    job.write(session, batch)
+                    report.batches += 1
+                    if progress is not None:
+                        progress(report.rows, job.valid_rows)
+                for statement in rebuild:
+                    session.execute(text(statement))
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+
+
+def _drop_indexes(session: Session, job, sqlite: bool) -> list[str]:
+    """Drop the ratings indexes (and PostgreSQL's foreign keys) when rebuilding them is cheaper.
+
+    Only for a ratings file of at least REBUILD_MIN_ROWS rows and at least the size of the
+    table (a county's first import). The drop is part of the transaction, so a failed import
+    rolls it back; returns the statements that restore them.
+    """
+    table = Rating.__table__
+    if job.kind != "ratings" or job.valid_rows < REBUILD_MIN_ROWS:
+        return []
+    if job.valid_rows < session.scalar(select(func.count()).select_from(table)):
+        return []
+    if sqlite:
+        found = session.execute(
+            text(
+                "SELECT name, sql FROM sqlite_master "
+                "WHERE type = 'index' AND tbl_name = :t AND sql IS NOT NULL"
+            ),
+            {"t": table.name},
+        ).all()
+        keys = []
+    else:
+        found = session.execute(
+            text(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+                "AND tablename = :t AND indexname NOT IN "
+                "(SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass))"
+            ),
+            {"t": table.name},
+        ).all()
+        # PostgreSQL checks a foreign key with a trigger per row; re-adding it is one join.
+        keys = session.execute(
+            text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f'"
+            ),
+            {"t": table.name},
+        ).all()
+        session.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+    for name, _definition in keys:
+        session.execute(text(f'ALTER TABLE {table.name} DROP CONSTRAINT "{name}"'))
+    for name, _sql in found:
+        session.execute(text(f'DROP INDEX "{name}"'))
+    return [sql for _name, sql in found] + [
+        f'ALTER TABLE {table.name} ADD CONSTRAINT "{name}" {definition}'
+        for name, definition in keys
+    ]

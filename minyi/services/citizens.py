@@ -11,6 +11,16 @@ from minyi.models import Channel, Citizen
 from minyi.services.validation import check_channel, clean_text
 
 
+def check_external_id(value: object) -> str:
+    """A channel identity (a Telegram user id, an old system's citizen id): 1-128 characters."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValidationFailed("缺少有效的用户标识", "a valid channel identity is required")
+    external = str(value).strip()
+    if not external or len(external) > 128:
+        raise ValidationFailed("缺少有效的用户标识", "a valid channel identity is required")
+    return external
+
+
 def get_or_create_citizen(
     session: Session,
     *,
@@ -21,11 +31,7 @@ def get_or_create_citizen(
 ) -> Citizen:
     """The citizen known by (channel, external_id), registered on first contact."""
     channel = check_channel(channel)
-    if isinstance(external_id, bool) or not isinstance(external_id, str | int):
-        raise ValidationFailed("缺少有效的用户标识", "a valid channel identity is required")
-    external = str(external_id).strip()
-    if not external or len(external) > 128:
-        raise ValidationFailed("缺少有效的用户标识", "a valid channel identity is required")
+    external = check_external_id(external_id)
     display_name = clean_text(
         display_name, field_zh="称呼", field_en="display name", max_chars=10_000, required=False
     )

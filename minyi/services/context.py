@@ -21,12 +21,25 @@ class ServiceContext:
     # text -> an nlp.Analysis-like object; None when NLP is switched off or not installed.
     analyzer: Callable[[str], Any] | None = None
     clock: Callable[[], datetime] = field(default=utcnow)
+    # texts -> their analyses in one call (nlp.analyze_many); used by bulk work such as the
+    # importer. Without it, `analyze_texts` calls `analyzer` once per text.
+    batch_analyzer: Callable[[list[str]], list[Any]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> ServiceContext:
         if "analyzer" not in kwargs and settings.nlp.enabled:
             kwargs["analyzer"] = default_analyzer()
+            if kwargs["analyzer"] is not None:
+                kwargs.setdefault("batch_analyzer", default_batch_analyzer())
         return cls(settings=settings, calendar=WorkCalendar.from_settings(settings), **kwargs)
+
+    def analyze_texts(self, texts: list[str]) -> list[Any] | None:
+        """The analyses of `texts` in order, as one batch when possible; None without NLP."""
+        if self.batch_analyzer is not None:
+            return list(self.batch_analyzer(texts))
+        if self.analyzer is not None:
+            return [self.analyzer(text) for text in texts]
+        return None
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -53,3 +66,12 @@ def default_analyzer() -> Callable[[str], Any] | None:
     except ImportError:
         return None
     return analyze
+
+
+def default_batch_analyzer() -> Callable[[list[str]], list[Any]] | None:
+    """nlp.analyze_many when the nlp package is importable, else None."""
+    try:
+        from nlp import analyze_many
+    except ImportError:
+        return None
+    return analyze_many

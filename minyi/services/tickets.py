@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -84,6 +86,17 @@ def check_complaint_text(ctx: ServiceContext, text: object) -> str:
         field_en="complaint text",
         max_chars=limits.max_text_chars,
         min_chars=limits.min_text_chars,
+    )
+
+
+def check_reply_text(ctx: ServiceContext, text: object) -> str:
+    """A department's reply to the citizen, trimmed and within the configured length."""
+    return clean_text(
+        text,
+        field_zh="答复内容",
+        field_en="reply",
+        max_chars=ctx.settings.tickets.max_text_chars,
+        min_chars=2,
     )
 
 
@@ -259,13 +272,25 @@ def department_for_topic(
         select(Department).where(Department.code.in_(codes), Department.active.is_(True))
     ).all()
     by_code = {department.code: department for department in found}
-    candidates = [code for code in codes if code in by_code]
+    code = choose_department_code(ctx, topic, text, by_code)
+    return by_code[code] if code is not None else None
+
+
+def choose_department_code(
+    ctx: ServiceContext, topic: str | None, text: str, active_codes: Collection[str]
+) -> str | None:
+    """The rule of `department_for_topic` on a known set of active department codes."""
+    candidates = [
+        code
+        for code in ctx.settings.nlp.topic_departments.get(topic or "", [])
+        if code in active_codes
+    ]
     if not candidates:
         return None
     keywords = ctx.settings.nlp.department_keywords
     hits = {code: sum(text.count(k) for k in keywords.get(code, [])) for code in candidates}
     best = max(candidates, key=lambda code: hits[code])  # first among equals
-    return by_code[best if hits[best] > 0 else candidates[0]]
+    return best if hits[best] > 0 else candidates[0]
 
 
 def get_ticket(session: Session, number_or_id: object) -> Ticket:
@@ -385,13 +410,7 @@ def reply(
     """The department's answer; the citizen is notified through the outbox."""
     _check_move(ticket, "reply")
     require(actor, "ticket.reply", department_id=ticket.department_id)
-    text = clean_text(
-        text,
-        field_zh="答复内容",
-        field_en="reply",
-        max_chars=ctx.settings.tickets.max_text_chars,
-        min_chars=2,
-    )
+    text = check_reply_text(ctx, text)
     moment = ctx.moment(at)
     ticket.reply_text = text
     ticket.first_replied_at = ticket.first_replied_at or moment
@@ -702,15 +721,40 @@ def _event(
 
 def next_ticket_number(session: Session, ctx: ServiceContext, day: date) -> str:
     """MY-YYYYMMDD-NNNN from a per-day counter bumped atomically (an upsert)."""
+    return next_ticket_numbers(session, ctx, day, 1)[0]
+
+
+def next_ticket_numbers(
+    session: Session, ctx: ServiceContext, day: date, count: int, *, after: int = 0
+) -> list[str]:
+    """`count` consecutive numbers of `day`, all above serial `after` (numbers already used).
+
+    One atomic upsert of the day's counter, so numbers drawn concurrently never repeat.
+    """
     table = TicketNumberCounter.__table__
-    insert = (
-        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = postgresql.insert if postgres else sqlite.insert
+    larger = func.greatest if postgres else func.max  # SQLite's two-argument max is scalar
     statement = (
         insert(table)
-        .values(day=day, last=1)
-        .on_conflict_do_update(index_elements=[table.c.day], set_={"last": table.c.last + 1})
+        .values(day=day, last=after + count)
+        .on_conflict_do_update(
+            index_elements=[table.c.day], set_={"last": larger(table.c.last, after) + count}
+        )
         .returning(table.c.last)
     )
-    serial = session.execute(statement).scalar_one()
-    return f"{ctx.settings.tickets.number_prefix}-{day:%Y%m%d}-{serial:04d}"
+    last = session.execute(statement).scalar_one()
+    prefix = ctx.settings.tickets.number_prefix
+    return [f"{prefix}-{day:%Y%m%d}-{serial:04d}" for serial in range(last - count + 1, last + 1)]
+
+
+def ticket_number_serial(ctx: ServiceContext, number: str) -> tuple[date, int] | None:
+    """(day, serial) of a number in this county's MY-YYYYMMDD-NNNN form, else None."""
+    prefix = ctx.settings.tickets.number_prefix
+    match = re.fullmatch(rf"{re.escape(prefix)}-(\d{{8}})-(\d{{4,9}})", number)
+    if match is None:
+        return None
+    try:
+        return datetime.strptime(match.group(1), "%Y%m%d").date(), int(match.group(2))
+    except ValueError:
+        return None

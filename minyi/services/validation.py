@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 
 from minyi.errors import ValidationFailed
 from minyi.models import Channel
@@ -22,6 +23,17 @@ def clean_text(
     required: bool = True,
 ) -> str | None:
     """Return `value` trimmed and made storable, or raise ValidationFailed."""
+    # Most text needs no change: printable (no control characters, no lone surrogates) and
+    # already trimmed. Returning it at once is what lets a bulk import call this per cell.
+    if (
+        isinstance(value, str)
+        and value
+        and min_chars <= len(value) <= max_chars
+        and value.isprintable()
+        and not value[0].isspace()
+        and not value[-1].isspace()
+    ):
+        return value
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
             raise ValidationFailed(f"{field_zh}不能为空", f"{field_en} must not be empty")
@@ -84,6 +96,41 @@ def check_moment(value: object, *, field_zh: str = "时间", field_en: str = "ti
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationFailed(
             f"{field_zh}缺少时区", f"{field_en} must carry a time zone (naive datetime given)"
+        )
+    return value
+
+
+# Recorded history starts here: an earlier time is a typo or an unset date (1900-01-01).
+EARLIEST_DAY = date(2000, 1, 1)
+# A clock a little ahead of ours is tolerated, a time further in the future is not.
+FUTURE_SLACK = timedelta(days=1)
+
+
+@lru_cache(maxsize=8)
+def _earliest(zone: tzinfo) -> datetime:
+    return datetime.combine(EARLIEST_DAY, time.min, zone)
+
+
+def check_recorded_moment(
+    value: object,
+    *,
+    now: datetime,
+    zone: tzinfo,
+    field_zh: str = "时间",
+    field_en: str = "time",
+) -> datetime:
+    """An aware time of something that happened: not before 2000-01-01 local, not in the future."""
+    value = check_moment(value, field_zh=field_zh, field_en=field_en)
+    if value < _earliest(zone):
+        shown = f"{value.astimezone(zone):%Y-%m-%d %H:%M}"
+        raise ValidationFailed(
+            f"{field_zh} {shown} 早于 {EARLIEST_DAY}，不是有效的记录",
+            f"{field_en} {shown} is before {EARLIEST_DAY}: not a plausible record",
+        )
+    if value > now + FUTURE_SLACK:
+        shown = f"{value.astimezone(zone):%Y-%m-%d %H:%M}"
+        raise ValidationFailed(
+            f"{field_zh} {shown} 在未来", f"{field_en} {shown} is in the future"
         )
     return value
 
