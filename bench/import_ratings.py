@@ -29,15 +29,18 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, insert, select, text
-from sqlalchemy.engine import make_url
+# Run as a script, this folder comes first on sys.path, and its nlp.py would shadow the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
-from minyi.config import load_settings
-from minyi.db import make_engine
-from minyi.importer import RATING_COLUMNS, import_ratings, tqdm_progress
-from minyi.migrate import upgrade
-from minyi.models import BadReviewFollowUp, Citizen, Department, Outlet, Rating, Service
-from minyi.services.context import ServiceContext
+from sqlalchemy import func, insert, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from minyi.config import load_settings  # noqa: E402
+from minyi.db import make_engine  # noqa: E402
+from minyi.importer import RATING_COLUMNS, import_ratings, tqdm_progress  # noqa: E402
+from minyi.migrate import upgrade  # noqa: E402
+from minyi.models import BadReviewFollowUp, Citizen, Department, Outlet, Rating, Service  # noqa: E402
+from minyi.services.context import ServiceContext  # noqa: E402
 
 CATALOGUE = {
     "zwfw": ("政务服务中心", ["综合受理", "证照打印", "企业开办", "工程建设项目审批", "帮办代办"]),

@@ -27,11 +27,12 @@ import csv
 import json
 import logging
 import pickle
+import queue
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -548,6 +549,7 @@ class _Job:
         self.citizens = _Citizens(db, self.written, report)
         self.seen_refs: set[tuple[str, str]] = set()
         self.valid_rows = 0
+        self.expected_rows = 0  # data lines of the file, blank ones included
         self.channels = _Memo(lambda raw: check_channel(raw.strip().lower()).value)
         self.citizen_refs = _Memo(citizens.check_external_id)
 
@@ -619,9 +621,11 @@ class _Ratings(_Job):
 
     def __init__(self, *args: Any):
         super().__init__(*args)
-        ctx, session = self.ctx, self.session
-        self.services = _Memo(lambda raw: _service_ids(catalog.get_service(session, raw.strip())))
-        self.outlets = _Memo(lambda raw: catalog.get_outlet(session, raw.strip()).id)
+        ctx = self.ctx
+        self.services = _Memo(
+            lambda raw: _service_ids(catalog.get_service(self.session, raw.strip()))
+        )
+        self.outlets = _Memo(lambda raw: catalog.get_outlet(self.session, raw.strip()).id)
         self.scores = _Memo(lambda raw: check_score(raw))
         self.bad = _Memo(lambda score: ratings.is_bad_review(ctx, score))
         self.comments = _Memo(lambda raw: ratings.check_comment(ctx, raw))
@@ -791,11 +795,10 @@ class _Tickets(_Job):
 
     def __init__(self, *args: Any):
         super().__init__(*args)
-        session = self.session
-        self.departments = _Memo(lambda raw: catalog.get_department(session, raw.strip()))
+        self.departments = _Memo(lambda raw: catalog.get_department(self.session, raw.strip()))
         self.active_departments = {
             department.code: department.id
-            for department in catalog.list_departments(session, active_only=True)
+            for department in catalog.list_departments(self.session, active_only=True)
         }
         self.numbers: set[str] = set()
         self.path_name = ""
@@ -1138,50 +1141,47 @@ def _import(job_class, engine, ctx, path, progress, offline, batch_rows) -> Impo
     encoding, total_lines = _sniff_file(path)
     import_id = f"{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
     report = ImportReport(job_class.kind, str(path), encoding, import_id, offline)
-    db = _Db(engine)
-    with tempfile.TemporaryFile(prefix="minyi-import-") as spool:
-        with make_session_factory(engine, read_only=True)() as session:
-            job = job_class(ctx, session, db, report)
-            job.path_name, job.import_id = path.name, import_id
-            batches = _check(job, path, encoding, total_lines, spool, progress, batch_rows)
-        if job.errors:
-            raise ImportFailed(path, job.errors.items, job.errors.full)
-        spool.seek(0)
-        stored = (pickle.load(spool) for _ in range(batches))
-        log.info("import %s: writing %s from %s", import_id, job.kind, path)
-        if offline:
-            _write_offline(engine, job, stored, report, progress)
+    with make_session_factory(engine, read_only=True)() as session:
+        job = job_class(ctx, session, _Db(engine), report)
+        job.path_name, job.import_id, job.expected_rows = path.name, import_id, total_lines - 1
+        if offline:  # one transaction: a refusal rolls it back
+            _write_offline(
+                engine, job, lambda: _checked(job, path, encoding, None, batch_rows), progress
+            )
         else:
-            _write_live(engine, job, stored, report, progress)
+            with tempfile.TemporaryFile(prefix="minyi-import-") as spool:
+                spooled = 0
+                for batch in _checked(job, path, encoding, progress, batch_rows):
+                    pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
+                    spooled += 1
+                _raise_refusal(job, path)
+                spool.seek(0)
+                log.info("import %s: writing %s from %s", import_id, job.kind, path)
+                _write_live(engine, job, (pickle.load(spool) for _ in range(spooled)), progress)
     report.seconds = time.perf_counter() - started
     log.info("import %s: %s", import_id, report)
     return report
 
 
-def _check(job, path, encoding, total_lines, spool, progress, batch_rows) -> int:
-    """Read and validate the whole file; clean batches are spooled. Returns how many."""
-    errors, stats = job.errors, {}
+def _raise_refusal(job, path) -> None:
+    if job.errors:
+        raise ImportFailed(path, job.errors.items, job.errors.full)
+
+
+def _checked(job, path, encoding, progress, batch_rows) -> Iterator[list]:
+    """Read and validate the file; yields its batches, prepared, while it is still clean."""
+    errors, stats, total = job.errors, {}, max(job.expected_rows, 0)
     records = _records(path, encoding, errors, stats)
     header = next(records, None)
     if header is None:
         if not errors:
             errors.add(1, None, "文件是空的，没有表头", "the file is empty: no header row")
-        return 0
+        return
     positions = _positions(header[1], job.columns, job.required, errors)
     if errors:
-        return 0
+        return
     job.bind(positions)
-    width, batch, batches, rows = len(header[1]), [], 0, 0
-
-    def flush() -> None:
-        nonlocal batch, batches
-        if batch:
-            job.prepare(batch)
-        if batch and not errors:
-            pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
-            batches += 1
-        batch = []
-
+    width, batch, rows = len(header[1]), [], 0
     for line, record in records:
         rows += 1
         if len(record) != width:
@@ -1197,58 +1197,81 @@ def _check(job, path, encoding, total_lines, spool, progress, batch_rows) -> int
         if errors.full:
             break
         if len(batch) >= batch_rows:
-            flush()
+            job.prepare(batch)
+            if not errors:
+                yield batch
+            batch = []
             if progress is not None:
-                progress(min(line, total_lines) - 1, max(total_lines - 1, 0))
-    flush()
+                progress(min(line - 1, total), total)
+    if batch:
+        job.prepare(batch)
+        if not errors:
+            yield batch
     job.report.blank_lines = stats.get("blank", 0)
     if not rows and not errors:
         errors.add(2, None, "文件没有数据行", "the file has no data rows")
     if progress is not None:
-        progress(max(total_lines - 1, 0), max(total_lines - 1, 0))
-    return batches
+        progress(total, total)
 
 
-def _write_live(engine, job, batches, report, progress) -> None:
-    """Each batch its own short transaction; on any failure the committed ones are removed."""
-    factory = make_session_factory(engine)
+def _ahead(items: Iterator) -> Iterator:
+    """`items` produced in a thread a few steps ahead, so that checking overlaps writing.
+
+    SQLite and psycopg release the GIL while they work. Each connection stays in one thread.
+    """
+    box: queue.Queue = queue.Queue(maxsize=2)
+    stop, end = threading.Event(), object()
+
+    def put(item) -> None:
+        while not stop.is_set():
+            try:
+                return box.put(item, timeout=0.1)
+            except queue.Full:
+                pass
+
+    def produce() -> None:
+        try:
+            for item in items:
+                put(item)
+                if stop.is_set():
+                    return
+            put(end)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
+            put(exc)
+
+    thread = threading.Thread(target=produce, name="minyi-import-check", daemon=True)
+    thread.start()
     try:
-        with engine.connect() as conn, _big_cache(conn, job.db):
-            for batch in batches:
-                with Session(bind=conn) as session, session.begin():  # BEGIN IMMEDIATE
-                    job.write(session, batch)
-                log.debug(
-                    "import %s committed %s",
-                    report.import_id,
-                    [(table, min(ids), max(ids)) for table, ids in job.written.pending if ids],
-                )
-                job.written.commit()
-                report.batches += 1
-                if progress is not None:
-                    progress(report.rows, job.valid_rows)
+        while (item := box.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _write_live(engine, job, batches, progress) -> None:
+    """Each batch its own short transaction; on any failure the committed ones are removed."""
+    report, factory = job.report, make_session_factory(engine)
+    try:
+        for batch in batches:
+            with factory.begin() as session:  # BEGIN IMMEDIATE on SQLite
+                job.write(session, batch)
+            log.debug(
+                "import %s committed %s",
+                report.import_id,
+                [(table, min(ids), max(ids)) for table, ids in job.written.pending if ids],
+            )
+            job.written.commit()
+            report.batches += 1
+            if progress is not None:
+                progress(report.rows, job.valid_rows)
     except BaseException as failure:
         _undo(job, factory, report)
         if isinstance(failure, DBAPIError | engine.dialect.loaded_dbapi.Error):
             raise _conflict(failure, report) from failure
         raise
-
-
-@contextmanager
-def _big_cache(conn, db: _Db) -> Iterator[None]:
-    """A larger SQLite page cache for the import's own connection: index pages stay in memory.
-
-    SQLite's default (2 MB) makes every index insert of a large import a page read.
-    """
-    if db.postgres:
-        yield
-        return
-    driver = conn.connection.driver_connection
-    before = driver.execute("PRAGMA cache_size").fetchone()[0]
-    driver.execute("PRAGMA cache_size=-262144")  # KiB: 256 MB at most, allocated as needed
-    try:
-        yield
-    finally:
-        driver.execute(f"PRAGMA cache_size={int(before)}")
 
 
 def _undo(job, factory, report) -> None:
@@ -1278,20 +1301,25 @@ def _conflict(failure: Exception, report) -> WriteFailed:
     )
 
 
-def _write_offline(engine, job, batches, report, progress) -> None:
+def _write_offline(engine, job, checked: Callable[[], Iterator[list]], progress) -> None:
     """One transaction, no per-row foreign-key probes, large first imports rebuild indexes."""
     sqlite = not job.db.postgres
     with engine.connect() as conn:
         if sqlite:  # the pragma only works outside a transaction; undone before the pool
             conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         try:
-            with _big_cache(conn, job.db), Session(bind=conn) as session, session.begin():
+            with Session(bind=conn) as session, session.begin():
                 rebuild = _drop_indexes(session, job, sqlite)
+                if sqlite:  # checking overlaps writing; readers never wait for SQLite's writer
+                    batches = _ahead(checked())
+                else:  # PostgreSQL readers would wait for the dropped indexes' locks
+                    job.session, batches = session, checked()
                 for batch in batches:
                     job.write(session, batch)
-                    report.batches += 1
+                    job.report.batches += 1
                     if progress is not None:
-                        progress(report.rows, job.valid_rows)
+                        progress(job.report.rows, max(job.expected_rows, job.report.rows))
+                _raise_refusal(job, job.report.path)  # rolls everything back
                 for statement in rebuild:
                     session.execute(text(statement))
         finally:
@@ -1307,9 +1335,9 @@ def _drop_indexes(session: Session, job, sqlite: bool) -> list[str]:
     rolls it back; returns the statements that restore them.
     """
     table = Rating.__table__
-    if job.kind != "ratings" or job.valid_rows < REBUILD_MIN_ROWS:
+    if job.kind != "ratings" or job.expected_rows < REBUILD_MIN_ROWS:
         return []
-    if job.valid_rows < session.scalar(select(func.count()).select_from(table)):
+    if job.expected_rows < session.scalar(select(func.count()).select_from(table)):
         return []
     if sqlite:
         found = session.execute(

@@ -950,3 +950,17 @@ def test_cli_imports_tickets_without_nlp_and_offline(cli, tmp_path):
     result = cli("import", "tickets", str(again), "--no-nlp", "--offline")
     assert result.exit_code == 0, result.output
     assert "offline" in result.output
+
+
+def test_offline_refusal_after_written_batches_writes_nothing(
+    engine, ictx, catalogue, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(importer, "REBUILD_MIN_ROWS", 3)
+    before = schema_of(engine)
+    rows = [*rating_rows(20), "2025-03-03 10:00,rsj-01,0,,,,,"]
+    path = write(tmp_path, lines(HEADER, *rows))
+    with pytest.raises(ImportFailed) as info:
+        importer.import_ratings(engine, ictx, path, batch_rows=4, offline=True)
+    assert [(e.line, e.column) for e in info.value.errors] == [(22, "score")]
+    assert_nothing_written(engine)
+    assert schema_of(engine) == before
