@@ -68,6 +68,7 @@ from minyi.services.validation import (
     check_recorded_moment,
     check_score,
     check_source_ref,
+    recorded_moment_bounds,
 )
 from minyi.services.views import STATUS_ZH
 
@@ -93,6 +94,7 @@ TICKET_COLUMNS = tuple(
     "closed_at due_date resolved satisfaction reply_text channel citizen_ref "
     "source_ref".split()
 )
+_IMPORT = Channel.IMPORT.value
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 _BOOLEANS |= {"y": True, "n": False, "t": True, "f": False, "是": True, "否": False}
 
@@ -322,15 +324,23 @@ class _Memo(dict):
 
 
 class _Times:
-    """CSV times as aware UTC datetimes (a time without offset is the county's local time)."""
+    """CSV times as UTC (a time without offset is the county's local time), within the bounds
+    of `check_recorded_moment`, which refuses the others with its own message."""
 
     def __init__(self, ctx: ServiceContext):
-        self.ctx = ctx
         self.zone = ctx.timezone
         self.now = ctx.now()
+        earliest, latest = recorded_moment_bounds(self.now, self.zone)
+        # Naive UTC bounds: most rows are checked with two comparisons of naive datetimes.
+        self.earliest, self.latest = (_naive_utc(b) for b in (earliest, latest))
         self.offsets: dict[date, timedelta] = {}  # local date -> UTC offset, per day
 
     def parse(self, raw: str, field_zh: str, field_en: str) -> datetime:
+        """The aware UTC time of a cell."""
+        return self.naive_utc(raw, field_zh, field_en).replace(tzinfo=UTC)
+
+    def naive_utc(self, raw: str, field_zh: str, field_en: str) -> datetime:
+        """The time of a cell as naive UTC: the form the database stores."""
         try:
             value = datetime.fromisoformat(raw)
         except ValueError:
@@ -339,10 +349,18 @@ class _Times:
             offset = self.offsets.get(value.date())
             if offset is None:
                 offset = self._offset(value)
-            value = (value - offset).replace(tzinfo=UTC)
-        return check_recorded_moment(
-            value, now=self.now, zone=self.zone, field_zh=field_zh, field_en=field_en
-        )
+            value = value - offset
+        else:
+            value = _naive_utc(value)
+        if not self.earliest <= value <= self.latest:
+            check_recorded_moment(
+                value.replace(tzinfo=UTC),
+                now=self.now,
+                zone=self.zone,
+                field_zh=field_zh,
+                field_en=field_en,
+            )
+        return value
 
     def _offset(self, value: datetime) -> timedelta:
         local = value.replace(tzinfo=self.zone)
@@ -364,6 +382,10 @@ class _Times:
                 f"无法识别的时间 {shown!r}，应为 YYYY-MM-DD HH:MM[:SS] 或 ISO 8601",
                 f"unreadable time {shown!r}: use YYYY-MM-DD HH:MM[:SS] or ISO 8601",
             ) from None
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _day(raw: str) -> date:
@@ -394,13 +416,12 @@ class _Db:
         self.postgres = engine.dialect.name == "postgresql"
 
     def time(self, moment: datetime | None):
+        """A time (aware, or naive UTC) as the driver stores it."""
         if moment is None:
             return None
-        if moment.tzinfo is not UTC:
-            moment = moment.astimezone(UTC)
-        if self.postgres:
-            return moment.replace(tzinfo=None)
-        return moment.isoformat(" ", "microseconds")[:26]  # without its "+00:00"
+        if moment.tzinfo is not None:
+            moment = _naive_utc(moment)
+        return moment if self.postgres else moment.isoformat(" ", "microseconds")
 
     def date(self, day: date | None):
         return day if self.postgres or day is None else day.isoformat()
@@ -641,13 +662,13 @@ class _Ratings(_Job):
         i_channel, i_outlet, i_citizen, i_ref, i_done = rest
         column = "created_at"
         try:
-            created = self.times.parse(row[i_created], "时间", "created_at")
+            created = self.times.naive_utc(row[i_created], "时间", "created_at")
             column = "service_code"
             service_id, department_id = self.services[row[i_service]]
             column = "score"
             score = self.scores[row[i_score]]
             comment = aspect = outlet = citizen = ref = follow_up = None
-            channel = Channel.IMPORT.value
+            channel = _IMPORT
             if i_comment is not None and row[i_comment]:
                 column = "comment"
                 comment = self.comments[row[i_comment]]
@@ -671,7 +692,9 @@ class _Ratings(_Job):
             if self.bad[score]:
                 completed = None
                 if done:
-                    completed = self.times.parse(done, "整改完成时间", "follow_up_completed_at")
+                    completed = self.times.naive_utc(
+                        done, "整改完成时间", "follow_up_completed_at"
+                    )
                     if completed < created:
                         raise ValidationFailed(
                             "整改完成时间早于评价时间",
@@ -692,13 +715,13 @@ class _Ratings(_Job):
         return row + [channel, ref, created_db, follow_up]
 
     def deadline(self, created: datetime):
-        """follow_up_deadline of `created`, computed once per local day."""
-        day = created.astimezone(self.times.zone).date()
+        """follow_up_deadline of `created` (naive UTC), computed once per local day."""
+        aware = created.replace(tzinfo=UTC)
+        day = self.ctx.local_date(aware)
         value = self.deadlines.get(day)
         if value is None:
-            value = self.deadlines[day] = self.db.date(
-                ratings.follow_up_deadline(self.ctx, created)
-            )
+            deadline = ratings.follow_up_deadline(self.ctx, aware)
+            value = self.deadlines[day] = self.db.date(deadline)
         return value
 
     def prepare(self, batch: list[list]) -> None:
@@ -1155,6 +1178,7 @@ def _import(job_class, engine, ctx, path, progress, offline, batch_rows) -> Impo
                     pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
                     spooled += 1
                 _raise_refusal(job, path)
+                session.rollback()  # no read snapshot held while writing (SQLite's WAL)
                 spool.seek(0)
                 log.info("import %s: writing %s from %s", import_id, job.kind, path)
                 _write_live(engine, job, (pickle.load(spool) for _ in range(spooled)), progress)
@@ -1191,10 +1215,12 @@ def _checked(job, path, encoding, progress, batch_rows) -> Iterator[list]:
                 f"应有 {width} 列，实有 {len(record)} 列",
                 f"expected {width} fields, found {len(record)}",
             )
+            if errors.full:
+                break
         elif (row := job.check(line, record)) is not None:
             batch.append(row)
             job.valid_rows += 1
-        if errors.full:
+        elif errors.full:
             break
         if len(batch) >= batch_rows:
             job.prepare(batch)

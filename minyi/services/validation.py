@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta, tzinfo
-from functools import lru_cache
 
 from minyi.errors import ValidationFailed
 from minyi.models import Channel
@@ -106,9 +105,9 @@ EARLIEST_DAY = date(2000, 1, 1)
 FUTURE_SLACK = timedelta(days=1)
 
 
-@lru_cache(maxsize=8)
-def _earliest(zone: tzinfo) -> datetime:
-    return datetime.combine(EARLIEST_DAY, time.min, zone)
+def recorded_moment_bounds(now: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The earliest and latest aware time `check_recorded_moment` accepts."""
+    return datetime.combine(EARLIEST_DAY, time.min, zone), now + FUTURE_SLACK
 
 
 def check_recorded_moment(
@@ -121,14 +120,14 @@ def check_recorded_moment(
 ) -> datetime:
     """An aware time of something that happened: not before 2000-01-01 local, not in the future."""
     value = check_moment(value, field_zh=field_zh, field_en=field_en)
-    if value < _earliest(zone):
-        shown = f"{value.astimezone(zone):%Y-%m-%d %H:%M}"
+    earliest, latest = recorded_moment_bounds(now, zone)
+    shown = f"{value.astimezone(zone):%Y-%m-%d %H:%M}"
+    if value < earliest:
         raise ValidationFailed(
             f"{field_zh} {shown} 早于 {EARLIEST_DAY}，不是有效的记录",
             f"{field_en} {shown} is before {EARLIEST_DAY}: not a plausible record",
         )
-    if value > now + FUTURE_SLACK:
-        shown = f"{value.astimezone(zone):%Y-%m-%d %H:%M}"
+    if value > latest:
         raise ValidationFailed(
             f"{field_zh} {shown} 在未来", f"{field_en} {shown} is in the future"
         )
