@@ -610,8 +610,9 @@ def test_live_writers_keep_succeeding_during_an_import(
             s.scalars(select(Rating.id).where(Rating.department_id == catalogue["rsj"]))
         )
     assert live == set(stored) and len(imported) == 3000
-    # Interleaved: the site's ratings landed between the import's batches.
-    assert sum(imported[0] < rating_id < imported[-1] for rating_id in live) >= 14
+    # Interleaved: after each of batches 1-14 the site wrote before the next one began (the
+    # write awaited after batch 1 may have come just before it).
+    assert sum(imported[0] < rating_id < imported[-1] for rating_id in live) >= 13
 
 
 def schema_of(engine) -> tuple[set[str], set[str]]:
