@@ -215,3 +215,20 @@ def test_rating_with_an_outlet_code_and_an_aspect(session, ctx, service):
 def test_bad_outlet_is_a_domain_error(session, fields):
     with pytest.raises(ValidationFailed):
         catalog.create_outlet(session, **({"code": "hall-9", "name": "大厅"} | fields))
+
+
+def test_submit_rating_returns_a_view_readable_after_the_session(session_factory, ctx):
+    with session_factory.begin() as s:
+        department = make_department(s, code="zwfw", name="政务服务中心")
+        make_service(s, department=department, code="zwfw-01", name="综合受理")
+    view = ratings.submit_rating(
+        session_factory, ctx, service="zwfw-01", score=1, aspect="办事效率", source_ref="qr-1"
+    )
+    assert view.is_bad_review and view.follow_up_status == FollowUpStatus.OPEN
+    assert view.department.name == "政务服务中心" and view.service_name == "综合受理"
+    # Wednesday 2026-11-25 + 5 working days.
+    assert view.follow_up_deadline == date(2026, 12, 2)
+    again = ratings.submit_rating(
+        session_factory, ctx, service="zwfw-01", score=1, source_ref="qr-1"
+    )
+    assert again.id == view.id

@@ -15,6 +15,9 @@ def create_department(
 ) -> Department:
     code = _code(code)
     name = clean_text(name, field_zh="部门名称", field_en="department name", max_chars=100)
+    name_en = clean_text(
+        name_en, field_zh="英文名称", field_en="English name", max_chars=120, required=False
+    )
     if session.scalar(
         select(Department.id).where((Department.code == code) | (Department.name == name))
     ):
@@ -28,6 +31,7 @@ def create_department(
 
 
 def create_service(session: Session, *, department: Department, code: str, name: str) -> Service:
+    department = get_department(session, department, active_only=True)
     code = _code(code)
     name = clean_text(name, field_zh="事项名称", field_en="service name", max_chars=200)
     if session.scalar(select(Service.id).where(Service.code == code)):

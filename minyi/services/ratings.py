@@ -6,7 +6,7 @@ import logging
 from datetime import date, datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from minyi.db import insert_or_get
 from minyi.errors import IllegalTransition, ValidationFailed
@@ -31,6 +31,7 @@ from minyi.services.validation import (
     check_source_ref,
     clean_text,
 )
+from minyi.services.views import RatingView
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,15 @@ def record_rating(
         return rating
     rating, _ = insert_or_get(session, rating, same_submission)
     return rating
+
+
+def submit_rating(session_factory: sessionmaker, ctx: ServiceContext, **fields) -> RatingView:
+    """Record a rating in its own transaction; a view readable after it has closed.
+
+    Takes the keyword arguments of `record_rating`.
+    """
+    with session_factory.begin() as session:
+        return RatingView.of(record_rating(session, ctx, **fields))
 
 
 def complete_follow_up(

@@ -11,6 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from minyi.errors import ValidationFailed
 from minyi.models import Role, StaffUser
 from minyi.services.catalog import get_department
+from minyi.services.validation import clean_text
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
 MIN_PASSWORD_CHARS = 8
@@ -44,6 +45,9 @@ def create_staff_user(
             f"密码至少 {MIN_PASSWORD_CHARS} 位",
             f"password must have at least {MIN_PASSWORD_CHARS} characters",
         )
+    display_name = clean_text(
+        display_name, field_zh="显示名", field_en="display name", max_chars=100, required=False
+    )
     dept = get_department(session, department) if department is not None else None
     if role == Role.OFFICER and dept is None:
         raise ValidationFailed("部门工作人员必须指定所属部门", "an officer needs a department")
