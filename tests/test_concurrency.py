@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 from minyi.db import make_engine, make_session_factory
-from minyi.models import Channel, Citizen, Rating, Ticket
-from minyi.services import catalog, citizens, ratings, tickets
+from minyi.errors import IllegalTransition
+from minyi.models import Channel, Citizen, OutboxMessage, Rating, Ticket
+from minyi.services import catalog, citizens, ratings, staff, tickets
+from minyi.services.actors import Actor
 
 THREADS = 6
 PER_THREAD = 8
@@ -179,3 +181,39 @@ def test_write_sessions_take_the_sqlite_lock_at_begin(sqlite_factory):
                 raw.driver_connection.execute("BEGIN IMMEDIATE")
         finally:
             raw.close()
+
+
+def test_two_staff_accepting_one_ticket_at_once_move_it_once(session_factory, ctx):
+    with session_factory.begin() as session:
+        department = catalog.create_department(session, code="zjj", name="住建局")
+        admin = staff.create_staff_user(
+            session, username="boss", password="correct-horse-9", role="admin"
+        )
+        officer = staff.create_staff_user(
+            session,
+            username="clerk",
+            password="correct-horse-9",
+            role="officer",
+            department=department,
+        )
+        ticket = tickets.file_ticket(session, ctx, text="路灯坏了一个多月。", channel="web")
+        tickets.assign(session, ctx, ticket, "zjj", actor=Actor.staff(admin))
+        number, actors = ticket.number, [Actor.staff(admin), Actor.staff(officer)]
+    refused: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work(thread: int) -> None:
+        try:
+            with session_factory.begin() as session:
+                found = tickets.get_ticket(session, number, for_update=True)
+                tickets.start(session, ctx, found, actor=actors[thread % 2])
+        except IllegalTransition as exc:
+            with lock:
+                refused.append(exc)
+
+    assert run_together(work) == []
+    assert len(refused) == THREADS - 1
+    with session_factory() as session:
+        kinds = [e.kind for e in tickets.get_ticket(session, number).events]
+        assert kinds.count("started") == 1
+        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0  # no citizen

@@ -237,7 +237,7 @@ def submit_complaint(
         return view
     try:
         with session_factory.begin() as session:
-            ticket = route_ticket(session, ctx, session.get(Ticket, ticket_id))
+            ticket = route_ticket(session, ctx, get_ticket(session, ticket_id, for_update=True))
             view = TicketView.of(ticket)
     except Exception:
         log.exception("routing failed for ticket %s; left in triage", ticket_id)
@@ -268,11 +268,19 @@ def department_for_topic(
     return by_code[best if hits[best] > 0 else candidates[0]]
 
 
-def get_ticket(session: Session, number_or_id: object) -> Ticket:
-    """A ticket by public number or id; NotFound otherwise."""
+def get_ticket(session: Session, number_or_id: object, *, for_update: bool = False) -> Ticket:
+    """A ticket by public number or id; NotFound otherwise.
+
+    Fetch with `for_update=True` before a move: two staff clicking "accept" at once then
+    queue on the row (PostgreSQL), and the second sees the move already made and is refused.
+    SQLite needs no row lock: its write transactions are serialised at BEGIN.
+    """
     ref = check_ref(number_or_id, kind_zh="工单", kind_en="ticket")
     column = Ticket.id if isinstance(ref, int) else Ticket.number
-    ticket = session.scalar(select(Ticket).where(column == ref))
+    query = select(Ticket).where(column == ref)
+    if for_update:
+        query = query.with_for_update(of=Ticket)
+    ticket = session.scalar(query)
     if ticket is None:
         raise NotFound(f"找不到工单 {ref}", f"unknown ticket {ref}")
     return ticket
