@@ -143,6 +143,21 @@ def worker(runtime: Runtime) -> None:
     run_worker(runtime.settings)
 
 
+@main.command()
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="备份文件（不可已存在）/ backup file, must not exist"
+    " (default: backups/minyi-YYYYmmdd-HHMMSS.db beside the database)",
+)
+@click.pass_obj
+def backup(runtime: Runtime, output: Path | None) -> None:
+    """在线备份 SQLite 数据库 / copy the SQLite database while it serves."""
+    from minyi.backup import backup_database
+
+    click.echo(str(backup_database(runtime.settings, output)))
+
+
 @main.group()
 def user() -> None:
     """工作人员账号 / staff accounts."""

@@ -469,6 +469,6 @@ def test_serve_with_a_taken_port_starts_no_scheduler(sqlite_settings, tmp_path, 
 
 
 def test_new_commands_have_help():
-    for command in ("web", "worker"):
+    for command in ("web", "worker", "backup"):
         result = CliRunner().invoke(main, [command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output, command
