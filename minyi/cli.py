@@ -123,6 +123,41 @@ def serve(runtime: Runtime, host: str | None, port: int | None) -> None:
     run(runtime.settings, host=host, port=port)
 
 
+@main.command("web")
+@click.option("--host", help="监听地址 / listen address (default from config)")
+@click.option("--port", type=click.IntRange(1, 65535), help="端口 / port (default from config)")
+@click.pass_obj
+def web_command(runtime: Runtime, host: str | None, port: int | None) -> None:
+    """只启动网站（不含定时任务和机器人）/ run the web site only (no scheduler, no bot)."""
+    from minyi.runtime import serve_web
+
+    serve_web(runtime.settings, host=host, port=port)
+
+
+@main.command()
+@click.pass_obj
+def worker(runtime: Runtime) -> None:
+    """只运行定时任务（同一数据库仅一个生效）/ run the scheduler only (one per database)."""
+    from minyi.runtime import run_worker
+
+    run_worker(runtime.settings)
+
+
+@main.command()
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="备份文件（不可已存在）/ backup file, must not exist"
+    " (default: backups/minyi-YYYYmmdd-HHMMSS.db beside the database)",
+)
+@click.pass_obj
+def backup(runtime: Runtime, output: Path | None) -> None:
+    """在线备份 SQLite 数据库 / copy the SQLite database while it serves."""
+    from minyi.backup import backup_database
+
+    click.echo(str(backup_database(runtime.settings, output)))
+
+
 @main.group()
 def user() -> None:
     """工作人员账号 / staff accounts."""
