@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Select, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
@@ -20,6 +22,9 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+T = TypeVar("T")
 
 
 class Base(DeclarativeBase):
@@ -63,11 +68,16 @@ def make_engine(settings: Settings, url: str | None = None) -> Engine:
         kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
-        _tune_sqlite(engine, settings.database.sqlite_busy_timeout_ms)
+        synchronous = getattr(settings.database, "sqlite_synchronous", "FULL")
+        _tune_sqlite(engine, settings.database.sqlite_busy_timeout_ms, synchronous)
     return engine
 
 
-def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+# Execution option of a read-only session factory: its transactions start deferred.
+READ_ONLY = "minyi_read_only"
+
+
+def _tune_sqlite(engine: Engine, busy_timeout_ms: int, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         # pysqlite's own BEGIN handling breaks SAVEPOINT and defers locks; we issue BEGIN.
@@ -76,13 +86,44 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a committed complaint survives a power cut, not only a crash of the process.
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN")
+        # Under WAL a deferred transaction that has read cannot upgrade to a write lock: it
+        # fails at once with "database is locked", whatever busy_timeout says. IMMEDIATE takes
+        # the write lock at BEGIN, so a second writer waits (busy_timeout) instead of failing.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker:
+    """The one session policy: `with factory.begin() as session:` is one unit of work.
+
+    Write sessions (the default) lock SQLite at BEGIN so concurrent writers queue; a read-only
+    factory (pages and reports that never write) starts deferred and never waits for writers.
+    """
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)
+
+
+def insert_or_get(session: Session, row: T, existing: Select) -> tuple[T, bool]:
+    """Insert `row` in a savepoint; if a unique key loses a race, return the row that won.
+
+    Returns (row, created). Two writers submitting the same thing (a double-clicked form, a
+    retried bot update) must end with one row and no error on every database: on PostgreSQL the
+    second INSERT waits for the first transaction and then violates the unique key.
+    """
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        winner = session.scalar(existing)
+        if winner is None:  # another constraint failed: not a double submit
+            raise
+        return winner, False
+    return row, True

@@ -89,6 +89,7 @@ from minyi.models import (
     Rating,
     Service,
     Ticket,
+    TicketClosure,
     TicketEvent,
     TicketNumberCounter,
     TicketStatus,
@@ -1253,15 +1254,28 @@ TICKET_INSERT = (
     "first_response_at",
     "due_date",
     "original_due_date",
-    "replied_at",
+    "first_replied_at",
+    "last_replied_at",
     "reply_text",
-    "closed_at",
-    "resolved",
-    "satisfaction",
+    "first_closed_at",
+    "last_closed_at",
     "reopen_count",
     "bounce_count",
     "escalated",
+    "escalation_count",
     "updated_at",
+)
+CLOSURE_INSERT = (
+    "ticket_id",
+    "round",
+    "department_id",
+    "due_date",
+    "closed_at",
+    "closed_by",
+    "resolved",
+    "satisfaction",
+    "verdict_at",
+    "verdict_by",
 )
 EVENT_INSERT = ("ticket_id", "kind", "from_status", "to_status", "actor", "detail", "created_at")
 _S = TicketStatus
@@ -1634,7 +1648,7 @@ class _TicketsImport(_ImportJob):
         citizen_ids = citizens.resolve({t.citizen_ref for t in rows if t.citizen_ref})
         ids = writer.next_ids(self.table)(len(rows))
         response_days: dict[date, Any] = {}
-        records, events = [], []
+        records, events, closures = [], [], []
         name = self.path.name
         t, f = writer.time, writer.flag
         for ticket_id, ticket in zip(ids, rows, strict=True):
@@ -1661,16 +1675,33 @@ class _TicketsImport(_ImportJob):
                     due,
                     due,
                     t(ticket.replied),
+                    t(ticket.replied),
                     ticket.reply_text,
                     t(ticket.closed),
-                    f(ticket.resolved),
-                    ticket.satisfaction,
+                    t(ticket.closed),
                     0,
                     0,
                     f(False),
+                    0,
                     now,
                 )
             )
+            if ticket.closed is not None:
+                answered = ticket.resolved is not None or ticket.satisfaction is not None
+                closures.append(
+                    (
+                        ticket_id,
+                        1,
+                        ticket.department_id,
+                        due,
+                        t(ticket.closed),
+                        "system:import",
+                        f(ticket.resolved),
+                        ticket.satisfaction,
+                        t(ticket.closed) if answered else None,
+                        "system:import" if answered else None,
+                    )
+                )
             events.append(
                 (
                     ticket_id,
@@ -1684,6 +1715,7 @@ class _TicketsImport(_ImportJob):
             )
         writer.insert(self.table, TICKET_INSERT, records)
         writer.insert(TicketEvent.__table__, EVENT_INSERT, events)
+        writer.insert(TicketClosure.__table__, CLOSURE_INSERT, closures)
         self.report.rows = len(records)
         self.report.events = len(events)
         self.report.citizens_created = citizens.created

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -64,12 +65,16 @@ class FollowUpStatus(enum.StrEnum):
     OPEN = "open"
     RECTIFIED = "rectified"
     COMPLETED = "completed"
+    # The rating was excluded by an approved appeal: nothing is left to rectify.
+    EXCLUDED = "excluded"
 
 
 class DecisionStatus(enum.StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REFUSED = "refused"
+    # Pending when the ticket left the department (reassigned): nobody is left to decide for.
+    WITHDRAWN = "withdrawn"
 
 
 class Department(Base):
@@ -198,6 +203,8 @@ class BadReviewFollowUp(Base):
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     rectified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 谁办理、谁负责: the staff member who reported back, kept for the audit.
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -208,6 +215,16 @@ class RatingAppeal(Base):
     """A request to exclude a malicious rating: audited, never a deletion."""
 
     __tablename__ = "rating_appeals"
+    __table_args__ = (
+        # At most one live appeal per rating (pending or approved), enforced by the database.
+        Index(
+            "uq_rating_appeals_live",
+            "rating_id",
+            unique=True,
+            sqlite_where=text("status IN ('pending', 'approved')"),
+            postgresql_where=text("status IN ('pending', 'approved')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id"), index=True)
@@ -228,12 +245,9 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_department_received", "department_id", "received_at"),
         Index("ix_tickets_department_due", "department_id", "due_date"),
-        Index("ix_tickets_department_closed", "department_id", "closed_at"),
+        Index("ix_tickets_department_closed", "department_id", "last_closed_at"),
         Index("ix_tickets_status", "status"),
         UniqueConstraint("channel", "source_ref", name="uq_tickets_channel_source_ref"),
-        CheckConstraint(
-            "satisfaction IS NULL OR satisfaction BETWEEN 1 AND 5", name="satisfaction_range"
-        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -263,17 +277,24 @@ class Ticket(Base):
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     due_date: Mapped[date] = mapped_column(Date)
     original_due_date: Mapped[date] = mapped_column(Date)
-    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    reply_text: Mapped[str | None] = mapped_column(Text)
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    resolved: Mapped[bool | None] = mapped_column(Boolean)
-    satisfaction: Mapped[int | None] = mapped_column(SmallInteger)
+    # First and latest of each: set once / moved forward, never cleared by a reopen.
+    first_replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reply_text: Mapped[str | None] = mapped_column(Text)  # the latest reply; all are events
+    first_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     bounce_count: Mapped[int] = mapped_column(Integer, default=0)
+    # In the admin's escalation queue now (a second "not resolved"); escalated_at is the latest.
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalation_count: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     department: Mapped[Department | None] = relationship(foreign_keys=[department_id])
+    predicted_department: Mapped[Department | None] = relationship(
+        foreign_keys=[predicted_department_id]
+    )
     citizen: Mapped[Citizen | None] = relationship()
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"
@@ -281,6 +302,56 @@ class Ticket(Base):
     attachments: Mapped[list[TicketAttachment]] = relationship(
         back_populates="ticket", cascade="all, delete-orphan"
     )
+    closures: Mapped[list[TicketClosure]] = relationship(
+        back_populates="ticket", order_by="TicketClosure.round", cascade="all, delete-orphan"
+    )
+
+    @property
+    def latest_closure(self) -> TicketClosure | None:
+        return self.closures[-1] if self.closures else None
+
+    @property
+    def resolved(self) -> bool | None:
+        """The citizen's latest answer to "resolved?" (None: not asked or not answered)."""
+        closure = self.latest_closure
+        return closure.resolved if closure else None
+
+    @property
+    def satisfaction(self) -> int | None:
+        """The citizen's latest 1-5 satisfaction answer."""
+        closure = self.latest_closure
+        return closure.satisfaction if closure else None
+
+
+class TicketClosure(Base):
+    """One closure round (办结) of a ticket and the citizen's 回访 verdict on it.
+
+    A reopened ticket gets a new round; earlier rounds and their verdicts are never changed.
+    """
+
+    __tablename__ = "ticket_closures"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "round", name="uq_ticket_closures_ticket_round"),
+        Index("ix_ticket_closures_department_closed", "department_id", "closed_at"),
+        CheckConstraint(
+            "satisfaction IS NULL OR satisfaction BETWEEN 1 AND 5", name="satisfaction_range"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    round: Mapped[int] = mapped_column(Integer)  # 1 for the first closure
+    # The handling department and the due date in force when it was closed.
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    due_date: Mapped[date] = mapped_column(Date)
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_by: Mapped[str] = mapped_column(String(64))
+    resolved: Mapped[bool | None] = mapped_column(Boolean)
+    satisfaction: Mapped[int | None] = mapped_column(SmallInteger)
+    verdict_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verdict_by: Mapped[str | None] = mapped_column(String(64))
+
+    ticket: Mapped[Ticket] = relationship(back_populates="closures")
 
 
 class TicketEvent(Base):
@@ -374,3 +445,19 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CalendarYear(Base):
+    """A year of holidays and make-up working days loaded by the county (`minyi calendar import`).
+
+    Overrides the shipped table for that year; `[calendar]` settings still correct single days.
+    """
+
+    __tablename__ = "calendar_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holidays: Mapped[list[str]] = mapped_column(JSON)  # ISO dates
+    workdays: Mapped[list[str]] = mapped_column(JSON)
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str | None] = mapped_column(String(300))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -54,8 +54,11 @@ def _sqlite_template(tmp_path_factory):
     settings = load_settings(database={"url": f"sqlite:///{path}"})
     engine = make_engine(settings)
     upgrade(engine)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw = engine.raw_connection()  # outside any transaction, as a checkpoint needs
+    try:
+        raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        raw.close()
     engine.dispose()
     return path
 

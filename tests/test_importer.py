@@ -434,7 +434,11 @@ def test_tickets_import(engine, settings, catalogue, session_factory, tmp_path):
         )
         assert closed.status == "closed" and closed.resolved is True
         assert closed.satisfaction == 4 and closed.reply_text == "已修复"
-        assert closed.closed_at == datetime(2025, 10, 10, 1, 0, tzinfo=UTC)
+        assert (
+            closed.last_closed_at
+            == closed.first_closed_at
+            == datetime(2025, 10, 10, 1, 0, tzinfo=UTC)
+        )
         assert closed.department_id == catalogue["zjj"] and not closed.needs_triage
         # 15 working days after 9-30, over the National Day holiday and make-up 10-11.
         assert closed.due_date == closed.original_due_date == date(2025, 10, 28)
@@ -443,7 +447,7 @@ def test_tickets_import(engine, settings, catalogue, session_factory, tmp_path):
         assert triage.status == "received" and triage.needs_triage
         assert triage.department_id is None
         assert started.number == "MY-20250930-0007" and started.due_date == date(2025, 10, 20)
-        assert replied.first_response_at == replied.replied_at  # a reply is a response
+        assert replied.first_response_at == replied.last_replied_at  # a reply is a response
         # Generated numbers come after the file's own number on that day.
         assert {closed.number, triage.number} == {"MY-20250930-0008", "MY-20250930-0009"}
         assert replied.number == "MY-20251001-0001"

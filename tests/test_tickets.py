@@ -225,11 +225,12 @@ def test_reopen_once_then_escalate(session, ctx, county):
     who = Actor.citizen(citizen)
     tickets.record_verdict(session, ctx, ticket, actor=who, resolved=False, satisfaction=2)
     assert ticket.status == S.IN_PROGRESS and ticket.reopen_count == 1 and not ticket.escalated
-    assert ticket.closed_at is None
+    assert ticket.last_closed_at is not None  # the first closure stays on record
     for actor_step in ("reply", "close"):
         _step(session, ctx, county, ticket, actor_step)
     tickets.record_verdict(session, ctx, ticket, actor=who, resolved=False)
-    assert ticket.escalated and ticket.reopen_count == 2
+    # The second "no" does not reopen again: it goes to the admins' queue.
+    assert ticket.escalated and ticket.reopen_count == 1 and ticket.status == S.CLOSED
     assert ticket.events[-1].kind == "escalated"
     with pytest.raises(IllegalTransition):
         tickets.record_verdict(session, ctx, ticket, actor=who, resolved=True)

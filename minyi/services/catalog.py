@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from minyi.errors import NotFound, ValidationFailed
 from minyi.models import Department, Outlet, Service
-from minyi.services.validation import clean_text
+from minyi.services.validation import check_ref, clean_text
 
 
 def create_department(
@@ -39,20 +39,35 @@ def create_service(session: Session, *, department: Department, code: str, name:
 
 
 def create_outlet(session: Session, *, code: str, name: str, address: str | None = None) -> Outlet:
-    outlet = Outlet(code=_code(code), name=name, address=address)
+    code = _code(code)
+    name = clean_text(name, field_zh="服务网点名称", field_en="outlet name", max_chars=200)
+    address = clean_text(
+        address, field_zh="地址", field_en="address", max_chars=300, required=False
+    )
+    if session.scalar(select(Outlet.id).where(Outlet.code == code)):
+        raise ValidationFailed(f"网点编码 {code} 已存在", f"outlet code {code} exists")
+    outlet = Outlet(code=code, name=name, address=address)
     session.add(outlet)
     session.flush()
     return outlet
 
 
-def get_department(session: Session, ref: int | str | Department) -> Department:
-    """A department by object, id or code; NotFound otherwise."""
+def get_department(
+    session: Session, ref: int | str | Department, *, active_only: bool = False
+) -> Department:
+    """A department by object, id or code; NotFound otherwise (also when inactive if asked)."""
     if isinstance(ref, Department):
-        return ref
-    column = Department.id if isinstance(ref, int) else Department.code
-    department = session.scalar(select(Department).where(column == ref))
+        department = ref
+    else:
+        ref = check_ref(ref, kind_zh="部门", kind_en="department")
+        column = Department.id if isinstance(ref, int) else Department.code
+        department = session.scalar(select(Department).where(column == ref))
     if department is None:
         raise NotFound(f"找不到部门 {ref}", f"unknown department {ref}")
+    if active_only and not department.active:
+        raise NotFound(
+            f"部门 {department.name} 已停用", f"department {department.code} is inactive"
+        )
     return department
 
 
@@ -61,11 +76,24 @@ def get_service(session: Session, ref: int | str | Service) -> Service:
     if isinstance(ref, Service):
         service = ref
     else:
+        ref = check_ref(ref, kind_zh="服务事项", kind_en="service")
         column = Service.id if isinstance(ref, int) else Service.code
         service = session.scalar(select(Service).where(column == ref))
     if service is None or not service.active:
         raise NotFound(f"找不到服务事项 {ref}", f"unknown service {ref}")
     return service
+
+
+def get_outlet(session: Session, ref: int | str | Outlet) -> Outlet:
+    """An outlet (service hall) by object, id or code; NotFound otherwise."""
+    if isinstance(ref, Outlet):
+        return ref
+    ref = check_ref(ref, kind_zh="服务网点", kind_en="outlet")
+    column = Outlet.id if isinstance(ref, int) else Outlet.code
+    outlet = session.scalar(select(Outlet).where(column == ref))
+    if outlet is None:
+        raise NotFound(f"找不到服务网点 {ref}", f"unknown outlet {ref}")
+    return outlet
 
 
 def list_departments(session: Session, *, active_only: bool = True) -> list[Department]:

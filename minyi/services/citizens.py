@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from minyi.db import insert_or_get
 from minyi.errors import ValidationFailed
 from minyi.models import Channel, Citizen
+from minyi.services.validation import check_channel, clean_text
 
 
 def get_or_create_citizen(
@@ -19,10 +20,17 @@ def get_or_create_citizen(
     language: str = "zh",
 ) -> Citizen:
     """The citizen known by (channel, external_id), registered on first contact."""
-    channel = _channel(channel)
-    external = str(external_id).strip() if external_id is not None else ""
+    channel = check_channel(channel)
+    if isinstance(external_id, bool) or not isinstance(external_id, str | int):
+        raise ValidationFailed("缺少有效的用户标识", "a valid channel identity is required")
+    external = str(external_id).strip()
     if not external or len(external) > 128:
         raise ValidationFailed("缺少有效的用户标识", "a valid channel identity is required")
+    display_name = clean_text(
+        display_name, field_zh="称呼", field_en="display name", max_chars=10_000, required=False
+    )
+    if not isinstance(language, str):
+        language = "zh"
     query = select(Citizen).where(Citizen.channel == channel, Citizen.external_id == external)
     citizen = session.scalar(query)
     if citizen is not None:
@@ -30,20 +38,8 @@ def get_or_create_citizen(
     citizen = Citizen(
         channel=channel,
         external_id=external,
-        display_name=(display_name or None) and display_name[:100],
+        display_name=display_name[:100] if display_name else None,
         language="en" if str(language).lower().startswith("en") else "zh",
     )
-    try:
-        # A savepoint, so losing a race with a concurrent first contact keeps the transaction.
-        with session.begin_nested():
-            session.add(citizen)
-    except IntegrityError:
-        citizen = session.scalar(query)
+    citizen, _ = insert_or_get(session, citizen, query)
     return citizen
-
-
-def _channel(value: Channel | str) -> Channel:
-    try:
-        return Channel(value)
-    except ValueError:
-        raise ValidationFailed(f"未知渠道 {value!r}", f"unknown channel {value!r}") from None

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from minyi.config import Settings
 from minyi.db import utcnow
+from minyi.services.validation import check_moment
 from minyi.workdays import WorkCalendar
 
 
@@ -33,6 +34,12 @@ class ServiceContext:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def moment(self, at: object = None) -> datetime:
+        """`at` when given (it must be timezone-aware), else now: the time a change records."""
+        if at is None:
+            return self.clock()
+        return check_moment(at)
 
     def local_date(self, moment: datetime) -> date:
         """The county's calendar date of an aware `moment`."""

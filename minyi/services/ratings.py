@@ -3,30 +3,67 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from minyi.errors import IllegalTransition, PermissionDenied, ValidationFailed
+from minyi.db import insert_or_get
+from minyi.errors import IllegalTransition, ValidationFailed
 from minyi.models import (
     BadReviewFollowUp,
     Channel,
     Citizen,
     DecisionStatus,
     FollowUpStatus,
-    Outlet,
     Rating,
     RatingAppeal,
-    Role,
 )
 from minyi.services.actors import Actor
-from minyi.services.catalog import get_service
+from minyi.services.catalog import get_outlet, get_service
 from minyi.services.context import ServiceContext
 from minyi.services.outbox import enqueue_message
-from minyi.services.validation import check_score, clean_text
+from minyi.services.permissions import require
+from minyi.services.validation import (
+    check_channel,
+    check_flag,
+    check_score,
+    check_source_ref,
+    clean_text,
+)
 
 log = logging.getLogger(__name__)
+
+
+# The aspect that failed, as the citizen picks it (好差评 sub-items in plain words).
+ASPECTS = ("办事效率", "服务态度", "指引准确", "其他")
+
+
+def follow_up_deadline(ctx: ServiceContext, created: datetime) -> date:
+    """The working day by which a 差评 given at `created` must be rectified and reported back."""
+    return ctx.calendar.add_working_days(
+        ctx.local_date(created), ctx.settings.ratings.follow_up_working_days
+    )
+
+
+def is_bad_review(ctx: ServiceContext, score: int) -> bool:
+    return score <= ctx.settings.ratings.bad_review_max_score
+
+
+def check_comment(ctx: ServiceContext, comment: object) -> str | None:
+    """An optional rating comment, trimmed and within the configured length."""
+    return clean_text(
+        comment,
+        field_zh="评价内容",
+        field_en="comment",
+        max_chars=ctx.settings.ratings.max_comment_chars,
+        required=False,
+    )
+
+
+def check_aspect(aspect: object) -> str | None:
+    """An optional aspect: one of ASPECTS or a short free label (an imported sub-item)."""
+    return clean_text(aspect, field_zh="评价项", field_en="aspect", max_chars=40, required=False)
 
 
 def record_rating(
@@ -38,35 +75,33 @@ def record_rating(
     comment: object = None,
     citizen: Citizen | None = None,
     channel: Channel | str = Channel.WEB,
-    outlet: Outlet | None = None,
-    aspect: str | None = None,
-    source_ref: str | None = None,
+    outlet=None,
+    aspect: object = None,
+    source_ref: object = None,
     at: datetime | None = None,
 ) -> Rating:
     """Store a 1-5 rating; a score <= the 差评 bound opens a follow-up with a deadline.
 
-    The same (channel, source_ref) twice returns the first rating: a double submit is not
-    counted twice.
+    The same (channel, source_ref) twice returns the first rating, also when both arrive at
+    once: a double submit is not counted twice.
     """
     score = check_score(score)
-    comment = clean_text(
-        comment,
-        field_zh="评价内容",
-        field_en="comment",
-        max_chars=ctx.settings.ratings.max_comment_chars,
-        required=False,
-    )
+    comment = check_comment(ctx, comment)
+    aspect = check_aspect(aspect)
+    channel = check_channel(channel)
+    source_ref = check_source_ref(source_ref)
+    if citizen is not None and not isinstance(citizen, Citizen):
+        raise ValidationFailed("市民身份无效", "citizen must be a registered citizen")
     service = get_service(session, service)
-    channel = Channel(channel)
+    outlet = get_outlet(session, outlet) if outlet is not None else None
+    created = ctx.moment(at)
+    same_submission = select(Rating).where(
+        Rating.channel == channel, Rating.source_ref == source_ref
+    )
     if source_ref is not None:
-        existing = session.scalar(
-            select(Rating).where(Rating.channel == channel, Rating.source_ref == source_ref)
-        )
+        existing = session.scalar(same_submission)
         if existing is not None:
             return existing
-    if aspect is not None and (not isinstance(aspect, str) or len(aspect) > 40):
-        raise ValidationFailed("评价项无效", "invalid aspect")
-    created = at or ctx.now()
     rating = Rating(
         service_id=service.id,
         department_id=service.department_id,
@@ -80,15 +115,17 @@ def record_rating(
         created_at=created,
     )
     rating.sentiment_score = _comment_sentiment(ctx, comment)
-    session.add(rating)
-    if score <= ctx.settings.ratings.bad_review_max_score:
-        deadline = ctx.calendar.add_working_days(
-            ctx.local_date(created), ctx.settings.ratings.follow_up_working_days
-        )
+    if is_bad_review(ctx, score):
         rating.follow_up = BadReviewFollowUp(
-            department_id=service.department_id, deadline=deadline, created_at=created
+            department_id=service.department_id,
+            deadline=follow_up_deadline(ctx, created),
+            created_at=created,
         )
-    session.flush()
+    if source_ref is None:
+        session.add(rating)
+        session.flush()
+        return rating
+    rating, _ = insert_or_get(session, rating, same_submission)
     return rating
 
 
@@ -102,14 +139,19 @@ def complete_follow_up(
     at: datetime | None = None,
 ) -> BadReviewFollowUp:
     """Mark a 差评 verified, rectified and reported back; the citizen is asked to rate again."""
+    require(actor, "follow_up.complete", department_id=follow_up.department_id)
     if follow_up.status == FollowUpStatus.COMPLETED:
         raise IllegalTransition("该差评已整改反馈", "this follow-up is already completed")
-    _check_department(actor, follow_up.department_id)
+    if follow_up.status == FollowUpStatus.EXCLUDED:
+        raise IllegalTransition(
+            "该差评已经申诉核实为无效，无需整改", "this rating was excluded: nothing to rectify"
+        )
     note = clean_text(note, field_zh="整改说明", field_en="rectification note", max_chars=2000)
-    moment = at or ctx.now()
+    moment = ctx.moment(at)
     follow_up.verified_at = follow_up.verified_at or moment
     follow_up.rectified_at = follow_up.rectified_at or moment
     follow_up.completed_at = moment
+    follow_up.completed_by_id = actor.staff_user_id
     follow_up.status = FollowUpStatus.COMPLETED
     follow_up.note = note
     rating = follow_up.rating
@@ -127,44 +169,72 @@ def complete_follow_up(
 
 
 def request_exclusion(
-    session: Session, ctx: ServiceContext, rating: Rating, *, actor: Actor, reason: object
+    session: Session,
+    ctx: ServiceContext,
+    rating: Rating,
+    *,
+    actor: Actor,
+    reason: object,
+    at: datetime | None = None,
 ) -> RatingAppeal:
-    """Ask to exclude a malicious rating; it stays counted until an admin approves."""
-    if actor.kind != "staff":
-        raise PermissionDenied("只有工作人员可以申诉", "only staff can appeal a rating")
-    _check_department(actor, rating.department_id)
+    """Ask to exclude a malicious rating; it stays counted until an admin approves.
+
+    One live appeal per rating: not while another is pending, never on an excluded rating.
+    """
+    require(actor, "rating.appeal", department_id=rating.department_id)
     reason = clean_text(reason, field_zh="申诉理由", field_en="reason", max_chars=2000)
+    if rating.excluded:
+        raise IllegalTransition("该评价已被排除", "this rating is already excluded")
+    live = select(RatingAppeal).where(
+        RatingAppeal.rating_id == rating.id,
+        RatingAppeal.status.in_([DecisionStatus.PENDING, DecisionStatus.APPROVED]),
+    )
+    already = IllegalTransition(
+        "该评价已有待审核的申诉", "this rating already has a pending appeal"
+    )
+    if session.scalar(live) is not None:
+        raise already
     appeal = RatingAppeal(
         rating_id=rating.id,
         reason=reason,
         requested_by_id=actor.staff_user_id,
-        created_at=ctx.now(),
+        created_at=ctx.moment(at),
     )
-    session.add(appeal)
-    session.flush()
+    _, created = insert_or_get(session, appeal, live)
+    if not created:  # another officer filed one at the same moment
+        raise already
     return appeal
 
 
 def decide_exclusion(
-    session: Session, ctx: ServiceContext, appeal: RatingAppeal, *, actor: Actor, approve: bool
+    session: Session,
+    ctx: ServiceContext,
+    appeal: RatingAppeal,
+    *,
+    actor: Actor,
+    approve: object,
+    at: datetime | None = None,
 ) -> RatingAppeal:
-    """An admin approves (the rating leaves the indicators) or refuses an appeal."""
-    if not actor.is_admin:
-        raise PermissionDenied("只有管理员可以审核申诉", "only an admin can decide an appeal")
+    """An admin approves (the rating leaves the indicators) or refuses an appeal.
+
+    An approved appeal also closes the rating's open 差评 follow-up: nothing is left to fix.
+    """
+    require(actor, "rating.decide_appeal")
+    approve = check_flag(approve, field_zh="审核结果", field_en="approve")
     if appeal.status != DecisionStatus.PENDING:
         raise IllegalTransition("该申诉已审核", "this appeal is already decided")
+    moment = ctx.moment(at)
     appeal.status = DecisionStatus.APPROVED if approve else DecisionStatus.REFUSED
     appeal.decided_by_id = actor.staff_user_id
-    appeal.decided_at = ctx.now()
+    appeal.decided_at = moment
     if approve:
-        session.get(Rating, appeal.rating_id).excluded = True
+        rating = session.get(Rating, appeal.rating_id)
+        rating.excluded = True
+        follow_up = rating.follow_up
+        if follow_up is not None and follow_up.status != FollowUpStatus.COMPLETED:
+            follow_up.status = FollowUpStatus.EXCLUDED
     session.flush()
     return appeal
-
-
-def _check_department(actor: Actor, department_id: int) -> None:
-    if actor.role == Role.OFFICER and actor.department_id != department_id:
-        raise PermissionDenied("只能处理本部门的事项", "officers act on their own department only")
 
 
 def _comment_sentiment(ctx: ServiceContext, comment: str | None) -> float | None:

@@ -8,18 +8,19 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from minyi.errors import IllegalTransition, NotFound, PermissionDenied, ValidationFailed
+from minyi.errors import IllegalTransition, NotFound, ValidationFailed
 from minyi.models import (
     Channel,
     Citizen,
     DecisionStatus,
     Department,
     ExtensionRequest,
-    Role,
     RoutingCorrection,
     Ticket,
+    TicketClosure,
     TicketEvent,
     TicketNumberCounter,
     TicketStatus,
@@ -28,18 +29,20 @@ from minyi.services.actors import Actor
 from minyi.services.catalog import get_department
 from minyi.services.context import ServiceContext
 from minyi.services.outbox import enqueue_message
-from minyi.services.validation import check_score, clean_text
+from minyi.services.permissions import require
+from minyi.services.validation import (
+    check_channel,
+    check_flag,
+    check_ref,
+    check_score,
+    check_source_ref,
+    clean_text,
+)
+from minyi.services.views import STATUS_ZH, TicketView
 
 log = logging.getLogger(__name__)
 
 S = TicketStatus
-STATUS_ZH = {
-    S.RECEIVED: "已受理",
-    S.ASSIGNED: "已派单",
-    S.IN_PROGRESS: "办理中",
-    S.REPLIED: "已答复",
-    S.CLOSED: "已办结",
-}
 
 # Which statuses each move starts from; anything else is refused.
 MOVES: dict[str, frozenset[TicketStatus]] = {
@@ -62,6 +65,28 @@ MOVE_ZH = {
 }
 
 
+def ticket_due_dates(ctx: ServiceContext, received: datetime) -> tuple[date, date]:
+    """(response due date, due date) of a complaint received at `received`: working-day SLA."""
+    day = ctx.local_date(received)
+    limits = ctx.settings.tickets
+    return (
+        ctx.calendar.add_working_days(day, limits.response_window_working_days),
+        ctx.calendar.add_working_days(day, limits.sla_working_days),
+    )
+
+
+def check_complaint_text(ctx: ServiceContext, text: object) -> str:
+    """The complaint text trimmed and storable, within the configured length."""
+    limits = ctx.settings.tickets
+    return clean_text(
+        text,
+        field_zh="投诉内容",
+        field_en="complaint text",
+        max_chars=limits.max_text_chars,
+        min_chars=limits.min_text_chars,
+    )
+
+
 def file_ticket(
     session: Session,
     ctx: ServiceContext,
@@ -70,39 +95,32 @@ def file_ticket(
     channel: Channel | str,
     citizen: Citizen | None = None,
     location: object = None,
-    source_ref: str | None = None,
+    source_ref: object = None,
     at: datetime | None = None,
 ) -> Ticket:
     """Store a complaint with its public number and SLA dates, before any NLP runs.
 
-    The same (channel, source_ref) twice returns the first ticket (double submit).
+    The same (channel, source_ref) twice returns the first ticket (double submit), also when
+    both arrive at once.
     """
-    limits = ctx.settings.tickets
-    text = clean_text(
-        text,
-        field_zh="投诉内容",
-        field_en="complaint text",
-        max_chars=limits.max_text_chars,
-        min_chars=limits.min_text_chars,
-    )
+    text = check_complaint_text(ctx, text)
     location = clean_text(
         location, field_zh="地点", field_en="location", max_chars=300, required=False
     )
-    try:
-        channel = Channel(channel)
-    except ValueError:
-        raise ValidationFailed(f"未知渠道 {channel!r}", f"unknown channel {channel!r}") from None
+    channel = check_channel(channel)
+    source_ref = check_source_ref(source_ref)
+    if citizen is not None and not isinstance(citizen, Citizen):
+        raise ValidationFailed("市民身份无效", "citizen must be a registered citizen")
+    received = ctx.moment(at)
+    same_submission = select(Ticket).where(
+        Ticket.channel == channel, Ticket.source_ref == source_ref
+    )
     if source_ref is not None:
-        existing = session.scalar(
-            select(Ticket).where(Ticket.channel == channel, Ticket.source_ref == source_ref)
-        )
+        existing = session.scalar(same_submission)
         if existing is not None:
             return existing
-    received = at or ctx.now()
-    day = ctx.local_date(received)
-    due = ctx.calendar.add_working_days(day, limits.sla_working_days)
+    response_due, due = ticket_due_dates(ctx, received)
     ticket = Ticket(
-        number=_next_number(session, day, limits.number_prefix),
         citizen_id=citizen.id if citizen else None,
         channel=channel,
         source_ref=source_ref,
@@ -112,11 +130,10 @@ def file_ticket(
         needs_triage=True,
         received_at=received,
         updated_at=received,
-        response_due_date=ctx.calendar.add_working_days(day, limits.response_window_working_days),
+        response_due_date=response_due,
         due_date=due,
         original_due_date=due,
     )
-    session.add(ticket)
     _event(
         ticket,
         "received",
@@ -126,8 +143,25 @@ def file_ticket(
         {"channel": channel.value},
         received,
     )
-    session.flush()
+    if source_ref is None:
+        ticket.number = next_ticket_number(session, ctx, ctx.local_date(received))
+        session.add(ticket)
+        session.flush()
+        return ticket
+    try:
+        # The number is drawn inside the savepoint, so a lost race gives it back.
+        with session.begin_nested():
+            ticket.number = next_ticket_number(session, ctx, ctx.local_date(received))
+            session.add(ticket)
+    except IntegrityError:
+        winner = session.scalar(same_submission)
+        if winner is None:
+            raise
+        return winner
     return ticket
+
+
+ROUTER = Actor.system("nlp", "ticket.assign")
 
 
 def route_ticket(
@@ -136,12 +170,12 @@ def route_ticket(
     """Classify a received ticket; confident predictions are assigned, the rest go to triage."""
     if ticket.status != S.RECEIVED:
         return ticket
-    moment = at or ctx.now()
+    moment = ctx.moment(at)
     if ctx.analyzer is None:
         _event(
             ticket,
             "triage",
-            Actor.system("nlp"),
+            ROUTER,
             S.RECEIVED,
             S.RECEIVED,
             {"reason": "nlp unavailable"},
@@ -150,51 +184,64 @@ def route_ticket(
         session.flush()
         return ticket
     analysis = ctx.analyzer(ticket.text)
-    ticket.topic = analysis.topic
-    ticket.topic_confidence = float(analysis.topic_probability or 0.0)
-    ticket.sentiment_score = float(analysis.sentiment_score)
-    ticket.sentiment_label = analysis.sentiment_label
-    ticket.keywords = list(analysis.keywords)
+    apply_analysis(ticket, analysis)
     department = department_for_topic(session, ctx, analysis.topic, ticket.text)
     ticket.predicted_department_id = department.id if department else None
-    confident = (
-        not analysis.needs_review and ticket.topic_confidence >= ctx.settings.nlp.review_threshold
-    )
     detail = {"topic": ticket.topic, "confidence": round(ticket.topic_confidence, 3)}
-    if confident and department is not None:
+    if is_confident(ctx, analysis) and department is not None:
         ticket.department_id = department.id
         ticket.needs_triage = False
         _move(
             ticket,
             S.ASSIGNED,
             "assigned",
-            Actor.system("nlp"),
+            ROUTER,
             detail | {"department": department.code},
             moment,
         )
     else:
-        _event(ticket, "triage", Actor.system("nlp"), S.RECEIVED, S.RECEIVED, detail, moment)
+        _event(ticket, "triage", ROUTER, S.RECEIVED, S.RECEIVED, detail, moment)
     session.flush()
     return ticket
 
 
-def submit_complaint(session_factory: sessionmaker, ctx: ServiceContext, **fields: Any) -> Ticket:
+def apply_analysis(ticket: Ticket, analysis: Any) -> None:
+    """Copy what the classifier said onto the ticket (kept even after staff correct it)."""
+    ticket.topic = analysis.topic
+    ticket.topic_confidence = float(analysis.topic_probability or 0.0)
+    ticket.sentiment_score = float(analysis.sentiment_score)
+    ticket.sentiment_label = analysis.sentiment_label
+    ticket.keywords = list(analysis.keywords)
+
+
+def is_confident(ctx: ServiceContext, analysis: Any) -> bool:
+    """Whether a prediction may route a ticket without a person looking at it."""
+    probability = float(analysis.topic_probability or 0.0)
+    return not analysis.needs_review and probability >= ctx.settings.nlp.review_threshold
+
+
+def submit_complaint(
+    session_factory: sessionmaker, ctx: ServiceContext, **fields: Any
+) -> TicketView:
     """File a complaint in its own transaction, then route it in a second one.
 
     The ticket is committed before NLP runs, so a classifier failure leaves it in triage
-    instead of losing it. Takes the keyword arguments of `file_ticket`.
+    instead of losing it. Takes the keyword arguments of `file_ticket`; returns a view that
+    stays readable after the sessions have closed.
     """
     with session_factory.begin() as session:
         ticket = file_ticket(session, ctx, **fields)
         ticket_id = ticket.id
+        view = TicketView.of(ticket)
+    if view.status != S.RECEIVED:  # a double submit of a ticket already routed
+        return view
     try:
         with session_factory.begin() as session:
             ticket = route_ticket(session, ctx, session.get(Ticket, ticket_id))
+            view = TicketView.of(ticket)
     except Exception:
         log.exception("routing failed for ticket %s; left in triage", ticket_id)
-        with session_factory() as session:
-            ticket = session.get(Ticket, ticket_id)
-    return ticket
+    return view
 
 
 def department_for_topic(
@@ -221,11 +268,13 @@ def department_for_topic(
     return by_code[best if hits[best] > 0 else candidates[0]]
 
 
-def get_ticket(session: Session, number_or_id: str | int) -> Ticket:
-    column = Ticket.id if isinstance(number_or_id, int) else Ticket.number
-    ticket = session.scalar(select(Ticket).where(column == number_or_id))
+def get_ticket(session: Session, number_or_id: object) -> Ticket:
+    """A ticket by public number or id; NotFound otherwise."""
+    ref = check_ref(number_or_id, kind_zh="工单", kind_en="ticket")
+    column = Ticket.id if isinstance(ref, int) else Ticket.number
+    ticket = session.scalar(select(Ticket).where(column == ref))
     if ticket is None:
-        raise NotFound(f"找不到工单 {number_or_id}", f"unknown ticket {number_or_id}")
+        raise NotFound(f"找不到工单 {ref}", f"unknown ticket {ref}")
     return ticket
 
 
@@ -240,12 +289,9 @@ def assign(
 ) -> Ticket:
     """Route a ticket from triage to a department (staff decision)."""
     _check_move(ticket, "assign")
-    if not actor.is_admin:
-        raise PermissionDenied(
-            "只有管理员可以从待分拣队列派单", "only an admin routes tickets out of triage"
-        )
-    department = get_department(session, department)
-    moment = at or ctx.now()
+    require(actor, "ticket.assign")
+    department = get_department(session, department, active_only=True)
+    moment = ctx.moment(at)
     _record_correction(session, ticket, department, actor, moment)
     ticket.department_id = department.id
     ticket.needs_triage = False
@@ -264,18 +310,29 @@ def reassign(
     reason: object,
     at: datetime | None = None,
 ) -> Ticket:
-    """Send a ticket to another department (a bounce-back, counted), with a reason."""
+    """Send a ticket to another department (a bounce-back, counted), with a reason.
+
+    An extension the old department asked for is withdrawn: the new one asks for its own.
+    """
     _check_move(ticket, "reassign")
-    _check_department(actor, ticket)
+    require(actor, "ticket.reassign", department_id=ticket.department_id)
     reason = clean_text(reason, field_zh="改派理由", field_en="reason", max_chars=1000)
-    department = get_department(session, department)
+    department = get_department(session, department, active_only=True)
     if department.id == ticket.department_id:
         raise ValidationFailed(
             "改派的部门与当前部门相同", "the ticket is already with that department"
         )
-    moment = at or ctx.now()
+    moment = ctx.moment(at)
     _record_correction(session, ticket, department, actor, moment)
     previous = ticket.department_id
+    for request in session.scalars(
+        select(ExtensionRequest).where(
+            ExtensionRequest.ticket_id == ticket.id,
+            ExtensionRequest.status == DecisionStatus.PENDING,
+        )
+    ):
+        request.status = DecisionStatus.WITHDRAWN
+        request.decided_at = moment
     ticket.department_id = department.id
     ticket.bounce_count += 1
     _move(
@@ -300,8 +357,8 @@ def start(
 ) -> Ticket:
     """The department accepts the ticket: its first response."""
     _check_move(ticket, "start")
-    _check_department(actor, ticket)
-    moment = at or ctx.now()
+    require(actor, "ticket.start", department_id=ticket.department_id)
+    moment = ctx.moment(at)
     ticket.first_response_at = ticket.first_response_at or moment
     _move(ticket, S.IN_PROGRESS, "started", actor, None, moment)
     _notify_citizen(
@@ -327,7 +384,7 @@ def reply(
 ) -> Ticket:
     """The department's answer; the citizen is notified through the outbox."""
     _check_move(ticket, "reply")
-    _check_department(actor, ticket)
+    require(actor, "ticket.reply", department_id=ticket.department_id)
     text = clean_text(
         text,
         field_zh="答复内容",
@@ -335,9 +392,10 @@ def reply(
         max_chars=ctx.settings.tickets.max_text_chars,
         min_chars=2,
     )
-    moment = at or ctx.now()
+    moment = ctx.moment(at)
     ticket.reply_text = text
-    ticket.replied_at = moment
+    ticket.first_replied_at = ticket.first_replied_at or moment
+    ticket.last_replied_at = moment
     ticket.first_response_at = ticket.first_response_at or moment
     _move(ticket, S.REPLIED, "replied", actor, {"reply": text}, moment)
     _notify_citizen(
@@ -360,12 +418,22 @@ def close(
     actor: Actor,
     at: datetime | None = None,
 ) -> Ticket:
-    """Close a replied ticket (办结); the citizen is asked "resolved?" and "satisfied?"."""
+    """Close a replied ticket (办结): a new closure round; the citizen is asked for a verdict."""
     _check_move(ticket, "close")
-    _check_department(actor, ticket)
-    moment = at or ctx.now()
-    ticket.closed_at = moment
-    _move(ticket, S.CLOSED, "closed", actor, None, moment)
+    require(actor, "ticket.close", department_id=ticket.department_id)
+    moment = ctx.moment(at)
+    ticket.first_closed_at = ticket.first_closed_at or moment
+    ticket.last_closed_at = moment
+    ticket.closures.append(
+        TicketClosure(
+            round=len(ticket.closures) + 1,
+            department_id=ticket.department_id,
+            due_date=ticket.due_date,
+            closed_at=moment,
+            closed_by=actor.label,
+        )
+    )
+    _move(ticket, S.CLOSED, "closed", actor, {"round": len(ticket.closures)}, moment)
     _notify_citizen(
         session, ticket, "ticket_verdict_request", "closed", {"number": ticket.number}, moment
     )
@@ -383,30 +451,73 @@ def record_verdict(
     satisfaction: object = None,
     at: datetime | None = None,
 ) -> Ticket:
-    """The citizen's 回访 answer; "not resolved" reopens once, then escalates to the admin."""
+    """The citizen's 回访 answer on the latest closure; kept whatever it says.
+
+    "Not resolved" reopens the ticket once (back to in progress); the next "not resolved"
+    escalates it to the admins' queue instead of reopening it again.
+    """
     _check_move(ticket, "verdict")
-    if actor.kind == "citizen" and actor.citizen_id != ticket.citizen_id:
-        raise PermissionDenied("只能评价自己的工单", "citizens answer for their own tickets only")
-    if ticket.resolved is not None:
+    require(actor, "ticket.verdict", citizen_id=ticket.citizen_id)
+    closure = ticket.latest_closure
+    if closure is None or closure.verdict_at is not None:
         raise IllegalTransition("该工单已回访评价", "this ticket already has the citizen's answer")
-    if not isinstance(resolved, bool):
-        raise ValidationFailed("请回答问题是否已解决（是/否）", "resolved must be yes or no")
+    resolved = check_flag(resolved, field_zh="问题是否已解决", field_en="resolved")
     if satisfaction is not None:
         satisfaction = check_score(satisfaction, field_zh="满意度", field_en="satisfaction")
-    moment = at or ctx.now()
-    detail = {"resolved": resolved, "satisfaction": satisfaction}
+    moment = ctx.moment(at)
+    closure.resolved = resolved
+    closure.satisfaction = satisfaction
+    closure.verdict_at = moment
+    closure.verdict_by = actor.label
+    detail = {"resolved": resolved, "satisfaction": satisfaction, "round": closure.round}
     if resolved:
-        ticket.resolved = True
-        ticket.satisfaction = satisfaction
         _event(ticket, "verdict", actor, S.CLOSED, S.CLOSED, detail, moment)
-    else:
+    elif ticket.reopen_count == 0:
         ticket.reopen_count += 1
-        ticket.closed_at = None
-        kind = "reopened"
-        if ticket.reopen_count > 1:
-            ticket.escalated = True
-            kind = "escalated"
-        _move(ticket, S.IN_PROGRESS, kind, actor, detail, moment)
+        _move(ticket, S.IN_PROGRESS, "reopened", actor, detail, moment)
+    else:
+        ticket.escalated = True
+        ticket.escalated_at = moment
+        ticket.escalation_count += 1
+        _event(ticket, "escalated", actor, S.CLOSED, S.CLOSED, detail, moment)
+    session.flush()
+    return ticket
+
+
+def escalated_tickets(session: Session, *, actor: Actor) -> list[Ticket]:
+    """The admins' queue: tickets whose citizen said "not resolved" after a reopen."""
+    require(actor, "ticket.handle_escalation")
+    return list(
+        session.scalars(
+            select(Ticket).where(Ticket.escalated.is_(True)).order_by(Ticket.escalated_at)
+        )
+    )
+
+
+def handle_escalation(
+    session: Session,
+    ctx: ServiceContext,
+    ticket: Ticket,
+    *,
+    actor: Actor,
+    note: object,
+    reopen: object = False,
+    at: datetime | None = None,
+) -> Ticket:
+    """An admin takes an escalated ticket off the queue, and may send it back to be redone."""
+    require(actor, "ticket.handle_escalation")
+    if not ticket.escalated:
+        raise IllegalTransition("该工单不在升级队列中", "this ticket is not escalated")
+    note = clean_text(note, field_zh="处理意见", field_en="note", max_chars=2000)
+    reopen = check_flag(reopen, field_zh="是否重办", field_en="reopen")
+    moment = ctx.moment(at)
+    ticket.escalated = False
+    detail = {"note": note, "reopen": reopen}
+    if reopen:
+        ticket.reopen_count += 1
+        _move(ticket, S.IN_PROGRESS, "escalation_reopened", actor, detail, moment)
+    else:
+        _event(ticket, "escalation_handled", actor, ticket.status, ticket.status, detail, moment)
     session.flush()
     return ticket
 
@@ -423,7 +534,7 @@ def request_extension(
 ) -> ExtensionRequest:
     """A department asks for more working days; the due date moves only if an admin approves."""
     _check_move(ticket, "request_extension")
-    _check_department(actor, ticket)
+    require(actor, "ticket.request_extension", department_id=ticket.department_id)
     limit = ctx.settings.tickets.max_extension_working_days
     days = check_score(
         working_days, low=1, high=limit, field_zh="延期天数", field_en="extension working days"
@@ -437,7 +548,7 @@ def request_extension(
     )
     if pending is not None:
         raise IllegalTransition("已有待审核的延期申请", "an extension request is already pending")
-    moment = at or ctx.now()
+    moment = ctx.moment(at)
     request = ExtensionRequest(
         ticket_id=ticket.id,
         working_days=days,
@@ -465,16 +576,26 @@ def decide_extension(
     request: ExtensionRequest,
     *,
     actor: Actor,
-    approve: bool,
+    approve: object,
     at: datetime | None = None,
 ) -> ExtensionRequest:
-    """An admin approves (the due date moves) or refuses (it does not) an extension."""
-    if not actor.is_admin:
-        raise PermissionDenied("只有管理员可以审批延期", "only an admin decides extensions")
+    """An admin approves (the due date moves) or refuses (it does not) an extension.
+
+    Only while the ticket is still being handled: moving the due date of a replied or closed
+    ticket would rewrite its 按时办结 after the fact.
+    """
+    require(actor, "ticket.decide_extension")
+    approve = check_flag(approve, field_zh="审批结果", field_en="approve")
     if request.status != DecisionStatus.PENDING:
         raise IllegalTransition("该延期申请已审批", "this extension request is already decided")
     ticket = session.get(Ticket, request.ticket_id)
-    moment = at or ctx.now()
+    if ticket.status not in MOVES["request_extension"]:
+        raise IllegalTransition(
+            f"工单 {ticket.number} 已{STATUS_ZH[ticket.status]}，不能再审批延期",
+            f"ticket {ticket.number} is {ticket.status.value}: its extension can no longer"
+            " be decided",
+        )
+    moment = ctx.moment(at)
     request.decided_by_id = actor.staff_user_id
     request.decided_at = moment
     if approve:
@@ -523,15 +644,6 @@ def _check_move(ticket: Ticket, move: str) -> None:
             status=ticket.status.value,
             move=move,
         )
-
-
-def _check_department(actor: Actor, ticket: Ticket) -> None:
-    if actor.kind == "citizen":
-        raise PermissionDenied("市民不能执行此操作", "citizens cannot do this")
-    if actor.role == Role.ANALYST:
-        raise PermissionDenied("分析员不能办理工单", "analysts cannot act on tickets")
-    if actor.role == Role.OFFICER and actor.department_id != ticket.department_id:
-        raise PermissionDenied("只能办理本部门的工单", "officers act on their own department only")
 
 
 def _record_correction(
@@ -588,7 +700,7 @@ def _event(
     ticket.updated_at = moment
 
 
-def _next_number(session: Session, day: date, prefix: str) -> str:
+def next_ticket_number(session: Session, ctx: ServiceContext, day: date) -> str:
     """MY-YYYYMMDD-NNNN from a per-day counter bumped atomically (an upsert)."""
     table = TicketNumberCounter.__table__
     insert = (
@@ -601,4 +713,4 @@ def _next_number(session: Session, day: date, prefix: str) -> str:
         .returning(table.c.last)
     )
     serial = session.execute(statement).scalar_one()
-    return f"{prefix}-{day:%Y%m%d}-{serial:04d}"
+    return f"{ctx.settings.tickets.number_prefix}-{day:%Y%m%d}-{serial:04d}"

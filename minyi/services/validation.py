@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from minyi.errors import ValidationFailed
+from minyi.models import Channel
 
 # Control characters other than tab/newline break PostgreSQL (NUL) and terminals.
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -46,7 +48,8 @@ def check_score(
     value: object, *, low: int = 1, high: int = 5, field_zh: str = "评分", field_en: str = "score"
 ) -> int:
     """An integer score within [low, high]; bools and floats are refused, digit strings taken."""
-    if isinstance(value, str) and value.strip().isdigit():
+    # isdigit() also accepts "²" and "٣", which int() refuses or reads differently.
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValidationFailed(
@@ -54,3 +57,48 @@ def check_score(
             f"{field_en} must be a whole number from {low} to {high}",
         )
     return value
+
+
+def check_channel(value: object) -> Channel:
+    """A known channel (telegram, web, survey, import, phone)."""
+    try:
+        return Channel(value)
+    except ValueError:
+        known = "/".join(c.value for c in Channel)
+        raise ValidationFailed(
+            f"未知渠道 {value!r}（可选：{known}）", f"unknown channel {value!r} ({known})"
+        ) from None
+
+
+def check_flag(value: object, *, field_zh: str, field_en: str) -> bool:
+    """A real yes/no: True or False, never a string such as "no" (which is truthy)."""
+    if not isinstance(value, bool):
+        raise ValidationFailed(f"{field_zh}必须是“是”或“否”", f"{field_en} must be yes or no")
+    return value
+
+
+def check_moment(value: object, *, field_zh: str = "时间", field_en: str = "time") -> datetime:
+    """An aware datetime; a naive one is ambiguous (UTC? the county's time?) and refused."""
+    if not isinstance(value, datetime):
+        raise ValidationFailed(f"{field_zh}必须是日期时间", f"{field_en} must be a datetime")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationFailed(
+            f"{field_zh}缺少时区", f"{field_en} must carry a time zone (naive datetime given)"
+        )
+    return value
+
+
+def check_ref(value: object, *, kind_zh: str, kind_en: str) -> int | str:
+    """An object reference: an id (int, not bool) or a non-empty code of at most 80 characters."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValidationFailed(f"{kind_zh}标识无效", f"invalid {kind_en} reference {value!r}")
+    if isinstance(value, str) and not 0 < len(value.strip()) <= 80:
+        raise ValidationFailed(f"{kind_zh}标识无效", f"invalid {kind_en} reference {value!r}")
+    return value.strip() if isinstance(value, str) else value
+
+
+def check_source_ref(value: object) -> str | None:
+    """The caller's id of a submission (form token, bot update, import row), at most 80 chars."""
+    return clean_text(
+        value, field_zh="提交标识", field_en="source_ref", max_chars=80, required=False
+    )
