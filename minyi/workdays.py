@@ -15,7 +15,7 @@ import threading
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from importlib import resources
@@ -61,6 +61,7 @@ class YearTable:
     source: str | None = None
     # "shipped" (minyi/data/holidays.toml) or "imported" (the database).
     origin: str = "shipped"
+    imported_at: datetime | None = None
 
     @property
     def coverage(self) -> Coverage:
