@@ -316,3 +316,17 @@ def test_reading_the_calendar_does_not_wait_for_a_writer(settings, session_facto
         # The uncommitted year is not visible to the reader yet.
         assert ctx.calendar.coverage(2031) is Coverage.MISSING
     assert read_calendar(settings, session_factory).coverage(2031) is Coverage.CONFIRMED
+
+
+def test_the_web_context_has_the_imported_years(settings, session_factory, tmp_path):
+    from web import create_app
+    from web.database import service_context
+
+    with session_factory.begin() as session:
+        import_calendar_file(session, write(tmp_path, NOTICE_2027))
+    app = create_app(settings, session_factory=session_factory)
+    with app.app_context():
+        ctx = service_context()
+        assert service_context() is ctx  # built once per app
+    assert ctx.calendar.coverage(2027) is Coverage.CONFIRMED
+    assert calendar_notices(ctx, date(2026, 12, 1)) == []
