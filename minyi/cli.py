@@ -1,10 +1,12 @@
-"""The `minyi` command: init, serve, user, import and nlp. Exit codes: 0 ok, 1 refused, 2 usage."""
+"""The `minyi` command: init, serve, user, import, calendar, nlp. Exit 0 ok, 1 refused, 2 usage."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -41,6 +43,14 @@ class Runtime:
         from minyi.db import make_session_factory
 
         return make_session_factory(self.engine)
+
+
+def check_calendar(runtime: Runtime) -> None:
+    """Log the calendar's provisional or missing current and next year as an entry point starts."""
+    from minyi.services.calendar import check_calendar_at_start
+
+    settings = runtime.settings
+    check_calendar_at_start(settings, runtime.session_factory(), _county_today(settings))
 
 
 def fail(error: MinyiError) -> None:
@@ -98,6 +108,7 @@ def init(runtime: Runtime, demo: bool, months: int) -> None:
     empty = is_empty(engine)
     upgrade(engine)
     click.echo(f"数据库已就绪 / database ready: {engine.url.render_as_string(hide_password=True)}")
+    check_calendar(runtime)
     if not demo:
         return
     if not empty:
@@ -106,8 +117,9 @@ def init(runtime: Runtime, demo: bool, months: int) -> None:
     from minyi.demo import load_demo
     from minyi.services.context import ServiceContext
 
-    ctx = ServiceContext.from_settings(runtime.settings)
-    with runtime.session_factory().begin() as session:
+    session_factory = runtime.session_factory()
+    ctx = ServiceContext.from_settings(runtime.settings, session_factory=session_factory)
+    with session_factory.begin() as session:
         summary = load_demo(session, ctx, months=months)
     click.echo(str(summary))
 
@@ -120,6 +132,8 @@ def serve(runtime: Runtime, host: str | None, port: int | None) -> None:
     """启动网站与定时任务（有 token 时含机器人）/ run web + scheduler (+ bot)."""
     from minyi.runtime import serve as run
 
+    check_calendar(runtime)
+    runtime.engine.dispose()  # serve builds its own engine
     run(runtime.settings, host=host, port=port)
 
 
@@ -244,6 +258,73 @@ def import_ratings(runtime: Runtime, path: Path) -> None:
 def import_tickets(runtime: Runtime, path: Path) -> None:
     """导入工单 / import tickets (columns in README)."""
     _run_import(runtime, "tickets", path)
+
+
+@main.group("calendar")
+def calendar_group() -> None:
+    """工作日日历：节假日与调休 / the working-day calendar: holidays and make-up days."""
+
+
+@calendar_group.command("status")
+@click.pass_obj
+def calendar_status(runtime: Runtime) -> None:
+    """各年份日历状态与来源 / each year's coverage (confirmed, provisional, missing) and source."""
+    from minyi.services.calendar import calendar_status, notices_for, read_calendar
+
+    settings = runtime.settings
+    calendar = read_calendar(settings, runtime.session_factory())
+    today = _county_today(settings)
+    for year, table in calendar_status(calendar, today):
+        coverage = calendar.coverage(year)
+        line = f"{year}  {coverage.label_zh} {coverage.value}"
+        if table is None:
+            click.echo(f"{line}  按周一至周五计算 / counted Monday to Friday")
+            continue
+        if table.origin == "imported":
+            imported = table.imported_at.astimezone(ZoneInfo(settings.calendar.timezone))
+            origin = f"导入 imported {imported:%Y-%m-%d %H:%M}"
+        else:
+            origin = "内置 shipped"
+        click.echo(
+            f"{line}  {origin}  假日 holidays {len(table.holidays)}"
+            f"  调休上班 workdays {len(table.workdays)}  {table.source or ''}".rstrip()
+        )
+    extra = settings.calendar
+    if extra.extra_holidays or extra.extra_workdays:
+        click.echo(
+            f"配置修正 / [calendar] corrections: 假日 extra_holidays {len(extra.extra_holidays)}"
+            f"  调休上班 extra_workdays {len(extra.extra_workdays)}"
+        )
+    for notice in notices_for(calendar, today):
+        click.echo(f"注意 / note: {notice}")
+
+
+@calendar_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def calendar_import(runtime: Runtime, path: Path) -> None:
+    """导入某年的国务院放假通知（holidays.toml 格式）/ load a year's notice (holidays.toml format).
+
+    每个 [YYYY] 表取代该年原有的日历 / each [YYYY] table replaces that year's calendar.
+    """
+    from minyi.services.calendar import import_calendar_file
+
+    with runtime.session_factory().begin() as session:
+        imported = import_calendar_file(session, path)
+    for table, replaced in imported:
+        note = "，暂定 / provisional" if table.provisional else ""
+        again = "（替换先前导入 / replaces the earlier import）" if replaced else ""
+        click.echo(
+            f"已导入 / imported {table.year}: 假日 holidays {len(table.holidays)}"
+            f"  调休上班 workdays {len(table.workdays)}{note}{again}"
+        )
+    click.echo(
+        "运行中的进程重启后使用新日历 / running processes use the new calendar after a restart"
+    )
+
+
+def _county_today(settings) -> date:
+    return datetime.now(ZoneInfo(settings.calendar.timezone)).date()
 
 
 def _add_nlp_commands() -> None:

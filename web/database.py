@@ -6,6 +6,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.orm import Session
 
 from minyi.config import Settings
+from minyi.services.context import ServiceContext
 
 
 def db_session() -> Session:
@@ -17,6 +18,16 @@ def db_session() -> Session:
 
 def current_settings() -> Settings:
     return current_app.extensions["minyi"]["settings"]
+
+
+def service_context() -> ServiceContext:
+    """The app's service context, built on first use: its calendar has the imported years."""
+    extensions = current_app.extensions["minyi"]
+    if extensions.get("context") is None:
+        extensions["context"] = ServiceContext.from_settings(
+            extensions["settings"], session_factory=extensions["session_factory"]
+        )
+    return extensions["context"]
 
 
 def close_db_session(_exc: BaseException | None = None) -> None:
