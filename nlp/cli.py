@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -70,7 +71,11 @@ def classify_cmd(text: str, threshold: float) -> None:
     help="Artifact directory [default: the package's nlp/artifacts].",
 )
 def train_cmd(data_dir, messages, waimai, hotel, out) -> None:
-    """Rebuild the nlp artifacts and print the cross-validated scores as JSON."""
+    """Rebuild the nlp artifacts and print the cross-validated scores as JSON.
+
+    Needs scikit-learn, which serving does not: pip install 'minyi[train]'.
+    """
+    _require_training_packages()
     from nlp import train
 
     data_dir = data_dir or train.default_data_dir()
@@ -88,6 +93,24 @@ def train_cmd(data_dir, messages, waimai, hotel, out) -> None:
     except (ValueError, KeyError) as exc:
         raise click.UsageError(f"cannot train: {exc}") from exc
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+TRAIN_INSTALL = "pip install 'minyi[train]'"
+
+
+def _require_training_packages() -> None:
+    """Stop with the install command when scikit-learn (the `train` extra) is missing."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        click.echo(
+            f"错误：重新训练模型需要 scikit-learn（运行网站不需要）。请安装：{TRAIN_INSTALL}"
+            "（make test 会安装它）\n"
+            f"Error: retraining the models needs scikit-learn (serving does not). "
+            f"Install it with: {TRAIN_INSTALL} (make test installs it)",
+            err=True,
+        )
+        sys.exit(1)
 
 
 @nlp.command("evaluate")

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -192,6 +193,17 @@ def test_report_counts_missing_predictions_as_wrong():
         "support": 2,
     }
     assert report["macro_f1"] == pytest.approx((2 / 3 + 1) / 2, abs=1e-4)
+
+
+def test_train_without_scikit_learn_prints_the_install_command(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn now raises ImportError
+    result = run("train", "--data", tmp_path, "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "scikit-learn" in result.output and "pip install 'minyi[train]'" in result.output
+    assert "make test" in result.output
+    assert result.output.startswith("错误：") and "\nError: " in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_train_with_missing_data_is_a_usage_error(tmp_path):
