@@ -94,10 +94,25 @@ def init(runtime: Runtime, demo: bool, months: int) -> None:
     """建库并迁移到最新版本 / create or migrate the database (and load demo data)."""
     from minyi.migrate import is_empty, upgrade
 
+    url = runtime.settings.database.url
+    sqlite_file = _sqlite_file(url)
+    # Checked before connecting: opening a missing SQLite file creates it.
+    new_file = sqlite_file is not None and not sqlite_file.exists()
     engine = runtime.engine
     empty = is_empty(engine)
     upgrade(engine)
-    click.echo(f"数据库已就绪 / database ready: {engine.url.render_as_string(hide_password=True)}")
+    where = _database_label(url)
+    if new_file:
+        click.echo(f"新建了空数据库：{where} / created a new empty database at {where}")
+        if not Path(_sqlite_database(url)).is_absolute():
+            click.echo(
+                "（相对路径按当前目录解析；已有数据库请在其所在目录运行或设置 [database] url）"
+                " / (a relative path is resolved from the current folder: to use an existing"
+                " database, run from its folder or set [database] url)"
+            )
+    elif empty:
+        click.echo(f"数据库为空，已建表：{where} / the database was empty: tables created")
+    click.echo(f"数据库已就绪 / database ready: {where}")
     if not demo:
         return
     if not empty:
@@ -110,6 +125,33 @@ def init(runtime: Runtime, demo: bool, months: int) -> None:
     with runtime.session_factory().begin() as session:
         summary = load_demo(session, ctx, months=months)
     click.echo(str(summary))
+
+
+def _sqlite_database(url: str) -> str | None:
+    """The file name an SQLite `url` gives, as written (maybe relative); None otherwise."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The absolute path of the SQLite file `url` names; None for other databases and memory."""
+    name = _sqlite_database(url)
+    # SQLite resolves a relative name against the current folder, as this does.
+    return None if name is None else Path(name).resolve()
+
+
+def _database_label(url: str) -> str:
+    """The database as users should see it: an SQLite file's absolute path, else the URL."""
+    from sqlalchemy.engine import make_url
+
+    sqlite_file = _sqlite_file(url)
+    if sqlite_file is not None:
+        return str(sqlite_file)
+    return make_url(url).render_as_string(hide_password=True)
 
 
 @main.command()

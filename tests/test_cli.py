@@ -92,3 +92,41 @@ def test_import_lists_each_bad_row_and_writes_nothing(run, tmp_path):
     assert len(lines) == 2
     assert lines[0].startswith("  第 2 行") and "service_code" in lines[0]
     assert lines[1].startswith("  第 3 行")
+
+
+# --- minyi init: where the database is ---------------------------------------------------
+
+
+def test_init_in_another_folder_names_the_new_empty_database(settings, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # no config.toml here: the default sqlite:///var/minyi.db
+    first = CliRunner().invoke(main, ["init"])
+    assert first.exit_code == 0, first.output
+    database = (elsewhere / "var" / "minyi.db").resolve()
+    assert database.is_file()
+    assert f"新建了空数据库：{database}" in first.output
+    assert f"created a new empty database at {database}" in first.output
+    assert "current folder" in first.output  # the relative URL is explained
+    assert f"database ready: {database}" in first.output
+    assert "sqlite:///var" not in first.output
+
+    again = CliRunner().invoke(main, ["init"])
+    assert again.exit_code == 0, again.output
+    assert "新建" not in again.output and "created a new" not in again.output
+    assert f"database ready: {database}" in again.output
+
+
+def test_init_with_an_absolute_url_prints_that_file(run, tmp_path):
+    result = run("init")
+    database = (tmp_path / "cli.db").resolve()
+    assert f"created a new empty database at {database}" in result.output
+    assert "current folder" not in result.output
+
+
+def test_init_on_an_existing_empty_file_says_tables_were_created(run, tmp_path):
+    (tmp_path / "cli.db").touch()
+    result = run("init")
+    assert result.exit_code == 0, result.output
+    assert "created a new" not in result.output
+    assert "the database was empty: tables created" in result.output
