@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from datetime import date, datetime
@@ -104,10 +105,25 @@ def init(runtime: Runtime, demo: bool, months: int) -> None:
     """建库并迁移到最新版本 / create or migrate the database (and load demo data)."""
     from minyi.migrate import is_empty, upgrade
 
+    url = runtime.settings.database.url
+    sqlite_file = _sqlite_file(url)
+    # Checked before connecting: opening a missing SQLite file creates it.
+    new_file = sqlite_file is not None and not sqlite_file.exists()
     engine = runtime.engine
     empty = is_empty(engine)
     upgrade(engine)
-    click.echo(f"数据库已就绪 / database ready: {engine.url.render_as_string(hide_password=True)}")
+    where = _database_label(url)
+    if new_file:
+        click.echo(f"新建了空数据库：{where} / created a new empty database at {where}")
+        if not Path(_sqlite_database(url)).is_absolute():
+            click.echo(
+                "（相对路径按当前目录解析；已有数据库请在其所在目录运行或设置 [database] url）"
+                " / (a relative path is resolved from the current folder: to use an existing"
+                " database, run from its folder or set [database] url)"
+            )
+    elif empty:
+        click.echo(f"数据库为空，已建表：{where} / the database was empty: tables created")
+    click.echo(f"数据库已就绪 / database ready: {where}")
     check_calendar(runtime)
     if not demo:
         return
@@ -122,6 +138,33 @@ def init(runtime: Runtime, demo: bool, months: int) -> None:
     with session_factory.begin() as session:
         summary = load_demo(session, ctx, months=months)
     click.echo(str(summary))
+
+
+def _sqlite_database(url: str) -> str | None:
+    """The file name an SQLite `url` gives, as written (maybe relative); None otherwise."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The absolute path of the SQLite file `url` names; None for other databases and memory."""
+    name = _sqlite_database(url)
+    # SQLite resolves a relative name against the current folder, as this does.
+    return None if name is None else Path(name).resolve()
+
+
+def _database_label(url: str) -> str:
+    """The database as users should see it: an SQLite file's absolute path, else the URL."""
+    from sqlalchemy.engine import make_url
+
+    sqlite_file = _sqlite_file(url)
+    if sqlite_file is not None:
+        return str(sqlite_file)
+    return make_url(url).render_as_string(hide_password=True)
 
 
 @main.command()
@@ -329,11 +372,171 @@ def _county_today(settings) -> date:
 
 def _add_nlp_commands() -> None:
     try:
-        from nlp.cli import nlp as nlp_group
+        from nlp import cli as nlp_cli
     except ImportError as exc:  # nlp is part of the package; this only guards partial installs
         log.debug("nlp commands unavailable: %s", exc)
         return
-    main.add_command(nlp_group)
+    # nlp's own group stays pure (no database); the core's copy swaps in a classify that also
+    # says where the core would route the text. A copy, so `python -m nlp.cli` is unchanged.
+    commands = dict(nlp_cli.nlp.commands)
+    commands["classify"] = _classify_command(nlp_cli.text_input)
+    main.add_command(click.Group(nlp_cli.nlp.name, commands=commands, help=nlp_cli.nlp.help))
+
+
+def _classify_command(text_input) -> click.Command:
+    @click.command("classify")
+    @text_input
+    @click.option(
+        "--threshold",
+        type=click.FloatRange(0, 1),
+        default=None,
+        help="派单置信度阈值 / routing threshold [default: [nlp] review_threshold]",
+    )
+    @click.pass_obj
+    def classify(runtime: Runtime, text: str | None, file: str | None, threshold: float | None):
+        """分析文字并说明会派给哪个部门 / analyse TEXT (--file FILE, - for stdin) and show
+        the department the core would route it to.
+
+        The analysis and a `routing` object go to stdout as one JSON line; one sentence on
+        stderr says "would be routed to X" or "would go to triage", read from the configured
+        database (or that the database cannot be reached).
+        """
+        from nlp import analyze
+        from nlp.cli import read_text_input
+
+        content = read_text_input(text, file)
+        settings = runtime.settings
+        if threshold is None:
+            threshold = settings.nlp.review_threshold
+        routed_text, refusal = _complaint_text(settings, content)
+        # The same call route_ticket makes through ctx.analyzer (nlp's default threshold).
+        analysis = analyze(routed_text)
+        routing, sentence = _routing_preview(runtime, analysis, routed_text, threshold)
+        if refusal is not None:
+            routing["refused"] = refusal.message_en
+            sentence += (
+                f"\n注意：作为投诉提交会被拒绝：{refusal.message_zh}"
+                f" / note: filed as a complaint this would be refused: {refusal.message_en}"
+            )
+        click.echo(json.dumps(analysis.to_dict() | {"routing": routing}, ensure_ascii=False))
+        click.echo(sentence, err=True)
+
+    return classify
+
+
+def _complaint_text(settings, content: str):
+    """The text as file_ticket would store it, and its refusal (too long/short) if any."""
+    from minyi.errors import ValidationFailed
+    from minyi.services.validation import clean_text
+
+    limits = settings.tickets
+    try:
+        stored = clean_text(
+            content,
+            field_zh="投诉内容",
+            field_en="complaint text",
+            max_chars=limits.max_text_chars,
+            min_chars=limits.min_text_chars,
+        )
+    except ValidationFailed as refused:
+        return content, refused
+    return stored, None
+
+
+class DatabaseUnreachable(MinyiError):
+    """The configured database cannot be read (missing file, no tables, server down)."""
+
+
+def _routing_preview(runtime: Runtime, analysis, text: str, threshold: float):
+    """route_ticket's decision for `analysis`, as a JSON-ready dict and one sentence.
+
+    Mirrors route_ticket (minyi.services.tickets): the configured department via
+    department_for_topic, assigned only when nlp did not ask for review and the topic
+    probability reaches the threshold; tests check the two agree.
+    """
+    settings = runtime.settings
+    database = _database_label(settings.database.url)
+    routing: dict = {"database": database, "threshold": threshold}
+    if not settings.nlp.enabled:
+        routing |= {"decision": "triage", "reason": "nlp disabled"}
+        return routing, (
+            "配置 [nlp] enabled = false：投诉一律进入待分拣队列 / [nlp] enabled = false: "
+            "every complaint would go to triage"
+        )
+    try:
+        department = _department_for(runtime, analysis.topic, text)
+    except DatabaseUnreachable as unreachable:
+        routing |= {"decision": None, "error": unreachable.message_en}
+        return routing, (
+            f"数据库不可用，无法判断承办部门：{unreachable.message_zh}"
+            f" / database not reachable, no department shown: {unreachable.message_en}"
+        )
+    probability = float(analysis.topic_probability or 0.0)
+    confident = not analysis.needs_review and probability >= threshold
+    routing["department"] = department
+    if confident and department is not None:
+        routing["decision"] = "assign"
+        name = department["name"]
+        return routing, (
+            f"将派给 {name}（{department['code']}）"
+            f" / would be routed to {department['name_en'] or name} ({department['code']})"
+        )
+    routing["decision"] = "triage"
+    if analysis.topic is None:
+        routing["reason"] = "no topic recognised"
+        why_zh, why_en = "无法识别话题", "no topic recognised"
+    elif not confident:
+        routing["reason"] = "low confidence"
+        why_zh = f"话题「{analysis.topic}」置信度 {probability:.2f}，低于 {threshold:g}"
+        why_en = f"topic {analysis.topic} at {probability:.2f}, below {threshold:g}"
+        if department is not None:
+            why_zh += f"；预测部门 {department['name']}"
+            why_en += f"; predicted department {department['code']}"
+    else:
+        routing["reason"] = "no department for topic"
+        why_zh = f"话题「{analysis.topic}」没有已启用的承办部门"
+        why_en = f"no active department is configured for topic {analysis.topic}"
+    return routing, f"将进入待分拣队列（{why_zh}）/ would go to triage ({why_en})"
+
+
+def _department_for(runtime: Runtime, topic: str | None, text: str) -> dict | None:
+    """department_for_topic on the configured database, as a plain dict (or None)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from minyi.migrate import is_empty
+    from minyi.services.context import ServiceContext
+    from minyi.services.tickets import department_for_topic
+
+    sqlite_file = _sqlite_file(runtime.settings.database.url)
+    # Never connect to a missing SQLite file: that would create an empty database.
+    if sqlite_file is not None and not sqlite_file.exists():
+        raise DatabaseUnreachable(
+            f"没有数据库文件 {sqlite_file}（先运行 minyi init）",
+            f"no database file at {sqlite_file} (run minyi init first)",
+        )
+    try:
+        if is_empty(runtime.engine):
+            raise DatabaseUnreachable(
+                "数据库尚未建表（先运行 minyi init）",
+                "the database has no Minyi tables (run minyi init first)",
+            )
+        ctx = ServiceContext.from_settings(runtime.settings, analyzer=None)
+        with runtime.session_factory()() as session:
+            department = department_for_topic(session, ctx, topic, text)
+            if department is None:
+                return None
+            return {
+                "code": department.code,
+                "name": department.name,
+                "name_en": department.name_en,
+            }
+    except DatabaseUnreachable:
+        raise
+    except MinyiError as refused:  # e.g. a database problem the core reports in its own words
+        raise DatabaseUnreachable(refused.message_zh, refused.message_en) from None
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+        raise DatabaseUnreachable(detail, detail) from None
 
 
 _add_nlp_commands()
