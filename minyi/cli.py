@@ -42,20 +42,55 @@ class Runtime:
 
         return make_session_factory(self.engine)
 
+    def check_database(self) -> None:
+        """Connect once, so an unreachable database is refused before anything starts."""
+        with self.engine.connect():
+            pass
+        self.engine.dispose()
+
 
 def fail(error: MinyiError) -> None:
     click.echo(f"错误：{error.message_zh}\nError: {error.message_en}", err=True)
     sys.exit(1)
 
 
+def _unreachable_database(runtime: object, error: Exception) -> MinyiError | None:
+    """The refusal for a database that cannot be connected to (password hidden), else None."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    # No statement: the connection itself failed. A failing statement is another problem
+    # and keeps its traceback.
+    if not isinstance(error, OperationalError) or error.statement is not None:
+        return None
+    if not isinstance(runtime, Runtime):
+        return None
+    url = make_url(runtime.settings.database.url)
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        shown += f" ({Path(url.database).absolute()})"
+    # The driver's first line says why: refused, unknown host, cannot open the file.
+    lines = str(error.orig).strip().splitlines()
+    reason = lines[0] if lines else type(error.orig).__name__
+    return MinyiError(
+        f"无法连接数据库 {shown}：{reason}", f"cannot reach the database {shown}: {reason}"
+    )
+
+
 class MinyiGroup(click.Group):
-    """Turns domain errors into a two-language message and exit code 1."""
+    """Turns domain errors and an unreachable database into two lines and exit code 1."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except MinyiError as error:
             fail(error)
+        except Exception as error:
+            # Checked here, not in an except clause: --help should not import SQLAlchemy.
+            refusal = _unreachable_database(ctx.obj, error)
+            if refusal is None:
+                raise
+            fail(refusal)
 
 
 @click.group(cls=MinyiGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -120,6 +155,7 @@ def serve(runtime: Runtime, host: str | None, port: int | None) -> None:
     """启动网站与定时任务（有 token 时含机器人）/ run web + scheduler (+ bot)."""
     from minyi.runtime import serve as run
 
+    runtime.check_database()
     run(runtime.settings, host=host, port=port)
 
 
