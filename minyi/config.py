@@ -178,9 +178,8 @@ class BotSettings(_Section):
             _http_url(self.webhook_url, "webhook_url")
             # Telegram's own servers only call https:// webhooks; a self-hosted Bot API server
             # (--local) may call plain http on the county's network.
-            if self.api_base_url.rstrip(
-                "/"
-            ) == OFFICIAL_BOT_API and not self.webhook_url.startswith("https://"):
+            official = self.api_base_url.rstrip("/") == OFFICIAL_BOT_API
+            if official and not self.webhook_url.startswith("https://"):
                 raise _refusal(
                     f"webhook_url 须为 https:// 地址（Telegram 只调用 HTTPS），而不是 "
                     f"{self.webhook_url!r}",
