@@ -45,6 +45,12 @@ class Runtime:
 
         return make_session_factory(self.engine)
 
+    def check_database(self) -> None:
+        """Connect once, so an unreachable database is refused before anything starts."""
+        with self.engine.connect():
+            pass
+        self.engine.dispose()
+
 
 def check_calendar(runtime: Runtime) -> None:
     """Log the calendar's provisional or missing current and next year as an entry point starts."""
@@ -59,14 +65,43 @@ def fail(error: MinyiError) -> None:
     sys.exit(1)
 
 
+def _unreachable_database(runtime: object, error: Exception) -> MinyiError | None:
+    """The refusal for a database that cannot be connected to (password hidden), else None."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    # No statement: the connection itself failed. A failing statement is another problem
+    # and keeps its traceback.
+    if not isinstance(error, OperationalError) or error.statement is not None:
+        return None
+    if not isinstance(runtime, Runtime):
+        return None
+    url = make_url(runtime.settings.database.url)
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        shown += f" ({Path(url.database).absolute()})"
+    # The driver's first line says why: refused, unknown host, cannot open the file.
+    lines = str(error.orig).strip().splitlines()
+    reason = lines[0] if lines else type(error.orig).__name__
+    return MinyiError(
+        f"无法连接数据库 {shown}：{reason}", f"cannot reach the database {shown}: {reason}"
+    )
+
+
 class MinyiGroup(click.Group):
-    """Turns domain errors into a two-language message and exit code 1."""
+    """Turns domain errors and an unreachable database into two lines and exit code 1."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except MinyiError as error:
             fail(error)
+        except Exception as error:
+            # Checked here, not in an except clause: --help should not import SQLAlchemy.
+            refusal = _unreachable_database(ctx.obj, error)
+            if refusal is None:
+                raise
+            fail(refusal)
 
 
 @click.group(cls=MinyiGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -175,9 +210,16 @@ def serve(runtime: Runtime, host: str | None, port: int | None) -> None:
     """启动网站与定时任务（有 token 时含机器人）/ run web + scheduler (+ bot)."""
     from minyi.runtime import serve as run
 
-    check_calendar(runtime)
-    runtime.engine.dispose()  # serve builds its own engine
+    _check_before_start(runtime)
     run(runtime.settings, host=host, port=port)
+
+
+def _check_before_start(runtime: Runtime) -> None:
+    # An unreachable database is refused before anything starts; the calendar's gaps are
+    # logged where an operator sees them. The process then builds its own engine.
+    runtime.check_database()
+    check_calendar(runtime)
+    runtime.engine.dispose()
 
 
 @main.command("web")
@@ -188,6 +230,7 @@ def web_command(runtime: Runtime, host: str | None, port: int | None) -> None:
     """只启动网站（不含定时任务和机器人）/ run the web site only (no scheduler, no bot)."""
     from minyi.runtime import serve_web
 
+    _check_before_start(runtime)
     serve_web(runtime.settings, host=host, port=port)
 
 
@@ -197,6 +240,7 @@ def worker(runtime: Runtime) -> None:
     """只运行定时任务（同一数据库仅一个生效）/ run the scheduler only (one per database)."""
     from minyi.runtime import run_worker
 
+    _check_before_start(runtime)
     run_worker(runtime.settings)
 
 

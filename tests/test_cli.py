@@ -303,3 +303,72 @@ print("ok")
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
+DATABASE_PROBLEMS = [
+    ("nonsense://", "database URL 'nonsense://' names an unknown kind or driver"),
+    ("postgresql+nosuch://minyi:hunter2@127.0.0.1/test", "unknown kind or driver"),
+    (
+        # Port 1: nothing listens there, so the connection is refused at once.
+        "postgresql+psycopg://minyi:hunter2@127.0.0.1:1/test",
+        "cannot reach the database postgresql+psycopg://minyi:***@127.0.0.1:1/test:",
+    ),
+    ("sqlite:///{tmp}/a-file/minyi.db", "{tmp}/a-file is a file, not a folder"),
+    ("sqlite:///{tmp}/a-folder", "cannot reach the database sqlite:///{tmp}/a-folder"),
+]
+COMMANDS = [
+    ["init"],
+    ["serve", "--port", "8999"],
+    ["user", "add", "zhang", "--role", "admin", "--password", "long-enough-1"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda command: command[0])
+@pytest.mark.parametrize("url, says", DATABASE_PROBLEMS)
+def test_database_problem_is_two_lines_and_exit_1(
+    settings, tmp_path, monkeypatch, command, url, says
+):
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    (tmp_path / "a-folder").mkdir()
+
+    def started(*args, **kwargs):
+        raise AssertionError("serve started against a database it cannot use")
+
+    monkeypatch.setattr("minyi.runtime.serve", started)
+    result = CliRunner().invoke(
+        main,
+        command,
+        env={"MINYI_DATABASE__URL": url.format(tmp=tmp_path)},
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 1
+    zh, en = result.output.splitlines()  # no traceback, no log lines
+    assert zh.startswith("错误：") and en.startswith("Error: ")
+    assert says.format(tmp=tmp_path) in en
+    assert "hunter2" not in result.output
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into any folder")
+def test_database_folder_without_permission(settings, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    result = CliRunner().invoke(
+        main, ["init"], env={"MINYI_DATABASE__URL": f"sqlite:///{locked}/var/minyi.db"}
+    )
+    assert result.exit_code == 1
+    assert f"cannot create the database folder {locked}/var" in result.output
+
+
+def test_typo_in_the_environment_stops_the_cli(settings):
+    result = CliRunner().invoke(
+        main, ["init"], env={"MINYI_TICKETS__SLA_WORKINGDAYS": "3"}, catch_exceptions=False
+    )
+    assert result.exit_code == 1
+    assert "MINYI_TICKETS__SLA_WORKINGDAYS" in result.output
+    assert "MINYI_TICKETS__SLA_WORKING_DAYS" in result.output
+
+
+def test_missing_minyi_config_file_stops_the_cli(settings, tmp_path):
+    result = CliRunner().invoke(
+        main, ["init"], env={"MINYI_CONFIG": str(tmp_path / "gone.toml")}, catch_exceptions=False
+    )
+    assert result.exit_code == 1
+    assert "gone.toml" in result.output and not (tmp_path / "var").exists()
