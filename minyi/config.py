@@ -126,11 +126,30 @@ class WebSettings(_Section):
     public_base_url: str = "http://127.0.0.1:5000"
     # Shown in the page header: the county's own name, Chinese then English.
     site_name: str = "示范县民意平台 / Minyi demo county"
+    # Rate-limit storage shared by several web workers (default: each worker's memory).
+    redis_url: str | None = None
+    # Where citizens' photos are kept (re-encoded, metadata stripped); relative to the cwd.
+    upload_dir: str = "var/uploads"
+    max_upload_bytes: int = Field(5 * 1024 * 1024, ge=10_000, le=50 * 1024 * 1024)
 
     @field_validator("public_base_url")
     @classmethod
     def _public_url(cls, value: str) -> str:
         return _http_url(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        return _redis(value)
+
+
+def _redis(value: str | None) -> str | None:
+    if value is not None and not re.match(r"(rediss?|unix)://", value):
+        raise _refusal(
+            f"须以 redis://、rediss:// 或 unix:// 开头，而不是 {value!r}",
+            f"must start with redis://, rediss:// or unix://, not {value!r}",
+        )
+    return value
 
 
 class BotSettings(_Section):
@@ -139,6 +158,11 @@ class BotSettings(_Section):
     redis_url: str | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    # Where the webhook server listens (behind the county's reverse proxy).
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(8443, ge=1, le=65535)
+    # Outbox sending: overall messages per second (Telegram allows about 30) and per chat.
+    send_rate_per_s: float = Field(25, gt=0, le=30)
 
     @field_validator("api_base_url")
     @classmethod
@@ -148,12 +172,7 @@ class BotSettings(_Section):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"(rediss?|unix)://", value):
-            raise _refusal(
-                f"须以 redis://、rediss:// 或 unix:// 开头，而不是 {value!r}",
-                f"must start with redis://, rediss:// or unix://, not {value!r}",
-            )
-        return value
+        return _redis(value)
 
     @field_validator("webhook_secret")
     @classmethod
@@ -197,6 +216,8 @@ class TicketSettings(_Section):
     response_window_working_days: int = Field(1, ge=1, le=30)
     max_extension_working_days: int = Field(15, ge=1, le=90)
     number_prefix: str = "MY"
+    # Complaints one citizen identity may file per local day, on every channel together.
+    daily_limit_per_citizen: int = Field(5, ge=1, le=1000)
 
     @field_validator("number_prefix")
     @classmethod

@@ -257,6 +257,10 @@ class Ticket(Base):
     source_ref: Mapped[str | None] = mapped_column(String(80))
     text: Mapped[str] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(String(300))
+    # A phone number the citizen gave for call-backs; shown masked to staff.
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    # Hash of the code that opens the public status page (the code itself is shown once).
+    access_code_hash: Mapped[str | None] = mapped_column(String(200))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
     status: Mapped[TicketStatus] = mapped_column(
@@ -443,6 +447,8 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Given up for good (the citizen blocked the bot, the chat is gone): never retried.
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -303,6 +303,8 @@ print("ok")
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
+
+
 DATABASE_PROBLEMS = [
     ("nonsense://", "database URL 'nonsense://' names an unknown kind or driver"),
     ("postgresql+nosuch://minyi:hunter2@127.0.0.1/test", "unknown kind or driver"),

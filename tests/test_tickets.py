@@ -3,7 +3,14 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import func, select
 
-from minyi.errors import IllegalTransition, NotFound, PermissionDenied, ValidationFailed
+from minyi.errors import (
+    IllegalTransition,
+    LimitReached,
+    MinyiError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from minyi.models import (
     Channel,
     DecisionStatus,
@@ -17,10 +24,12 @@ from minyi.models import (
 from minyi.services import tickets
 from minyi.services.actors import Actor
 from minyi.services.context import ServiceContext
+from minyi.services.views import TicketView
 from tests.builders import (
     FakeAnalysis,
     make_citizen,
     make_department,
+    make_service,
     make_staff,
     make_ticket,
 )
@@ -514,3 +523,88 @@ def test_submit_complaint_returns_a_view_readable_after_the_session(
         session_factory, ctx, text="小区门口的路灯坏了一个多月。", channel="web", source_ref="f1"
     )
     assert again.id == view.id and again.department.code == "zjj"
+
+
+def test_daily_complaint_limit_per_citizen(session, ctx, clock):
+    ctx.settings.tickets.daily_limit_per_citizen = 2
+    citizen = make_citizen(session)
+    make_ticket(session, ctx, citizen=citizen)
+    make_ticket(session, ctx, citizen=citizen, channel=Channel.TELEGRAM)
+    with pytest.raises(LimitReached) as info:
+        make_ticket(session, ctx, citizen=citizen)
+    assert "12345" in info.value.message_zh and "daily limit is 2" in info.value.message_en
+    make_ticket(session, ctx, citizen=make_citizen(session))  # someone else may
+    clock.advance(days=1)
+    make_ticket(session, ctx, citizen=citizen)  # and tomorrow again
+    assert count(session, Ticket) == 4
+
+
+def test_contact_phone_attachments_location_and_service(session, ctx, county):
+    service = make_service(session, department=county["zjj"], code="zjj-01")
+    ticket = make_ticket(
+        session,
+        ctx,
+        contact_phone="138-1234 5678",
+        attachments=[("photo", "AgACAgIAAxkBAAIB")],
+        latitude=30.25,
+        longitude=120.17,
+        location="人民路 12 号",
+        service="zjj-01",
+    )
+    assert ticket.contact_phone == "13812345678" and ticket.service_id == service.id
+    view = TicketView.of(ticket)
+    assert view.contact_phone_masked == "138****5678"
+    assert view.attachments == (("photo", "AgACAgIAAxkBAAIB"),)
+    assert view.location == "人民路 12 号"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"contact_phone": "call me maybe"},
+        {"contact_phone": "12"},
+        {"attachments": [("virus", "x.exe")]},
+        {"attachments": [("photo", "")]},
+        {"latitude": 91.0, "longitude": 10.0},
+        {"latitude": 30.0},
+        {"latitude": "30", "longitude": "120"},
+        {"service": "no-such-service"},
+    ],
+)
+def test_bad_complaint_extras_change_nothing(session, ctx, fields):
+    with pytest.raises(MinyiError):
+        make_ticket(session, ctx, **fields)
+    session.rollback()
+    assert count(session, Ticket) == 0
+
+
+def test_access_code_opens_the_ticket_and_is_stored_hashed(session, ctx):
+    ticket = make_ticket(session, ctx)
+    code = tickets.issue_access_code(ticket)
+    assert len(code) >= 8 and code not in ticket.access_code_hash
+    assert tickets.issue_access_code(ticket) is None  # shown once, never re-issued
+    assert tickets.verify_access_code(ticket, code)
+    assert tickets.verify_access_code(ticket, f" {code[:5].lower()}-{code[5:]} ")
+    assert not tickets.verify_access_code(ticket, code[:-1] + ("A" if code[-1] != "A" else "B"))
+    assert not tickets.verify_access_code(ticket, None)
+    assert not tickets.verify_access_code(make_ticket(session, ctx), code)
+
+
+def test_citizen_picks_another_department_before_it_is_accepted(session, ctx, county):
+    ctx.analyzer = lambda text: FakeAnalysis("城乡建设", 0.9)
+    citizen = make_citizen(session)
+    ticket = make_ticket(session, ctx, citizen=citizen)
+    tickets.route_ticket(session, ctx, ticket)
+    assert ticket.department_id == county["zjj"].id
+    with pytest.raises(PermissionDenied):
+        tickets.choose_department(
+            session, ctx, ticket, "rsj", actor=Actor.citizen(make_citizen(session))
+        )
+    tickets.choose_department(session, ctx, ticket, "rsj", actor=Actor.citizen(citizen))
+    assert ticket.department_id == county["rsj"].id and ticket.status == S.ASSIGNED
+    correction = session.scalar(select(RoutingCorrection))
+    assert correction.corrected_department_id == county["rsj"].id
+    assert correction.staff_user_id is None
+    tickets.start(session, ctx, ticket, actor=county["other"])
+    with pytest.raises(IllegalTransition):
+        tickets.choose_department(session, ctx, ticket, "ybj", actor=Actor.citizen(citizen))
