@@ -209,19 +209,12 @@ def submit_response(
     if existing is not None and existing.submitted_at is not None:
         return _view(session, existing, definition)
     round_ = _answerable_round(session, round_.id, now)
+    # Checked before anything is written, so a refused form leaves no trace.
+    _kept_answers(definition, existing.draft if existing else None, answers)
     response = _response_for(session, round_, respondent, now, lock=True)
     if response.submitted_at is not None:  # submitted meanwhile by a concurrent request
         return _view(session, response, definition)
-    merged = {k: v for k, v in (response.draft or {}).items() if v is not None}
-    if answers:
-        checked = check_answers(definition, answers)
-        for key in answers:
-            # A field left empty in the form clears what chat saved for it.
-            if key in checked:
-                merged[key] = checked[key]
-            else:
-                merged.pop(key, None)
-    kept = complete_answers(definition, merged)
+    kept = _kept_answers(definition, response.draft, answers)
     citizen = session.get(Citizen, response.citizen_id) if response.citizen_id else None
     questions = _question_ids(session, round_.version_id)
     complaints: list[FiledComplaint] = []
@@ -303,6 +296,22 @@ def _answerable_round(session: Session, round_id: object, now: datetime) -> Surv
             f"this round of {round_.survey.slug} has not opened yet",
         )
     return round_
+
+
+def _kept_answers(
+    definition: SurveyDefinition, draft: dict | None, answers: dict[str, object] | None
+) -> dict[str, Any]:
+    """The answers a submit stores: the draft, overridden by the form, then show_if applied."""
+    merged = {k: v for k, v in (draft or {}).items() if v is not None}
+    if answers:
+        checked = check_answers(definition, answers)
+        for key in answers:
+            # A field left empty in the form clears what chat saved for it.
+            if key in checked:
+                merged[key] = checked[key]
+            else:
+                merged.pop(key, None)
+    return complete_answers(definition, merged)
 
 
 def _identify(
