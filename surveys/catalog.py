@@ -7,8 +7,10 @@ version at the time they open.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, select
@@ -170,8 +172,14 @@ def get_version(session: Session, survey: Survey, number: int | None = None) -> 
 
 
 def version_definition(version: SurveyVersion) -> SurveyDefinition:
-    """The parsed definition of a version."""
-    return parse_definition(version.definition)
+    """The parsed definition of a version (parsed once per process for each distinct text)."""
+    # Keyed by content, not by id: ids repeat across databases (tests, a restored backup).
+    return _parse_cached(json.dumps(version.definition, ensure_ascii=False, sort_keys=True))
+
+
+@lru_cache(maxsize=128)
+def _parse_cached(source: str) -> SurveyDefinition:
+    return parse_definition(json.loads(source))
 
 
 def export_definition(session: Session, slug: object, version: int | None = None) -> dict:

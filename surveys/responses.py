@@ -39,6 +39,7 @@ from minyi.services.tickets import file_ticket, get_ticket, issue_access_code, r
 from minyi.services.validation import check_channel
 from surveys.answers import AnswersInvalid, check_answer, check_answers, complete_answers
 from surveys.catalog import version_definition
+from surveys.counts import bump_counts, count_value
 from surveys.definition import SurveyDefinition
 from surveys.rounds import get_round_by_id, hash_token
 
@@ -205,23 +206,27 @@ def submit_response(
     definition = version_definition(round_.version) if round_.version else None
     if answers is not None and not isinstance(answers, dict):
         raise ValidationFailed("答案格式无效", "answers must be a mapping of question keys")
-    existing = _existing_response(session, round_, respondent)
+    who = _identify(session, round_, respondent)
+    existing = _existing_response(session, round_, who[0])
     if existing is not None and existing.submitted_at is not None:
         return _view(session, existing, definition)
-    round_ = _answerable_round(session, round_.id, now)
+    round_ = _answerable_round(session, round_, now)
     # Checked before anything is written, so a refused form leaves no trace.
-    _kept_answers(definition, existing.draft if existing else None, answers)
-    response = _response_for(session, round_, respondent, now, lock=True)
+    kept = _kept_answers(definition, existing.draft if existing else None, answers)
+    response = _response_for(session, round_, respondent, now, lock=True, who=who)
     if response.submitted_at is not None:  # submitted meanwhile by a concurrent request
         return _view(session, response, definition)
-    kept = _kept_answers(definition, response.draft, answers)
+    if response.draft != (existing.draft if existing else None):  # saved meanwhile
+        kept = _kept_answers(definition, response.draft, answers)
     citizen = session.get(Citizen, response.citizen_id) if response.citizen_id else None
     questions = _question_ids(session, round_.version_id)
     complaints: list[FiledComplaint] = []
     refused: list[tuple[str, str, str]] = []
+    counted: list[tuple[int, str]] = []
     for key, value in kept.items():
         question = definition.question(key)
         row = SurveyAnswer(response_id=response.id, round_id=round_.id, question_id=questions[key])
+        counted.append((questions[key], count_value(question, value)))
         if question.scale is not None:
             row.number = value
         elif question.kind == "single":
@@ -238,6 +243,8 @@ def submit_response(
                 complaints.append(filed)
             else:
                 refused.append((key, *filed))
+    # Last, so that on PostgreSQL the round's shared count rows stay locked only briefly.
+    bump_counts(session, round_.id, counted)
     response.draft = None
     response.file_complaints = file_complaints
     response.submitted_at = now
@@ -248,7 +255,7 @@ def submit_response(
         invitation.used_at = now
     session.flush()
     return replace(
-        _view(session, response, definition),
+        _view(session, response, definition, answers=kept),
         submitted_now=True,
         complaints=tuple(complaints),
         complaints_refused=tuple(refused),
@@ -284,7 +291,7 @@ def submit_and_route(
 
 
 def _answerable_round(session: Session, round_id: object, now: datetime) -> SurveyRound:
-    round_ = get_round_by_id(session, round_id)
+    round_ = round_id if isinstance(round_id, SurveyRound) else get_round_by_id(session, round_id)
     if round_.status == RoundStatus.CLOSED or round_.closes_at <= now:
         raise IllegalTransition(
             f"问卷 {round_.survey.slug} 的这一轮调查已结束",
@@ -371,10 +378,7 @@ def _invitation_by_token(session: Session, round_: SurveyRound, token: object) -
     return invitation
 
 
-def _existing_response(
-    session: Session, round_: SurveyRound, respondent: Respondent
-) -> SurveyResponse | None:
-    key, _, _ = _identify(session, round_, respondent)
+def _existing_response(session: Session, round_: SurveyRound, key: str) -> SurveyResponse | None:
     return session.scalar(
         select(SurveyResponse).where(
             SurveyResponse.round_id == round_.id, SurveyResponse.respondent_key == key
@@ -389,8 +393,9 @@ def _response_for(
     now: datetime,
     *,
     lock: bool = False,
+    who: tuple[str, int | None, SurveyInvitation | None] | None = None,
 ) -> SurveyResponse:
-    key, citizen_id, invitation = _identify(session, round_, respondent)
+    key, citizen_id, invitation = who or _identify(session, round_, respondent)
     query = select(SurveyResponse).where(
         SurveyResponse.round_id == round_.id, SurveyResponse.respondent_key == key
     )
@@ -398,7 +403,7 @@ def _response_for(
     if response is None:
         if invitation is not None and invitation.used_at is not None:
             raise IllegalTransition("此邀请链接已使用过", "this invitation has already been used")
-        response, _ = insert_or_get(
+        response, created = insert_or_get(
             session,
             SurveyResponse(
                 round_id=round_.id,
@@ -412,7 +417,8 @@ def _response_for(
             ),
             query,
         )
-        if lock:
+        # A row this transaction just inserted is invisible to others: nothing to lock.
+        if lock and not created:
             session.refresh(response, with_for_update=True)
     return response
 
@@ -436,9 +442,15 @@ def _shown_in_order(definition: SurveyDefinition, answers: dict[str, Any]):
 
 
 def _view(
-    session: Session, response: SurveyResponse, definition: SurveyDefinition | None
+    session: Session,
+    response: SurveyResponse,
+    definition: SurveyDefinition | None,
+    *,
+    answers: dict[str, Any] | None = None,
 ) -> ResponseView:
-    if response.submitted_at is not None:
+    if answers is not None:
+        answers = dict(answers)
+    elif response.submitted_at is not None:
         answers = _submitted_answers(session, response, definition)
     else:
         answers = dict(response.draft or {})

@@ -1,16 +1,16 @@
 """Results of a round, the comparison with the previous round, and department scores.
 
-Everything is computed from counts that one grouped query returns (answers per question and
-value), so a round of 100,000 responses needs no per-response work. Free-text answers are
-analysed by the worker (`analyse_text_answers`) and their topics, sentiment and keywords
-aggregated here. Like the indicators, a mean, share or NPS whose sample is below
+Everything is computed from the answer counts kept at each submit (surveys.counts: per
+question and value), so a round of 100,000 responses needs no per-response work. Free-text
+answers are analysed by the worker (`analyse_text_answers`); their topics, sentiment and
+keywords are aggregated here. Like the indicators, a mean, share or NPS whose sample is below
 `[indicators] min_denominator` is null and its question listed under `insufficient`; counts
 are always given.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from minyi.services.catalog import get_department
 from minyi.services.context import ServiceContext
 from surveys import stats
 from surveys.catalog import version_definition
+from surveys.counts import read_counts
 from surveys.definition import Question
 from surveys.rounds import get_round_by_id, previous_round
 
@@ -51,18 +52,18 @@ def round_results(
         "closes_at": round_.closes_at.isoformat(),
         "min_sample": minimum,
     }
-    submitted = SurveyResponse.submitted_at.is_not(None)
-    responses, invited_responses = session.execute(
-        select(func.count(SurveyResponse.id), func.count(SurveyResponse.invitation_id)).where(
-            SurveyResponse.round_id == round_.id, submitted
-        )
-    ).one()
+    submitted = (SurveyResponse.round_id == round_.id, SurveyResponse.submitted_at.is_not(None))
+    # count(*) is answered from the (round_id, submitted_at) index alone.
+    responses = session.scalar(select(func.count()).select_from(SurveyResponse).where(*submitted))
     invited = session.scalar(
         select(func.count(SurveyInvitation.id)).where(SurveyInvitation.round_id == round_.id)
     )
     out["responses"] = responses
     out["invited"] = invited or None
     if invited:
+        invited_responses = session.scalar(
+            select(func.count(SurveyResponse.invitation_id)).where(*submitted)
+        )
         out["response_rate"] = invited_responses / invited
         out["response_rate_ci"] = _pair(stats.wilson_interval(invited_responses, invited))
     else:
@@ -332,28 +333,7 @@ def analyse_text_answers(session: Session, ctx: ServiceContext, *, limit: int = 
 
 def _value_counts(session: Session, round_id: int, version_id: int) -> dict[str, dict]:
     """key -> {value: count}: numbers for numeric questions, choice strings for choices."""
-    keys = dict(
-        session.execute(
-            select(SurveyQuestion.id, SurveyQuestion.key).where(
-                SurveyQuestion.version_id == version_id
-            )
-        ).all()
-    )
-    rows = session.execute(
-        select(
-            SurveyAnswer.question_id,
-            SurveyAnswer.number,
-            SurveyAnswer.choice,
-            func.count(),
-        )
-        .where(SurveyAnswer.round_id == round_id)
-        .group_by(SurveyAnswer.question_id, SurveyAnswer.number, SurveyAnswer.choice)
-    ).all()
-    out: dict[str, dict] = defaultdict(dict)
-    for question_id, number, choice, count in rows:
-        value = number if number is not None else choice
-        out[keys[question_id]][value] = count
-    return out
+    return read_counts(session, round_id, version_id)
 
 
 def _text_summaries(session: Session, round_id: int, version_id: int, definition) -> dict:
@@ -373,31 +353,24 @@ def _text_summaries(session: Session, round_id: int, version_id: int, definition
             SurveyAnswer.question_id,
             SurveyAnswer.topic,
             SurveyAnswer.sentiment_label,
-            func.count(),
+            func.count(SurveyAnswer.analysed_at),
+            func.count(SurveyAnswer.ticket_id),
         )
-        .where(
-            SurveyAnswer.round_id == round_id,
-            SurveyAnswer.question_id.in_(ids),
-            SurveyAnswer.analysed_at.is_not(None),
-        )
+        .where(SurveyAnswer.round_id == round_id, SurveyAnswer.question_id.in_(ids))
         .group_by(SurveyAnswer.question_id, SurveyAnswer.topic, SurveyAnswer.sentiment_label)
     ).all()
-    for question_id, topic, label, count in rows:
+    for question_id, topic, label, analysed, filed in rows:
         summary = summaries[ids[question_id]]
-        summary["analysed"] += count
+        summary["analysed"] += analysed
+        summary["complaints_filed"] += filed
         if topic:
-            summary["topics"][topic] = summary["topics"].get(topic, 0) + count
+            summary["topics"][topic] = summary["topics"].get(topic, 0) + analysed
         if label:
-            summary["sentiment"][label] = summary["sentiment"].get(label, 0) + count
-    complaints = session.execute(
-        select(SurveyAnswer.question_id, func.count(SurveyAnswer.ticket_id))
-        .where(SurveyAnswer.round_id == round_id, SurveyAnswer.question_id.in_(ids))
-        .group_by(SurveyAnswer.question_id)
-    ).all()
-    for question_id, filed in complaints:
-        summaries[ids[question_id]]["complaints_filed"] = filed
+            summary["sentiment"][label] = summary["sentiment"].get(label, 0) + analysed
     for question_id, key in ids.items():
         words: Counter = Counter()
+        if not summaries[key]["analysed"]:
+            continue
         for keywords in session.scalars(
             select(SurveyAnswer.keywords)
             .where(

@@ -26,6 +26,7 @@ from minyi.models import (
 )
 from surveys import catalog, export, results, rounds
 from surveys.answers import AnswersInvalid
+from surveys.counts import rebuild_counts
 from surveys.definition import DefinitionInvalid
 from surveys.responses import (
     Respondent,
@@ -274,6 +275,28 @@ def test_concurrent_double_submits_store_one_response(session_factory, ctx, open
     assert len({view.id for view in views}) == 1
     assert count(session_factory, SurveyResponse) == 1
     assert count(session_factory, SurveyAnswer) == len(views[0].answers)
+    with session_factory() as session:
+        assert (
+            results.round_results(session, ctx, open_hall.id, min_sample=1)["questions"][
+                "overall"
+            ]["counts"]["4"]
+            == 1
+        )
+
+
+def test_the_kept_counts_equal_a_recount_of_the_answers(session_factory, ctx, open_hall):
+    forms = [
+        full_answers(overall=str(1 + n % 5), how=("hall", "online")[n % 2], improve=["guide"])
+        for n in range(12)
+    ]
+    _answer_many(session_factory, ctx, open_hall.id, forms)
+    with session_factory.begin() as session:
+        kept = results.round_results(session, ctx, open_hall.id, min_sample=1)
+        rebuild_counts(session, open_hall.id)
+        recounted = results.round_results(session, ctx, open_hall.id, min_sample=1)
+    assert kept == recounted
+    assert kept["questions"]["how"]["counts"] == {"hall": 6, "online": 6, "self": 0, "agent": 0}
+    assert kept["questions"]["suggest"]["n"] == 12
 
 
 def test_invitation_only_rounds_admit_invitations_once(session_factory, ctx, hall):

@@ -167,7 +167,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('survey_answers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_survey_answers_question_id'), ['question_id'], unique=False)
-        batch_op.create_index('ix_survey_answers_round_question', ['round_id', 'question_id', 'number', 'choice'], unique=False)
+        batch_op.create_index('ix_survey_answers_round_question', ['round_id', 'question_id'], unique=False)
         batch_op.create_index(
             'ix_survey_answers_unanalysed', ['id'], unique=False,
             sqlite_where=sa.text('text IS NOT NULL AND analysed_at IS NULL'),
@@ -175,8 +175,19 @@ def upgrade() -> None:
         )
 
 
+    op.create_table('survey_answer_counts',
+    sa.Column('round_id', sa.Integer(), nullable=False),
+    sa.Column('question_id', sa.Integer(), nullable=False),
+    sa.Column('value', sa.String(length=400), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['question_id'], ['survey_questions.id'], name=op.f('fk_survey_answer_counts_question_id_survey_questions')),
+    sa.ForeignKeyConstraint(['round_id'], ['survey_rounds.id'], name=op.f('fk_survey_answer_counts_round_id_survey_rounds')),
+    sa.PrimaryKeyConstraint('round_id', 'question_id', 'value', name=op.f('pk_survey_answer_counts'))
+    )
+
 
 def downgrade() -> None:
+    op.drop_table('survey_answer_counts')
     with op.batch_alter_table('survey_answers', schema=None) as batch_op:
         batch_op.drop_index('ix_survey_answers_unanalysed')
         batch_op.drop_index('ix_survey_answers_round_question')
