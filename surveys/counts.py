@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -29,27 +29,39 @@ def count_value(question: Question, answer: Any) -> str:
 
 
 def bump_counts(session: Session, round_id: int, values: list[tuple[int, str]]) -> None:
-    """Add one to each (question id, value) of a round, in one upsert statement.
+    """Add one to each (question id, value) of a round (one upsert, executed for each row).
 
     Rows go in a fixed order, so two submits to one round lock them in the same order and
     never deadlock on PostgreSQL.
     """
     if not values:
         return
-    table = SurveyAnswerCount.__table__
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(
-        [
-            {"round_id": round_id, "question_id": question_id, "value": value, "count": 1}
-            for question_id, value in sorted(values)
-        ]
+    session.execute(
+        _UPSERT[dialect if dialect == "postgresql" else "sqlite"],
+        [{"round_id": round_id, "question_id": q, "value": v} for q, v in sorted(values)],
     )
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.round_id, table.c.question_id, table.c.value],
-        set_={"count": table.c.count + statement.excluded.count},
+
+
+def _upsert(insert):
+    # One constant statement per dialect, so SQLAlchemy compiles it once.
+    table = SurveyAnswerCount.__table__
+    return (
+        insert(table)
+        .values(
+            round_id=bindparam("round_id"),
+            question_id=bindparam("question_id"),
+            value=bindparam("value"),
+            count=1,
+        )
+        .on_conflict_do_update(
+            index_elements=[table.c.round_id, table.c.question_id, table.c.value],
+            set_={"count": table.c.count + 1},
+        )
     )
-    session.execute(statement)
+
+
+_UPSERT = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
 
 
 def read_counts(session: Session, round_id: int, version_id: int) -> dict[str, dict]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from minyi.db import insert_or_get
@@ -41,7 +41,7 @@ from surveys.answers import AnswersInvalid, check_answer, check_answers, complet
 from surveys.catalog import version_definition
 from surveys.counts import bump_counts, count_value
 from surveys.definition import SurveyDefinition
-from surveys.rounds import get_round_by_id, hash_token
+from surveys.rounds import RoundView, get_round_by_id, hash_token
 
 log = logging.getLogger(__name__)
 
@@ -285,6 +285,39 @@ def submit_and_route(
         except Exception:
             log.exception("routing failed for ticket %s; left in triage", complaint.ticket_id)
     return view
+
+
+def rounds_for_citizen(
+    session: Session, ctx: ServiceContext, citizen: Citizen, *, at: datetime | None = None
+) -> list[tuple[RoundView, ResponseView | None]]:
+    """The rounds a citizen can answer now (public ones, and those they are invited to).
+
+    Each comes with the citizen's response when one is started; submitted ones are left out.
+    For the bot's /survey command and a "your surveys" page.
+    """
+    now = ctx.moment(at)
+    invited = exists().where(
+        SurveyInvitation.round_id == SurveyRound.id, SurveyInvitation.citizen_id == citizen.id
+    )
+    open_rounds = session.scalars(
+        select(SurveyRound)
+        .where(
+            SurveyRound.status == RoundStatus.OPEN,
+            SurveyRound.opens_at <= now,
+            SurveyRound.closes_at > now,
+            SurveyRound.invitation_only.is_(False) | invited,
+        )
+        .order_by(SurveyRound.closes_at, SurveyRound.id)
+    ).all()
+    out = []
+    for round_ in open_rounds:
+        response = _existing_response(session, round_, f"citizen:{citizen.id}")
+        if response is not None and response.submitted_at is not None:
+            continue
+        definition = version_definition(round_.version)
+        view = _view(session, response, definition) if response is not None else None
+        out.append((RoundView.of(round_), view))
+    return out
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -536,6 +569,7 @@ __all__ = [
     "Respondent",
     "ResponseView",
     "response_status",
+    "rounds_for_citizen",
     "save_answer",
     "start_response",
     "submit_and_route",

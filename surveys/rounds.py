@@ -114,6 +114,17 @@ def survey_link(ctx: ServiceContext, slug: str, token: str | None = None) -> str
     return f"{base}/s/{slug}" + (f"?t={token}" if token else "")
 
 
+def set_subscription(session: Session, citizen: Citizen, subscribed: object) -> Citizen:
+    """Subscribe a citizen to survey invitations, or unsubscribe them (the bot's /subscribe)."""
+    if not isinstance(subscribed, bool):
+        raise ValidationFailed("订阅须为是或否", "subscribed must be true or false")
+    if not isinstance(citizen, Citizen):
+        raise ValidationFailed("市民身份无效", "citizen must be a registered citizen")
+    citizen.subscribed = subscribed
+    session.flush()
+    return citizen
+
+
 def open_round(
     session: Session,
     ctx: ServiceContext,

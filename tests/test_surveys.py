@@ -31,6 +31,7 @@ from surveys.definition import DefinitionInvalid
 from surveys.responses import (
     Respondent,
     response_status,
+    rounds_for_citizen,
     save_answer,
     start_response,
     submit_and_route,
@@ -623,3 +624,25 @@ def test_export_csv_and_xlsx_one_row_per_response(session_factory, ctx, tmp_path
     assert len(cells) == 2 and cells[1][header.index("overall")] == 4
     assert cells[1][header.index("suggest")] == '=HYPERLINK("x")'
     assert sheet.cell(2, header.index("suggest") + 1).data_type == "s"
+
+
+def test_the_rounds_a_citizen_can_answer(session_factory, ctx, hall):
+    with session_factory.begin() as session:
+        citizen = make_citizen(session)
+        rounds.set_subscription(session, citizen, True)
+        with pytest.raises(ValidationFailed):
+            rounds.set_subscription(session, citizen, "yes")
+        public = rounds.open_round(session, ctx, HALL)
+        other = hall_template() | {"slug": "town-2026"}
+        catalog.import_survey(session, ctx, other)
+        closed_to_me = rounds.open_round(session, ctx, "town-2026", invitation_only=True)
+    me = Respondent.of_citizen(citizen)
+    with session_factory.begin() as session:
+        listed = rounds_for_citizen(session, ctx, citizen)
+        assert [(r.id, v) for r, v in listed] == [(public.id, None)]
+        save_answer(session, ctx, public.id, me, "overall", 5)
+        ((round_view, started),) = rounds_for_citizen(session, ctx, citizen)
+        assert started.next_key == "recommend" and round_view.title == "县政务服务大厅满意度调查"
+        submit_response(session, ctx, public.id, me, answers=full_answers())
+        assert rounds_for_citizen(session, ctx, citizen) == []
+        assert closed_to_me.invitation_only
