@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 
 from minyi.db import insert_or_get
 from minyi.errors import IllegalTransition, NotFound, ValidationFailed
-from minyi.models import Department, Survey, SurveyQuestion, SurveyVersion
+from minyi.models import (
+    Department,
+    RoundStatus,
+    Survey,
+    SurveyQuestion,
+    SurveyRound,
+    SurveySchedule,
+    SurveyVersion,
+)
 from minyi.services.context import ServiceContext
 from surveys.definition import DefinitionInvalid, SurveyDefinition, parse_definition
 
@@ -65,12 +73,13 @@ def import_survey(
         survey, created_survey = insert_or_get(
             session, Survey(slug=definition.slug, created_at=moment), query
         )
+    # Two imports of one slug at once queue here (PostgreSQL) and number their versions in turn.
+    session.execute(select(Survey.id).where(Survey.id == survey.id).with_for_update())
     latest = session.scalar(
         select(SurveyVersion)
         .where(SurveyVersion.survey_id == survey.id)
         .order_by(SurveyVersion.number.desc())
         .limit(1)
-        .with_for_update()
     )
     canonical = definition.to_dict()
     if latest is not None and latest.definition == canonical:
@@ -131,6 +140,51 @@ def publish_draft(
     version.published_at = ctx.moment(at)
     session.flush()
     return ImportResult(survey.slug, version.number, False, False, True)
+
+
+def copy_survey(
+    session: Session, ctx: ServiceContext, slug: object, new_slug: object
+) -> ImportResult:
+    """Start a new survey from another's latest version (the designer's "copy"), as a draft."""
+    source = get_survey(session, slug)
+    data = dict(get_version(session, source).definition, slug=new_slug)
+    if session.scalar(select(Survey.id).where(Survey.slug == new_slug)) is not None:
+        raise IllegalTransition(f"问卷 {new_slug} 已存在", f"survey {new_slug} already exists")
+    return import_survey(session, ctx, data, publish=False)
+
+
+def archive_survey(
+    session: Session, ctx: ServiceContext, slug: object, *, at: datetime | None = None
+) -> Survey:
+    """Archive a survey: no more rounds; its schedule stops. Refused while a round is open."""
+    survey = get_survey(session, slug)
+    session.execute(select(Survey.id).where(Survey.id == survey.id).with_for_update())
+    if survey.archived_at is not None:
+        raise IllegalTransition(f"问卷 {survey.slug} 已归档", f"survey {survey.slug} is archived")
+    open_round = session.scalar(
+        select(SurveyRound.number).where(
+            SurveyRound.survey_id == survey.id, SurveyRound.status == RoundStatus.OPEN
+        )
+    )
+    if open_round is not None:
+        raise IllegalTransition(
+            f"问卷 {survey.slug} 第 {open_round} 轮仍在进行，请先结束",
+            f"round {open_round} of {survey.slug} is open: close it first",
+        )
+    moment = ctx.moment(at)
+    for schedule in session.scalars(
+        select(SurveySchedule).where(SurveySchedule.survey_id == survey.id)
+    ):
+        schedule.active = False
+    for planned in session.scalars(
+        select(SurveyRound).where(
+            SurveyRound.survey_id == survey.id, SurveyRound.status == RoundStatus.SCHEDULED
+        )
+    ):
+        planned.status, planned.closed_at = RoundStatus.CLOSED, moment
+    survey.archived_at = moment
+    session.flush()
+    return survey
 
 
 def get_survey(session: Session, slug: object) -> Survey:

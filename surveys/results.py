@@ -10,6 +10,7 @@ are always given.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,8 @@ from surveys.catalog import version_definition
 from surveys.counts import read_counts
 from surveys.definition import Question
 from surveys.rounds import get_round_by_id, previous_round
+
+log = logging.getLogger(__name__)
 
 # Keywords of a text question are drawn from its latest answers, not all of a huge round.
 KEYWORD_SAMPLE = 2000
@@ -318,12 +321,17 @@ def analyse_text_answers(session: Session, ctx: ServiceContext, *, limit: int = 
     ).all()
     now = ctx.now()
     for answer in answers:
-        analysis = ctx.analyzer(answer.text)
+        answer.analysed_at = now
+        try:
+            analysis = ctx.analyzer(answer.text)
+        except Exception:
+            # One text the NLP cannot take must not block every later one: left unlabelled.
+            log.exception("analysing survey answer %s failed; left without labels", answer.id)
+            continue
         answer.topic = analysis.topic
         answer.sentiment_label = analysis.sentiment_label
         answer.sentiment_score = float(analysis.sentiment_score)
         answer.keywords = list(analysis.keywords)
-        answer.analysed_at = now
     session.flush()
     return len(answers)
 

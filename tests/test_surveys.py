@@ -646,3 +646,42 @@ def test_the_rounds_a_citizen_can_answer(session_factory, ctx, hall):
         submit_response(session, ctx, public.id, me, answers=full_answers())
         assert rounds_for_citizen(session, ctx, citizen) == []
         assert closed_to_me.invitation_only
+
+
+def test_copy_starts_a_draft_and_archive_stops_the_survey(session_factory, ctx, hall):
+    with session_factory.begin() as session:
+        copied = catalog.copy_survey(session, ctx, HALL, "hall-2027")
+        assert (copied.slug, copied.version, copied.published) == ("hall-2027", 1, False)
+        with pytest.raises(IllegalTransition):
+            catalog.copy_survey(session, ctx, HALL, "hall-2027")
+        with pytest.raises(IllegalTransition, match="no published version"):
+            rounds.open_round(session, ctx, "hall-2027")
+        opened = rounds.open_round(session, ctx, HALL)
+        rounds.schedule_survey(session, ctx, HALL, kind="monthly")
+        with pytest.raises(IllegalTransition, match="close it first"):
+            catalog.archive_survey(session, ctx, HALL)
+        rounds.close_round(session, ctx, opened.id)
+        catalog.archive_survey(session, ctx, HALL)
+        with pytest.raises(IllegalTransition, match="archived"):
+            rounds.open_round(session, ctx, HALL)
+        assert rounds.plan_rounds(session, ctx) == []
+        (summary,) = [s for s in catalog.list_surveys(session) if s.slug == HALL]
+        assert summary.archived
+
+
+def test_a_text_the_nlp_cannot_take_does_not_block_the_others(session_factory, ctx, open_hall):
+    forms = [full_answers(suggest=text) for text in ("坏的文字", "排队太久")]
+    _answer_many(session_factory, ctx, open_hall.id, forms)
+
+    def analyzer(text):
+        if text == "坏的文字":
+            raise RuntimeError("model broke")
+        return FakeAnalysis(topic="城乡建设", topic_probability=0.9, keywords=("排队",))
+
+    ctx.analyzer = analyzer
+    with session_factory.begin() as session:
+        assert results.analyse_text_answers(session, ctx) == 2
+        assert results.analyse_text_answers(session, ctx) == 0
+    with session_factory() as session:
+        suggest = results.round_results(session, ctx, open_hall.id)["questions"]["suggest"]
+    assert suggest["analysed"] == 2 and suggest["topics"] == {"城乡建设": 1}
