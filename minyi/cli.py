@@ -619,6 +619,19 @@ def survey_schedule(
     )
 
 
+@survey_group.command("unschedule")
+@click.argument("slug")
+@click.pass_obj
+def survey_unschedule(runtime: Runtime, slug: str) -> None:
+    """停止定期调查（已开始的一轮照常结束）/ stop the schedule (an open round still runs)."""
+    from surveys.rounds import stop_schedule
+
+    session_factory, ctx = _survey_context(runtime)
+    with session_factory.begin() as session:
+        stopped = stop_schedule(session, ctx, slug)
+    click.echo(f"已停止 {stopped} 个排期 / stopped {stopped} schedule(s) of {slug}")
+
+
 @survey_group.command("invite")
 @click.argument("slug")
 @click.option("--count", required=True, type=click.IntRange(1, 100_000), help="数量 / how many")

@@ -469,7 +469,7 @@ class CalendarYear(Base):
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-# -- surveys (满意度调查): the engine in surveys/ works on these -----------------------------------
+# -- surveys (满意度调查): the engine in surveys/ works on these ------------------------------
 
 
 class RoundStatus(enum.StrEnum):

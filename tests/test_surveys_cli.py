@@ -149,3 +149,6 @@ def test_schedule(cli, tmp_path):
     bad = cli("survey", "schedule", HALL, "--every", "cron", "--cron", "every day")
     assert bad.exit_code == 1 and "cron" in bad.output
     assert cli("survey", "schedule", HALL, "--every", "weekly").exit_code == 2
+    stopped = cli("survey", "unschedule", HALL)
+    assert stopped.exit_code == 0 and "stopped 1 schedule" in stopped.output
+    assert "stopped 0 schedule" in cli("survey", "unschedule", HALL).output
