@@ -34,6 +34,7 @@ bench: $(STAMP_TEST)
 	$(BIN)/python bench/nlp.py
 	$(BIN)/python bench/import_ratings.py
 	$(BIN)/python bench/concurrency.py
+	$(BIN)/python bench/surveys.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
