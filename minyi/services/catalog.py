@@ -111,3 +111,15 @@ def _code(value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > 40:
         raise ValidationFailed("编码必须是 1-40 个字符", "code must be 1-40 characters")
     return value.strip()
+
+
+def list_services(session: Session, department: int | str | Department) -> list[Service]:
+    """The active services of an active department, by code: what a citizen may rate."""
+    department = get_department(session, department, active_only=True)
+    return list(
+        session.scalars(
+            select(Service)
+            .where(Service.department_id == department.id, Service.active.is_(True))
+            .order_by(Service.code)
+        )
+    )
