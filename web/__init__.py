@@ -58,7 +58,7 @@ def create_app(
     app.register_blueprint(public.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(api.bp)
-    limits.init_app(app, settings)
+    app.extensions["minyi"]["limiter"] = limits.init_app(app, settings)
 
     @app.context_processor
     def _site_names() -> dict:
