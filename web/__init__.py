@@ -41,6 +41,9 @@ def create_app(
         # A citizen may take a while over a complaint: the token lives as long as the session.
         WTF_CSRF_TIME_LIMIT=None,
     )
+    # Flask's own FLASK_* variables (e.g. FLASK_MINYI_RATING_LIMIT="60 per minute", see
+    # web/limits.py) tune the web layer without a settings key.
+    app.config.from_prefixed_env()
     app.json.ensure_ascii = False
     app.extensions["minyi"] = {
         "settings": settings,

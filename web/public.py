@@ -43,6 +43,7 @@ LEVELS = [
     (2, "不满意", "Dissatisfied"),
     (1, "非常不满意", "Very dissatisfied"),
 ]
+LEVEL_NAMES = {n: (zh, en) for n, zh, en in LEVELS}
 ASPECTS_EN = {
     "办事效率": "Speed",
     "服务态度": "Attitude",
@@ -117,23 +118,10 @@ def rate(service_code: str):
     form = RatingForm()
     if request.method == "GET":
         form.outlet.data = request.args.get("outlet") or None
-        form.fresh()
-    service, outlet = _rating_target(service_code, form.outlet.data)
-    ctx = service_context()
-    page = {
-        "form": form,
-        "service": service,
-        "department": service.department,
-        "outlet": outlet,
-        "levels": LEVELS,
-        "aspects": [(a, ASPECTS_EN.get(a, a)) for a in ratings.ASPECTS],
-        "max_comment": ctx.settings.ratings.max_comment_chars,
-        "bad_review_max": ctx.settings.ratings.bad_review_max_score,
-    }
-    if request.method == "GET":
-        return render_template("public/rate.html", **page)
+        return _rating_page(form.fresh(), service_code)
     if csrf_failed(form):
-        return render_template("public/rate.html", error=CSRF_MESSAGE, **page), 400
+        return _rating_page(form, service_code, error=CSRF_MESSAGE), 400
+    ctx = service_context()
     score = form.score.data
     aspect = form.aspect.data or None
     # An aspect belongs to a 差评; one left ticked after switching to a good level is dropped.
@@ -142,25 +130,39 @@ def rate(service_code: str):
     try:
         if not score:
             raise ValidationFailed("请选择一个满意程度", "please choose how satisfied you are")
+        # The service looks the service and outlet up itself: no read of our own on this path.
         view = ratings.submit_rating(
             current_app.extensions["minyi"]["session_factory"],
             ctx,
-            service=service.code,
+            service=service_code,
             score=score,
             aspect=aspect,
             comment=form.comment.data,
-            outlet=outlet.code if outlet else None,
+            outlet=form.outlet.data or None,
             channel=Channel.WEB,
             source_ref=form.source_ref(),
         )
+    except NotFound as exc:
+        return _unknown(exc)
     except MinyiError as exc:
-        page["error"] = (exc.message_zh, exc.message_en)
-        return render_template("public/rate.html", **page), 400
+        return _rating_page(form, service_code, error=(exc.message_zh, exc.message_en)), 400
+    return render_template("public/rate_thanks.html", rating=view, level=LEVEL_NAMES[view.score])
+
+
+def _rating_page(form: RatingForm, service_code: str, *, error=None):
+    service, outlet = _rating_target(service_code, form.outlet.data)
+    settings = current_settings()
     return render_template(
-        "public/rate_thanks.html",
-        rating=view,
-        level=dict((n, (zh, en)) for n, zh, en in LEVELS)[view.score],
+        "public/rate.html",
+        form=form,
+        service=service,
+        department=service.department,
         outlet=outlet,
+        levels=LEVELS,
+        aspects=[(a, ASPECTS_EN.get(a, a)) for a in ratings.ASPECTS],
+        max_comment=settings.ratings.max_comment_chars,
+        bad_review_max=settings.ratings.bad_review_max_score,
+        error=error,
     )
 
 
