@@ -619,3 +619,25 @@ def sqlite_settings_env(settings, tmp_path, _sqlite_template):
         MINYI_WEB__SECRET_KEY="x" * 32,
         PYTHONPATH=str(Path(__file__).resolve().parents[1]),
     )
+
+
+def test_limits_can_be_tuned_from_the_environment(
+    settings, session_factory, ctx, catalogue, monkeypatch
+):
+    _, service, _, _ = catalogue
+    monkeypatch.setenv("FLASK_MINYI_RATING_LIMIT", "1 per minute")
+    settings.web.secret_key = "test-secret"
+    app = create_app(settings, session_factory=session_factory)
+    app.extensions["minyi"]["context"] = ctx
+    client = app.test_client()
+    assert rate(client, service.code, score="5").status_code == 200
+    assert rate(client, service.code, score="5").status_code == 429
+    app.extensions["minyi"]["limiter"].reset()
+
+
+def test_markup_in_a_complaint_is_escaped_on_every_page(client):
+    text = '<script>alert("x")</script>路灯坏了，<b>请修</b>'
+    response = file_complaint(client, text=text)
+    escaped = "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;路灯坏了，&lt;b&gt;请修&lt;/b&gt;"
+    status = client.get(status_link(client, response)).get_data(as_text=True)
+    assert escaped in status and "<script>alert" not in status
