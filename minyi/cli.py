@@ -202,9 +202,16 @@ def _database_label(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _listen_options(command):
+    """--host and --port, shared by the commands that serve HTTP."""
+    command = click.option(
+        "--port", type=click.IntRange(1, 65535), help="端口 / port (default from config)"
+    )(command)
+    return click.option("--host", help="监听地址 / listen address (default from config)")(command)
+
+
 @main.command()
-@click.option("--host", help="监听地址 / listen address (default from config)")
-@click.option("--port", type=click.IntRange(1, 65535), help="端口 / port (default from config)")
+@_listen_options
 @click.pass_obj
 def serve(runtime: Runtime, host: str | None, port: int | None) -> None:
     """启动网站与定时任务（有 token 时含机器人）/ run web + scheduler (+ bot)."""
@@ -223,8 +230,7 @@ def _check_before_start(runtime: Runtime) -> None:
 
 
 @main.command("web")
-@click.option("--host", help="监听地址 / listen address (default from config)")
-@click.option("--port", type=click.IntRange(1, 65535), help="端口 / port (default from config)")
+@_listen_options
 @click.pass_obj
 def web_command(runtime: Runtime, host: str | None, port: int | None) -> None:
     """只启动网站（不含定时任务和机器人）/ run the web site only (no scheduler, no bot)."""

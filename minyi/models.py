@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -139,6 +140,8 @@ class StaffUser(Base):
         CheckConstraint(
             "role != 'officer' OR department_id IS NOT NULL", name="officer_department"
         ),
+        # "Admin" and "admin" are one account: logins match usernames regardless of case.
+        Index("uq_staff_users_username_lower", func.lower(text("username")), unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -467,3 +470,20 @@ class CalendarYear(Base):
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str | None] = mapped_column(String(300))
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """One change made by staff (or a process): who, what, when, before → after."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    action: Mapped[str] = mapped_column(String(40))  # e.g. staff.create, appeal.decide
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(80))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
