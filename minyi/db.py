@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, Select, create_engine, event
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from minyi.config import Settings
+from minyi.config import Settings, parse_database_url
+from minyi.errors import ConfigInvalid
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -54,7 +54,7 @@ def utcnow() -> datetime:
 
 def make_engine(settings: Settings, url: str | None = None) -> Engine:
     """An engine for `url` (default: settings.database.url) with backend-specific tuning."""
-    url = make_url(url or settings.database.url)
+    url = parse_database_url(url or settings.database.url)
     kwargs: dict = {"echo": settings.database.echo}
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
@@ -63,14 +63,33 @@ def make_engine(settings: Settings, url: str | None = None) -> Engine:
             # One shared connection, or each checkout would see its own empty database.
             kwargs["poolclass"] = StaticPool
         else:
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            _create_folder(Path(database).parent)
     else:
         kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
-        synchronous = getattr(settings.database, "sqlite_synchronous", "FULL")
+        synchronous = settings.database.sqlite_synchronous
         _tune_sqlite(engine, settings.database.sqlite_busy_timeout_ms, synchronous)
     return engine
+
+
+def _create_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        folder = folder.absolute()
+        blocker = next(
+            (p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder
+        )
+        raise ConfigInvalid(
+            f"无法创建数据库文件夹 {folder}：{blocker} 是文件而不是文件夹",
+            f"cannot create the database folder {folder}: {blocker} is a file, not a folder",
+        ) from None
+    except OSError as exc:  # no permission, read-only file system
+        raise ConfigInvalid(
+            f"无法创建数据库文件夹 {folder.absolute()}：{exc.strerror}",
+            f"cannot create the database folder {folder.absolute()}: {exc.strerror}",
+        ) from None
 
 
 # Execution option of a read-only session factory: its transactions start deferred.

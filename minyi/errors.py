@@ -30,6 +30,12 @@ class IllegalTransition(MinyiError):
     code = "illegal_transition"
 
 
+class LimitReached(MinyiError):
+    """A citizen hit a configured quota (e.g. complaints per day): try again later."""
+
+    code = "limit"
+
+
 class PermissionDenied(MinyiError):
     code = "forbidden"
 

@@ -6,6 +6,11 @@ a separate worker process) could store them as well. The default job store is me
 jobs are registered again at every start, which is why each has a fixed id and
 `replace_existing=True`. Never start a scheduler inside gunicorn workers: two schedulers on one
 job store run every job twice.
+
+Across processes, `LeasedScheduler` runs the jobs only while it holds the scheduler lease
+(minyi.lease): a second `minyi worker` (or a worker beside `minyi serve`) stands by and takes
+over when the holder ends. The jobs stay idempotent anyway, so the few seconds in which a holder
+that lost its database connection has not yet noticed can never deliver anything twice.
 """
 
 from __future__ import annotations
@@ -19,12 +24,20 @@ from sqlalchemy.orm import sessionmaker
 
 from minyi.config import Settings
 from minyi.db import utcnow
+from minyi.lease import Lease
 from minyi.services.overview import count_overdue_tickets
 
 log = logging.getLogger(__name__)
 
 REPORT_OVERDUE_JOB_ID = "report_overdue_tickets"
 REPORT_OVERDUE_MINUTES = 30
+# Surveys (surveys.worker): each job finds its work in the database, so a minute's delay after
+# a restart is all a missed run costs, and a run twice does nothing twice.
+SURVEY_ROUNDS_JOB_ID = "survey_rounds"
+SURVEY_INVITATIONS_JOB_ID = "survey_invitations"
+SURVEY_TEXTS_JOB_ID = "survey_text_analysis"
+SURVEY_JOB_MINUTES = 1
+LEASE_RETRY_SECONDS = 10.0
 
 _lock = threading.Lock()
 _context: dict[str, object] = {}
@@ -58,6 +71,20 @@ def build_scheduler(settings: Settings, session_factory: sessionmaker) -> Backgr
         replace_existing=True,
         next_run_time=utcnow().astimezone(tz),  # once at start, then every half hour
     )
+    for job_id, function, name in (
+        (SURVEY_ROUNDS_JOB_ID, survey_rounds, "开始与结束调查轮次 / open and close survey rounds"),
+        (SURVEY_INVITATIONS_JOB_ID, survey_invitations, "调查邀请与提醒 / survey invitations"),
+        (SURVEY_TEXTS_JOB_ID, survey_text_analysis, "分析问卷文字答案 / analyse survey texts"),
+    ):
+        scheduler.add_job(
+            function,
+            trigger="interval",
+            minutes=SURVEY_JOB_MINUTES,
+            id=job_id,
+            name=name,
+            replace_existing=True,
+            next_run_time=utcnow().astimezone(tz),
+        )
     return scheduler
 
 
@@ -83,6 +110,129 @@ def shutdown_scheduler(scheduler: BackgroundScheduler, *, wait: bool = True) -> 
             _running = None
 
 
+class LeasedScheduler:
+    """The process's scheduler, running the jobs only while it holds the scheduler lease.
+
+    start() tries the lease at once; a watcher thread then checks it every `retry_seconds`:
+    a standby tries to take it over, a holder that lost it stops its jobs and stands by again.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: sessionmaker,
+        lease: Lease,
+        *,
+        retry_seconds: float = LEASE_RETRY_SECONDS,
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.lease = lease
+        self.retry_seconds = retry_seconds
+        self.scheduler: BackgroundScheduler | None = None
+        self._changed = threading.Condition()
+        self._stopping = threading.Event()
+        self._standby_logged = False
+        self._watcher: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether this process holds the lease and its jobs are scheduled."""
+        return self.scheduler is not None and self.scheduler.running
+
+    def start(self) -> None:
+        """Take the lease now if it is free, and keep watching it until stop()."""
+        self._check()
+        self._watcher = threading.Thread(target=self._watch, name="minyi-lease", daemon=True)
+        self._watcher.start()
+
+    def wait_for(self, *, running: bool, timeout: float) -> bool:
+        """Block until `running` is as asked (True) or `timeout` seconds pass (False)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.running == running, timeout)
+
+    def stop(self) -> None:
+        """Stop the jobs (waiting for a running one), give the lease up; safe to call twice."""
+        self._stopping.set()
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join()
+        self._stop_jobs()
+        self.lease.release()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.retry_seconds):
+            self._check()
+
+    def _check(self) -> None:
+        try:
+            if self.running:
+                if not self.lease.is_held():
+                    log.error(
+                        "调度租约已丢失（数据库连接中断？），本进程停止执行定时任务，稍后重试接管。"
+                        " / The scheduler lease was lost (database connection dropped?):"
+                        " this process stops running jobs and will try to take over again."
+                    )
+                    self._stop_jobs()
+                    self.lease.release()
+                return
+            if self.lease.try_acquire():
+                self._start_jobs()
+            else:
+                self._log_standby()
+        except Exception:  # noqa: BLE001  (a database outage must not end the watcher)
+            log.exception(
+                "检查调度租约失败，%g 秒后重试 / checking the scheduler lease failed;"
+                " retrying in %g s",
+                self.retry_seconds,
+                self.retry_seconds,
+            )
+            if not self.running:
+                self.lease.release()
+
+    def _start_jobs(self) -> None:
+        if self._stopping.is_set():
+            self.lease.release()
+            return
+        took_over = self._standby_logged
+        log.info(
+            "已取得调度租约，本进程执行定时任务%s / holding the scheduler lease (%s):"
+            " this process runs the jobs%s",
+            "（接替原持有者）" if took_over else "",
+            self.lease.description,
+            " (took over from the previous holder)" if took_over else "",
+        )
+        self._standby_logged = False
+        scheduler = build_scheduler(self.settings, self.session_factory)
+        start_scheduler(scheduler)
+        with self._changed:
+            self.scheduler = scheduler
+            self._changed.notify_all()
+
+    def _stop_jobs(self) -> None:
+        with self._changed:
+            scheduler, self.scheduler = self.scheduler, None
+            self._changed.notify_all()
+        if scheduler is not None:
+            shutdown_scheduler(scheduler)
+
+    def _log_standby(self) -> None:
+        # Once per standby period, not at every retry: a standby may wait for days.
+        if self._standby_logged:
+            return
+        self._standby_logged = True
+        holder = self.lease.holder
+        log.warning(
+            "另一个调度进程%s持有调度租约，本进程待命，每 %g 秒重试一次，"
+            "对方停止后自动接替。 / Another scheduler%s holds the scheduler lease (%s):"
+            " this process stands by, retries every %g s and takes over when it stops.",
+            f"（{holder}）" if holder else "",
+            self.retry_seconds,
+            f" ({holder})" if holder else "",
+            self.lease.description,
+            self.retry_seconds,
+        )
+
+
 def report_overdue_tickets() -> int:
     """Count the open tickets past their due date and log the figure; read-only, so idempotent."""
     settings: Settings = _context["settings"]  # type: ignore[assignment]
@@ -97,3 +247,37 @@ def report_overdue_tickets() -> int:
     else:
         log.info("无逾期诉求 / no overdue tickets")
     return overdue
+
+
+def _survey_context(*, nlp: bool = False):
+    from minyi.services.context import ServiceContext
+
+    settings: Settings = _context["settings"]  # type: ignore[assignment]
+    session_factory: sessionmaker = _context["session_factory"]  # type: ignore[assignment]
+    extra = {} if nlp else {"analyzer": None}
+    # A test may set a clock; the jobs read the time only through the context.
+    if "clock" in _context:
+        extra["clock"] = _context["clock"]
+    ctx = ServiceContext.from_settings(settings, session_factory=session_factory, **extra)
+    return session_factory, ctx
+
+
+def survey_rounds():
+    """Plan, open and close survey rounds as the clock says (surveys.worker.run_rounds)."""
+    from surveys.worker import run_rounds
+
+    return run_rounds(*_survey_context())
+
+
+def survey_invitations():
+    """Invite subscribers to open rounds and remind non-responders once, in batches."""
+    from surveys.worker import run_invitations
+
+    return run_invitations(*_survey_context())
+
+
+def survey_text_analysis() -> int:
+    """Analyse new free-text survey answers (topics, sentiment, keywords)."""
+    from surveys.worker import run_text_analysis
+
+    return run_text_analysis(*_survey_context(nlp=True))

@@ -1,10 +1,17 @@
-"""The embedded runtime: web (waitress) + scheduler (+ bot when a token is set) in one process."""
+"""The processes: `serve` (web + scheduler + bot when a token is set), `web` and `worker`.
+
+One Runtime runs any subset of the three pieces; the entry points below pick theirs. The
+scheduler only runs jobs while it holds the scheduler lease (minyi.lease), so a `worker`
+started beside a `serve`, or twice, stands by instead of running every job twice.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import inspect
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -15,7 +22,9 @@ from waitress.server import create_server
 
 from minyi.config import Settings
 from minyi.db import make_engine, make_session_factory
-from minyi.jobs import build_scheduler, shutdown_scheduler, start_scheduler
+from minyi.errors import ConfigInvalid
+from minyi.jobs import LEASE_RETRY_SECONDS, LeasedScheduler
+from minyi.lease import scheduler_lease
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +106,7 @@ def start_bot(settings: Settings) -> BotThread | None:
 
 
 class Runtime:
-    """The pieces `serve` runs, startable and stoppable from code (tests, a service wrapper)."""
+    """The pieces of one process, startable and stoppable from code (tests, a service wrapper)."""
 
     def __init__(
         self,
@@ -106,37 +115,67 @@ class Runtime:
         host: str | None = None,
         port: int | None = None,
         threads: int = WEB_THREADS,
+        web: bool = True,
+        scheduler: bool = True,
+        bot: bool = True,
+        lease_retry_seconds: float = LEASE_RETRY_SECONDS,
     ) -> None:
         self.settings = settings
         self.host = settings.web.host if host is None else host
         self.port = settings.web.port if port is None else port
         self.threads = threads
+        self.with_web = web
+        self.with_scheduler = scheduler
+        self.with_bot = bot
+        self.lease_retry_seconds = lease_retry_seconds
         self.engine = None
-        self.scheduler = None
+        self.scheduler: LeasedScheduler | None = None
         self.bot: BotThread | None = None
         self._server = None
         self._map: dict = {}
+        self._stopped = threading.Event()
+        self._started = False
         self._closed = False
 
-    def start(self) -> str:
-        """Bind the port, start the scheduler and the bot; returns the URL. run() serves."""
-        from web import create_app
-
+    def start(self) -> str | None:
+        """Bind the port, start the scheduler and the bot; returns the URL (None without web)."""
         self.engine = make_engine(self.settings)
         session_factory = make_session_factory(self.engine)
-        app = create_app(self.settings, session_factory=session_factory)
-        # Binding first: a port already in use fails before any job or bot has started.
-        self._server = create_server(
-            app, map=self._map, host=self.host, port=self.port, threads=self.threads, ident="Minyi"
-        )
         try:
-            self.scheduler = build_scheduler(self.settings, session_factory)
-            start_scheduler(self.scheduler)
-            self.bot = start_bot(self.settings)
+            if self.with_web:
+                # Binding first: a port already in use fails before any job or bot has started.
+                self._server = self._bind(session_factory)
+            if self.with_scheduler:
+                self.scheduler = LeasedScheduler(
+                    self.settings,
+                    session_factory,
+                    scheduler_lease(self.engine),
+                    retry_seconds=self.lease_retry_seconds,
+                )
+                self.scheduler.start()
+            if self.with_bot:
+                self.bot = start_bot(self.settings)
         except BaseException:
             self.close()
             raise
-        return self.url
+        self._started = True
+        return self.url if self._server is not None else None
+
+    def _bind(self, session_factory):
+        from web import create_app
+
+        app = create_app(self.settings, session_factory=session_factory)
+        try:
+            return create_server(
+                app,
+                map=self._map,
+                host=self.host,
+                port=self.port,
+                threads=self.threads,
+                ident="Minyi",
+            )
+        except (OSError, ValueError) as exc:
+            raise _listen_error(self.host, self.port, exc) from None
 
     @property
     def url(self) -> str:
@@ -151,14 +190,18 @@ class Runtime:
         return f"http://{host}:{port}/"
 
     def run(self) -> None:
-        """Serve HTTP until stop() or Ctrl-C, then shut everything down."""
+        """Serve HTTP (or, without web, wait) until stop() or Ctrl-C, then shut everything down."""
         try:
-            self._server.run()
+            if self._server is not None:
+                self._server.run()
+            else:
+                self._stopped.wait()
         finally:
             self.close()
 
     def stop(self) -> None:
         """Ask the serving loop to end; callable from any thread."""
+        self._stopped.set()
         trigger = next((d for d in list(self._map.values()) if hasattr(d, "pull_trigger")), None)
         if trigger is not None:
             # The loop runs until its socket map is empty; empty it from inside the loop thread.
@@ -169,28 +212,80 @@ class Runtime:
         if self._closed:
             return
         self._closed = True
+        self._stopped.set()
         if self.bot is not None:
             self.bot.stop()
         if self.scheduler is not None:
-            shutdown_scheduler(self.scheduler)
+            self.scheduler.stop()
         if self._server is not None:
             wasyncore.close_all(self._map)
             self._server.task_dispatcher.shutdown()
         if self.engine is not None:
             self.engine.dispose()
-        log.info("调度器、机器人和数据库连接已关闭 / scheduler, bot and database closed")
+        if self._started:  # a refused start says why in its error, nothing more
+            log.info("已停止并关闭数据库连接 / stopped, database connections closed")
 
 
-def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+def _listen_error(host: str, port: int, exc: Exception) -> ConfigInvalid:
+    """One two-language sentence for a port or address waitress cannot listen on."""
+    code = getattr(exc, "errno", None)
+    if code == errno.EADDRINUSE:
+        return ConfigInvalid(
+            f"端口 {port} 已被占用（{host}），请换一个端口（--port 或 [web] port）"
+            "或先停止占用它的程序",
+            f"port {port} is already in use on {host}; choose another one (--port or"
+            " [web] port) or stop the program that holds it",
+        )
+    if code == errno.EACCES:
+        return ConfigInvalid(
+            f"无权监听端口 {port}（{host}）：1024 以下的端口需要管理员权限",
+            f"no permission to listen on port {port} on {host}: ports below 1024 need"
+            " administrator rights",
+        )
+    return ConfigInvalid(
+        f"无法监听 {host}:{port}，请检查 --host 或 [web] host（{exc}）",
+        f"cannot listen on {host}:{port}; check --host or [web] host ({exc})",
+    )
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    lease_retry_seconds: float = LEASE_RETRY_SECONDS,
+) -> None:
     """Run web + scheduler (+ bot) in this process until Ctrl-C or SIGTERM."""
-    runtime = Runtime(settings, host=host, port=port)
-    url = runtime.start()
-    print(f"Minyi 已启动 / running at {url}", flush=True)
+    _run(
+        Runtime(settings, host=host, port=port, lease_retry_seconds=lease_retry_seconds),
+        "Minyi 已启动 / running at {url}",
+    )
+
+
+def serve_web(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    """Run the web site only (no scheduler, no bot) until Ctrl-C or SIGTERM."""
+    _run(
+        Runtime(settings, host=host, port=port, scheduler=False, bot=False),
+        "Minyi 网站已启动（不含定时任务）/ web only, running at {url}",
+    )
+
+
+def run_worker(settings: Settings, *, lease_retry_seconds: float = LEASE_RETRY_SECONDS) -> None:
+    """Run the scheduler only, until Ctrl-C or SIGTERM; stands by while another holds the lease."""
+    _run(
+        Runtime(settings, web=False, bot=False, lease_retry_seconds=lease_retry_seconds),
+        f"Minyi 调度进程已启动（pid {os.getpid()}）/ scheduler worker started (pid {os.getpid()})",
+    )
+
+
+def _run(runtime: Runtime, banner: str) -> None:
     previous = None
     if threading.current_thread() is threading.main_thread():
-        # SIGTERM (systemd, docker stop) ends the server loop like Ctrl-C does.
+        # SIGTERM (systemd, docker stop) ends the process like Ctrl-C does, even during start.
         previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
+        url = runtime.start()
+        print(banner.format(url=url), flush=True)
         runtime.run()
     except KeyboardInterrupt:
         pass

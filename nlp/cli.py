@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -21,8 +22,64 @@ def nlp() -> None:
     """Chinese text analysis: topic routing, sentiment, keywords."""
 
 
+STDIN = "-"
+
+
+def text_input(command):
+    """TEXT argument and --file option of `classify`, shared with the core's variant."""
+    command = click.option(
+        "--file",
+        "file",
+        type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+        default=None,
+        help="从文件读取文字（UTF-8 或 GB18030；- 为标准输入）/ read the text from FILE "
+        "(UTF-8 or GB18030; - for stdin).",
+    )(command)
+    return click.argument("text", required=False)(command)
+
+
+def read_text_input(text: str | None, file: str | None) -> str:
+    """The text to classify from TEXT, `-` (stdin) or --file; refuses none, both and empty."""
+    if text is not None and file is not None:
+        raise click.UsageError("TEXT 与 --file 只能给一个 / give TEXT or --file, not both")
+    if text is None and file is None:
+        raise click.UsageError(
+            "请给出文字、--file FILE，或用 - 从标准输入读取 / "
+            "give the TEXT, --file FILE, or - to read standard input"
+        )
+    if text is not None and text != STDIN:
+        content = text
+    elif (file or STDIN) == STDIN:
+        content = _decode(sys.stdin.buffer.read(), "stdin")
+    else:
+        try:
+            data = Path(file).read_bytes()
+        except OSError as exc:
+            raise click.UsageError(
+                f"无法读取 {file} / cannot read {file}: {exc.strerror}"
+            ) from None
+        content = _decode(data, file)
+    if not content.strip():
+        raise click.UsageError(
+            "没有可分析的文字（输入为空）/ nothing to classify: the input is empty"
+        )
+    return content
+
+
+def _decode(data: bytes, name: str) -> str:
+    # Windows tools in China still write GB18030/GBK; try UTF-8 (with or without BOM) first.
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise click.UsageError(
+        f"{name} 不是 UTF-8 或 GB18030 文字 / {name} is neither UTF-8 nor GB18030 text"
+    )
+
+
 @nlp.command("classify")
-@click.argument("text")
+@text_input
 @click.option(
     "--threshold",
     type=click.FloatRange(0, 1),
@@ -30,11 +87,14 @@ def nlp() -> None:
     show_default=True,
     help="Below this topic probability the result needs review.",
 )
-def classify_cmd(text: str, threshold: float) -> None:
-    """Analyse TEXT and print the result as JSON."""
+def classify_cmd(text: str | None, file: str | None, threshold: float) -> None:
+    """Analyse TEXT (or --file FILE, or - for stdin) and print the result as JSON."""
     from nlp.pipeline import analyze
 
-    click.echo(json.dumps(analyze(text, review_threshold=threshold).to_dict(), ensure_ascii=False))
+    content = read_text_input(text, file)
+    click.echo(
+        json.dumps(analyze(content, review_threshold=threshold).to_dict(), ensure_ascii=False)
+    )
 
 
 @nlp.command("train")
@@ -70,7 +130,11 @@ def classify_cmd(text: str, threshold: float) -> None:
     help="Artifact directory [default: the package's nlp/artifacts].",
 )
 def train_cmd(data_dir, messages, waimai, hotel, out) -> None:
-    """Rebuild the nlp artifacts and print the cross-validated scores as JSON."""
+    """Rebuild the nlp artifacts and print the cross-validated scores as JSON.
+
+    Needs scikit-learn, which serving does not: pip install 'minyi[train]'.
+    """
+    _require_training_packages()
     from nlp import train
 
     data_dir = data_dir or train.default_data_dir()
@@ -88,6 +152,24 @@ def train_cmd(data_dir, messages, waimai, hotel, out) -> None:
     except (ValueError, KeyError) as exc:
         raise click.UsageError(f"cannot train: {exc}") from exc
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+TRAIN_INSTALL = "pip install 'minyi[train]'"
+
+
+def _require_training_packages() -> None:
+    """Stop with the install command when scikit-learn (the `train` extra) is missing."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        click.echo(
+            f"错误：重新训练模型需要 scikit-learn（运行网站不需要）。请安装：{TRAIN_INSTALL}"
+            "（make test 会安装它）\n"
+            f"Error: retraining the models needs scikit-learn (serving does not). "
+            f"Install it with: {TRAIN_INSTALL} (make test installs it)",
+            err=True,
+        )
+        sys.exit(1)
 
 
 @nlp.command("evaluate")

@@ -1,9 +1,16 @@
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from sqlalchemy import func, select
 
-from minyi.errors import IllegalTransition, NotFound, PermissionDenied, ValidationFailed
+from minyi.errors import (
+    IllegalTransition,
+    LimitReached,
+    MinyiError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from minyi.models import (
     Channel,
     DecisionStatus,
@@ -17,10 +24,12 @@ from minyi.models import (
 from minyi.services import tickets
 from minyi.services.actors import Actor
 from minyi.services.context import ServiceContext
+from minyi.services.views import TicketView
 from tests.builders import (
     FakeAnalysis,
     make_citizen,
     make_department,
+    make_service,
     make_staff,
     make_ticket,
 )
@@ -356,3 +365,246 @@ def test_department_for_topic_skips_missing_candidates_and_uses_keywords(session
     assert pick(session, ctx, "没有这个主题", "医保卡丢了") is None
     county["ybj"].active = False
     assert pick(session, ctx, "劳动和社会保障", "医保卡丢了怎么补").code == "rsj"
+
+
+def test_history_survives_reply_close_reopen_reply_close(session, ctx, county, clock):
+    """reply → close → not resolved → reply → close → resolved: every fact stays on record."""
+    citizen = make_citizen(session)
+    who = Actor.citizen(citizen)
+    ticket = make_ticket(session, ctx, citizen=citizen)
+    _step(session, ctx, county, ticket, "assign")
+    clock.advance(hours=1)
+    _step(session, ctx, county, ticket, "start")
+    first_reply = clock.advance(days=1)
+    _step(session, ctx, county, ticket, "reply")
+    first_close = clock.advance(hours=2)
+    _step(session, ctx, county, ticket, "close")
+    first_verdict = clock.advance(days=1)
+    tickets.record_verdict(session, ctx, ticket, actor=who, resolved=False, satisfaction=2)
+    second_reply = clock.advance(days=2)
+    _step(session, ctx, county, ticket, "reply")
+    second_close = clock.advance(hours=1)
+    _step(session, ctx, county, ticket, "close")
+    second_verdict = clock.advance(hours=5)
+    tickets.record_verdict(session, ctx, ticket, actor=who, resolved=True, satisfaction=4)
+    session.commit()
+    session.expire_all()
+    ticket = session.get(Ticket, ticket.id)
+    assert (ticket.first_replied_at, ticket.last_replied_at) == (first_reply, second_reply)
+    assert (ticket.first_closed_at, ticket.last_closed_at) == (first_close, second_close)
+    rounds = [
+        (c.round, c.closed_at, c.resolved, c.satisfaction, c.verdict_at, c.verdict_by)
+        for c in ticket.closures
+    ]
+    assert rounds == [
+        (1, first_close, False, 2, first_verdict, who.label),
+        (2, second_close, True, 4, second_verdict, who.label),
+    ]
+    assert ticket.reopen_count == 1 and not ticket.escalated
+    assert ticket.resolved is True and ticket.satisfaction == 4
+    assert all(c.due_date == ticket.due_date for c in ticket.closures)
+    kinds = [e.kind for e in ticket.events]
+    assert kinds.count("replied") == 2 and kinds.count("closed") == 2
+    assert "reopened" in kinds and kinds[-1] == "verdict"
+
+
+def test_escalated_ticket_waits_in_the_admin_queue(session, ctx, county):
+    citizen = make_citizen(session)
+    who = Actor.citizen(citizen)
+    ticket = make_ticket(session, ctx, citizen=citizen)
+    for name in ("assign", "start", "reply", "close"):
+        _step(session, ctx, county, ticket, name)
+    tickets.record_verdict(session, ctx, ticket, actor=who, resolved=False, satisfaction=1)
+    for name in ("reply", "close"):
+        _step(session, ctx, county, ticket, name)
+    assert tickets.escalated_tickets(session, actor=county["admin"]) == []
+    tickets.record_verdict(session, ctx, ticket, actor=who, resolved=False, satisfaction=1)
+    assert tickets.escalated_tickets(session, actor=county["admin"]) == [ticket]
+    assert ticket.escalation_count == 1 and ticket.escalated_at is not None
+    # The citizen cannot reopen a second time: the ticket stays closed, both "no"s recorded.
+    assert ticket.status == S.CLOSED
+    assert [c.resolved for c in ticket.closures] == [False, False]
+    with pytest.raises(ValidationFailed):
+        tickets.handle_escalation(
+            session, ctx, ticket, actor=county["admin"], note="督办", reopen="yes"
+        )
+    tickets.handle_escalation(
+        session, ctx, ticket, actor=county["admin"], note="督办重办", reopen=True
+    )
+    assert ticket.status == S.IN_PROGRESS and not ticket.escalated
+    assert tickets.escalated_tickets(session, actor=county["admin"]) == []
+    with pytest.raises(IllegalTransition):
+        tickets.handle_escalation(session, ctx, ticket, actor=county["admin"], note="again")
+
+
+def test_extension_cannot_be_decided_once_the_ticket_is_replied_or_closed(session, ctx, county):
+    ticket = _bring_to(session, ctx, county, S.IN_PROGRESS)
+    request = tickets.request_extension(
+        session, ctx, ticket, actor=county["officer"], working_days=5, reason="需现场勘查"
+    )
+    tickets.reply(session, ctx, ticket, actor=county["officer"], text="已处理")
+    tickets.close(session, ctx, ticket, actor=county["officer"])
+    due = ticket.due_date
+    with pytest.raises(IllegalTransition) as info:
+        tickets.decide_extension(session, ctx, request, actor=county["admin"], approve=True)
+    assert "已办结" in info.value.message_zh
+    assert ticket.due_date == due and request.status == DecisionStatus.PENDING
+
+
+@pytest.mark.parametrize("approve", ["no", "false", 0, None, 1])
+def test_extension_decision_must_be_a_real_yes_or_no(session, ctx, county, approve):
+    ticket = _bring_to(session, ctx, county, S.IN_PROGRESS)
+    request = tickets.request_extension(
+        session, ctx, ticket, actor=county["officer"], working_days=5, reason="需现场勘查"
+    )
+    due = ticket.due_date
+    with pytest.raises(ValidationFailed):
+        tickets.decide_extension(session, ctx, request, actor=county["admin"], approve=approve)
+    assert ticket.due_date == due and request.status == DecisionStatus.PENDING
+
+
+def test_reassignment_withdraws_the_old_departments_extension(session, ctx, county):
+    ticket = _bring_to(session, ctx, county, S.IN_PROGRESS)
+    request = tickets.request_extension(
+        session, ctx, ticket, actor=county["officer"], working_days=5, reason="需现场勘查"
+    )
+    tickets.reassign(session, ctx, ticket, "rsj", actor=county["officer"], reason="劳动纠纷")
+    assert request.status == DecisionStatus.WITHDRAWN
+    with pytest.raises(IllegalTransition):
+        tickets.decide_extension(session, ctx, request, actor=county["admin"], approve=True)
+    assert ticket.due_date == ticket.original_due_date
+
+
+BAD_FILINGS = [
+    ({"channel": "fax"}, "channel"),
+    ({"text": 12345}, "text"),
+    ({"text": ["路灯", "坏了"]}, "text"),
+    ({"at": datetime(2026, 11, 25, 10, 0)}, "time zone"),
+    ({"at": "2026-11-25"}, "datetime"),
+    ({"source_ref": "x" * 81}, "source_ref"),
+    ({"citizen": 42}, "citizen"),
+    ({"location": "路" * 301}, "location"),
+]
+
+
+@pytest.mark.parametrize("fields, word", BAD_FILINGS)
+def test_bad_filing_is_a_domain_error_and_changes_nothing(session, ctx, fields, word):
+    with pytest.raises(ValidationFailed) as info:
+        make_ticket(session, ctx, **fields)
+    assert word in info.value.message_en and info.value.message_zh
+    session.rollback()
+    assert count(session, Ticket) == 0
+
+
+@pytest.mark.parametrize("ref", [None, True, 1.5, "", "x" * 200, ["MY-1"]])
+def test_bad_ticket_reference_is_a_domain_error(session, ref):
+    with pytest.raises(ValidationFailed):
+        tickets.get_ticket(session, ref)
+
+
+def test_submit_complaint_returns_a_view_readable_after_the_session(
+    session_factory, settings, clock
+):
+    with session_factory.begin() as s:
+        make_department(s, code="zjj", name="住建局")
+    ctx = ServiceContext.from_settings(
+        settings, analyzer=lambda text: FakeAnalysis("城乡建设", 0.93), clock=clock
+    )
+    view = tickets.submit_complaint(
+        session_factory, ctx, text="小区门口的路灯坏了一个多月。", channel="web", source_ref="f1"
+    )
+    # No session is open here: everything an adapter says is on the view.
+    assert view.status == S.ASSIGNED and view.status_zh == "已派单"
+    assert view.department.code == "zjj" and view.department.name == "住建局"
+    assert view.predicted_department == view.department
+    assert [e.kind for e in view.events] == ["received", "assigned"]
+    assert view.number.startswith("MY-") and view.due_date > view.received_at.date()
+    again = tickets.submit_complaint(
+        session_factory, ctx, text="小区门口的路灯坏了一个多月。", channel="web", source_ref="f1"
+    )
+    assert again.id == view.id and again.department.code == "zjj"
+
+
+def test_daily_complaint_limit_per_citizen(session, ctx, clock):
+    ctx.settings.tickets.daily_limit_per_citizen = 2
+    citizen = make_citizen(session)
+    make_ticket(session, ctx, citizen=citizen)
+    make_ticket(session, ctx, citizen=citizen, channel=Channel.TELEGRAM)
+    with pytest.raises(LimitReached) as info:
+        make_ticket(session, ctx, citizen=citizen)
+    assert "12345" in info.value.message_zh and "daily limit is 2" in info.value.message_en
+    make_ticket(session, ctx, citizen=make_citizen(session))  # someone else may
+    clock.advance(days=1)
+    make_ticket(session, ctx, citizen=citizen)  # and tomorrow again
+    assert count(session, Ticket) == 4
+
+
+def test_contact_phone_attachments_location_and_service(session, ctx, county):
+    service = make_service(session, department=county["zjj"], code="zjj-01")
+    ticket = make_ticket(
+        session,
+        ctx,
+        contact_phone="138-1234 5678",
+        attachments=[("photo", "AgACAgIAAxkBAAIB")],
+        latitude=30.25,
+        longitude=120.17,
+        location="人民路 12 号",
+        service="zjj-01",
+    )
+    assert ticket.contact_phone == "13812345678" and ticket.service_id == service.id
+    view = TicketView.of(ticket)
+    assert view.contact_phone_masked == "138****5678"
+    assert view.attachments == (("photo", "AgACAgIAAxkBAAIB"),)
+    assert view.location == "人民路 12 号"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"contact_phone": "call me maybe"},
+        {"contact_phone": "12"},
+        {"attachments": [("virus", "x.exe")]},
+        {"attachments": [("photo", "")]},
+        {"latitude": 91.0, "longitude": 10.0},
+        {"latitude": 30.0},
+        {"latitude": "30", "longitude": "120"},
+        {"service": "no-such-service"},
+    ],
+)
+def test_bad_complaint_extras_change_nothing(session, ctx, fields):
+    with pytest.raises(MinyiError):
+        make_ticket(session, ctx, **fields)
+    session.rollback()
+    assert count(session, Ticket) == 0
+
+
+def test_access_code_opens_the_ticket_and_is_stored_hashed(session, ctx):
+    ticket = make_ticket(session, ctx)
+    code = tickets.issue_access_code(ticket)
+    assert len(code) >= 8 and code not in ticket.access_code_hash
+    assert tickets.issue_access_code(ticket) is None  # shown once, never re-issued
+    assert tickets.verify_access_code(ticket, code)
+    assert tickets.verify_access_code(ticket, f" {code[:5].lower()}-{code[5:]} ")
+    assert not tickets.verify_access_code(ticket, code[:-1] + ("A" if code[-1] != "A" else "B"))
+    assert not tickets.verify_access_code(ticket, None)
+    assert not tickets.verify_access_code(make_ticket(session, ctx), code)
+
+
+def test_citizen_picks_another_department_before_it_is_accepted(session, ctx, county):
+    ctx.analyzer = lambda text: FakeAnalysis("城乡建设", 0.9)
+    citizen = make_citizen(session)
+    ticket = make_ticket(session, ctx, citizen=citizen)
+    tickets.route_ticket(session, ctx, ticket)
+    assert ticket.department_id == county["zjj"].id
+    with pytest.raises(PermissionDenied):
+        tickets.choose_department(
+            session, ctx, ticket, "rsj", actor=Actor.citizen(make_citizen(session))
+        )
+    tickets.choose_department(session, ctx, ticket, "rsj", actor=Actor.citizen(citizen))
+    assert ticket.department_id == county["rsj"].id and ticket.status == S.ASSIGNED
+    correction = session.scalar(select(RoutingCorrection))
+    assert correction.corrected_department_id == county["rsj"].id
+    assert correction.staff_user_id is None
+    tickets.start(session, ctx, ticket, actor=county["other"])
+    with pytest.raises(IllegalTransition):
+        tickets.choose_department(session, ctx, ticket, "ybj", actor=Actor.citizen(citizen))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from minyi.errors import NotFound, ValidationFailed
 from minyi.models import Department, Outlet, Service
@@ -15,6 +15,9 @@ def create_department(
 ) -> Department:
     code = _code(code)
     name = clean_text(name, field_zh="部门名称", field_en="department name", max_chars=100)
+    name_en = clean_text(
+        name_en, field_zh="英文名称", field_en="English name", max_chars=120, required=False
+    )
     if session.scalar(
         select(Department.id).where((Department.code == code) | (Department.name == name))
     ):
@@ -28,6 +31,7 @@ def create_department(
 
 
 def create_service(session: Session, *, department: Department, code: str, name: str) -> Service:
+    department = get_department(session, department, active_only=True)
     code = _code(code)
     name = clean_text(name, field_zh="事项名称", field_en="service name", max_chars=200)
     if session.scalar(select(Service.id).where(Service.code == code)):
@@ -78,7 +82,10 @@ def get_service(session: Session, ref: int | str | Service) -> Service:
     else:
         ref = check_ref(ref, kind_zh="服务事项", kind_en="service")
         column = Service.id if isinstance(ref, int) else Service.code
-        service = session.scalar(select(Service).where(column == ref))
+        # With its department: every caller names it (a rating's view, a ticket's routing).
+        service = session.scalar(
+            select(Service).options(joinedload(Service.department)).where(column == ref)
+        )
     if service is None or not service.active:
         raise NotFound(f"找不到服务事项 {ref}", f"unknown service {ref}")
     return service
@@ -107,3 +114,15 @@ def _code(value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > 40:
         raise ValidationFailed("编码必须是 1-40 个字符", "code must be 1-40 characters")
     return value.strip()
+
+
+def list_services(session: Session, department: int | str | Department) -> list[Service]:
+    """The active services of an active department, by code: what a citizen may rate."""
+    department = get_department(session, department, active_only=True)
+    return list(
+        session.scalars(
+            select(Service)
+            .where(Service.department_id == department.id, Service.active.is_(True))
+            .order_by(Service.code)
+        )
+    )

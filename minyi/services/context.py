@@ -8,8 +8,11 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import sessionmaker
+
 from minyi.config import Settings
 from minyi.db import utcnow
+from minyi.services.calendar import read_calendar
 from minyi.services.validation import check_moment
 from minyi.workdays import WorkCalendar
 
@@ -26,12 +29,21 @@ class ServiceContext:
     batch_analyzer: Callable[[list[str]], list[Any]] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> ServiceContext:
+    def from_settings(
+        cls, settings: Settings, *, session_factory: sessionmaker | None = None, **kwargs: Any
+    ) -> ServiceContext:
+        """A context for `settings`; with `session_factory`, its database's imported years too."""
         if "analyzer" not in kwargs and settings.nlp.enabled:
             kwargs["analyzer"] = default_analyzer()
             if kwargs["analyzer"] is not None:
                 kwargs.setdefault("batch_analyzer", default_batch_analyzer())
-        return cls(settings=settings, calendar=WorkCalendar.from_settings(settings), **kwargs)
+        if "calendar" not in kwargs:
+            kwargs["calendar"] = (
+                WorkCalendar.from_settings(settings)
+                if session_factory is None
+                else read_calendar(settings, session_factory)
+            )
+        return cls(settings=settings, **kwargs)
 
     def analyze_texts(self, texts: list[str]) -> list[Any] | None:
         """The analyses of `texts` in order, as one batch when possible; None without NLP."""

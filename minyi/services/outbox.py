@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from minyi.db import utcnow
+from minyi.db import insert_or_get, utcnow
 from minyi.models import OutboxMessage
 
 
@@ -21,8 +21,9 @@ def enqueue_message(
     payload: dict[str, Any],
     at: datetime | None = None,
 ) -> OutboxMessage:
-    """Queue one message; the same dedupe_key again returns the queued one."""
-    existing = session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))
+    """Queue one message; the same dedupe_key again (even at the same moment) returns the first."""
+    same_key = select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
+    existing = session.scalar(same_key)
     if existing is not None:
         return existing
     moment = at or utcnow()
@@ -34,5 +35,5 @@ def enqueue_message(
         created_at=moment,
         next_attempt_at=moment,
     )
-    session.add(message)
+    message, _ = insert_or_get(session, message, same_key)
     return message

@@ -41,6 +41,7 @@ RULES: dict[str, Rule] = {
         "申请延期", "ask for an extension", frozenset({ADMIN, OFFICER})
     ),
     "ticket.decide_extension": Rule("审批延期", "decide extensions", frozenset({ADMIN})),
+    "ticket.choose_department": Rule("更换承办部门", "choose the department", owner_citizen=True),
     "ticket.verdict": Rule("回访评价", "answer the call-back", owner_citizen=True),
     "ticket.handle_escalation": Rule("处理升级工单", "handle escalations", frozenset({ADMIN})),
     "follow_up.complete": Rule(
@@ -48,6 +49,8 @@ RULES: dict[str, Rule] = {
     ),
     "rating.appeal": Rule("申诉评价", "appeal this rating", frozenset({ADMIN, OFFICER})),
     "rating.decide_appeal": Rule("审核申诉", "decide appeals", frozenset({ADMIN})),
+    "staff.manage": Rule("管理工作人员账号", "manage staff accounts", frozenset({ADMIN})),
+    "audit.view": Rule("查看审计日志", "read the audit log", frozenset({ADMIN})),
 }
 
 

@@ -6,7 +6,7 @@ import logging
 from datetime import date, datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from minyi.db import insert_or_get
 from minyi.errors import IllegalTransition, ValidationFailed
@@ -31,6 +31,7 @@ from minyi.services.validation import (
     check_source_ref,
     clean_text,
 )
+from minyi.services.views import RatingView
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def record_rating(
         if existing is not None:
             return existing
     rating = Rating(
-        service_id=service.id,
+        service=service,  # the object, not only its id: RatingView.of needs no query for it
         department_id=service.department_id,
         outlet_id=outlet.id if outlet else None,
         citizen_id=citizen.id if citizen else None,
@@ -115,6 +116,8 @@ def record_rating(
         created_at=created,
     )
     rating.sentiment_score = _comment_sentiment(ctx, comment)
+    # Set either way, so that reading it back (RatingView.of) never asks the database.
+    rating.follow_up = None
     if is_bad_review(ctx, score):
         rating.follow_up = BadReviewFollowUp(
             department_id=service.department_id,
@@ -127,6 +130,15 @@ def record_rating(
         return rating
     rating, _ = insert_or_get(session, rating, same_submission)
     return rating
+
+
+def submit_rating(session_factory: sessionmaker, ctx: ServiceContext, **fields) -> RatingView:
+    """Record a rating in its own transaction; a view readable after it has closed.
+
+    Takes the keyword arguments of `record_rating`.
+    """
+    with session_factory.begin() as session:
+        return RatingView.of(record_rating(session, ctx, **fields))
 
 
 def complete_follow_up(

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
-from collections.abc import Collection
-from datetime import date, datetime
+import secrets
+from collections.abc import Collection, Iterable
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.security import check_password_hash, generate_password_hash
 
-from minyi.errors import IllegalTransition, NotFound, ValidationFailed
+from minyi.errors import IllegalTransition, LimitReached, NotFound, ValidationFailed
 from minyi.models import (
     Channel,
     Citizen,
@@ -22,13 +25,14 @@ from minyi.models import (
     ExtensionRequest,
     RoutingCorrection,
     Ticket,
+    TicketAttachment,
     TicketClosure,
     TicketEvent,
     TicketNumberCounter,
     TicketStatus,
 )
 from minyi.services.actors import Actor
-from minyi.services.catalog import get_department
+from minyi.services.catalog import get_department, get_service
 from minyi.services.context import ServiceContext
 from minyi.services.outbox import enqueue_message
 from minyi.services.permissions import require
@@ -40,7 +44,7 @@ from minyi.services.validation import (
     check_source_ref,
     clean_text,
 )
-from minyi.services.views import STATUS_ZH, TicketView
+from minyi.services.views import STATUS_ZH, TicketView, mask_phone  # noqa: F401 (re-export)
 
 log = logging.getLogger(__name__)
 
@@ -108,22 +112,32 @@ def file_ticket(
     channel: Channel | str,
     citizen: Citizen | None = None,
     location: object = None,
+    latitude: object = None,
+    longitude: object = None,
+    service=None,
+    contact_phone: object = None,
+    attachments: Iterable[tuple[str, str]] = (),
     source_ref: object = None,
     at: datetime | None = None,
 ) -> Ticket:
     """Store a complaint with its public number and SLA dates, before any NLP runs.
 
     The same (channel, source_ref) twice returns the first ticket (double submit), also when
-    both arrive at once.
+    both arrive at once. `attachments` are (kind, reference) pairs: a Telegram file id or a
+    stored upload's name. A citizen files at most `[tickets] daily_limit_per_citizen` a day.
     """
     text = check_complaint_text(ctx, text)
     location = clean_text(
         location, field_zh="地点", field_en="location", max_chars=300, required=False
     )
+    latitude, longitude = check_coordinates(latitude, longitude)
     channel = check_channel(channel)
     source_ref = check_source_ref(source_ref)
+    contact_phone = check_phone(contact_phone)
+    files = [check_attachment(kind, reference) for kind, reference in attachments]
     if citizen is not None and not isinstance(citizen, Citizen):
         raise ValidationFailed("市民身份无效", "citizen must be a registered citizen")
+    service = get_service(session, service) if service is not None else None
     received = ctx.moment(at)
     same_submission = select(Ticket).where(
         Ticket.channel == channel, Ticket.source_ref == source_ref
@@ -132,6 +146,8 @@ def file_ticket(
         existing = session.scalar(same_submission)
         if existing is not None:
             return existing
+    if citizen is not None:
+        _check_daily_limit(session, ctx, citizen, received)
     response_due, due = ticket_due_dates(ctx, received)
     ticket = Ticket(
         citizen_id=citizen.id if citizen else None,
@@ -139,6 +155,14 @@ def file_ticket(
         source_ref=source_ref,
         text=text,
         location=location,
+        latitude=latitude,
+        longitude=longitude,
+        service_id=service.id if service else None,
+        contact_phone=contact_phone,
+        attachments=[
+            TicketAttachment(kind=kind, reference=reference, created_at=received)
+            for kind, reference in files
+        ],
         status=S.RECEIVED,
         needs_triage=True,
         received_at=received,
@@ -171,6 +195,125 @@ def file_ticket(
         if winner is None:
             raise
         return winner
+    return ticket
+
+
+def _check_daily_limit(
+    session: Session, ctx: ServiceContext, citizen: Citizen, received: datetime
+) -> None:
+    limit = ctx.settings.tickets.daily_limit_per_citizen
+    day_start = datetime.combine(ctx.local_date(received), time.min, tzinfo=ctx.timezone)
+    filed = session.scalar(
+        select(func.count(Ticket.id)).where(
+            Ticket.citizen_id == citizen.id,
+            Ticket.received_at >= day_start,
+            Ticket.received_at < day_start + timedelta(days=1),
+        )
+    )
+    if filed >= limit:
+        raise LimitReached(
+            f"您今天已提交 {filed} 件投诉，每天最多 {limit} 件，请明天再提交；"
+            "紧急情况请拨打 12345",
+            f"you have filed {filed} complaints today, the daily limit is {limit}: please try "
+            "again tomorrow (urgent matters: call 12345)",
+        )
+
+
+def check_phone(value: object) -> str | None:
+    """An optional contact phone: 5-20 digits, with +, spaces or dashes; stored without spaces."""
+    phone = clean_text(value, field_zh="联系电话", field_en="phone", max_chars=32, required=False)
+    if phone is None:
+        return None
+    compact = re.sub(r"[\s-]", "", phone)
+    if not re.fullmatch(r"\+?\d{5,20}", compact):
+        raise ValidationFailed(
+            "联系电话格式不正确（只能包含数字，可带 + 和 -）",
+            "the phone number is not valid (digits, optionally + and -)",
+        )
+    return compact
+
+
+def check_coordinates(latitude: object, longitude: object) -> tuple[float | None, float | None]:
+    """An optional map point: both numbers within range, or neither."""
+    if latitude is None and longitude is None:
+        return None, None
+    valid = all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        for v in (latitude, longitude)
+    )
+    if not valid or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise ValidationFailed("位置坐标无效", "invalid location coordinates")
+    return float(latitude), float(longitude)
+
+
+ATTACHMENT_KINDS = ("photo", "document")
+
+
+def check_attachment(kind: object, reference: object) -> tuple[str, str]:
+    """An attachment: its kind and a reference (a Telegram file id or a stored file name)."""
+    if kind not in ATTACHMENT_KINDS:
+        raise ValidationFailed(f"未知附件类型 {kind!r}", f"unknown attachment kind {kind!r}")
+    reference = clean_text(reference, field_zh="附件", field_en="attachment", max_chars=300)
+    return kind, reference
+
+
+ACCESS_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read over the phone
+ACCESS_CODE_LENGTH = 10
+
+
+def issue_access_code(ticket: Ticket) -> str | None:
+    """A new random code that opens the ticket's public status page; None if one was issued.
+
+    Only its hash is stored: the code is shown to the citizen once (and may be bookmarked).
+    """
+    if ticket.access_code_hash is not None:
+        return None
+    code = "".join(secrets.choice(ACCESS_CODE_ALPHABET) for _ in range(ACCESS_CODE_LENGTH))
+    ticket.access_code_hash = generate_password_hash(code, method=ACCESS_CODE_HASH)
+    return code
+
+
+def verify_access_code(ticket: Ticket, code: object) -> bool:
+    """Whether `code` opens this ticket; case and spaces as a person would type them ignored."""
+    if not isinstance(code, str) or ticket.access_code_hash is None or len(code) > 64:
+        return False
+    typed = re.sub(r"[\s-]", "", code).upper()
+    return check_password_hash(ticket.access_code_hash, typed)
+
+
+# Cheap enough for a page view; the code's ~50 random bits and rate limits do the rest.
+ACCESS_CODE_HASH = "pbkdf2:sha256:20000"
+
+
+def choose_department(
+    session: Session,
+    ctx: ServiceContext,
+    ticket: Ticket,
+    department,
+    *,
+    actor: Actor,
+    at: datetime | None = None,
+) -> Ticket:
+    """The citizen who just filed picks another department than the suggested one.
+
+    Only before the department has accepted the ticket; kept as a routing correction, so the
+    county's own choices can teach the classifier.
+    """
+    require(actor, "ticket.choose_department", citizen_id=ticket.citizen_id)
+    if ticket.status not in (S.RECEIVED, S.ASSIGNED) or ticket.first_response_at is not None:
+        raise IllegalTransition(
+            f"工单 {ticket.number} 已在办理，不能再更换部门",
+            f"ticket {ticket.number} is already being handled: its department cannot change",
+        )
+    department = get_department(session, department, active_only=True)
+    if department.id == ticket.department_id:
+        return ticket
+    moment = ctx.moment(at)
+    _record_correction(session, ticket, department, actor, moment)
+    ticket.department_id = department.id
+    ticket.needs_triage = False
+    _move(ticket, S.ASSIGNED, "citizen_routed", actor, {"department": department.code}, moment)
+    session.flush()
     return ticket
 
 
@@ -250,7 +393,7 @@ def submit_complaint(
         return view
     try:
         with session_factory.begin() as session:
-            ticket = route_ticket(session, ctx, session.get(Ticket, ticket_id))
+            ticket = route_ticket(session, ctx, get_ticket(session, ticket_id, for_update=True))
             view = TicketView.of(ticket)
     except Exception:
         log.exception("routing failed for ticket %s; left in triage", ticket_id)
@@ -293,11 +436,19 @@ def choose_department_code(
     return best if hits[best] > 0 else candidates[0]
 
 
-def get_ticket(session: Session, number_or_id: object) -> Ticket:
-    """A ticket by public number or id; NotFound otherwise."""
+def get_ticket(session: Session, number_or_id: object, *, for_update: bool = False) -> Ticket:
+    """A ticket by public number or id; NotFound otherwise.
+
+    Fetch with `for_update=True` before a move: two staff clicking "accept" at once then
+    queue on the row (PostgreSQL), and the second sees the move already made and is refused.
+    SQLite needs no row lock: its write transactions are serialised at BEGIN.
+    """
     ref = check_ref(number_or_id, kind_zh="工单", kind_en="ticket")
     column = Ticket.id if isinstance(ref, int) else Ticket.number
-    ticket = session.scalar(select(Ticket).where(column == ref))
+    query = select(Ticket).where(column == ref)
+    if for_update:
+        query = query.with_for_update(of=Ticket)
+    ticket = session.scalar(query)
     if ticket is None:
         raise NotFound(f"找不到工单 {ref}", f"unknown ticket {ref}")
     return ticket

@@ -55,7 +55,12 @@ class TicketView:
     status: TicketStatus
     channel: str
     text: str
+    location: str | None
     citizen_id: int | None
+    service_id: int | None
+    # Masked (138****5678): a view may reach staff pages, which never show the full number.
+    contact_phone_masked: str | None
+    attachments: tuple[tuple[str, str], ...]  # (kind, reference)
     department: DepartmentRef | None
     predicted_department: DepartmentRef | None
     topic: str | None
@@ -109,7 +114,11 @@ class TicketView:
             status=TicketStatus(ticket.status),
             channel=str(ticket.channel),
             text=ticket.text,
+            location=ticket.location,
             citizen_id=ticket.citizen_id,
+            service_id=ticket.service_id,
+            contact_phone_masked=mask_phone(ticket.contact_phone),
+            attachments=tuple((a.kind, a.reference) for a in ticket.attachments),
             department=_department(ticket.department),
             predicted_department=_department(ticket.predicted_department),
             topic=ticket.topic,
@@ -180,6 +189,15 @@ class RatingView:
             follow_up_deadline=follow_up.deadline if follow_up else None,
             follow_up_status=FollowUpStatus(follow_up.status) if follow_up else None,
         )
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """A phone number as staff see it: 138****5678 (first 3 and last 4 digits kept)."""
+    if not phone:
+        return phone
+    if len(phone) <= 7:
+        return phone[:1] + "*" * (len(phone) - 2) + phone[-1:]
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
 
 
 def _department(department) -> DepartmentRef | None:

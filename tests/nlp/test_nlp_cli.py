@@ -2,6 +2,7 @@
 
 import csv
 import json
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -48,9 +49,60 @@ def test_classify_prints_json():
     assert "劳动和社会保障" in result.output  # not \u-escaped
 
 
-def test_classify_empty_text_needs_review():
-    data = json.loads(run("classify", "").output)
-    assert data["topic"] is None and data["needs_review"] is True
+def long_complaint(label_index=1, chars=50_000):
+    """A clear complaint repeated past `chars`: longer than an argument the OS accepts."""
+    text = CLEAR[label_index][1]
+    return text * (chars // len(text) + 1)
+
+
+def test_classify_reads_a_long_text_from_a_file(tmp_path):
+    path = tmp_path / "complaint.txt"
+    path.write_text(long_complaint(), encoding="utf-8")
+    result = run("classify", "--file", path)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["topic"] == "劳动和社会保障"
+
+
+def test_classify_reads_standard_input_with_a_dash():
+    for args in (["classify", "-"], ["classify", "--file", "-"]):
+        result = CliRunner().invoke(nlp, args, input=long_complaint(3).encode("utf-8"))
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["topic"] == "环境保护"
+
+
+def test_classify_reads_a_gb18030_file(tmp_path):
+    path = tmp_path / "gbk.txt"
+    path.write_bytes(CLEAR[2][1].encode("gb18030"))
+    result = run("classify", "--file", path)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["topic"] == "教育文体"
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["classify"], None, "--file FILE"),
+        (["classify", ""], None, "input is empty"),
+        (["classify", " \n\t "], None, "input is empty"),
+        (["classify", "-"], b"  \n", "input is empty"),
+        (["classify", "小区停水", "--file", "-"], b"x", "not both"),
+        (["classify", "--file", "/no/such/file.txt"], None, "does not exist"),
+        (["classify", "--file", "."], None, "is a directory"),
+    ],
+)
+def test_classify_refuses_missing_or_empty_input(args, stdin, message):
+    result = CliRunner().invoke(nlp, args, input=stdin)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_classify_refuses_an_empty_file(tmp_path):
+    path = tmp_path / "empty.txt"
+    path.write_bytes(b"\xef\xbb\xbf \n")  # a BOM and blanks only
+    result = run("classify", "--file", path)
+    assert result.exit_code == 2
+    assert "没有可分析的文字" in result.output and "input is empty" in result.output
 
 
 def test_evaluate_topic_on_a_text_column(tmp_path):
@@ -192,6 +244,17 @@ def test_report_counts_missing_predictions_as_wrong():
         "support": 2,
     }
     assert report["macro_f1"] == pytest.approx((2 / 3 + 1) / 2, abs=1e-4)
+
+
+def test_train_without_scikit_learn_prints_the_install_command(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn now raises ImportError
+    result = run("train", "--data", tmp_path, "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "scikit-learn" in result.output and "pip install 'minyi[train]'" in result.output
+    assert "make test" in result.output
+    assert result.output.startswith("错误：") and "\nError: " in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_train_with_missing_data_is_a_usage_error(tmp_path):
