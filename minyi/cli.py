@@ -320,10 +320,11 @@ def _run_import(runtime: Runtime, kind: str, path: Path, nlp: bool, offline: boo
     from minyi import importer
     from minyi.services.context import ServiceContext
 
-    if nlp:
-        ctx = ServiceContext.from_settings(runtime.settings)
-    else:
-        ctx = ServiceContext.from_settings(runtime.settings, analyzer=None)
+    # The calendar includes the years loaded with `minyi calendar import`: deadlines need them.
+    extra = {} if nlp else {"analyzer": None}
+    ctx = ServiceContext.from_settings(
+        runtime.settings, session_factory=runtime.session_factory(), **extra
+    )
     progress = importer.tqdm_progress() if sys.stdout.isatty() else None
     function = importer.import_ratings if kind == "ratings" else importer.import_tickets
     try:

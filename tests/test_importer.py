@@ -14,6 +14,8 @@ from sqlalchemy import func, inspect, select
 
 from minyi import importer
 from minyi.cli import main
+from minyi.config import load_settings
+from minyi.db import make_engine, make_session_factory
 from minyi.demo import load_demo
 from minyi.errors import MinyiError
 from minyi.importer import ImportFailed, WriteFailed, tqdm_progress
@@ -965,3 +967,24 @@ def test_offline_refusal_after_written_batches_writes_nothing(
     assert [(e.line, e.column) for e in info.value.errors] == [(22, "score")]
     assert_nothing_written(engine)
     assert schema_of(engine) == before
+
+
+def test_cli_deadlines_use_the_calendar_the_county_imported(cli, tmp_path):
+    notice = tmp_path / "notice.toml"
+    notice.write_text(
+        '[2025]\nsource = "test"\nholidays = ["2025-03-04", "2025-03-05", "2025-03-06"]\n'
+        "workdays = []\n",
+        encoding="utf-8",
+    )
+    assert cli("calendar", "import", str(notice)).exit_code == 0
+    engine = make_engine(load_settings(), f"sqlite:///{tmp_path}/cli.db")
+    with make_session_factory(engine).begin() as s:
+        department = catalog.create_department(s, code="rsj", name="人社局")
+        catalog.create_service(s, department=department, code="rsj-01", name="社保卡申领")
+    path = write(tmp_path, "created_at,service_code,score\n2025-03-03 10:00,rsj-01,1\n")
+    result = cli("import", "ratings", str(path), "--no-nlp")
+    assert result.exit_code == 0, result.output
+    with make_session_factory(engine)() as s:
+        # Five working days after Monday 03-03, with 03-04..03-06 off: Thursday 03-13.
+        assert s.scalar(select(BadReviewFollowUp.deadline)) == date(2025, 3, 13)
+    engine.dispose()
