@@ -111,3 +111,14 @@ def _code(value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > 40:
         raise ValidationFailed("编码必须是 1-40 个字符", "code must be 1-40 characters")
     return value.strip()
+
+
+def list_services(session: Session, department: int | str | Department) -> list[Service]:
+    """The active services of a department, in catalogue order."""
+    department = get_department(session, department)
+    query = (
+        select(Service)
+        .where(Service.department_id == department.id, Service.active.is_(True))
+        .order_by(Service.id)
+    )
+    return list(session.scalars(query))
