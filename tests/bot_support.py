@@ -34,7 +34,7 @@ UNCLEAR = "有个事情想反映一下，不知道该找谁，麻烦帮忙看看
 
 
 def fake_analyzer(text: str) -> FakeAnalysis:
-    """Deterministic routing: street lights are 城乡建设 (sure), wages are 劳动 (sure), else unsure."""
+    """Deterministic routing: street lights and wages are sure, anything else is unsure."""
     if "路灯" in text:
         return FakeAnalysis("城乡建设", 0.92)
     if "欠薪" in text or "工资" in text:

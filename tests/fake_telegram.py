@@ -329,7 +329,7 @@ class RecordingSession(BaseSession):
 
 
 class FakeBotAPIServer:
-    """The FakeTelegram over HTTP on 127.0.0.1 (`/bot<token>/<method>`), stoppable and restartable."""
+    """The FakeTelegram over HTTP on 127.0.0.1 (`/bot<token>/<method>`); can go down and up."""
 
     def __init__(self, telegram: FakeTelegram, token: str = TOKEN) -> None:
         self.telegram = telegram
