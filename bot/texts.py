@@ -6,6 +6,9 @@ Templates are Telegram HTML written by us; every value filled into them is escap
 
 from __future__ import annotations
 
+import html as html_entities
+import re
+
 from aiogram import html
 
 DEFAULT_LANGUAGE = "zh"
@@ -318,3 +321,11 @@ def clip(text: str | None, limit: int) -> str:
     if not text:
         return ""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+TAG = re.compile(r"<[^>]*>")
+
+
+def visible_length(markup: str) -> int:
+    """How many characters Telegram counts in our HTML: tags removed, entities as one."""
+    return len(html_entities.unescape(TAG.sub("", markup)))

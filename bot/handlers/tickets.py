@@ -9,7 +9,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.context import BotServices
 from bot.keyboards import MenuAction
 from bot.replies import say
-from bot.texts import MESSAGE_LIMIT, Safe, Texts, clip
+from bot.texts import MESSAGE_LIMIT, Safe, Texts, clip, visible_length
 from minyi.models import Citizen
 from minyi.services.citizens import list_citizen_tickets
 from minyi.services.views import TicketView
@@ -18,7 +18,7 @@ router = Router(name="tickets")
 
 SHOWN = 10
 TEXT_CHARS = 80
-REPLY_CHARS = 300
+REPLY_CHARS = 200
 
 
 def render_tickets(texts: Texts, views: list[TicketView]) -> str:
@@ -45,8 +45,7 @@ def render_tickets(texts: Texts, views: list[TicketView]) -> str:
             item += "\n" + texts("my_awaiting_verdict")
         parts.append(item)
     message = "\n\n".join(parts)
-    # Escaping makes the markup longer than what Telegram counts; this bound is safe either way.
-    while len(message) > MESSAGE_LIMIT and len(parts) > 2:
+    while visible_length(message) > MESSAGE_LIMIT and len(parts) > 2:
         parts.pop()
         message = "\n\n".join(parts)
     return Safe(message)
