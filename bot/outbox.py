@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -90,6 +90,7 @@ class OutboxSender:
         backoff_seconds: float = 5.0,
         max_backoff_seconds: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = utcnow,
     ) -> None:
         self.bot = bot
         self.services = services
@@ -99,7 +100,8 @@ class OutboxSender:
         self.idle_seconds = idle_seconds
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
-        self.clock = clock
+        self.clock = clock  # spacing and pauses
+        self.now = now  # what is due, when to retry (the database's times)
         self._next_slot = 0.0
         self._paused_until = 0.0
         self._last_sent: dict[str, float] = {}
@@ -127,6 +129,7 @@ class OutboxSender:
             due_messages,
             channel=Channel.TELEGRAM,
             kinds=RENDERERS,
+            now=self.now(),
             limit=self.batch_size,
         )
         self._forget_quiet_chats()
@@ -180,22 +183,28 @@ class OutboxSender:
             # Blocked by the citizen (or kicked): every later send fails the same way.
             self.failed += 1
             await self.services.write(
-                mark_failed, delivery.id, error=f"403: {error.message}", unsubscribe=True
+                mark_failed,
+                delivery.id,
+                error=f"403: {error.message}",
+                at=self.now(),
+                unsubscribe=True,
             )
         except (TelegramBadRequest, TelegramNotFound) as error:
             # Chat not found, a message Telegram refuses: sending it again cannot help.
             self.failed += 1
             log.error("发件箱消息 %s 被拒绝 / message refused: %s", delivery.id, error.message)
-            await self.services.write(mark_failed, delivery.id, error=f"400: {error.message}")
+            await self.services.write(
+                mark_failed, delivery.id, error=f"400: {error.message}", at=self.now()
+            )
         except (AiogramError, OSError, TimeoutError) as error:
             # Network down, Telegram 5xx or a garbled answer, a timeout: try again later.
             delay = min(self.backoff_seconds * 2**delivery.attempts, self.max_backoff_seconds)
             await self._retry(delivery, f"{type(error).__name__}: {error}", delay)
         else:
             self.sent += 1
-            await self.services.write(mark_sent, delivery.id)
+            await self.services.write(mark_sent, delivery.id, at=self.now())
 
     async def _retry(self, delivery: Delivery, error: str, delay: float) -> None:
         self.retried += 1
-        retry_at = utcnow() + timedelta(seconds=delay)
+        retry_at = self.now() + timedelta(seconds=delay)
         await self.services.write(mark_retry, delivery.id, error=error, retry_at=retry_at)

@@ -130,6 +130,7 @@ class FakeTelegram:
     refused: list[tuple[Call, str]] = field(default_factory=list)
     messages: dict[tuple[int, int], dict] = field(default_factory=dict)
     blocked_chats: set[int] = field(default_factory=set)
+    unknown_chats: set[int] = field(default_factory=set)
     # Answer the next N sendMessage calls with 429 and this retry_after.
     rate_limit_next: int = 0
     retry_after: int = 1
@@ -251,6 +252,8 @@ class FakeTelegram:
         chat_id = int(params["chat_id"])
         if chat_id in self.blocked_chats:
             raise TelegramRefusal(403, "Forbidden: bot was blocked by the user")
+        if chat_id in self.unknown_chats:
+            raise TelegramRefusal(400, "Bad Request: chat not found")
         if self.rate_limit_next > 0:
             self.rate_limit_next -= 1
             raise TelegramRefusal(
