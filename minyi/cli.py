@@ -1,4 +1,4 @@
-"""The `minyi` command: init, serve, user, import, calendar, nlp. Exit 0 ok, 1 refused, 2 usage."""
+"""The `minyi` command (init, serve, web, worker, bot, ...). Exit 0 ok, 1 refused, 2 usage."""
 
 from __future__ import annotations
 
@@ -242,6 +242,20 @@ def worker(runtime: Runtime) -> None:
 
     _check_before_start(runtime)
     run_worker(runtime.settings)
+
+
+@main.command("bot")
+@click.pass_obj
+def bot_command(runtime: Runtime) -> None:
+    """只运行 Telegram 机器人与发件箱（每个令牌一个）/ run the Telegram bot and outbox only."""
+    from minyi.runtime import run_bot
+
+    if not runtime.settings.bot.token:
+        from bot.app import missing_token
+
+        raise missing_token()
+    _check_before_start(runtime)
+    run_bot(runtime.settings)
 
 
 @main.command()
