@@ -45,11 +45,12 @@ class MemoryUpdateLog:
 class RedisUpdateLog:
     """Update ids seen by any process of this bot, kept in Redis for a day (survives restarts)."""
 
-    def __init__(self, redis) -> None:
+    def __init__(self, redis, prefix: str = "minyi") -> None:
         self.redis = redis
+        self.prefix = prefix
 
     async def first_time(self, bot_id: int, update_id: int) -> bool:
-        key = f"minyi:bot:{bot_id}:update:{update_id}"
+        key = f"{self.prefix}:bot:{bot_id}:update:{update_id}"
         return bool(await self.redis.set(key, 1, nx=True, ex=SEEN_UPDATE_SECONDS))
 
     async def close(self) -> None:
