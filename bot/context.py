@@ -50,18 +50,35 @@ class BotServices:
     read_factory: sessionmaker
     ctx: ServiceContext
     citizens: CitizenCache = field(default_factory=CitizenCache)
+    _writers: asyncio.Semaphore | None = field(default=None, repr=False)
+
+    @property
+    def writers(self) -> asyncio.Semaphore:
+        """How many write transactions may run at once from this process.
+
+        SQLite takes one writer at a time anyway: queueing here instead of in busy_timeout
+        means a burst of complaints waits its turn rather than failing with "locked".
+        """
+        if self._writers is None:
+            engine = self.session_factory.kw["bind"]
+            self._writers = asyncio.Semaphore(1 if engine.dialect.name == "sqlite" else 8)
+        return self._writers
 
     async def write(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `work(session, ...)` in a thread, in one write transaction of its own."""
-        return await asyncio.to_thread(self._in_session, self.session_factory, work, args, kwargs)
+        async with self.writers:
+            return await asyncio.to_thread(
+                self._in_session, self.session_factory, work, args, kwargs
+            )
 
     async def read(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `work(session, ...)` in a thread, in a read-only transaction."""
         return await asyncio.to_thread(self._in_session, self.read_factory, work, args, kwargs)
 
     async def call(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a service that manages its own transactions (submit_complaint) in a thread."""
-        return await asyncio.to_thread(work, *args, **kwargs)
+        """Run a service that writes in transactions of its own (submit_complaint) in a thread."""
+        async with self.writers:
+            return await asyncio.to_thread(work, *args, **kwargs)
 
     @staticmethod
     def _in_session(factory: sessionmaker, work, args, kwargs):

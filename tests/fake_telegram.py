@@ -14,7 +14,7 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -135,6 +135,8 @@ class FakeTelegram:
     rate_limit_next: int = 0
     retry_after: int = 1
     webhook: dict | None = None
+    # Called with every accepted call (a benchmark's simulated citizens answer the bot).
+    listener: Callable[[Call], None] | None = None
 
     def __post_init__(self) -> None:
         self._message_ids = itertools.count(1)
@@ -198,6 +200,8 @@ class FakeTelegram:
         if method != "getUpdates":
             self.calls.append(call)
             self._changed.set()
+            if self.listener is not None:
+                self.listener(call)
         return 200, {"ok": True, "result": result}
 
     async def _get_updates(self, params: dict) -> list[dict]:
