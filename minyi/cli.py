@@ -121,6 +121,8 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     )
     if not verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        # aiogram logs every update it handles; the bot's own log says what matters.
+        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     ctx.obj = Runtime(config_path)
 
 
