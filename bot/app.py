@@ -25,6 +25,7 @@ from bot.context import BotServices
 from bot.handlers import fresh_routers
 from bot.middlewares import CitizenContext, MemoryUpdateLog, RedisUpdateLog, UpdateOnce
 from bot.outbox import OutboxSender
+from bot.replies import alert
 from bot.texts import Texts
 from minyi.config import Settings
 from minyi.db import make_engine, make_session_factory
@@ -99,7 +100,7 @@ async def answer_error(event: ErrorEvent, texts: Texts | None = None) -> bool:
     update = event.update
     try:
         if update.callback_query is not None:
-            await update.callback_query.answer(text[:200], show_alert=True)
+            await alert(update.callback_query, text)
         elif update.message is not None:
             await update.message.answer(text)
     except Exception:  # Telegram unreachable: the log above is all we can do

@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
+from bot.texts import plain
+
 
 async def show(
     callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
@@ -23,8 +25,8 @@ async def show(
 
 
 async def alert(callback: CallbackQuery, text: str) -> None:
-    """A short pop-up answer to a button (Telegram shows at most 200 characters)."""
-    await callback.answer(text[:200], show_alert=True)
+    """A short pop-up answer to a button: plain text, at most 200 characters (Telegram's)."""
+    await callback.answer(plain(text)[:200], show_alert=True)
 
 
 def update_ref(bot, event_update) -> str:

@@ -104,7 +104,6 @@ ZH: dict[str, str] = {
     "my_triage": "承办部门：人工分拣中",
     "my_awaiting_verdict": "（等待您的回访评价）",
     # outbox messages
-    "status_in_progress": "您的工单 <b>{number}</b> 已由<b>{department}</b>受理，正在办理中。",
     "status_changed": "您的工单 <b>{number}</b> 状态更新为：{status}。",
     "ticket_reply": "您的工单 <b>{number}</b> 有了答复：\n\n{reply}",
     "verdict_resolved_q": "您的工单 <b>{number}</b> 已办结。请问您反映的问题解决了吗？",
@@ -119,6 +118,7 @@ ZH: dict[str, str] = {
     "unknown": "没有听懂。请使用下面的菜单，或发送 /help 查看命令。",
     "unknown_command": "没有这个命令。发送 /help 查看可用命令。",
     "unsupported_media": "暂不支持贴纸、语音、视频和文件。请用文字描述，或发送照片和位置。",
+    "media_outside_flow": "要投诉并附照片或位置，请先发送 /complain。",
     "edited_ignored": "修改后的消息不会被处理，请重新发送。",
     "forwarded_ignored": "请直接输入内容，转发的消息不会被处理。",
     "group_only_private": "为保护隐私，请私聊本机器人办理评价和投诉。",
@@ -219,8 +219,6 @@ EN: dict[str, str] = {
     "my_department": "Department: {department}",
     "my_triage": "Department: being routed by staff",
     "my_awaiting_verdict": "(waiting for your answer)",
-    "status_in_progress": "Your ticket <b>{number}</b> was accepted by <b>{department}</b> and "
-    "is being handled.",
     "status_changed": "Your ticket <b>{number}</b> is now: {status}.",
     "ticket_reply": "Your ticket <b>{number}</b> has a reply:\n\n{reply}",
     "verdict_resolved_q": (
@@ -243,6 +241,7 @@ EN: dict[str, str] = {
         "Stickers, voice, video and files are not supported. Please write, or send a photo or "
         "a location."
     ),
+    "media_outside_flow": "To file a complaint with a photo or a location, send /complain first.",
     "edited_ignored": "Edited messages are not processed; please send it again.",
     "forwarded_ignored": "Please type your message; forwarded messages are not processed.",
     "group_only_private": "To protect your privacy, please talk to this bot in a private chat.",
@@ -326,6 +325,11 @@ def clip(text: str | None, limit: int) -> str:
 TAG = re.compile(r"<[^>]*>")
 
 
+def plain(markup: str) -> str:
+    """Our HTML as plain text (for button pop-ups, which Telegram shows unparsed)."""
+    return html_entities.unescape(TAG.sub("", markup))
+
+
 def visible_length(markup: str) -> int:
     """How many characters Telegram counts in our HTML: tags removed, entities as one."""
-    return len(html_entities.unescape(TAG.sub("", markup)))
+    return len(plain(markup))

@@ -369,6 +369,8 @@ async def test_bad_input_gets_a_short_helpful_answer_and_stores_nothing(bot_env)
     video = {"file_id": "vi", "file_unique_id": "vi", "width": 1, "height": 1, "duration": 3}
     for content in ({"sticker": sticker}, {"voice": voice}, {"video": video}):
         assert "暂不支持" in texts_of(await bot_env.feed(citizen.message(**content)))
+    photo = texts_of(await bot_env.feed(citizen.photo("stray")))
+    assert "请先发送 /complain" in photo
     await bot_env.say(citizen, "/complain")
     assert "请用文字描述" in texts_of(await bot_env.feed(citizen.message(sticker=sticker)))
     forwarded = citizen.message(

@@ -20,9 +20,14 @@ async def answer_unknown_text(message: Message, texts: Texts) -> None:
     await message.answer(texts("unknown"), reply_markup=keyboards.main_menu(texts))
 
 
+@router.message(F.photo | F.location)
+async def answer_media_outside_a_complaint(message: Message, texts: Texts) -> None:
+    await message.answer(texts("media_outside_flow"), reply_markup=keyboards.main_menu(texts))
+
+
 @router.message()
 async def answer_unsupported(message: Message, texts: Texts) -> None:
-    # Stickers, voice, video, files, or a photo or location outside a complaint.
+    # Stickers, voice, video, files.
     await message.answer(texts("unsupported_media"), reply_markup=keyboards.main_menu(texts))
 
 
