@@ -411,3 +411,17 @@ async def test_long_texts_are_clipped_under_telegrams_limits(bot_env):
     await _deliver_outbox(bot_env)
     replies = [c for c in bot_env.telegram.sent(522) if "有了答复" in c.params["text"]]
     assert len(replies) == 5
+
+
+@async_test
+async def test_an_unexpected_failure_is_apologised_for_and_the_bot_goes_on(bot_env, monkeypatch):
+    citizen = bot_env.citizen(523)
+    await bot_env.say(citizen, "/complain")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("bot.handlers.complaint.submit_complaint", broken)
+    assert "系统出现问题" in await bot_env.say(citizen, STREET_LIGHT)
+    monkeypatch.undo()
+    assert "工单号" in await bot_env.say(citizen, STREET_LIGHT + "（再试一次）")
