@@ -194,3 +194,8 @@ def satisfaction_question(number: str, resolved: int) -> InlineKeyboardMarkup:
             callback_data=Verdict(number=number, resolved=resolved, satisfaction=score),
         )
     return builder.as_markup()
+
+
+def link(label: str, url: str) -> InlineKeyboardMarkup:
+    """One button that opens `url` (a survey's page on the county's site)."""
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=label, url=url)]])

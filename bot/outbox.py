@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 BODY_CHARS = 3000  # a reply or a note, well within a message with its header
 
 
-def _ticket_status(texts: Texts, payload: dict) -> tuple[str, InlineKeyboardMarkup | None]:
+def _ticket_status(texts: Texts, payload: dict, tz) -> tuple[str, InlineKeyboardMarkup | None]:
     status = payload.get("status", "")
     try:
         shown = texts.status(status)
@@ -46,33 +46,53 @@ def _ticket_status(texts: Texts, payload: dict) -> tuple[str, InlineKeyboardMark
     return texts("status_changed", number=payload.get("number", ""), status=shown), None
 
 
-def _ticket_reply(texts: Texts, payload: dict):
+def _ticket_reply(texts: Texts, payload: dict, tz):
     reply = clip(payload.get("reply", ""), BODY_CHARS)
     return texts("ticket_reply", number=payload.get("number", ""), reply=reply), None
 
 
-def _verdict_request(texts: Texts, payload: dict):
+def _verdict_request(texts: Texts, payload: dict, tz):
     number = payload["number"]
     text = texts("verdict_resolved_q", number=number)
     return text, keyboards.resolved_question(texts, number)
 
 
-def _follow_up_done(texts: Texts, payload: dict):
+def _follow_up_done(texts: Texts, payload: dict, tz):
     return texts("follow_up_done", note=clip(payload.get("note", ""), BODY_CHARS)), None
 
 
+def _survey(key: str):
+    # Invitations and reminders (surveys.rounds) carry the title, the round and its own link.
+    def render(texts: Texts, payload: dict, tz):
+        titles = payload.get("title") or {}
+        title = titles.get(texts.language) or titles.get("zh") or payload.get("slug", "")
+        closes = datetime.fromisoformat(payload["closes_at"]).astimezone(tz)
+        text = texts(
+            key,
+            title=clip(title, 200),
+            round=payload.get("round", ""),
+            closes=f"{closes:%Y-%m-%d %H:%M}",
+        )
+        url = payload.get("url")
+        return text, keyboards.link(texts.raw("survey_answer"), url) if url else None
+
+    return render
+
+
 # Kinds this sender can put into words; others stay queued for a sender that can.
-RENDERERS: dict[str, Callable[[Texts, dict], tuple[str, InlineKeyboardMarkup | None]]] = {
+RENDERERS: dict[str, Callable[..., tuple[str, InlineKeyboardMarkup | None]]] = {
     "ticket_status": _ticket_status,
     "ticket_reply": _ticket_reply,
     "ticket_verdict_request": _verdict_request,
     "follow_up_done": _follow_up_done,
+    "survey_invitation": _survey("survey_invitation"),
+    "survey_reminder": _survey("survey_reminder"),
 }
 
 
-def render(delivery: Delivery) -> tuple[str, InlineKeyboardMarkup | None]:
+def render(delivery: Delivery, timezone) -> tuple[str, InlineKeyboardMarkup | None]:
     """The message text (HTML) and buttons of a delivery, in the citizen's language."""
-    return RENDERERS[delivery.kind](Texts(delivery.language), delivery.payload)
+    return RENDERERS[delivery.kind](Texts(delivery.language), delivery.payload, timezone)
 
 
 class OutboxSender:
@@ -170,7 +190,7 @@ class OutboxSender:
             await asyncio.sleep(wait)
 
     async def _deliver(self, delivery: Delivery) -> None:
-        text, markup = render(delivery)
+        text, markup = render(delivery, self.services.ctx.timezone)
         try:
             await self.bot.send_message(
                 chat_id=int(delivery.external_id), text=text, reply_markup=markup

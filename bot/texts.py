@@ -113,7 +113,13 @@ ZH: dict[str, str] = {
     "verdict_thanks": "感谢您的回访评价！",
     "verdict_reopened": "感谢反馈！工单 <b>{number}</b> 已重新交由部门办理。",
     "verdict_escalated": "感谢反馈！工单 <b>{number}</b> 已提交上级督办。",
-    "follow_up_done": ("您此前的差评已由部门核实整改：\n\n{note}\n\n欢迎再次评价（/rate）。"),
+    "follow_up_done": "您此前的差评已由部门核实整改：\n\n{note}\n\n欢迎再次评价（/rate）。",
+    "survey_invitation": (
+        "诚邀您参加<b>{title}</b>（第 {round} 轮），{closes} 截止。点击下方按钮填写，"
+        "几分钟即可完成。"
+    ),
+    "survey_reminder": "提醒：<b>{title}</b>将于 {closes} 截止，您还没有提交，欢迎填写。",
+    "survey_answer": "📝 填写问卷",
     # bad input
     "unknown": "没有听懂。请使用下面的菜单，或发送 /help 查看命令。",
     "unknown_command": "没有这个命令。发送 /help 查看可用命令。",
@@ -235,6 +241,14 @@ EN: dict[str, str] = {
         "The department has looked into your negative rating and reports:\n\n{note}\n\n"
         "You are welcome to rate again (/rate)."
     ),
+    "survey_invitation": (
+        "You are invited to <b>{title}</b> (round {round}), open until {closes}. Press the "
+        "button below to answer; it takes a few minutes."
+    ),
+    "survey_reminder": (
+        "Reminder: <b>{title}</b> closes on {closes} and you have not answered yet."
+    ),
+    "survey_answer": "📝 Answer the survey",
     "unknown": "Sorry, I did not understand. Use the menu below or send /help.",
     "unknown_command": "Unknown command. Send /help for the list.",
     "unsupported_media": (

@@ -43,3 +43,9 @@ def test_our_longest_callback_data_fits():
         for row in markup.inline_keyboard:
             for button in row:
                 assert len(button.callback_data.encode()) <= 64
+
+
+def test_both_languages_say_everything():
+    from bot.texts import EN, ZH
+
+    assert ZH.keys() == EN.keys()

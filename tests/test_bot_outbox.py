@@ -162,10 +162,30 @@ async def test_a_chat_telegram_does_not_know_fails_for_good(bot_env):
 
 
 @async_test
+async def test_survey_invitations_and_reminders_carry_their_link(bot_env):
+    chinese, english = _citizen(bot_env, 613), _citizen(bot_env, 614, "en")
+    survey = {
+        "slug": "hall-2026", "round_id": 7, "round": 3, "invitation_id": 812,
+        "title": {"zh": "县政务服务大厅满意度调查", "en": "County service hall survey"},
+        "closes_at": "2026-12-08T01:00:00+00:00",
+        "url": "https://minyi.example.gov.cn/s/hall-2026?t=abc", "language": "zh",
+    }  # fmt: skip
+    _queue(bot_env, chinese, "invite", kind="survey_invitation", **survey)
+    _queue(bot_env, english, "remind", kind="survey_reminder", minutes=1, **survey)
+    assert await _sender(bot_env).drain_once() == 2
+    invite, remind = bot_env.telegram.sent()
+    assert "县政务服务大厅满意度调查" in invite.params["text"]
+    assert "2026-12-08 09:00" in invite.params["text"]  # the county's time
+    assert "County service hall survey" in remind.params["text"]
+    button = invite.params["reply_markup"]["inline_keyboard"][0][0]
+    assert button["url"] == survey["url"]
+
+
+@async_test
 async def test_kinds_it_cannot_render_and_web_citizens_stay_queued(bot_env):
     citizen = _citizen(bot_env, 608)
     web = _citizen(bot_env, 609, channel=Channel.WEB)
-    _queue(bot_env, citizen, "survey", kind="survey_invitation", survey=1)
+    _queue(bot_env, citizen, "survey", kind="digest", survey=1)
     _queue(bot_env, web, "web")
     assert await _sender(bot_env).drain_once() == 0
     assert all(m.attempts == 0 and m.sent_at is None for m in _rows(bot_env).values())
