@@ -17,6 +17,15 @@ time (whole update: citizen, flow, database, NLP, the answer's HTTP call) p50/p9
 outbox: queues `--messages` messages for `--chats` citizens and lets the outbox sender deliver
 them through the fake server at `--rate` per second; prints the rate achieved, the busiest
 second and per-chat spacing, and checks that every message arrived exactly once.
+
+Measured 2026-12-01 on the 2-core machine shared with other jobs (load average 4-10, so the
+echo bot itself managed only 157-260 updates/s): Minyi 49-67 updates/s on SQLite FULL, 82 on
+PostgreSQL, 25-46% of the echo bot, 0 refused, every ticket stored once; p99 of an update 8-15
+s with 100 citizens at once, because every complaint is two write transactions (~12 ms of CPU
+in the core's submit_complaint, ~20 statements) and SQLite takes them one at a time; a single
+citizen's updates: p50 11 ms, p99 125 ms. Outbox: 10,000 messages to 1,000 chats at 25/s
+configured went out at 23.1/s, busiest second 25, 41 s between two to one chat, 0 lost, 0
+doubled, 0 left unsent.
 """
 
 from __future__ import annotations
