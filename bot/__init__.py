@@ -1,0 +1,1 @@
+"""The Telegram channel: an aiogram 3 adapter over the service layer (no SQL, no rules here)."""

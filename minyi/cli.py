@@ -1,4 +1,4 @@
-"""The `minyi` command: init, serve, user, import, calendar, survey, nlp.
+"""The `minyi` command: init, serve, web, worker, bot, user, import, calendar, survey, nlp.
 
 Exit 0 ok, 1 refused, 2 usage.
 """
@@ -124,6 +124,8 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     )
     if not verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        # aiogram logs every update it handles; the bot's own log says what matters.
+        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     ctx.obj = Runtime(config_path)
 
 
@@ -251,6 +253,20 @@ def worker(runtime: Runtime) -> None:
 
     _check_before_start(runtime)
     run_worker(runtime.settings)
+
+
+@main.command("bot")
+@click.pass_obj
+def bot_command(runtime: Runtime) -> None:
+    """只运行 Telegram 机器人与发件箱（每个令牌一个）/ run the Telegram bot and outbox only."""
+    from minyi.runtime import run_bot
+
+    if not runtime.settings.bot.token:
+        from bot.app import missing_token
+
+        raise missing_token()
+    _check_before_start(runtime)
+    run_bot(runtime.settings)
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""The processes: `serve` (web + scheduler + bot when a token is set), `web` and `worker`.
+"""The processes: `serve` (web + scheduler + bot when a token is set), `web`, `worker`, `bot`.
 
 One Runtime runs any subset of the three pieces; the entry points below pick theirs. The
 scheduler only runs jobs while it holds the scheduler lease (minyi.lease), so a `worker`
@@ -22,7 +22,7 @@ from waitress.server import create_server
 
 from minyi.config import Settings
 from minyi.db import make_engine, make_session_factory
-from minyi.errors import ConfigInvalid
+from minyi.errors import ConfigInvalid, MinyiError
 from minyi.jobs import LEASE_RETRY_SECONDS, LeasedScheduler
 from minyi.lease import scheduler_lease
 
@@ -46,6 +46,9 @@ class BotThread(threading.Thread):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
         self._stopping = False
+        # Called when the bot ends on its own (an error): a bot-only process then stops too.
+        self.on_exit: Callable[[], None] | None = None
+        self.error: Exception | None = None
 
     def run(self) -> None:
         try:
@@ -53,11 +56,15 @@ class BotThread(threading.Thread):
             result = self._run_polling(self._settings)
             if inspect.isawaitable(result):
                 asyncio.run(self._main(result))
-        except Exception:
+        except Exception as error:
+            self.error = error
             log.exception(
                 "机器人异常退出，网站和调度器继续运行 / the bot stopped with an error;"
                 " web and scheduler keep running"
             )
+        finally:
+            if self.on_exit is not None and not self._stopping:
+                self.on_exit()
 
     async def _main(self, polling: Any) -> None:
         with self._lock:
@@ -71,6 +78,9 @@ class BotThread(threading.Thread):
             await self._task
         except asyncio.CancelledError:
             pass
+        finally:
+            with self._lock:  # the loop closes next: stop() must not schedule on it
+                self._loop = self._task = None
 
     def stop(self, timeout: float = 10.0) -> None:
         with self._lock:
@@ -84,7 +94,9 @@ class BotThread(threading.Thread):
             )
 
 
-def start_bot(settings: Settings) -> BotThread | None:
+def start_bot(
+    settings: Settings, *, on_exit: Callable[[], None] | None = None
+) -> BotThread | None:
     """Start polling in a thread when a token is configured and the bot package is importable."""
     if not settings.bot.token:
         return None
@@ -100,6 +112,7 @@ def start_bot(settings: Settings) -> BotThread | None:
         )
         return None
     thread = BotThread(run_polling, settings)
+    thread.on_exit = on_exit
     thread.start()
     log.info("机器人已启动 / bot polling started")
     return thread
@@ -154,12 +167,16 @@ class Runtime:
                 )
                 self.scheduler.start()
             if self.with_bot:
-                self.bot = start_bot(self.settings)
+                self.bot = start_bot(self.settings, on_exit=None if self._serving() else self.stop)
         except BaseException:
             self.close()
             raise
         self._started = True
         return self.url if self._server is not None else None
+
+    def _serving(self) -> bool:
+        """Whether anything but the bot runs here (then a failed bot leaves the rest running)."""
+        return self.with_web or self.with_scheduler
 
     def _bind(self, session_factory):
         from web import create_app
@@ -276,6 +293,25 @@ def run_worker(settings: Settings, *, lease_retry_seconds: float = LEASE_RETRY_S
         Runtime(settings, web=False, bot=False, lease_retry_seconds=lease_retry_seconds),
         f"Minyi 调度进程已启动（pid {os.getpid()}）/ scheduler worker started (pid {os.getpid()})",
     )
+
+
+def run_bot(settings: Settings) -> None:
+    """Run the Telegram bot and the outbox sender only, until Ctrl-C, SIGTERM or a bot error."""
+    from bot.app import missing_token
+
+    if not settings.bot.token:
+        raise missing_token()
+    runtime = Runtime(settings, web=False, scheduler=False, bot=True)
+    _run(
+        runtime,
+        f"Minyi 机器人已启动（pid {os.getpid()}）/ Telegram bot started (pid {os.getpid()})",
+    )
+    error = runtime.bot.error if runtime.bot is not None else None
+    if error is not None:
+        raise MinyiError(
+            f"机器人异常退出：{error}（请检查 [bot] token 和 api_base_url）",
+            f"the bot stopped: {error} (check [bot] token and api_base_url)",
+        )
 
 
 def _run(runtime: Runtime, banner: str) -> None:

@@ -139,3 +139,7 @@ def clock():
 def ctx(settings, clock):
     """Services without NLP (tests that need routing pass their own analyzer)."""
     return ServiceContext.from_settings(settings, analyzer=None, clock=clock)
+
+
+# The bot's fixtures (bot_env) live beside its fake Telegram.
+from tests.bot_support import bot_env  # noqa: E402, F401

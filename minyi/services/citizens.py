@@ -6,9 +6,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from minyi.db import insert_or_get
-from minyi.errors import ValidationFailed
-from minyi.models import Channel, Citizen
+from minyi.errors import NotFound, ValidationFailed
+from minyi.models import Channel, Citizen, Ticket
 from minyi.services.validation import check_channel, clean_text
+from minyi.services.views import TicketView
 
 
 def check_external_id(value: object) -> str:
@@ -49,3 +50,45 @@ def get_or_create_citizen(
     )
     citizen, _ = insert_or_get(session, citizen, query)
     return citizen
+
+
+LANGUAGES = ("zh", "en")
+
+
+def find_citizen(
+    session: Session, *, channel: Channel | str, external_id: str | int
+) -> Citizen | None:
+    """The citizen known by (channel, external_id), or None: a read that never registers."""
+    channel = check_channel(channel)
+    query = select(Citizen).where(
+        Citizen.channel == channel, Citizen.external_id == str(external_id).strip()
+    )
+    return session.scalar(query)
+
+
+def set_language(session: Session, citizen: Citizen, language: object) -> Citizen:
+    """Change the language the citizen is answered in (zh or en)."""
+    if language not in LANGUAGES:
+        raise ValidationFailed(
+            f"不支持的语言 {language!r}（可选：zh、en）",
+            f"unsupported language {language!r} (zh or en)",
+        )
+    citizen = session.get(Citizen, citizen.id)
+    if citizen is None:
+        raise NotFound("找不到该市民", "unknown citizen")
+    citizen.language = language
+    session.flush()
+    return citizen
+
+
+def list_citizen_tickets(
+    session: Session, citizen: Citizen, *, limit: int = 10
+) -> list[TicketView]:
+    """The citizen's own tickets, newest first, as views readable after the session closes."""
+    tickets = session.scalars(
+        select(Ticket)
+        .where(Ticket.citizen_id == citizen.id)
+        .order_by(Ticket.received_at.desc(), Ticket.id.desc())
+        .limit(limit)
+    )
+    return [TicketView.of(ticket) for ticket in tickets]

@@ -1,0 +1,382 @@
+"""The bot end to end against a fake Bot API server, beside a trivial aiogram echo bot.
+
+    python bench/bot.py                               # both parts, SQLite in a temp dir
+    python bench/bot.py --part updates --users 100 --rounds 5
+    python bench/bot.py --part updates --synchronous NORMAL
+    python bench/bot.py --part updates --url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    python bench/bot.py --part outbox --messages 10000 --rate 25
+
+updates: the fake server runs in its own process (the machine's second core) and plays
+`--users` citizens at once; each files `--rounds` complaints (/complain, a photo, a location,
+the text, the button accepting the department: 5 updates), and sends its next update only
+when the bot has answered the last one. The Minyi bot runs by long
+polling with its database writes (SQLite file or PostgreSQL) and the real NLP; then a trivial
+echo bot runs the same script. Prints updates per second for both, the ratio, and the handler
+time (whole update: citizen, flow, database, NLP, the answer's HTTP call) p50/p95/p99.
+
+outbox: queues `--messages` messages for `--chats` citizens and lets the outbox sender deliver
+them through the fake server at `--rate` per second; prints the rate achieved, the busiest
+second and per-chat spacing, and checks that every message arrived exactly once.
+
+Measured 2026-12-01 on the 2-core machine shared with other jobs (load average 4-10, so the
+echo bot itself managed only 157-260 updates/s): Minyi 49-67 updates/s on SQLite FULL, 82 on
+PostgreSQL, 25-46% of the echo bot, 0 refused, every ticket stored once; p99 of an update 8-15
+s with 100 citizens at once, because every complaint is two write transactions (~12 ms of CPU
+in the core's submit_complaint, ~20 statements) and SQLite takes them one at a time; a single
+citizen's updates: p50 11 ms, p99 125 ms. Outbox: 10,000 messages to 1,000 chats at 25/s
+configured went out at 23.1/s, busiest second 25, 41 s between two to one chat, 0 lost, 0
+doubled, 0 left unsent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aiogram import Dispatcher  # noqa: E402
+from aiogram.types import CallbackQuery, Message  # noqa: E402
+
+from bot.app import BotProcess, build_services, create_bot  # noqa: E402
+from bot.outbox import OutboxSender  # noqa: E402
+from minyi.config import load_settings  # noqa: E402
+from minyi.db import make_engine, make_session_factory  # noqa: E402
+from minyi.migrate import upgrade  # noqa: E402
+from minyi.models import Channel, OutboxMessage  # noqa: E402
+from minyi.services.citizens import get_or_create_citizen  # noqa: E402
+from minyi.services.outbox import enqueue_message  # noqa: E402
+from tests.bot_support import add_catalogue  # noqa: E402
+from tests.fake_telegram import TOKEN, Citizen, FakeBotAPIServer, FakeTelegram  # noqa: E402
+
+COMPLAINTS = [
+    "小区门口的路灯坏了一个多月了，晚上出行很不安全，请尽快修理。",
+    "公司拖欠三个月工资，多次讨要无果，希望劳动部门帮忙解决欠薪问题。",
+    "学校门口早晚高峰交通拥堵严重，孩子上学很危险，建议增设交警疏导。",
+    "楼下餐馆油烟直排，噪音扰民到深夜，多次沟通无效，请环保部门处理。",
+    "医保异地就医备案手续太复杂，网上办理一直失败，希望简化流程。",
+]
+
+
+# -- the simulated citizens, in the fake server's process ----------------------------------------
+
+
+class Crowd:
+    """Citizens who each answer the bot's last reply with their next step, until done.
+
+    A round is the whole complaint flow: /complain, a photo, a location, the text (filed,
+    routed by the NLP), then the button that accepts the suggested department.
+    """
+
+    def __init__(self, telegram: FakeTelegram, users: int, rounds: int) -> None:
+        self.telegram = telegram
+        self.citizens = {10_000 + n: Citizen(telegram, 10_000 + n) for n in range(users)}
+        self.scripts = {
+            user_id: [
+                step
+                for r in range(rounds)
+                for step in (
+                    ("text", "/complain"),
+                    ("photo", f"photo-{user_id}-{r}"),
+                    ("location", None),
+                    ("text", f"{COMPLAINTS[(user_id + r) % 5]}（第{r + 1}次）"),
+                    ("press", None),
+                )
+            ]
+            for user_id in self.citizens
+        }
+        self.updates = sum(len(s) for s in self.scripts.values())
+        self.answered = 0
+        self.done = asyncio.Event()
+        self.started = self.finished = 0.0
+        telegram.listener = self.on_call
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+        for user_id in self.citizens:
+            self._next(user_id)
+
+    def _next(self, user_id: int) -> None:
+        script = self.scripts[user_id]
+        if not script:
+            return
+        citizen = self.citizens[user_id]
+        kind, value = script.pop(0)
+        if kind == "text":
+            update = citizen.message(value)
+        elif kind == "photo":
+            update = citizen.photo(value)
+        elif kind == "location":
+            update = citizen.location(30.27, 120.15)
+        else:
+            update = citizen.press(*self._button(citizen))
+        self.telegram.push_update(update)
+
+    def _button(self, citizen: Citizen) -> tuple[str, dict]:
+        # Minyi: accept the department (or, after triage, open the list); echo: any button.
+        for label in ("部门正确", "选择其他部门"):
+            try:
+                return citizen.button(label)
+            except AssertionError:
+                continue
+        latest = max(key for key in self.telegram.messages if key[0] == citizen.user_id)
+        return "pressed", self.telegram.messages[latest]
+
+    def on_call(self, call) -> None:
+        # Every step gets exactly one message or edit back; the button's pop-up is extra.
+        if call.method not in ("sendMessage", "editMessageText"):
+            return
+        self.answered += 1
+        if self.answered == self.updates:
+            self.finished = time.perf_counter()
+            self.done.set()
+            return
+        self._next(int(call.params["chat_id"]))
+
+
+def serve_crowd(conn, users: int, rounds: int) -> None:
+    """The fake Bot API server process: wait for "go", play the crowd, report, wait for "stop"."""
+
+    async def main() -> None:
+        telegram = FakeTelegram()
+        server = FakeBotAPIServer(telegram)
+        await server.start()
+        conn.send(server.url)
+        while True:
+            command = await asyncio.to_thread(conn.recv)
+            if command == "stop":
+                break
+            telegram.calls.clear()
+            crowd = Crowd(telegram, users, rounds)
+            crowd.start()
+            await crowd.done.wait()
+            conn.send(
+                {
+                    "updates": crowd.updates,
+                    "seconds": crowd.finished - crowd.started,
+                    "refused": len(telegram.refused),
+                }
+            )
+        await server.stop()
+
+    asyncio.run(main())
+
+
+# -- the bots -------------------------------------------------------------------------------------
+
+
+def timed(dispatcher: Dispatcher, durations: list[float]) -> None:
+    """Record how long each update takes, from receipt to the handler's end."""
+    feed = dispatcher.feed_update
+
+    async def feed_update(bot, update, **kwargs):
+        started = time.perf_counter()
+        try:
+            return await feed(bot, update, **kwargs)
+        finally:
+            durations.append(time.perf_counter() - started)
+
+    dispatcher.feed_update = feed_update
+
+
+def echo_dispatcher() -> Dispatcher:
+    """The trivial bot: answers every message and every button with one message."""
+    dispatcher = Dispatcher()
+
+    @dispatcher.message()
+    async def echo(message: Message) -> None:
+        await message.answer(message.text or "收到")
+
+    @dispatcher.callback_query()
+    async def pressed(callback: CallbackQuery) -> None:
+        await callback.answer()
+        await callback.bot.send_message(callback.from_user.id, "收到")
+
+    return dispatcher
+
+
+async def run_bot(conn, bot, dispatcher) -> tuple[dict, list[float]]:
+    durations: list[float] = []
+    timed(dispatcher, durations)
+    polling = asyncio.create_task(
+        dispatcher.start_polling(bot, handle_signals=False, close_bot_session=False)
+    )
+    await asyncio.sleep(0.5)  # polling has started
+    conn.send("go")
+    result = await asyncio.to_thread(conn.recv)
+    await dispatcher.stop_polling()
+    await polling
+    return result, durations
+
+
+def percentiles(durations: list[float]) -> str:
+    ms = sorted(d * 1000 for d in durations)
+    cuts = statistics.quantiles(ms, n=100)
+    return f"p50 {cuts[49]:.1f} ms  p95 {cuts[94]:.1f} ms  p99 {cuts[98]:.1f} ms"
+
+
+def bench_updates(args, settings, engine) -> None:
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=serve_crowd, args=(child, args.users, args.rounds))
+    server.start()
+    url = parent.recv()
+    settings = settings.model_copy(
+        update={"bot": settings.bot.model_copy(update={"api_base_url": url})}
+    )
+
+    async def both():
+        process = BotProcess.build(
+            settings, services=build_services(settings, engine), sender=False
+        )
+        await process._on_startup()  # loads the NLP models
+        minyi, minyi_times = await run_bot(parent, process.bot, process.dispatcher)
+        await process.bot.session.close()
+        echo_bot = create_bot(settings)
+        echo, echo_times = await run_bot(parent, echo_bot, echo_dispatcher())
+        await echo_bot.session.close()
+        return minyi, minyi_times, echo, echo_times
+
+    try:
+        minyi, minyi_times, echo, echo_times = asyncio.run(both())
+    finally:
+        parent.send("stop")
+        server.join(10)
+    minyi_rate = minyi["updates"] / minyi["seconds"]
+    echo_rate = echo["updates"] / echo["seconds"]
+    print(
+        f"{args.users} citizens at once, {args.rounds} complaints each: {minyi['updates']} updates"
+    )
+    print(f"  minyi bot  {minyi_rate:7.0f} updates/s   {percentiles(minyi_times)}")
+    print(f"  echo bot   {echo_rate:7.0f} updates/s   {percentiles(echo_times)}")
+    print(f"  minyi / echo: {minyi_rate / echo_rate:.0%}   refused by the fake API: "
+          f"{minyi['refused'] + echo['refused']}")  # fmt: skip
+    with make_session_factory(engine)() as session:
+        filed = session.scalar(text("SELECT count(*) FROM tickets"))
+    print(f"  tickets stored: {filed} (expected {args.users * args.rounds})")
+
+
+def bench_outbox(args, settings, engine) -> None:
+    factory = make_session_factory(engine)
+    with factory.begin() as session:
+        citizens = [
+            get_or_create_citizen(session, channel=Channel.TELEGRAM, external_id=20_000 + n)
+            for n in range(args.chats)
+        ]
+        for n in range(args.messages):
+            enqueue_message(
+                session,
+                citizen_id=citizens[n % args.chats].id,
+                kind="ticket_reply",
+                dedupe_key=f"bench:{n}",
+                payload={"number": f"MY-BENCH-{n:05d}", "reply": f"答复 {n}"},
+            )
+
+    async def drain():
+        telegram = FakeTelegram()
+        server = FakeBotAPIServer(telegram)
+        await server.start()
+        local = settings.model_copy(
+            update={"bot": settings.bot.model_copy(update={"api_base_url": server.url})}
+        )
+        bot = create_bot(local)
+        sender = OutboxSender(bot, build_services(local, engine), rate_per_s=args.rate)
+        task = asyncio.create_task(sender.run())
+        started = time.perf_counter()
+        arrivals: list[tuple[float, int, str]] = []
+        telegram.listener = lambda call: arrivals.append(
+            (time.perf_counter(), int(call.params["chat_id"]), call.params["text"])
+        )
+        while len(arrivals) < args.messages:
+            await asyncio.sleep(0.5)
+            if time.perf_counter() - started > args.messages / args.rate * 3 + 60:
+                break
+        await asyncio.sleep(1.5)  # anything sent twice would arrive by now
+        task.cancel()
+        await bot.session.close()
+        await server.stop()
+        return started, arrivals
+
+    started, arrivals = asyncio.run(drain())
+    seconds = arrivals[-1][0] - started
+    per_second = Counter(int(at - started) for at, _, _ in arrivals)
+    by_chat: dict[int, list[float]] = {}
+    for at, chat, _ in arrivals:
+        by_chat.setdefault(chat, []).append(at)
+    closest = min(
+        (b - a for times in by_chat.values() for a, b in zip(times, times[1:], strict=False)),
+        default=float("inf"),
+    )
+    numbers = Counter(t.split("MY-BENCH-")[1][:5] for _, _, t in arrivals)
+    with factory() as session:
+        unsent = session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+        )
+    print(f"outbox: {args.messages} messages to {args.chats} chats at {args.rate}/s configured")
+    rate = len(arrivals) / seconds
+    print(f"  delivered {len(arrivals)} in {seconds:.1f} s = {rate:.1f}/s")
+    print(f"  busiest second {max(per_second.values())}; closest two to one chat {closest:.2f} s")
+    print(f"  lost {args.messages - len(numbers)}, doubled {sum(c - 1 for c in numbers.values())},"
+          f" still unsent in the database {unsent}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", choices=["updates", "outbox", "all"], default="all")
+    parser.add_argument("--url", help="database URL (default: a new SQLite file)")
+    parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--chats", type=int, default=1_000)
+    parser.add_argument("--rate", type=float, default=25.0)
+    args = parser.parse_args()
+
+    folder = tempfile.mkdtemp(prefix="minyi-bench-bot-")
+    url = args.url or f"sqlite:///{folder}/minyi.db"
+    os.environ.pop("MINYI_CONFIG", None)
+    settings = load_settings(
+        database={"url": url, "sqlite_synchronous": args.synchronous},
+        bot={"token": TOKEN, "send_rate_per_s": min(args.rate, 30)},
+        tickets={"daily_limit_per_citizen": 1000},
+    )
+    schema = None
+    if make_url(url).get_backend_name() == "postgresql":
+        schema = f"bench_bot_{os.getpid()}"
+        admin = make_engine(settings)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+        url = url.render_as_string(hide_password=False)
+    engine = make_engine(settings, url)
+    try:
+        upgrade(engine)
+        add_catalogue(make_session_factory(engine))
+        backend = f"{engine.dialect.name}" + (
+            f" synchronous={args.synchronous}" if engine.dialect.name == "sqlite" else ""
+        )
+        print(f"database: {backend}, {os.cpu_count()} cores")
+        if args.part in ("updates", "all"):
+            bench_updates(args, settings, engine)
+        if args.part in ("outbox", "all"):
+            bench_outbox(args, settings, engine)
+    finally:
+        engine.dispose()
+        if schema is not None:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
