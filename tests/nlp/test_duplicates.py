@@ -1,7 +1,6 @@
 """Near-duplicates: the same complaint reworded or posted twice groups; others do not."""
 
 import random
-import time
 
 import pytest
 
@@ -56,7 +55,7 @@ def test_punctuation_and_courtesy_do_not_matter():
     assert normalise("您好，停水了！！") == normalise("停水了")
 
 
-def test_ten_thousand_texts_group_quickly():
+def test_ten_thousand_distinct_texts_find_the_one_repeat():
     rng = random.Random(7)
     places = [f"{a}{b}小区" for a in "东南西北中" for b in "华盛泰康宁安和平兴隆"]
     problems = ["停水", "停电", "电梯故障", "噪音扰民", "垃圾清运不及时", "路灯不亮", "占道经营"]
@@ -67,9 +66,8 @@ def test_ten_thousand_texts_group_quickly():
             f"{place}{i}号楼{problem}，编号{i * 7919 % 100_003}，已经{i % 9 + 1}天，请处理。"
         )
     texts[9_999] = texts[5]
-    t0 = time.perf_counter()
+    # Speed is measured by bench/nlp.py, never asserted here.
     groups = group_near_duplicates(texts, threshold=0.9)
-    assert time.perf_counter() - t0 < 20  # generous: a shared CI core; ~1-3 s measured
     assert [5, 9_999] in groups
 
 

@@ -1,12 +1,11 @@
 """The public pipeline: one call gives topic, sentiment and keywords; odd input is safe."""
 
 import json
-import time
 
 import pytest
 
 import nlp
-from nlp import pipeline, topic
+from nlp import pipeline, segment, topic
 
 COMPLAINT = (
     "我在某建筑公司打工两年，公司一直拖欠工资，也不给我们缴纳养老保险，"
@@ -93,11 +92,11 @@ def test_odd_input_gives_a_defined_result(text):
     json.dumps(result.to_dict(), ensure_ascii=False)
 
 
-def test_a_100000_character_letter_is_cut_and_fast():
+def test_a_100000_character_letter_is_cut_to_what_the_models_read():
     letter = ("小区门口的垃圾站臭气熏天，蚊蝇滋生，环卫部门很久没有清运。" * 4000)[:100_000]
-    started = time.perf_counter()
+    # Only the first MAX_CHARS characters are read (which keeps it fast: bench/nlp.py times it).
     result = nlp.analyze(letter)
-    assert time.perf_counter() - started < 5
+    assert result.to_dict() == nlp.analyze(letter[: segment.MAX_CHARS]).to_dict()
     assert result.topic is not None
 
 
