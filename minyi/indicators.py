@@ -1,0 +1,991 @@
+"""Department indicators per period, from a rollup kept exact by recomputation (docs/indicators.md).
+
+The facts live in the base tables (ratings, follow-ups, tickets, closure rounds). The rollup
+`indicator_daily` holds summable counts per department × service × county-local day; a
+change marks the department-days it touched stale (the after_flush hook in minyi.models, or
+`mark_days_stale` for bulk writers) in the same transaction. A query sums the rollup over the
+period and recomputes the stale days from the base tables on the fly; `refresh_rollups`
+writes those recomputed days back. Rows are only ever recomputed, never incremented, so a
+late edit (a follow-up completed later, an appeal approved, an extension, a reopen) cannot
+make them drift. The median is not summable and is taken from the base rows of the period.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    Date,
+    Interval,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    type_coerce,
+)
+from sqlalchemy.orm import Session
+
+from minyi.errors import ValidationFailed
+from minyi.models import (
+    BadReviewFollowUp,
+    Department,
+    FollowUpStatus,
+    IndicatorDaily,
+    IndicatorStale,
+    Rating,
+    Service,
+    Ticket,
+    TicketClosure,
+    TicketStatus,
+)
+from minyi.services.catalog import get_department, get_service
+from minyi.services.context import ServiceContext
+
+COUNT_COLUMNS = (
+    "score_1",
+    "score_2",
+    "score_3",
+    "score_4",
+    "score_5",
+    "follow_ups_on_time",
+    "follow_ups_late",
+    "follow_ups_open",
+    "tickets",
+    "sentiment_known",
+    "negative",
+    "responded_on_time",
+    "responded_late",
+    "unresponded",
+    "due",
+    "closed_on_time",
+    "closures",
+    "resolved_answers",
+    "resolved_yes",
+    "satisfaction_answers",
+    "satisfied_answers",
+)
+UNTIL_COLUMNS = ("follow_ups_open_until", "unresponded_until")
+ROLLUP_COLUMNS = COUNT_COLUMNS + UNTIL_COLUMNS
+
+# The keys of one department's indicators, in the order the JSON and the table give them.
+INDICATOR_KEYS = (
+    "ratings",
+    "mean_score",
+    "satisfaction_rate",
+    "satisfaction_ci",
+    "bad_reviews",
+    "bad_reviews_rectified_on_time",
+    "tickets",
+    "response_rate",
+    "on_time_closure_rate",
+    "resolution_rate",
+    "callback_satisfaction_rate",
+    "median_first_reply_hours",
+    "negative_share",
+    "index",
+)
+# Shares compared with the previous period by a two-proportion test.
+PROPORTIONS = (
+    "satisfaction_rate",
+    "bad_reviews_rectified_on_time",
+    "response_rate",
+    "on_time_closure_rate",
+    "resolution_rate",
+    "callback_satisfaction_rate",
+    "negative_share",
+)
+Z_95 = 1.959963984540054  # two-sided 95%
+
+_EARLIEST_YEAR = 2000  # time-zone offsets are resolved from here on (see _offset_spans)
+
+
+# --- periods -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """A month (2026-10), an ISO week (2026-W43) or a quarter (2026-Q4) of local dates."""
+
+    label: str
+    first: date  # first local day
+    last: date  # last local day (inclusive)
+
+    def previous(self) -> Period:
+        """The period of the same kind just before this one."""
+        return parse_period(_previous_label(self))
+
+    def days(self) -> Iterator[date]:
+        day = self.first
+        while day <= self.last:
+            yield day
+            day += timedelta(days=1)
+
+
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_WEEK = re.compile(r"(\d{4})-W(\d{2})")
+_QUARTER = re.compile(r"(\d{4})-Q(\d)")
+
+
+def parse_period(value: object) -> Period:
+    """A Period from YYYY-MM, YYYY-Www or YYYY-Qn; ValidationFailed for anything else."""
+    label = str(value).strip().upper() if isinstance(value, str) else ""
+    try:
+        if match := _MONTH.fullmatch(label):
+            year, month = int(match[1]), int(match[2])
+            first = date(year, month, 1)
+            following = date(year + month // 12, month % 12 + 1, 1)
+            return Period(label, first, following - timedelta(days=1))
+        if match := _WEEK.fullmatch(label):
+            first = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+            return Period(label, first, first + timedelta(days=6))
+        if (match := _QUARTER.fullmatch(label)) and 1 <= int(match[2]) <= 4:
+            year, quarter = int(match[1]), int(match[2])
+            first = date(year, 3 * quarter - 2, 1)
+            following = date(year + quarter // 4, (3 * quarter) % 12 + 1, 1)
+            return Period(label, first, following - timedelta(days=1))
+    except ValueError:  # month 13, week 54, year 0
+        pass
+    raise ValidationFailed(
+        f"统计期「{value}」格式不对：应为 2026-10（月）、2026-W43（ISO 周）或 2026-Q4（季度）",
+        f"period {value!r} is malformed: use 2026-10 (month), 2026-W43 (ISO week)"
+        " or 2026-Q4 (quarter)",
+    )
+
+
+def _previous_label(period: Period) -> str:
+    before = period.first - timedelta(days=1)
+    if "W" in period.label:
+        year, week, _ = before.isocalendar()
+        return f"{year}-W{week:02d}"
+    if "Q" in period.label:
+        return f"{before.year}-Q{(before.month - 1) // 3 + 1}"
+    return f"{before.year}-{before.month:02d}"
+
+
+# --- local dates in SQL --------------------------------------------------------------------
+
+
+def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The UTC moment a county-local day begins."""
+    return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
+
+
+@lru_cache(maxsize=16)
+def _offset_spans(zone: str, last_year: int) -> tuple[tuple[datetime | None, int], ...]:
+    """(UTC moment from which it applies, offset in minutes) for each offset the zone uses.
+
+    Found by stepping a day at a time and bisecting to the minute: zoneinfo has no public
+    list of transitions. Asia/Shanghai yields a single span.
+    """
+    tz = ZoneInfo(zone)
+
+    def offset(moment: datetime) -> int:
+        return int(moment.astimezone(tz).utcoffset().total_seconds() // 60)
+
+    moment = datetime(_EARLIEST_YEAR, 1, 1, tzinfo=UTC)
+    end = datetime(last_year + 1, 1, 1, tzinfo=UTC)
+    spans: list[tuple[datetime | None, int]] = [(None, offset(moment))]
+    step = timedelta(days=1)
+    while moment < end:
+        following = moment + step
+        if offset(following) != spans[-1][1]:
+            low, high = moment, following
+            while high - low > timedelta(minutes=1):
+                middle = low + (high - low) / 2
+                low, high = (middle, high) if offset(middle) == spans[-1][1] else (low, middle)
+            spans.append((high.replace(second=0, microsecond=0), offset(following)))
+        moment = following
+    return tuple(spans)
+
+
+class LocalDates:
+    """Builds the SQL expression of a UTC column's county-local date, on SQLite and PostgreSQL."""
+
+    def __init__(self, session: Session, ctx: ServiceContext) -> None:
+        self.dialect = session.get_bind().dialect.name
+        zone = ctx.settings.calendar.timezone
+        self.spans = _offset_spans(zone, ctx.local_date(ctx.now()).year + 1)
+
+    def _shifted(self, column, minutes: int):
+        if self.dialect == "postgresql":
+            interval = literal_column(f"INTERVAL '{minutes} minutes'", Interval)
+            return type_coerce(func.date(column + interval), Date)
+        return type_coerce(func.date(column, f"{minutes:+d} minutes"), Date)
+
+    def of(self, column):
+        """The local date of `column` (a UTCDateTime) as a SQL date expression."""
+        if len(self.spans) == 1:
+            return self._shifted(column, self.spans[0][1])
+        whens = [
+            (column < start, self._shifted(column, previous))
+            for (start, _), (_, previous) in zip(self.spans[1:], self.spans, strict=False)
+        ]
+        return case(*whens, else_=self._shifted(column, self.spans[-1][1]))
+
+
+def _as_date(value: object) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+# --- computing buckets from the base tables ------------------------------------------------
+
+Bucket = tuple[int, int, date]  # department id, service id (0: none), local day
+
+
+def _blank() -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(COUNT_COLUMNS, 0)
+    row.update(dict.fromkeys(UNTIL_COLUMNS))
+    return row
+
+
+def _count(condition) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def compute_buckets(
+    session: Session,
+    ctx: ServiceContext,
+    first: date,
+    last: date,
+    *,
+    department_ids: Iterable[int] | None = None,
+    service_id: int | None = None,
+) -> dict[Bucket, dict[str, Any]]:
+    """The rollup rows of local days first..last, computed from the base tables (GROUP BY)."""
+    tz = ctx.timezone
+    start, end = _local_midnight(first, tz), _local_midnight(last + timedelta(days=1), tz)
+    local = LocalDates(session, ctx)
+    departments = None if department_ids is None else sorted(set(department_ids))
+    rows: dict[Bucket, dict[str, Any]] = defaultdict(_blank)
+
+    def scoped(statement, department_column, service_column):
+        if departments is not None:
+            statement = statement.where(department_column.in_(departments))
+        if service_id is not None:
+            statement = statement.where(func.coalesce(service_column, 0) == service_id)
+        return statement
+
+    def collect(statement, names):
+        for dept, service, day, *values in session.execute(statement):
+            row = rows[(dept, service or 0, _as_date(day))]
+            for name, value in zip(names, values, strict=True):
+                row[name] = _as_date(value) if name in UNTIL_COLUMNS else int(value or 0)
+
+    # Ratings by their creation day; their 差评 follow-ups (an excluded one never counts).
+    r, f = Rating, BadReviewFollowUp
+    day = local.of(r.created_at)
+    completed = f.status == FollowUpStatus.COMPLETED
+    on_time = and_(completed, f.completed_at.is_not(None), local.of(f.completed_at) <= f.deadline)
+    still_open = f.status.in_([FollowUpStatus.OPEN, FollowUpStatus.RECTIFIED])
+    statement = (
+        select(
+            r.department_id,
+            r.service_id,
+            day,
+            *(_count(r.score == score) for score in range(1, 6)),
+            _count(on_time),
+            _count(and_(completed, ~on_time)),
+            _count(still_open),
+            func.max(case((still_open, f.deadline))),
+        )
+        .outerjoin(f, and_(f.rating_id == r.id, f.status != FollowUpStatus.EXCLUDED))
+        .where(r.excluded.is_(False), r.created_at >= start, r.created_at < end)
+        .group_by(r.department_id, r.service_id, day)
+    )
+    collect(
+        scoped(statement, r.department_id, r.service_id),
+        (
+            *(f"score_{score}" for score in range(1, 6)),
+            "follow_ups_on_time",
+            "follow_ups_late",
+            "follow_ups_open",
+            "follow_ups_open_until",
+        ),
+    )
+
+    # Tickets by their receipt day (a ticket in triage belongs to no department yet).
+    t = Ticket
+    day = local.of(t.received_at)
+    service = func.coalesce(t.service_id, 0)
+    responded = t.first_response_at.is_not(None)
+    in_window = and_(responded, local.of(t.first_response_at) <= t.response_due_date)
+    statement = (
+        select(
+            t.department_id,
+            service,
+            day,
+            func.count(),
+            _count(t.sentiment_label.is_not(None)),
+            _count(t.sentiment_label == "negative"),
+            _count(in_window),
+            _count(and_(responded, ~in_window)),
+            _count(~responded),
+            func.max(case((~responded, t.response_due_date))),
+        )
+        .where(t.department_id.is_not(None), t.received_at >= start, t.received_at < end)
+        .group_by(t.department_id, service, day)
+    )
+    collect(
+        scoped(statement, t.department_id, t.service_id),
+        (
+            "tickets",
+            "sentiment_known",
+            "negative",
+            "responded_on_time",
+            "responded_late",
+            "unresponded",
+            "unresponded_until",
+        ),
+    )
+
+    # Tickets by their current due date; on time = closed now, latest closure by that date.
+    closed_on_time = and_(
+        t.status == TicketStatus.CLOSED,
+        t.last_closed_at.is_not(None),
+        local.of(t.last_closed_at) <= t.due_date,
+    )
+    statement = (
+        select(t.department_id, service, t.due_date, func.count(), _count(closed_on_time))
+        .where(t.department_id.is_not(None), t.due_date >= first, t.due_date <= last)
+        .group_by(t.department_id, service, t.due_date)
+    )
+    collect(scoped(statement, t.department_id, t.service_id), ("due", "closed_on_time"))
+
+    # Closure rounds by their closing day, for the department that closed them.
+    c = TicketClosure
+    day = local.of(c.closed_at)
+    statement = (
+        select(
+            c.department_id,
+            service,
+            day,
+            func.count(),
+            _count(c.resolved.is_not(None)),
+            _count(c.resolved.is_(True)),
+            _count(c.satisfaction.is_not(None)),
+            _count(c.satisfaction >= 4),
+        )
+        .join(t, t.id == c.ticket_id)
+        .where(c.department_id.is_not(None), c.closed_at >= start, c.closed_at < end)
+        .group_by(c.department_id, service, day)
+    )
+    collect(
+        scoped(statement, c.department_id, t.service_id),
+        (
+            "closures",
+            "resolved_answers",
+            "resolved_yes",
+            "satisfaction_answers",
+            "satisfied_answers",
+        ),
+    )
+    return dict(rows)
+
+
+# --- stale markers and refreshing ----------------------------------------------------------
+
+
+def mark_days_stale(
+    session_or_connection, first: date, last: date, *, department_id: int | None = None
+) -> None:
+    """Mark local days first..last stale (every department unless one is named).
+
+    For writers that bypass the ORM (the bulk importer): call it in the same transaction as
+    the rows written, with the range of local days those rows count in (creation, receipt,
+    due and closing days).
+    """
+    days = []
+    day = first
+    while day <= last:
+        days.append({"department_id": department_id or 0, "day": day, "at": None})
+        day += timedelta(days=1)
+    if days:
+        session_or_connection.execute(insert(IndicatorStale), days)
+
+
+def mark_everything_stale(session: Session) -> None:
+    """Mark every day of every department stale (after a change of [calendar] timezone)."""
+    session.execute(insert(IndicatorStale), [{"department_id": 0, "at": None, "day": None}])
+
+
+@dataclass
+class StaleDays:
+    """What the stale markers read at one moment say must be recomputed."""
+
+    ids: list[int]
+    everything: bool
+    all_departments: set[date]  # days stale for every department
+    pairs: set[tuple[int, date]]  # (department id, day)
+
+    def covers(self, department_id: int, day: date) -> bool:
+        return (
+            self.everything or day in self.all_departments or (department_id, day) in self.pairs
+        )
+
+    def days(self) -> set[date]:
+        return self.all_departments | {day for _, day in self.pairs}
+
+
+def read_stale(session: Session, ctx: ServiceContext) -> StaleDays:
+    """The stale markers as department-days in the county's local dates."""
+    stale = StaleDays([], False, set(), set())
+    for marker_id, dept, at, day in session.execute(
+        select(IndicatorStale.id, IndicatorStale.department_id, IndicatorStale.at,
+               IndicatorStale.day)
+    ):
+        stale.ids.append(marker_id)
+        if at is None and day is None:
+            stale.everything = True
+            continue
+        local_day = ctx.local_date(at) if at is not None else _as_date(day)
+        if dept:
+            stale.pairs.add((dept, local_day))
+        else:
+            stale.all_departments.add(local_day)
+    return stale
+
+
+def _ranges(days: Iterable[date], gap: int = 7) -> list[tuple[date, date]]:
+    """Sorted days joined into ranges, bridging gaps of up to `gap` days (fewer queries)."""
+    ranges: list[list[date]] = []
+    for day in sorted(set(days)):
+        if ranges and (day - ranges[-1][1]).days <= gap:
+            ranges[-1][1] = day
+        else:
+            ranges.append([day, day])
+    return [(first, last) for first, last in ranges]
+
+
+def _base_range(session: Session) -> tuple[date, date] | None:
+    """The first and last local day any base row counts in (None on an empty database)."""
+    moments = session.execute(
+        select(
+            select(func.min(Rating.created_at)).scalar_subquery(),
+            select(func.max(Rating.created_at)).scalar_subquery(),
+            select(func.min(Ticket.received_at)).scalar_subquery(),
+            select(func.max(Ticket.received_at)).scalar_subquery(),
+            select(func.max(TicketClosure.closed_at)).scalar_subquery(),
+        )
+    ).one()
+    dates = session.execute(
+        select(func.min(Ticket.due_date), func.max(Ticket.due_date))
+    ).one()
+    known = [m.date() for m in moments if m is not None]
+    known += [_as_date(d) for d in dates if d is not None]
+    if not known:
+        return None
+    # A day either side: a UTC date and the local date of one moment differ by at most one.
+    return min(known) - timedelta(days=1), max(known) + timedelta(days=1)
+
+
+def _recompute(session: Session, ctx: ServiceContext, stale: StaleDays) -> dict[Bucket, dict]:
+    """Fresh rows for every bucket the stale days cover (rows of empty buckets omitted)."""
+    fresh: dict[Bucket, dict] = {}
+    if stale.everything:
+        span = _base_range(session)
+        ranges = [span] if span else []
+    else:
+        ranges = _ranges(stale.days())
+    for first, last in ranges:
+        if stale.everything or any(first <= day <= last for day in stale.all_departments):
+            departments = None
+        else:
+            departments = {dept for dept, day in stale.pairs if first <= day <= last}
+        for bucket, row in compute_buckets(
+            session, ctx, first, last, department_ids=departments
+        ).items():
+            if stale.covers(bucket[0], bucket[2]):
+                fresh[bucket] = row
+    return fresh
+
+
+def _lock_rollups(session: Session) -> None:
+    # Two refreshers recomputing one day would both delete and insert its rows: serialise
+    # them. SQLite already did (BEGIN IMMEDIATE); PostgreSQL takes a transaction lock.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": 0x6D696E7969})
+
+
+def refresh_rollups(session: Session, ctx: ServiceContext) -> int:
+    """Recompute the stale department-days into the rollup and drop their markers; flushes.
+
+    Returns the number of markers handled. A writer's marker committed while this runs is
+    not among those read, so it survives and is handled by the next refresh.
+    """
+    _lock_rollups(session)
+    stale = read_stale(session, ctx)
+    if not stale.ids:
+        return 0
+    fresh = _recompute(session, ctx, stale)
+    rollup = IndicatorDaily.__table__
+    if stale.everything:
+        session.execute(delete(rollup))
+    else:
+        for chunk in _chunks(sorted(stale.all_departments)):
+            session.execute(delete(rollup).where(rollup.c.day.in_(chunk)))
+        by_department: dict[int, list[date]] = defaultdict(list)
+        for dept, day in stale.pairs:
+            if day not in stale.all_departments:
+                by_department[dept].append(day)
+        for dept, days in by_department.items():
+            for chunk in _chunks(sorted(days)):
+                session.execute(
+                    delete(rollup).where(rollup.c.department_id == dept, rollup.c.day.in_(chunk))
+                )
+    _insert_rows(session, fresh)
+    for chunk in _chunks(stale.ids):
+        session.execute(delete(IndicatorStale).where(IndicatorStale.id.in_(chunk)))
+    session.flush()
+    return len(stale.ids)
+
+
+def _insert_rows(session: Session, rows: dict[Bucket, dict]) -> None:
+    values = [
+        {"department_id": dept, "service_id": service, "day": day, **row}
+        for (dept, service, day), row in rows.items()
+    ]
+    for chunk in _chunks(values, 2000):
+        session.execute(insert(IndicatorDaily.__table__), chunk)
+
+
+def _chunks(items: list, size: int = 500) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    buckets: int
+    differed: int  # buckets whose stored row was not what the base tables say
+
+    def __str__(self) -> str:
+        return (
+            f"已重建 {self.buckets} 个统计单元，其中 {self.differed} 个与原汇总不同"
+            f" / rebuilt {self.buckets} buckets, {self.differed} differed from the stored rollup"
+        )
+
+
+def rebuild_rollups(session: Session, ctx: ServiceContext) -> RebuildReport:
+    """Recompute the whole rollup from the base tables, and say how many rows were wrong.
+
+    Stale buckets count as differing only if their stored row was wrong, so a rebuild right
+    after writes reports 0 when the stale markers did their job.
+    """
+    _lock_rollups(session)
+    markers = read_stale(session, ctx)
+    span = _base_range(session)
+    fresh = compute_buckets(session, ctx, *span) if span else {}
+    pending = _recompute(session, ctx, markers) if markers.ids else {}
+    stored = {
+        (row.department_id, row.service_id, row.day): {name: getattr(row, name)
+                                                       for name in ROLLUP_COLUMNS}
+        for row in session.scalars(select(IndicatorDaily))
+    }
+    # What the rollup means today: stored rows, with stale buckets recomputed.
+    effective = {
+        bucket: row for bucket, row in stored.items() if not markers.covers(bucket[0], bucket[2])
+    }
+    effective.update(pending)
+    differed = sum(
+        1
+        for bucket in set(fresh) | set(effective)
+        if _row_or_blank(fresh, bucket) != _row_or_blank(effective, bucket)
+    )
+    session.execute(delete(IndicatorDaily.__table__))
+    _insert_rows(session, fresh)
+    session.execute(delete(IndicatorStale).where(IndicatorStale.id.in_(markers.ids)))
+    session.flush()
+    return RebuildReport(len(fresh), differed)
+
+
+def _row_or_blank(rows: dict, bucket: Bucket) -> dict:
+    return rows.get(bucket) or _blank()
+
+
+# --- the indicators of a period ------------------------------------------------------------
+
+
+def _rollup_days(
+    session: Session,
+    ctx: ServiceContext,
+    period: Period,
+    department_ids: list[int] | None,
+    service_id: int | None,
+) -> dict[tuple[int, date], dict[str, Any]]:
+    """Per (department, day) of the period: summed rollup rows, stale days recomputed."""
+    d = IndicatorDaily
+    statement = (
+        select(
+            d.department_id,
+            d.day,
+            *(func.sum(getattr(d, name)) for name in COUNT_COLUMNS),
+            *(func.max(getattr(d, name)) for name in UNTIL_COLUMNS),
+        )
+        .where(d.day >= period.first, d.day <= period.last)
+        .group_by(d.department_id, d.day)
+    )
+    if department_ids is not None:
+        statement = statement.where(d.department_id.in_(department_ids))
+    if service_id is not None:
+        statement = statement.where(d.service_id == service_id)
+    stale = read_stale(session, ctx)
+    days: dict[tuple[int, date], dict[str, Any]] = {}
+    for dept, day, *values in session.execute(statement):
+        day = _as_date(day)
+        if stale.covers(dept, day):
+            continue
+        row = dict(zip(ROLLUP_COLUMNS, values, strict=True))
+        for name in UNTIL_COLUMNS:
+            row[name] = _as_date(row[name])
+        days[(dept, day)] = row
+    if stale.ids:
+        in_period = StaleDays(
+            stale.ids,
+            False,
+            {day for day in stale.all_departments if period.first <= day <= period.last},
+            {(dept, day) for dept, day in stale.pairs if period.first <= day <= period.last},
+        )
+        if stale.everything:
+            in_period.all_departments = set(period.days())
+        for first, last in _ranges(in_period.days()):
+            fresh = compute_buckets(
+                session, ctx, first, last, department_ids=department_ids, service_id=service_id
+            )
+            for (dept, _service, day), row in fresh.items():
+                if in_period.covers(dept, day):
+                    _add(days.setdefault((dept, day), _blank()), row)
+    return days
+
+
+def _add(total: dict[str, Any], row: dict[str, Any]) -> None:
+    for name in COUNT_COLUMNS:
+        total[name] += row[name]
+    for name in UNTIL_COLUMNS:
+        if row[name] is not None and (total[name] is None or row[name] > total[name]):
+            total[name] = row[name]
+
+
+def _period_window(ctx: ServiceContext, period: Period) -> tuple[datetime, datetime]:
+    tz = ctx.timezone
+    return _local_midnight(period.first, tz), _local_midnight(
+        period.last + timedelta(days=1), tz
+    )
+
+
+def _still_pending(
+    session: Session,
+    ctx: ServiceContext,
+    period: Period,
+    today: date,
+    department_ids: list[int] | None,
+    service_id: int | None,
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Per department: open follow-ups and unanswered tickets of P still within their time."""
+    start, end = _period_window(ctx, period)
+    r, f, t = Rating, BadReviewFollowUp, Ticket
+    follow_ups = (
+        select(r.department_id, func.count())
+        .join(f, f.rating_id == r.id)
+        .where(
+            r.excluded.is_(False),
+            r.created_at >= start,
+            r.created_at < end,
+            f.status.in_([FollowUpStatus.OPEN, FollowUpStatus.RECTIFIED]),
+            f.deadline >= today,
+        )
+        .group_by(r.department_id)
+    )
+    tickets = (
+        select(t.department_id, func.count())
+        .where(
+            t.department_id.is_not(None),
+            t.received_at >= start,
+            t.received_at < end,
+            t.first_response_at.is_(None),
+            t.response_due_date >= today,
+        )
+        .group_by(t.department_id)
+    )
+    if department_ids is not None:
+        follow_ups = follow_ups.where(r.department_id.in_(department_ids))
+        tickets = tickets.where(t.department_id.in_(department_ids))
+    if service_id is not None:
+        follow_ups = follow_ups.where(r.service_id == service_id)
+        tickets = tickets.where(t.service_id == service_id)
+    return dict(session.execute(follow_ups).all()), dict(session.execute(tickets).all())
+
+
+def _reply_hours(
+    session: Session,
+    ctx: ServiceContext,
+    period: Period,
+    department_ids: list[int] | None,
+    service_id: int | None,
+) -> dict[int, list[float]]:
+    """Hours from receipt to first reply of each replied ticket received in P, per department."""
+    start, end = _period_window(ctx, period)
+    t = Ticket
+    if session.get_bind().dialect.name == "postgresql":
+        hours = func.extract("epoch", t.first_replied_at - t.received_at) / 3600.0
+    else:
+        hours = (func.julianday(t.first_replied_at) - func.julianday(t.received_at)) * 24.0
+    statement = select(t.department_id, hours).where(
+        t.received_at >= start,
+        t.received_at < end,
+        t.department_id.is_not(None),
+        t.first_replied_at.is_not(None),
+    )
+    if department_ids is not None:
+        statement = statement.where(t.department_id.in_(department_ids))
+    if service_id is not None:
+        statement = statement.where(t.service_id == service_id)
+    result: dict[int, list[float]] = defaultdict(list)
+    for dept, value in session.execute(statement):
+        result[dept].append(float(value))
+    return result
+
+
+@dataclass
+class Totals:
+    """The sums one department's indicators are computed from."""
+
+    counts: dict[str, int]
+    bad_pending: int  # open follow-ups still before their deadline (left out)
+    unanswered_pending: int  # unanswered tickets still inside their response window
+    due_counted: int  # tickets due in P whose due date has passed, or closed on time
+    reply_hours: list[float]
+
+
+def _totals(
+    session: Session,
+    ctx: ServiceContext,
+    period: Period,
+    department_ids: list[int] | None,
+    service_id: int | None,
+) -> dict[int, Totals]:
+    today = ctx.local_date(ctx.now())
+    days = _rollup_days(session, ctx, period, department_ids, service_id)
+    per_department: dict[int, dict[str, Any]] = defaultdict(_blank)
+    due_counted: dict[int, int] = defaultdict(int)
+    for (dept, day), row in days.items():
+        _add(per_department[dept], row)
+        # A ticket due today or later that is not closed yet is not late yet.
+        due_counted[dept] += row["due"] if day < today else row["closed_on_time"]
+    needs_pending = any(
+        (row["follow_ups_open_until"] or date.min) >= today
+        or (row["unresponded_until"] or date.min) >= today
+        for row in per_department.values()
+    )
+    bad_pending, unanswered_pending = (
+        _still_pending(session, ctx, period, today, department_ids, service_id)
+        if needs_pending
+        else ({}, {})
+    )
+    reply_hours = _reply_hours(session, ctx, period, department_ids, service_id)
+    return {
+        dept: Totals(
+            counts={name: int(row[name]) for name in COUNT_COLUMNS},
+            bad_pending=bad_pending.get(dept, 0),
+            unanswered_pending=unanswered_pending.get(dept, 0),
+            due_counted=due_counted[dept],
+            reply_hours=reply_hours.get(dept, []),
+        )
+        for dept, row in per_department.items()
+    } | {
+        dept: Totals(_blank_counts(), 0, 0, 0, hours)
+        for dept, hours in reply_hours.items()
+        if dept not in per_department
+    }
+
+
+def _blank_counts() -> dict[str, int]:
+    return dict.fromkeys(COUNT_COLUMNS, 0)
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95% by default)."""
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - margin), min(1.0, centre + margin)
+
+
+def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> float | None:
+    """The pooled two-proportion z statistic of x1/n1 against x2/n2 (None: no variance)."""
+    pooled = (x1 + x2) / (n1 + n2)
+    variance = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
+    if variance <= 0:
+        return None
+    return (x1 / n1 - x2 / n2) / math.sqrt(variance)
+
+
+def _shares(totals: Totals) -> dict[str, tuple[int, int]]:
+    """(numerator, denominator) of every proportion, plus the mean's."""
+    c = totals.counts
+    ratings = sum(c[f"score_{s}"] for s in range(1, 6))
+    score_sum = sum(s * c[f"score_{s}"] for s in range(1, 6))
+    follow_ups_open_past = c["follow_ups_open"] - totals.bad_pending
+    unanswered_past = c["unresponded"] - totals.unanswered_pending
+    return {
+        "mean_score": (score_sum, ratings),
+        "satisfaction_rate": (c["score_4"] + c["score_5"], ratings),
+        "bad_reviews_rectified_on_time": (
+            c["follow_ups_on_time"],
+            c["follow_ups_on_time"] + c["follow_ups_late"] + follow_ups_open_past,
+        ),
+        "response_rate": (
+            c["responded_on_time"],
+            c["responded_on_time"] + c["responded_late"] + unanswered_past,
+        ),
+        "on_time_closure_rate": (c["closed_on_time"], totals.due_counted),
+        "resolution_rate": (c["resolved_yes"], c["resolved_answers"]),
+        "callback_satisfaction_rate": (c["satisfied_answers"], c["satisfaction_answers"]),
+        "negative_share": (c["negative"], c["sentiment_known"]),
+    }
+
+
+def _indicators(totals: Totals, ctx: ServiceContext) -> dict[str, Any]:
+    settings = ctx.settings
+    minimum = settings.indicators.min_denominator
+    bound = settings.ratings.bad_review_max_score
+    c = totals.counts
+    shares = _shares(totals)
+    result: dict[str, Any] = {
+        "ratings": shares["mean_score"][1],
+        "bad_reviews": sum(c[f"score_{s}"] for s in range(1, bound + 1)),
+        "tickets": c["tickets"],
+    }
+    insufficient = []
+    for key, (numerator, denominator) in shares.items():
+        if denominator < minimum:
+            result[key] = None
+            insufficient.append(key)
+        else:
+            value = numerator / denominator
+            result[key] = round(value, 2 if key == "mean_score" else 4)
+    ratings = result["ratings"]
+    if result["satisfaction_rate"] is None:
+        result["satisfaction_ci"] = None
+    else:
+        low, high = wilson_interval(shares["satisfaction_rate"][0], ratings)
+        result["satisfaction_ci"] = [round(low, 4), round(high, 4)]
+    hours = totals.reply_hours
+    if len(hours) < minimum:
+        result["median_first_reply_hours"] = None
+        insufficient.append("median_first_reply_hours")
+    else:
+        result["median_first_reply_hours"] = round(statistics.median(hours), 1)
+    weights = {
+        "response_rate": settings.indicators.weight_response,
+        "resolution_rate": settings.indicators.weight_resolution,
+        "callback_satisfaction_rate": settings.indicators.weight_satisfaction,
+    }
+    components = [shares[key][0] / shares[key][1] for key in weights if result[key] is not None]
+    if len(components) < len(weights):
+        result["index"] = None
+        insufficient.append("index")
+    else:
+        total_weight = sum(weights.values())
+        weighted = sum(w * shares[k][0] / shares[k][1] for k, w in weights.items())
+        result["index"] = round(100 * weighted / total_weight, 1)
+    result["insufficient"] = [key for key in INDICATOR_KEYS if key in insufficient]
+    result["denominators"] = {key: shares[key][1] for key in PROPORTIONS} | {
+        "median_first_reply_hours": len(hours)
+    }
+    result["_shares"] = shares
+    return result
+
+
+def _changes(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    """Each share against the previous period; flagged only when significant at 95%."""
+    changes = {}
+    for key in PROPORTIONS:
+        now, before = current[key], previous[key]
+        if now is None or before is None:
+            changes[key] = {"previous": before, "change": None, "significant": False}
+            continue
+        (x1, n1), (x2, n2) = current["_shares"][key], previous["_shares"][key]
+        z = two_proportion_z(x1, n1, x2, n2)
+        changes[key] = {
+            "previous": before,
+            "change": round(x1 / n1 - x2 / n2, 4),
+            "significant": z is not None and abs(z) >= Z_95,
+        }
+    return changes
+
+
+def department_indicators(
+    session: Session,
+    ctx: ServiceContext,
+    period: Period | str,
+    department=None,
+    service=None,
+) -> list[dict[str, Any]]:
+    """The indicators of every department (or one, or one service) for `period`; read-only.
+
+    One dict per department, ordered by code: `department`, `department_name`, `service`,
+    `period`, every key of INDICATOR_KEYS, `insufficient`, `denominators` and `changes`
+    (against the previous period). A period without data gives zeros and nulls.
+    """
+    if not isinstance(period, Period):
+        period = parse_period(period)
+    service_row: Service | None = get_service(session, service) if service is not None else None
+    if department is not None:
+        departments = [get_department(session, department)]
+    elif service_row is not None:
+        departments = [service_row.department]
+    else:
+        departments = list(session.scalars(select(Department).order_by(Department.code)))
+    if service_row is not None and service_row.department_id != departments[0].id:
+        raise ValidationFailed(
+            f"事项 {service_row.code} 不属于部门 {departments[0].code}",
+            f"service {service_row.code} does not belong to department {departments[0].code}",
+        )
+    ids = [dept.id for dept in departments] if department or service_row else None
+    service_id = service_row.id if service_row else None
+    current = _totals(session, ctx, period, ids, service_id)
+    previous = _totals(session, ctx, period.previous(), ids, service_id)
+    empty = Totals(_blank_counts(), 0, 0, 0, [])
+    result = []
+    for dept in departments:
+        now = _indicators(current.get(dept.id, empty), ctx)
+        before = _indicators(previous.get(dept.id, empty), ctx)
+        row = {
+            "department": dept.code,
+            "department_name": dept.name,
+            "service": service_row.code if service_row else None,
+            "period": period.label,
+        }
+        row.update({key: now[key] for key in INDICATOR_KEYS})
+        row["insufficient"] = now["insufficient"]
+        row["denominators"] = now["denominators"]
+        row["changes"] = _changes(now, before)
+        result.append(row)
+    return result
+
+
+def rollup_rows(session: Session) -> dict[Bucket, dict[str, Any]]:
+    """The stored rollup, bucket by bucket (for checks and tests)."""
+    return {
+        (row.department_id, row.service_id, _as_date(row.day)): {
+            name: getattr(row, name) for name in ROLLUP_COLUMNS
+        }
+        for row in session.scalars(select(IndicatorDaily))
+    }
+
