@@ -433,9 +433,7 @@ class StaleDays:
     pairs: set[tuple[int, date]]  # (department id, day)
 
     def covers(self, department_id: int, day: date) -> bool:
-        return (
-            self.everything or day in self.all_departments or (department_id, day) in self.pairs
-        )
+        return self.everything or day in self.all_departments or (department_id, day) in self.pairs
 
     def days(self) -> set[date]:
         return self.all_departments | {day for _, day in self.pairs}
@@ -445,8 +443,9 @@ def read_stale(session: Session, ctx: ServiceContext) -> StaleDays:
     """The stale markers as department-days in the county's local dates."""
     stale = StaleDays([], False, set(), set())
     for marker_id, dept, at, day in session.execute(
-        select(IndicatorStale.id, IndicatorStale.department_id, IndicatorStale.at,
-               IndicatorStale.day)
+        select(
+            IndicatorStale.id, IndicatorStale.department_id, IndicatorStale.at, IndicatorStale.day
+        )
     ):
         stale.ids.append(marker_id)
         if at is None and day is None:
@@ -482,9 +481,7 @@ def _base_range(session: Session) -> tuple[date, date] | None:
             select(func.max(TicketClosure.closed_at)).scalar_subquery(),
         )
     ).one()
-    dates = session.execute(
-        select(func.min(Ticket.due_date), func.max(Ticket.due_date))
-    ).one()
+    dates = session.execute(select(func.min(Ticket.due_date), func.max(Ticket.due_date))).one()
     known = [m.date() for m in moments if m is not None]
     known += [_as_date(d) for d in dates if d is not None]
     if not known:
@@ -592,8 +589,9 @@ def rebuild_rollups(session: Session, ctx: ServiceContext) -> RebuildReport:
     fresh = compute_buckets(session, ctx, *span) if span else {}
     pending = _recompute(session, ctx, markers) if markers.ids else {}
     stored = {
-        (row.department_id, row.service_id, row.day): {name: getattr(row, name)
-                                                       for name in ROLLUP_COLUMNS}
+        (row.department_id, row.service_id, row.day): {
+            name: getattr(row, name) for name in ROLLUP_COLUMNS
+        }
         for row in session.scalars(select(IndicatorDaily))
     }
     # What the rollup means today: stored rows, with stale buckets recomputed.
@@ -682,9 +680,7 @@ def _add(total: dict[str, Any], row: dict[str, Any]) -> None:
 
 def _period_window(ctx: ServiceContext, period: Period) -> tuple[datetime, datetime]:
     tz = ctx.timezone
-    return _local_midnight(period.first, tz), _local_midnight(
-        period.last + timedelta(days=1), tz
-    )
+    return _local_midnight(period.first, tz), _local_midnight(period.last + timedelta(days=1), tz)
 
 
 def _still_pending(
@@ -988,4 +984,3 @@ def rollup_rows(session: Session) -> dict[Bucket, dict[str, Any]]:
         }
         for row in session.scalars(select(IndicatorDaily))
     }
-

@@ -541,9 +541,7 @@ class IndicatorStale(Base):
 
     __tablename__ = "indicator_stale"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True
-    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     department_id: Mapped[int] = mapped_column(Integer)  # 0: every department
     # A moment (its county-local day is taken when refreshing), a local date, or neither:
     # every day (after a migration, a change of time zone).
