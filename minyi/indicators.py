@@ -1,4 +1,4 @@
-"""Department indicators per period, from a rollup kept exact by recomputation (docs/indicators.md).
+"""Department indicators per period from a rollup kept exact by recomputation (docs/indicators.md).
 
 The facts live in the base tables (ratings, follow-ups, tickets, closure rounds). The rollup
 `indicator_daily` holds summable counts per department × service × county-local day; a

@@ -1,4 +1,4 @@
-"""Every indicator against hand-computed fixtures (docs/indicators.md), on SQLite and PostgreSQL."""
+"""Every indicator against hand-computed fixtures (docs/indicators.md), SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
