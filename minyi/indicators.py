@@ -984,3 +984,205 @@ def rollup_rows(session: Session) -> dict[Bucket, dict[str, Any]]:
         }
         for row in session.scalars(select(IndicatorDaily))
     }
+
+
+# --- tables and exports --------------------------------------------------------------------
+
+INSUFFICIENT_ZH = "样本不足"
+# (key, Chinese heading, English heading, kind) of the indicator table's columns.
+TABLE_COLUMNS = (
+    ("department", "部门", "department", "text"),
+    ("ratings", "评价数", "ratings", "count"),
+    ("mean_score", "平均分", "mean score", "number"),
+    ("satisfaction_rate", "满意率", "satisfaction", "share"),
+    ("satisfaction_ci", "满意率95%区间", "satisfaction 95% CI", "interval"),
+    ("bad_reviews", "差评数", "bad reviews", "count"),
+    ("bad_reviews_rectified_on_time", "差评按时整改率", "rectified on time", "share"),
+    ("tickets", "工单数", "tickets", "count"),
+    ("response_rate", "按时响应率", "response rate", "share"),
+    ("on_time_closure_rate", "按时办结率", "closed on time", "share"),
+    ("resolution_rate", "解决率", "resolution", "share"),
+    ("callback_satisfaction_rate", "回访满意率", "callback satisfaction", "share"),
+    ("median_first_reply_hours", "首次答复中位时长(小时)", "median first reply (h)", "number"),
+    ("negative_share", "负面占比", "negative share", "share"),
+    ("index", "综合指数", "index", "number"),
+)
+
+
+def _cell(row: dict[str, Any], key: str, kind: str, *, for_screen: bool) -> Any:
+    value = row[key]
+    if key == "department" and row.get("service"):
+        value = f"{value}/{row['service']}"
+    if value is None:
+        return INSUFFICIENT_ZH if for_screen or kind != "count" else None
+    if kind == "interval":
+        low, high = value
+        return f"{low * 100:.1f}%–{high * 100:.1f}%" if for_screen else f"{low:.4f}–{high:.4f}"
+    if kind == "share" and for_screen:
+        change = row.get("changes", {}).get(key)
+        mark = ""
+        if change and change["significant"]:
+            mark = " ↑" if change["change"] > 0 else " ↓"
+        return f"{value * 100:.1f}%{mark}"
+    return value
+
+
+def indicator_table(rows: list[dict[str, Any]], *, for_screen: bool = True) -> list[list[Any]]:
+    """The indicator rows as a table: heading rows (Chinese, English), one row per department.
+
+    On screen a share is a percentage with ↑/↓ when its change against the previous period
+    is significant at 95%; in files it stays a fraction. An empty value reads 样本不足.
+    """
+    if for_screen:  # two short heading rows read better in a terminal than one long one
+        headings = [[zh for _, zh, _, _ in TABLE_COLUMNS], [en for _, _, en, _ in TABLE_COLUMNS]]
+        headings[0].insert(1, "统计期")
+        headings[1].insert(1, "period")
+    else:
+        headings = [[f"{zh} {en}" for _, zh, en, _ in TABLE_COLUMNS]]
+        headings[0].insert(1, "统计期 period")
+    body = []
+    for row in rows:
+        cells = [_cell(row, key, kind, for_screen=for_screen) for key, _, _, kind in TABLE_COLUMNS]
+        cells.insert(1, row["period"])
+        body.append(cells)
+    return [*headings, *body]
+
+
+def write_csv(rows: list[dict[str, Any]], stream) -> None:
+    """The indicator table as CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese)."""
+    import csv
+
+    stream.write("\ufeff")
+    writer = csv.writer(stream)
+    for line in indicator_table(rows, for_screen=False):
+        writer.writerow(["" if cell is None else cell for cell in line])
+
+
+def write_xlsx(rows: list[dict[str, Any]], path) -> None:
+    """The indicator table as an XLSX workbook with one sheet."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = rows[0]["period"] if rows else "indicators"
+    for line in indicator_table(rows, for_screen=False):
+        sheet.append(line)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "C2"
+    for column, (_, _, _, kind) in zip(
+        sheet.iter_cols(min_row=2), TABLE_COLUMNS[1:], strict=False
+    ):
+        if kind == "share":
+            for cell in column:
+                if isinstance(cell.value, float):
+                    cell.number_format = "0.0%"
+    book.save(path)
+
+
+# --- the classified complaint summary ------------------------------------------------------
+
+UNCLASSIFIED_ZH = "未分类"
+
+
+def complaint_summary(
+    session: Session, ctx: ServiceContext, period: Period | str, department
+) -> dict[str, Any]:
+    """The complaints a department received in `period`, grouped by topic and by hot issue.
+
+    Each group has its count, the count of the previous period, keywords, the share of
+    negative texts, an extractive summary of what citizens say and its ticket numbers;
+    near-duplicate complaints (the same matter filed again) are listed too. Read-only.
+    """
+    from nlp.duplicates import group_near_duplicates
+    from nlp.hot import hot_issues
+    from nlp.keywords import keywords_for_set
+    from nlp.summary import summarize
+
+    if not isinstance(period, Period):
+        period = parse_period(period)
+    dept = get_department(session, department)
+    previous_period = period.previous()
+    current = _department_tickets(session, ctx, period, dept.id)
+    previous = _department_tickets(session, ctx, previous_period, dept.id)
+
+    def describe(group: list[Ticket]) -> dict[str, Any]:
+        texts = [t.text for t in group]
+        analysed = [t for t in group if t.sentiment_label is not None]
+        negative = sum(1 for t in analysed if t.sentiment_label == "negative")
+        return {
+            "count": len(group),
+            "keywords": keywords_for_set(texts, k=5),
+            "negative_share": round(negative / len(analysed), 4) if analysed else None,
+            "summary": summarize(texts, n=2),
+            "tickets": [t.number for t in group],
+        }
+
+    by_topic: dict[str, list[Ticket]] = defaultdict(list)
+    for ticket in current:
+        by_topic[ticket.topic or UNCLASSIFIED_ZH].append(ticket)
+    before: dict[str, int] = defaultdict(int)
+    for ticket in previous:
+        before[ticket.topic or UNCLASSIFIED_ZH] += 1
+    topics = [
+        {"topic": topic, **describe(group), "previous": before[topic],
+         "change": len(group) - before[topic]}
+        for topic, group in sorted(by_topic.items(), key=lambda item: (-len(item[1]), item[0]))
+    ]  # fmt: skip
+
+    # Hot issues over both periods at once, so each issue's previous count is its own.
+    both = previous + current
+    records = [
+        {"text": t.text, "time": t.received_at, "id": index} for index, t in enumerate(both)
+    ]
+    _, end = _period_window(ctx, period)
+    current_ids = {t.id for t in current}
+    hot = []
+    for issue in hot_issues(records, top=10, now=end):
+        members = [both[i] for i in issue.indices]
+        in_period = [t for t in members if t.id in current_ids]
+        if not in_period:
+            continue
+        hot.append(
+            {
+                "title": issue.title,
+                "places": issue.places,
+                "heat": round(issue.heat, 2),
+                **describe(in_period),
+                "previous": len(members) - len(in_period),
+                "change": 2 * len(in_period) - len(members),
+            }
+        )
+    duplicates = [
+        [current[i].number for i in group]
+        for group in group_near_duplicates([t.text for t in current])
+    ]
+    return {
+        "department": dept.code,
+        "department_name": dept.name,
+        "period": period.label,
+        "previous_period": previous_period.label,
+        "tickets": len(current),
+        "previous_tickets": len(previous),
+        "topics": topics,
+        "hot_issues": hot,
+        "near_duplicates": duplicates,
+    }
+
+
+def _department_tickets(
+    session: Session, ctx: ServiceContext, period: Period, department_id: int
+) -> list[Ticket]:
+    start, end = _period_window(ctx, period)
+    return list(
+        session.scalars(
+            select(Ticket)
+            .where(
+                Ticket.department_id == department_id,
+                Ticket.received_at >= start,
+                Ticket.received_at < end,
+            )
+            .order_by(Ticket.received_at, Ticket.id)
+        )
+    )
