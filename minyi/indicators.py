@@ -44,6 +44,7 @@ from minyi.models import (
     Department,
     FollowUpStatus,
     IndicatorDaily,
+    IndicatorDepartmentDaily,
     IndicatorStale,
     Rating,
     Service,
@@ -79,6 +80,7 @@ COUNT_COLUMNS = (
 )
 UNTIL_COLUMNS = ("follow_ups_open_until", "unresponded_until")
 ROLLUP_COLUMNS = COUNT_COLUMNS + UNTIL_COLUMNS
+ROLLUP_TABLES = (IndicatorDaily.__table__, IndicatorDepartmentDaily.__table__)
 
 # The keys of one department's indicators, in the order the JSON and the table give them.
 INDICATOR_KEYS = (
@@ -529,17 +531,13 @@ def refresh_rollups(session: Session, ctx: ServiceContext) -> int:
     if not stale.ids:
         return 0
     fresh = _recompute(session, ctx, stale)
-    rollup = IndicatorDaily.__table__
-    if stale.everything:
-        session.execute(delete(rollup))
-    else:
+    for rollup in ROLLUP_TABLES:
+        if stale.everything:
+            session.execute(delete(rollup))
+            continue
         for chunk in _chunks(sorted(stale.all_departments)):
             session.execute(delete(rollup).where(rollup.c.day.in_(chunk)))
-        by_department: dict[int, list[date]] = defaultdict(list)
-        for dept, day in stale.pairs:
-            if day not in stale.all_departments:
-                by_department[dept].append(day)
-        for dept, days in by_department.items():
+        for dept, days in _pairs_by_department(stale).items():
             for chunk in _chunks(sorted(days)):
                 session.execute(
                     delete(rollup).where(rollup.c.department_id == dept, rollup.c.day.in_(chunk))
@@ -551,6 +549,23 @@ def refresh_rollups(session: Session, ctx: ServiceContext) -> int:
     return len(stale.ids)
 
 
+def _pairs_by_department(stale: StaleDays) -> dict[int, set[date]]:
+    """The stale (department, day) pairs by department, days stale for all left out."""
+    by_department: dict[int, set[date]] = defaultdict(set)
+    for dept, day in stale.pairs:
+        if day not in stale.all_departments:
+            by_department[dept].add(day)
+    return by_department
+
+
+def department_rows(rows: dict[Bucket, dict]) -> dict[tuple[int, date], dict[str, Any]]:
+    """Service rows summed per department-day: the rows of indicator_department_daily."""
+    summed: dict[tuple[int, date], dict[str, Any]] = defaultdict(_blank)
+    for (dept, _service, day), row in rows.items():
+        _add(summed[(dept, day)], row)
+    return dict(summed)
+
+
 def _insert_rows(session: Session, rows: dict[Bucket, dict]) -> None:
     values = [
         {"department_id": dept, "service_id": service, "day": day, **row}
@@ -558,6 +573,12 @@ def _insert_rows(session: Session, rows: dict[Bucket, dict]) -> None:
     ]
     for chunk in _chunks(values, 2000):
         session.execute(insert(IndicatorDaily.__table__), chunk)
+    values = [
+        {"department_id": dept, "day": day, **row}
+        for (dept, day), row in department_rows(rows).items()
+    ]
+    for chunk in _chunks(values, 2000):
+        session.execute(insert(IndicatorDepartmentDaily.__table__), chunk)
 
 
 def _chunks(items: list, size: int = 500) -> Iterator[list]:
@@ -568,7 +589,7 @@ def _chunks(items: list, size: int = 500) -> Iterator[list]:
 @dataclass(frozen=True)
 class RebuildReport:
     buckets: int
-    differed: int  # buckets whose stored row was not what the base tables say
+    differed: int  # stored rows (either table) that were not what the base tables say
 
     def __str__(self) -> str:
         return (
@@ -604,70 +625,96 @@ def rebuild_rollups(session: Session, ctx: ServiceContext) -> RebuildReport:
         for bucket in set(fresh) | set(effective)
         if _row_or_blank(fresh, bucket) != _row_or_blank(effective, bucket)
     )
-    session.execute(delete(IndicatorDaily.__table__))
+    # The department table is derived from the service table: it must agree with it too.
+    stored_departments = {
+        (row.department_id, _as_date(row.day)): {n: getattr(row, n) for n in ROLLUP_COLUMNS}
+        for row in session.scalars(select(IndicatorDepartmentDaily))
+    }
+    effective_departments = {
+        key: row for key, row in stored_departments.items() if not markers.covers(*key)
+    }
+    effective_departments.update(department_rows(pending))
+    fresh_departments = department_rows(fresh)
+    differed += sum(
+        1
+        for key in set(fresh_departments) | set(effective_departments)
+        if _row_or_blank(fresh_departments, key) != _row_or_blank(effective_departments, key)
+    )
+    for rollup in ROLLUP_TABLES:
+        session.execute(delete(rollup))
     _insert_rows(session, fresh)
     session.execute(delete(IndicatorStale).where(IndicatorStale.id.in_(markers.ids)))
     session.flush()
     return RebuildReport(len(fresh), differed)
 
 
-def _row_or_blank(rows: dict, bucket: Bucket) -> dict:
-    return rows.get(bucket) or _blank()
+def _row_or_blank(rows: dict, key: tuple) -> dict:
+    return rows.get(key) or _blank()
 
 
 # --- the indicators of a period ------------------------------------------------------------
 
 
-def _rollup_days(
+def _rollup_sums(
     session: Session,
     ctx: ServiceContext,
     period: Period,
+    today: date,
     department_ids: list[int] | None,
     service_id: int | None,
-) -> dict[tuple[int, date], dict[str, Any]]:
-    """Per (department, day) of the period: summed rollup rows, stale days recomputed."""
-    d = IndicatorDaily
-    statement = (
-        select(
-            d.department_id,
-            d.day,
-            *(func.sum(getattr(d, name)) for name in COUNT_COLUMNS),
-            *(func.max(getattr(d, name)) for name in UNTIL_COLUMNS),
-        )
-        .where(d.day >= period.first, d.day <= period.last)
-        .group_by(d.department_id, d.day)
-    )
-    if department_ids is not None:
-        statement = statement.where(d.department_id.in_(department_ids))
-    if service_id is not None:
-        statement = statement.where(d.service_id == service_id)
+) -> dict[int, dict[str, Any]]:
+    """Per department: the rollup summed over the period, stale days recomputed on the fly.
+
+    Adds `due_counted`: tickets due in P whose due date has passed, plus those due today or
+    later that are already closed on time (one still open and not yet due is not late yet).
+    """
+    table = IndicatorDepartmentDaily if service_id is None else IndicatorDaily
     stale = read_stale(session, ctx)
-    days: dict[tuple[int, date], dict[str, Any]] = {}
-    for dept, day, *values in session.execute(statement):
-        day = _as_date(day)
-        if stale.covers(dept, day):
-            continue
-        row = dict(zip(ROLLUP_COLUMNS, values, strict=True))
-        for name in UNTIL_COLUMNS:
-            row[name] = _as_date(row[name])
-        days[(dept, day)] = row
-    if stale.ids:
-        in_period = StaleDays(
-            stale.ids,
-            False,
-            {day for day in stale.all_departments if period.first <= day <= period.last},
-            {(dept, day) for dept, day in stale.pairs if period.first <= day <= period.last},
-        )
-        if stale.everything:
-            in_period.all_departments = set(period.days())
-        for first, last in _ranges(in_period.days()):
-            fresh = compute_buckets(
-                session, ctx, first, last, department_ids=department_ids, service_id=service_id
+    in_period = StaleDays(
+        stale.ids,
+        stale.everything,
+        set(period.days())
+        if stale.everything
+        else {day for day in stale.all_departments if period.first <= day <= period.last},
+        {(dept, day) for dept, day in stale.pairs if period.first <= day <= period.last},
+    )
+    totals: dict[int, dict[str, Any]] = defaultdict(_blank)
+    if not in_period.everything:
+        statement = (
+            select(
+                table.department_id,
+                *(func.sum(getattr(table, name)) for name in COUNT_COLUMNS),
+                *(func.max(getattr(table, name)) for name in UNTIL_COLUMNS),
+                func.sum(case((table.day < today, table.due), else_=table.closed_on_time)),
             )
-            for (dept, _service, day), row in fresh.items():
-                if in_period.covers(dept, day):
-                    _add(days.setdefault((dept, day), _blank()), row)
-    return days
+            .where(table.day >= period.first, table.day <= period.last)
+            .group_by(table.department_id)
+        )
+        if department_ids is not None:
+            statement = statement.where(table.department_id.in_(department_ids))
+        if service_id is not None:
+            statement = statement.where(IndicatorDaily.service_id == service_id)
+        if in_period.all_departments:
+            statement = statement.where(table.day.not_in(sorted(in_period.all_departments)))
+        for dept, days in _pairs_by_department(in_period).items():
+            statement = statement.where(
+                ~and_(table.department_id == dept, table.day.in_(sorted(days)))
+            )
+        for dept, *values in session.execute(statement):
+            row = totals[dept]
+            for name, value in zip((*ROLLUP_COLUMNS, "due_counted"), values, strict=True):
+                row[name] = _as_date(value) if name in UNTIL_COLUMNS else int(value or 0)
+    for first, last in _ranges(in_period.days()):
+        fresh = compute_buckets(
+            session, ctx, first, last, department_ids=department_ids, service_id=service_id
+        )
+        for (dept, _service, day), row in fresh.items():
+            if in_period.covers(dept, day):
+                total = totals[dept]
+                _add(total, row)
+                due = row["due"] if day < today else row["closed_on_time"]
+                total["due_counted"] = total.get("due_counted", 0) + due
+    return totals
 
 
 def _add(total: dict[str, Any], row: dict[str, Any]) -> None:
@@ -775,17 +822,11 @@ def _totals(
     service_id: int | None,
 ) -> dict[int, Totals]:
     today = ctx.local_date(ctx.now())
-    days = _rollup_days(session, ctx, period, department_ids, service_id)
-    per_department: dict[int, dict[str, Any]] = defaultdict(_blank)
-    due_counted: dict[int, int] = defaultdict(int)
-    for (dept, day), row in days.items():
-        _add(per_department[dept], row)
-        # A ticket due today or later that is not closed yet is not late yet.
-        due_counted[dept] += row["due"] if day < today else row["closed_on_time"]
+    sums = _rollup_sums(session, ctx, period, today, department_ids, service_id)
     needs_pending = any(
         (row["follow_ups_open_until"] or date.min) >= today
         or (row["unresponded_until"] or date.min) >= today
-        for row in per_department.values()
+        for row in sums.values()
     )
     bad_pending, unanswered_pending = (
         _still_pending(session, ctx, period, today, department_ids, service_id)
@@ -795,17 +836,17 @@ def _totals(
     reply_hours = _reply_hours(session, ctx, period, department_ids, service_id)
     return {
         dept: Totals(
-            counts={name: int(row[name]) for name in COUNT_COLUMNS},
+            counts={name: int(row.get(name) or 0) for name in COUNT_COLUMNS},
             bad_pending=bad_pending.get(dept, 0),
             unanswered_pending=unanswered_pending.get(dept, 0),
-            due_counted=due_counted[dept],
+            due_counted=int(row.get("due_counted", 0)),
             reply_hours=reply_hours.get(dept, []),
         )
-        for dept, row in per_department.items()
+        for dept, row in sums.items()
     } | {
         dept: Totals(_blank_counts(), 0, 0, 0, hours)
         for dept, hours in reply_hours.items()
-        if dept not in per_department
+        if dept not in sums
     }
 
 
@@ -983,6 +1024,16 @@ def rollup_rows(session: Session) -> dict[Bucket, dict[str, Any]]:
             name: getattr(row, name) for name in ROLLUP_COLUMNS
         }
         for row in session.scalars(select(IndicatorDaily))
+    }
+
+
+def department_rollup_rows(session: Session) -> dict[tuple[int, date], dict[str, Any]]:
+    """The stored department rollup, department-day by department-day."""
+    return {
+        (row.department_id, _as_date(row.day)): {
+            name: getattr(row, name) for name in ROLLUP_COLUMNS
+        }
+        for row in session.scalars(select(IndicatorDepartmentDaily))
     }
 
 

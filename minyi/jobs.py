@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 REPORT_OVERDUE_JOB_ID = "report_overdue_tickets"
 REPORT_OVERDUE_MINUTES = 30
+REFRESH_INDICATORS_JOB_ID = "refresh_indicator_rollups"
+REFRESH_INDICATORS_SECONDS = 60
 LEASE_RETRY_SECONDS = 10.0
 
 _lock = threading.Lock()
@@ -64,6 +66,14 @@ def build_scheduler(settings: Settings, session_factory: sessionmaker) -> Backgr
         name="统计逾期诉求 / count overdue tickets",
         replace_existing=True,
         next_run_time=utcnow().astimezone(tz),  # once at start, then every half hour
+    )
+    scheduler.add_job(
+        refresh_indicator_rollups,
+        trigger="interval",
+        seconds=REFRESH_INDICATORS_SECONDS,
+        id=REFRESH_INDICATORS_JOB_ID,
+        name="更新指标汇总 / fold stale days into the indicator rollup",
+        replace_existing=True,
     )
     return scheduler
 
@@ -227,3 +237,21 @@ def report_overdue_tickets() -> int:
     else:
         log.info("无逾期诉求 / no overdue tickets")
     return overdue
+
+
+def refresh_indicator_rollups() -> int:
+    """Fold the days writes marked stale into the indicator rollup; idempotent.
+
+    Readers are exact without it (they recompute stale days on the fly); it keeps them fast.
+    """
+    from minyi.indicators import refresh_rollups
+    from minyi.services.context import ServiceContext
+
+    settings: Settings = _context["settings"]  # type: ignore[assignment]
+    session_factory: sessionmaker = _context["session_factory"]  # type: ignore[assignment]
+    ctx = ServiceContext.from_settings(settings, analyzer=None, session_factory=session_factory)
+    with session_factory.begin() as session:
+        handled = refresh_rollups(session, ctx)
+    if handled:
+        log.debug("indicator rollup: %d stale markers folded in", handled)
+    return handled

@@ -484,22 +484,9 @@ class CalendarYear(Base):
 # --- Indicator rollups (minyi.indicators reads them; docs/indicators.md defines them) ---
 
 
-class IndicatorDaily(Base):
-    """Summable indicator counts per department × service × county-local day.
+class IndicatorCounts:
+    """The summable counts of one rollup row (see IndicatorDaily for what each counts)."""
 
-    Each column belongs to one family whose day is its own: ratings by their creation day,
-    tickets by their receipt day (`tickets` … `unresponded_until`), by their current due date
-    (`due`, `closed_on_time`) and closure rounds by their closing day. Rows are only ever
-    recomputed from the base tables (never incremented), so a late edit cannot drift them.
-    """
-
-    __tablename__ = "indicator_daily"
-    __table_args__ = (Index("ix_indicator_daily_day", "day"),)
-
-    department_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    # 0: tickets that name no service.
-    service_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
     # Ratings not excluded, by score.
     score_1: Mapped[int] = mapped_column(Integer, default=0)
     score_2: Mapped[int] = mapped_column(Integer, default=0)
@@ -528,6 +515,34 @@ class IndicatorDaily(Base):
     resolved_yes: Mapped[int] = mapped_column(Integer, default=0)
     satisfaction_answers: Mapped[int] = mapped_column(Integer, default=0)
     satisfied_answers: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IndicatorDaily(IndicatorCounts, Base):
+    """Summable indicator counts per department × service × county-local day.
+
+    Each column belongs to one family whose day is its own: ratings by their creation day,
+    tickets by their receipt day (`tickets` … `unresponded_until`), by their current due date
+    (`due`, `closed_on_time`) and closure rounds by their closing day. Rows are only ever
+    recomputed from the base tables (never incremented), so a late edit cannot drift them.
+    """
+
+    __tablename__ = "indicator_daily"
+    __table_args__ = (Index("ix_indicator_daily_day", "day"),)
+
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # 0: tickets that name no service.
+    service_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class IndicatorDepartmentDaily(IndicatorCounts, Base):
+    """IndicatorDaily summed over the services: what a department's figures read (fewer rows)."""
+
+    __tablename__ = "indicator_department_daily"
+    __table_args__ = (Index("ix_indicator_department_daily_day", "day"),)
+
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
 
 
 class IndicatorStale(Base):

@@ -14,6 +14,8 @@ from sqlalchemy import insert, select, update
 from minyi.errors import MinyiError
 from minyi.indicators import (
     department_indicators,
+    department_rollup_rows,
+    department_rows,
     mark_days_stale,
     rebuild_rollups,
     refresh_rollups,
@@ -23,7 +25,7 @@ from minyi.models import (
     BadReviewFollowUp,
     Channel,
     FollowUpStatus,
-    IndicatorDaily,
+    IndicatorDepartmentDaily,
     IndicatorStale,
     Rating,
     Role,
@@ -309,7 +311,9 @@ def test_rollup_equals_a_from_scratch_computation_after_random_writes(
     refresh_rollups(session, ctx)
     session.commit()
     assert session.scalar(select(IndicatorStale.id)) is None
-    assert rollup_rows(session) == reference_rollup(session)
+    reference = reference_rollup(session)
+    assert rollup_rows(session) == reference
+    assert department_rollup_rows(session) == department_rows(reference)
     assert [department_indicators(session, ctx, p) for p in periods] == before
     report = rebuild_rollups(session, ctx)
     assert report.differed == 0 and report.buckets == len(reference_rollup(session))
@@ -321,7 +325,7 @@ def test_rebuild_finds_and_repairs_a_wrong_row(session, ctx):
         session, ctx, service=service, score=5, at=datetime(2026, 10, 3, tzinfo=UTC)
     )
     refresh_rollups(session, ctx)
-    session.execute(update(IndicatorDaily).values(score_5=7))
+    session.execute(update(IndicatorDepartmentDaily).values(score_5=7))
     session.commit()
     assert department_indicators(session, ctx, "2026-10")[0]["ratings"] == 7
     report = rebuild_rollups(session, ctx)
@@ -397,7 +401,9 @@ def test_concurrent_writers_and_refreshers_end_exact(engine, session_factory, se
     with session_factory.begin() as session:
         refresh_rollups(session, ctx)
     with session_factory() as session:
-        assert rollup_rows(session) == reference_rollup(session)
+        reference = reference_rollup(session)
+        assert rollup_rows(session) == reference
+        assert department_rollup_rows(session) == department_rows(reference)
         assert (
             sum(r["ratings"] for r in department_indicators(session, ctx, "2026-10"))
             + sum(r["ratings"] for r in department_indicators(session, ctx, "2026-11"))

@@ -1,4 +1,4 @@
-"""indicator rollups: summable counts per department, service and local day, stale markers
+"""indicator rollups: summable counts per department (and service) and local day, stale markers
 
 Revision ID: 0006
 Revises: 0003
@@ -28,25 +28,43 @@ CLOSURE_COUNTS = (
 )
 
 
-def upgrade() -> None:
+def _counts() -> list[sa.Column]:
     def count(name):
         return sa.Column(name, sa.Integer(), nullable=False)
 
-    op.create_table(
-        'indicator_daily',
-        sa.Column('department_id', sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column('service_id', sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column('day', sa.Date(), nullable=False),
+    return [
         *(count(name) for name in COUNTS),
         sa.Column('follow_ups_open_until', sa.Date(), nullable=True),
         *(count(name) for name in TICKET_COUNTS),
         sa.Column('unresponded_until', sa.Date(), nullable=True),
         *(count(name) for name in CLOSURE_COUNTS),
+    ]
+
+
+def upgrade() -> None:
+    op.create_table(
+        'indicator_daily',
+        sa.Column('department_id', sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column('service_id', sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column('day', sa.Date(), nullable=False),
+        *_counts(),
         sa.PrimaryKeyConstraint(
             'department_id', 'service_id', 'day', name=op.f('pk_indicator_daily')
         ),
     )
     op.create_index('ix_indicator_daily_day', 'indicator_daily', ['day'], unique=False)
+    op.create_table(
+        'indicator_department_daily',
+        sa.Column('department_id', sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column('day', sa.Date(), nullable=False),
+        *_counts(),
+        sa.PrimaryKeyConstraint(
+            'department_id', 'day', name=op.f('pk_indicator_department_daily')
+        ),
+    )
+    op.create_index(
+        'ix_indicator_department_daily_day', 'indicator_department_daily', ['day'], unique=False
+    )
     op.create_table(
         'indicator_stale',
         sa.Column(
@@ -77,5 +95,7 @@ def downgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_received_reply')
     op.drop_table('indicator_stale')
+    op.drop_index('ix_indicator_department_daily_day', table_name='indicator_department_daily')
+    op.drop_table('indicator_department_daily')
     op.drop_index('ix_indicator_daily_day', table_name='indicator_daily')
     op.drop_table('indicator_daily')
