@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -773,34 +772,48 @@ def _still_pending(
     return dict(session.execute(follow_ups).all()), dict(session.execute(tickets).all())
 
 
-def _reply_hours(
+def _median_reply_hours(
     session: Session,
     ctx: ServiceContext,
     period: Period,
     department_ids: list[int] | None,
     service_id: int | None,
-) -> dict[int, list[float]]:
-    """Hours from receipt to first reply of each replied ticket received in P, per department."""
+) -> dict[int, tuple[int, float]]:
+    """Per department: (replied tickets received in P, median hours from receipt to reply).
+
+    Medians do not add up across days, so this reads the period's base rows (an index-only
+    scan of ix_tickets_received_reply) and lets the database pick the middle one or two rows.
+    """
     start, end = _period_window(ctx, period)
     t = Ticket
     if session.get_bind().dialect.name == "postgresql":
         hours = func.extract("epoch", t.first_replied_at - t.received_at) / 3600.0
     else:
         hours = (func.julianday(t.first_replied_at) - func.julianday(t.received_at)) * 24.0
-    statement = select(t.department_id, hours).where(
+    hours = hours.label("hours")
+    ranked = select(
+        t.department_id,
+        hours,
+        func.row_number().over(partition_by=t.department_id, order_by=hours).label("rank"),
+        func.count().over(partition_by=t.department_id).label("n"),
+    ).where(
         t.received_at >= start,
         t.received_at < end,
         t.department_id.is_not(None),
         t.first_replied_at.is_not(None),
     )
     if department_ids is not None:
-        statement = statement.where(t.department_id.in_(department_ids))
+        ranked = ranked.where(t.department_id.in_(department_ids))
     if service_id is not None:
-        statement = statement.where(t.service_id == service_id)
-    result: dict[int, list[float]] = defaultdict(list)
-    for dept, value in session.execute(statement):
-        result[dept].append(float(value))
-    return result
+        ranked = ranked.where(t.service_id == service_id)
+    ranked = ranked.subquery()
+    # The middle row of an odd count, the two middle rows of an even one (integer division).
+    statement = (
+        select(ranked.c.department_id, func.max(ranked.c.n), func.avg(ranked.c.hours))
+        .where(ranked.c.rank.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2]))
+        .group_by(ranked.c.department_id)
+    )
+    return {dept: (int(n), float(median)) for dept, n, median in session.execute(statement)}
 
 
 @dataclass
@@ -811,7 +824,8 @@ class Totals:
     bad_pending: int  # open follow-ups still before their deadline (left out)
     unanswered_pending: int  # unanswered tickets still inside their response window
     due_counted: int  # tickets due in P whose due date has passed, or closed on time
-    reply_hours: list[float]
+    replied: int = 0  # replied tickets received in P
+    median_reply_hours: float | None = None
 
 
 def _totals(
@@ -820,6 +834,8 @@ def _totals(
     period: Period,
     department_ids: list[int] | None,
     service_id: int | None,
+    *,
+    with_median: bool = True,
 ) -> dict[int, Totals]:
     today = ctx.local_date(ctx.now())
     sums = _rollup_sums(session, ctx, period, today, department_ids, service_id)
@@ -833,21 +849,24 @@ def _totals(
         if needs_pending
         else ({}, {})
     )
-    reply_hours = _reply_hours(session, ctx, period, department_ids, service_id)
-    return {
+    medians = (
+        _median_reply_hours(session, ctx, period, department_ids, service_id)
+        if with_median
+        else {}
+    )
+    totals = {
         dept: Totals(
             counts={name: int(row.get(name) or 0) for name in COUNT_COLUMNS},
             bad_pending=bad_pending.get(dept, 0),
             unanswered_pending=unanswered_pending.get(dept, 0),
             due_counted=int(row.get("due_counted", 0)),
-            reply_hours=reply_hours.get(dept, []),
         )
         for dept, row in sums.items()
-    } | {
-        dept: Totals(_blank_counts(), 0, 0, 0, hours)
-        for dept, hours in reply_hours.items()
-        if dept not in sums
     }
+    for dept, (replied, median) in medians.items():
+        total = totals.setdefault(dept, Totals(_blank_counts(), 0, 0, 0))
+        total.replied, total.median_reply_hours = replied, median
+    return totals
 
 
 def _blank_counts() -> dict[str, int]:
@@ -922,12 +941,11 @@ def _indicators(totals: Totals, ctx: ServiceContext) -> dict[str, Any]:
     else:
         low, high = wilson_interval(shares["satisfaction_rate"][0], ratings)
         result["satisfaction_ci"] = [round(low, 4), round(high, 4)]
-    hours = totals.reply_hours
-    if len(hours) < minimum:
+    if totals.replied < minimum:
         result["median_first_reply_hours"] = None
         insufficient.append("median_first_reply_hours")
     else:
-        result["median_first_reply_hours"] = round(statistics.median(hours), 1)
+        result["median_first_reply_hours"] = round(totals.median_reply_hours, 1)
     weights = {
         "response_rate": settings.indicators.weight_response,
         "resolution_rate": settings.indicators.weight_resolution,
@@ -943,7 +961,7 @@ def _indicators(totals: Totals, ctx: ServiceContext) -> dict[str, Any]:
         result["index"] = round(100 * weighted / total_weight, 1)
     result["insufficient"] = [key for key in INDICATOR_KEYS if key in insufficient]
     result["denominators"] = {key: shares[key][1] for key in PROPORTIONS} | {
-        "median_first_reply_hours": len(hours)
+        "median_first_reply_hours": totals.replied
     }
     result["_shares"] = shares
     return result
@@ -997,8 +1015,9 @@ def department_indicators(
     ids = [dept.id for dept in departments] if department or service_row else None
     service_id = service_row.id if service_row else None
     current = _totals(session, ctx, period, ids, service_id)
-    previous = _totals(session, ctx, period.previous(), ids, service_id)
-    empty = Totals(_blank_counts(), 0, 0, 0, [])
+    # The previous period only feeds the changes of the shares: no median needed.
+    previous = _totals(session, ctx, period.previous(), ids, service_id, with_median=False)
+    empty = Totals(_blank_counts(), 0, 0, 0)
     result = []
     for dept in departments:
         now = _indicators(current.get(dept.id, empty), ctx)

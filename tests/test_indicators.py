@@ -500,3 +500,18 @@ def test_two_proportion_z_and_wilson_by_hand():
     assert indicators.two_proportion_z(60, 100, 50, 100) == pytest.approx(1.4213, abs=1e-4)
     assert indicators.two_proportion_z(0, 40, 0, 40) is None
     assert indicators.wilson_interval(0, 30) == (0.0, pytest.approx(0.1135, abs=1e-4))
+
+
+def test_median_of_an_even_count_is_the_mean_of_the_middle_two(session, roomy_ctx, clock, county):
+    clock.now = local(2026, 12, 20)
+    received = local(2026, 10, 12, 9)
+    for hours in (20, 1, 10, 2):
+        handled_ticket(session, roomy_ctx, county, received, started=received,
+                       replied=received + timedelta(hours=hours))  # fmt: skip
+    handled_ticket(session, roomy_ctx, county, received, department="rsj", started=received,
+                   replied=received + timedelta(hours=7))  # fmt: skip
+    session.commit()
+    rows = indicators_of(session, roomy_ctx, "2026-10")
+    assert one(rows)["median_first_reply_hours"] == 6.0
+    assert one(rows)["denominators"]["median_first_reply_hours"] == 4
+    assert one(rows, "rsj")["median_first_reply_hours"] == 7.0
