@@ -80,6 +80,13 @@ COUNT_COLUMNS = (
 UNTIL_COLUMNS = ("follow_ups_open_until", "unresponded_until")
 ROLLUP_COLUMNS = COUNT_COLUMNS + UNTIL_COLUMNS
 ROLLUP_TABLES = (IndicatorDaily.__table__, IndicatorDepartmentDaily.__table__)
+# What a period's sums carry besides the rollup columns (see _rollup_sums).
+PENDING_FROM = (
+    ("follow_ups_open_until", "follow_ups_pending_from"),
+    ("unresponded_until", "unresponded_from"),
+)
+SUM_EXTRAS = ("due_counted", *(start for _, start in PENDING_FROM))
+COUNT_SUMS = frozenset((*COUNT_COLUMNS, "due_counted"))
 
 # The keys of one department's indicators, in the order the JSON and the table give them.
 INDICATOR_KEYS = (
@@ -685,6 +692,9 @@ def _rollup_sums(
                 *(func.sum(getattr(table, name)) for name in COUNT_COLUMNS),
                 *(func.max(getattr(table, name)) for name in UNTIL_COLUMNS),
                 func.sum(case((table.day < today, table.due), else_=table.closed_on_time)),
+                # The first day whose open follow-ups or unanswered tickets may be in time.
+                func.min(case((table.follow_ups_open_until >= today, table.day))),
+                func.min(case((table.unresponded_until >= today, table.day))),
             )
             .where(table.day >= period.first, table.day <= period.last)
             .group_by(table.department_id)
@@ -701,11 +711,24 @@ def _rollup_sums(
             )
         for dept, *values in session.execute(statement):
             row = totals[dept]
-            for name, value in zip((*ROLLUP_COLUMNS, "due_counted"), values, strict=True):
-                row[name] = _as_date(value) if name in UNTIL_COLUMNS else int(value or 0)
+            for name, value in zip((*ROLLUP_COLUMNS, *SUM_EXTRAS), values, strict=True):
+                row[name] = int(value or 0) if name in COUNT_SUMS else _as_date(value)
     for first, last in _ranges(in_period.days()):
+        departments = department_ids
+        if not in_period.everything and not any(
+            first <= day <= last for day in in_period.all_departments
+        ):
+            # Only the departments stale in this range: read through their indexes.
+            stale_departments = {d for d, day in in_period.pairs if first <= day <= last}
+            departments = sorted(
+                stale_departments
+                if department_ids is None
+                else stale_departments & set(department_ids)
+            )
+            if not departments:
+                continue
         fresh = compute_buckets(
-            session, ctx, first, last, department_ids=department_ids, service_id=service_id
+            session, ctx, first, last, department_ids=departments, service_id=service_id
         )
         for (dept, _service, day), row in fresh.items():
             if in_period.covers(dept, day):
@@ -713,6 +736,9 @@ def _rollup_sums(
                 _add(total, row)
                 due = row["due"] if day < today else row["closed_on_time"]
                 total["due_counted"] = total.get("due_counted", 0) + due
+                for until, start in PENDING_FROM:
+                    if (row[until] or date.min) >= today:
+                        total[start] = min(total.get(start) or day, day)
     return totals
 
 
@@ -734,42 +760,56 @@ def _still_pending(
     ctx: ServiceContext,
     period: Period,
     today: date,
-    department_ids: list[int] | None,
+    sums: dict[int, dict[str, Any]],
     service_id: int | None,
 ) -> tuple[dict[int, int], dict[int, int]]:
-    """Per department: open follow-ups and unanswered tickets of P still within their time."""
-    start, end = _period_window(ctx, period)
+    """Per department: open follow-ups and unanswered tickets of P still within their time.
+
+    Only the departments and days whose rollup says something may still be pending are read
+    (the latest deadline of a day's open follow-ups is kept for this), through the
+    (department, time) indexes of the base tables.
+    """
+    _, end = _period_window(ctx, period)
     r, f, t = Rating, BadReviewFollowUp, Ticket
-    follow_ups = (
-        select(r.department_id, func.count())
-        .join(f, f.rating_id == r.id)
-        .where(
-            r.excluded.is_(False),
-            r.created_at >= start,
-            r.created_at < end,
-            f.status.in_([FollowUpStatus.OPEN, FollowUpStatus.RECTIFIED]),
-            f.deadline >= today,
-        )
-        .group_by(r.department_id)
-    )
-    tickets = (
-        select(t.department_id, func.count())
-        .where(
-            t.department_id.is_not(None),
-            t.received_at >= start,
-            t.received_at < end,
-            t.first_response_at.is_(None),
-            t.response_due_date >= today,
-        )
-        .group_by(t.department_id)
-    )
-    if department_ids is not None:
-        follow_ups = follow_ups.where(r.department_id.in_(department_ids))
-        tickets = tickets.where(t.department_id.in_(department_ids))
-    if service_id is not None:
-        follow_ups = follow_ups.where(r.service_id == service_id)
-        tickets = tickets.where(t.service_id == service_id)
-    return dict(session.execute(follow_ups).all()), dict(session.execute(tickets).all())
+    results = []
+    for from_key, base in (("follow_ups_pending_from", "ratings"), ("unresponded_from", "t")):
+        departments = {dept: row[from_key] for dept, row in sums.items() if row.get(from_key)}
+        if not departments:
+            results.append({})
+            continue
+        start = _local_midnight(min(departments.values()), ctx.timezone)
+        if base == "ratings":
+            statement = (
+                select(r.department_id, func.count())
+                .join(f, f.rating_id == r.id)
+                .where(
+                    r.department_id.in_(sorted(departments)),
+                    r.created_at >= start,
+                    r.created_at < end,
+                    r.excluded.is_(False),
+                    f.status.in_([FollowUpStatus.OPEN, FollowUpStatus.RECTIFIED]),
+                    f.deadline >= today,
+                )
+                .group_by(r.department_id)
+            )
+            if service_id is not None:
+                statement = statement.where(r.service_id == service_id)
+        else:
+            statement = (
+                select(t.department_id, func.count())
+                .where(
+                    t.department_id.in_(sorted(departments)),
+                    t.received_at >= start,
+                    t.received_at < end,
+                    t.first_response_at.is_(None),
+                    t.response_due_date >= today,
+                )
+                .group_by(t.department_id)
+            )
+            if service_id is not None:
+                statement = statement.where(t.service_id == service_id)
+        results.append(dict(session.execute(statement).all()))
+    return results[0], results[1]
 
 
 def _median_reply_hours(
@@ -839,16 +879,7 @@ def _totals(
 ) -> dict[int, Totals]:
     today = ctx.local_date(ctx.now())
     sums = _rollup_sums(session, ctx, period, today, department_ids, service_id)
-    needs_pending = any(
-        (row["follow_ups_open_until"] or date.min) >= today
-        or (row["unresponded_until"] or date.min) >= today
-        for row in sums.values()
-    )
-    bad_pending, unanswered_pending = (
-        _still_pending(session, ctx, period, today, department_ids, service_id)
-        if needs_pending
-        else ({}, {})
-    )
+    bad_pending, unanswered_pending = _still_pending(session, ctx, period, today, sums, service_id)
     medians = (
         _median_reply_hours(session, ctx, period, department_ids, service_id)
         if with_median
