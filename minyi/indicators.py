@@ -26,6 +26,7 @@ from sqlalchemy import (
     Date,
     Interval,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -661,6 +662,35 @@ def _row_or_blank(rows: dict, key: tuple) -> dict:
 # --- the indicators of a period ------------------------------------------------------------
 
 
+@lru_cache(maxsize=8)
+def _sums_statement(table, by_department: bool, by_service: bool):
+    """The period-sum query over `table`, built once (building it costs more than running it)."""
+    today = bindparam("today", type_=Date)
+    statement = (
+        select(
+            table.department_id,
+            *(func.sum(getattr(table, name)) for name in COUNT_COLUMNS),
+            *(func.max(getattr(table, name)) for name in UNTIL_COLUMNS),
+            func.sum(case((table.day < today, table.due), else_=table.closed_on_time)),
+            # The first day whose open follow-ups or unanswered tickets may be in time.
+            func.min(case((table.follow_ups_open_until >= today, table.day))),
+            func.min(case((table.unresponded_until >= today, table.day))),
+        )
+        .where(
+            table.day >= bindparam("first", type_=Date),
+            table.day <= bindparam("last", type_=Date),
+        )
+        .group_by(table.department_id)
+    )
+    if by_department:
+        statement = statement.where(
+            table.department_id.in_(bindparam("departments", expanding=True))
+        )
+    if by_service:
+        statement = statement.where(IndicatorDaily.service_id == bindparam("service"))
+    return statement
+
+
 def _rollup_sums(
     session: Session,
     ctx: ServiceContext,
@@ -686,30 +716,19 @@ def _rollup_sums(
     )
     totals: dict[int, dict[str, Any]] = defaultdict(_blank)
     if not in_period.everything:
-        statement = (
-            select(
-                table.department_id,
-                *(func.sum(getattr(table, name)) for name in COUNT_COLUMNS),
-                *(func.max(getattr(table, name)) for name in UNTIL_COLUMNS),
-                func.sum(case((table.day < today, table.due), else_=table.closed_on_time)),
-                # The first day whose open follow-ups or unanswered tickets may be in time.
-                func.min(case((table.follow_ups_open_until >= today, table.day))),
-                func.min(case((table.unresponded_until >= today, table.day))),
-            )
-            .where(table.day >= period.first, table.day <= period.last)
-            .group_by(table.department_id)
-        )
+        statement = _sums_statement(table, department_ids is not None, service_id is not None)
+        parameters = {"first": period.first, "last": period.last, "today": today}
         if department_ids is not None:
-            statement = statement.where(table.department_id.in_(department_ids))
+            parameters["departments"] = list(department_ids)
         if service_id is not None:
-            statement = statement.where(IndicatorDaily.service_id == service_id)
+            parameters["service"] = service_id
         if in_period.all_departments:
             statement = statement.where(table.day.not_in(sorted(in_period.all_departments)))
         for dept, days in _pairs_by_department(in_period).items():
             statement = statement.where(
                 ~and_(table.department_id == dept, table.day.in_(sorted(days)))
             )
-        for dept, *values in session.execute(statement):
+        for dept, *values in session.execute(statement, parameters):
             row = totals[dept]
             for name, value in zip((*ROLLUP_COLUMNS, *SUM_EXTRAS), values, strict=True):
                 row[name] = int(value or 0) if name in COUNT_SUMS else _as_date(value)

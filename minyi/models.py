@@ -248,13 +248,13 @@ class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
         Index("ix_tickets_department_received", "department_id", "received_at"),
-        # Covers the median first-reply time of a period for every department at once.
+        # Covers the median first-reply time of a period (minyi.indicators): no table reads.
         Index(
-            "ix_tickets_received_reply",
-            "received_at",
+            "ix_tickets_department_received_reply",
             "department_id",
-            "service_id",
+            "received_at",
             "first_replied_at",
+            "service_id",
         ),
         Index("ix_tickets_department_due", "department_id", "due_date"),
         Index("ix_tickets_department_closed", "department_id", "last_closed_at"),

@@ -79,8 +79,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.create_index(
-            'ix_tickets_received_reply',
-            ['received_at', 'department_id', 'service_id', 'first_replied_at'],
+            'ix_tickets_department_received_reply',
+            ['department_id', 'received_at', 'first_replied_at', 'service_id'],
             unique=False,
         )
     # Existing history: one marker with neither a moment nor a day means "every day"; the
@@ -93,7 +93,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.drop_index('ix_tickets_received_reply')
+        batch_op.drop_index('ix_tickets_department_received_reply')
     op.drop_table('indicator_stale')
     op.drop_index('ix_indicator_department_daily_day', table_name='indicator_department_daily')
     op.drop_table('indicator_department_daily')
