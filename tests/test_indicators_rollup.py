@@ -42,11 +42,11 @@ START = datetime(2026, 9, 20, tzinfo=BJ)
 SPAN_MINUTES = 75 * 24 * 60
 
 
-def local_day(moment: datetime) -> date:
-    return moment.astimezone(BJ).date()
+def local_day(moment: datetime, zone: ZoneInfo = BJ) -> date:
+    return moment.astimezone(zone).date()
 
 
-def reference_rollup(session) -> dict:
+def reference_rollup(session, zone: ZoneInfo = BJ) -> dict:
     """The rollup recomputed in Python from the ORM objects: the definition, independently."""
     rows: dict = defaultdict(
         lambda: {
@@ -67,7 +67,7 @@ def reference_rollup(session) -> dict:
     for rating in session.scalars(select(Rating)):
         if rating.excluded:
             continue
-        row = rows[(rating.department_id, rating.service_id, local_day(rating.created_at))]
+        row = rows[(rating.department_id, rating.service_id, local_day(rating.created_at, zone))]
         row[f"score_{rating.score}"] += 1
         follow_up = rating.follow_up
         if follow_up is None or follow_up.status == FollowUpStatus.EXCLUDED:
@@ -75,7 +75,7 @@ def reference_rollup(session) -> dict:
         if follow_up.status == FollowUpStatus.COMPLETED:
             on_time = (
                 follow_up.completed_at is not None
-                and local_day(follow_up.completed_at) <= follow_up.deadline
+                and local_day(follow_up.completed_at, zone) <= follow_up.deadline
             )
             row["follow_ups_on_time" if on_time else "follow_ups_late"] += 1
         else:
@@ -86,7 +86,7 @@ def reference_rollup(session) -> dict:
         for closure in ticket.closures:
             if closure.department_id is None:
                 continue
-            row = rows[(closure.department_id, service, local_day(closure.closed_at))]
+            row = rows[(closure.department_id, service, local_day(closure.closed_at, zone))]
             row["closures"] += 1
             row["resolved_answers"] += closure.resolved is not None
             row["resolved_yes"] += closure.resolved is True
@@ -94,14 +94,14 @@ def reference_rollup(session) -> dict:
             row["satisfied_answers"] += (closure.satisfaction or 0) >= 4
         if ticket.department_id is None:
             continue
-        row = rows[(ticket.department_id, service, local_day(ticket.received_at))]
+        row = rows[(ticket.department_id, service, local_day(ticket.received_at, zone))]
         row["tickets"] += 1
         row["sentiment_known"] += ticket.sentiment_label is not None
         row["negative"] += ticket.sentiment_label == "negative"
         if ticket.first_response_at is None:
             row["unresponded"] += 1
             latest(row, "unresponded_until", ticket.response_due_date)
-        elif local_day(ticket.first_response_at) <= ticket.response_due_date:
+        elif local_day(ticket.first_response_at, zone) <= ticket.response_due_date:
             row["responded_on_time"] += 1
         else:
             row["responded_late"] += 1
@@ -109,7 +109,7 @@ def reference_rollup(session) -> dict:
         row["due"] += 1
         row["closed_on_time"] += (
             ticket.status == TicketStatus.CLOSED
-            and local_day(ticket.last_closed_at) <= ticket.due_date
+            and local_day(ticket.last_closed_at, zone) <= ticket.due_date
         )
     return dict(rows)
 
@@ -424,3 +424,38 @@ def test_a_ticket_counts_once_it_has_a_department(session, ctx):
     assert row["tickets"] == 1
     refresh_rollups(session, ctx)
     assert rollup_rows(session) == reference_rollup(session)
+
+
+def test_local_days_follow_a_time_zone_with_daylight_saving(session, settings, clock):
+    # New York leaves daylight saving at 02:00 on 1 November 2026 (UTC-4 to UTC-5).
+    zone = ZoneInfo("America/New_York")
+    calendar = settings.calendar.model_copy(update={"timezone": "America/New_York"})
+    ctx = ServiceContext.from_settings(
+        settings.model_copy(update={"calendar": calendar}), analyzer=None, clock=clock
+    )
+    service = make_service(session)
+    edges = [datetime(2026, 11, 1, 4, tzinfo=UTC), datetime(2026, 11, 2, 5, tzinfo=UTC),
+             datetime(2026, 3, 8, 5, tzinfo=UTC), datetime(2026, 3, 9, 4, tzinfo=UTC)]  # fmt: skip
+    for edge in edges:
+        for minutes in (-1, 0, 1):
+            ratings.record_rating(session, ctx, service=service, score=3,
+                                  at=edge + timedelta(minutes=minutes))  # fmt: skip
+    session.commit()
+    refresh_rollups(session, ctx)
+    assert rollup_rows(session) == reference_rollup(session, zone)
+    october = department_indicators(session, ctx, "2026-10")[0]["ratings"]
+    assert october == 1  # 23:59 on 31 October, New York time (03:59 UTC, UTC-4)
+
+
+def test_the_scheduler_job_folds_stale_days_in(session_factory, settings, monkeypatch):
+    from minyi import jobs
+
+    monkeypatch.setitem(jobs._context, "settings", settings)
+    monkeypatch.setitem(jobs._context, "session_factory", session_factory)
+    ctx = ServiceContext.from_settings(settings, analyzer=None)
+    with session_factory.begin() as session:
+        ratings.record_rating(session, ctx, service=make_service(session), score=4)
+    assert jobs.refresh_indicator_rollups() >= 1
+    assert jobs.refresh_indicator_rollups() == 0
+    with session_factory() as session:
+        assert len(rollup_rows(session)) == 1
