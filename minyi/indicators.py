@@ -608,14 +608,17 @@ class RebuildReport:
 def rebuild_rollups(session: Session, ctx: ServiceContext) -> RebuildReport:
     """Recompute the whole rollup from the base tables, and say how many rows were wrong.
 
-    Stale buckets count as differing only if their stored row was wrong, so a rebuild right
-    after writes reports 0 when the stale markers did their job.
+    A bucket still marked stale is compared as readers see it (recomputed), so a rebuild
+    right after writes reports 0 when the markers did their job.
     """
     _lock_rollups(session)
     markers = read_stale(session, ctx)
     span = _base_range(session)
     fresh = compute_buckets(session, ctx, *span) if span else {}
-    pending = _recompute(session, ctx, markers) if markers.ids else {}
+    if markers.everything:
+        pending = fresh  # every stored row is stale: nothing stored can be wrong
+    else:
+        pending = _recompute(session, ctx, markers) if markers.ids else {}
     stored = {
         (row.department_id, row.service_id, row.day): {
             name: getattr(row, name) for name in ROLLUP_COLUMNS
