@@ -309,7 +309,10 @@ def test_count_overdue_tickets(session, ctx):
 def test_build_scheduler_registers_jobs_with_fixed_ids(settings, session_factory):
     scheduler = jobs.build_scheduler(settings, session_factory)
     assert not scheduler.running
-    assert [job.id for job in scheduler.get_jobs()] == [jobs.REPORT_OVERDUE_JOB_ID]
+    assert [job.id for job in scheduler.get_jobs()] == [
+        jobs.REPORT_OVERDUE_JOB_ID,
+        jobs.REFRESH_INDICATORS_JOB_ID,
+    ]
     job = scheduler.get_job(jobs.REPORT_OVERDUE_JOB_ID)
     assert job.func is jobs.report_overdue_tickets and job.args == () and job.kwargs == {}
     assert job.trigger.interval == timedelta(minutes=jobs.REPORT_OVERDUE_MINUTES)
