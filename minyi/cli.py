@@ -491,6 +491,7 @@ def indicators_group(
     # Fold the stale days into the rollup first, so the next reader finds them ready.
     with runtime.session_factory().begin() as session:
         indicators.refresh_rollups(session, ctx)
+        indicators.fill_medians(session, ctx, [period])
     with make_session_factory(runtime.engine, read_only=True)() as session:
         rows = indicators.department_indicators(
             session, ctx, period, department=department, service=service

@@ -45,6 +45,7 @@ from minyi.models import (
     FollowUpStatus,
     IndicatorDaily,
     IndicatorDepartmentDaily,
+    IndicatorMedian,
     IndicatorStale,
     Rating,
     Service,
@@ -171,6 +172,16 @@ def parse_period(value: object) -> Period:
         f"统计期「{value}」格式不对：应为 2026-10（月）、2026-W43（ISO 周）或 2026-Q4（季度）",
         f"period {value!r} is malformed: use 2026-10 (month), 2026-W43 (ISO week)"
         " or 2026-Q4 (quarter)",
+    )
+
+
+def periods_containing(day: date) -> tuple[str, str, str]:
+    """The month, ISO week and quarter a local day lies in, as period labels."""
+    year, week, _ = day.isocalendar()
+    return (
+        f"{day.year}-{day.month:02d}",
+        f"{year}-W{week:02d}",
+        f"{day.year}-Q{(day.month - 1) // 3 + 1}",
     )
 
 
@@ -550,10 +561,86 @@ def refresh_rollups(session: Session, ctx: ServiceContext) -> int:
                     delete(rollup).where(rollup.c.department_id == dept, rollup.c.day.in_(chunk))
                 )
     _insert_rows(session, fresh)
+    _forget_medians(session, stale)
     for chunk in _chunks(stale.ids):
         session.execute(delete(IndicatorStale).where(IndicatorStale.id.in_(chunk)))
     session.flush()
     return len(stale.ids)
+
+
+def _forget_medians(session: Session, stale: StaleDays) -> None:
+    """Delete the cached medians of every period a stale day lies in."""
+    medians = IndicatorMedian.__table__
+    if stale.everything:
+        session.execute(delete(medians))
+        return
+    labels = sorted({label for day in stale.all_departments for label in periods_containing(day)})
+    for chunk in _chunks(labels):
+        session.execute(delete(medians).where(medians.c.period.in_(chunk)))
+    for dept, days in _pairs_by_department(stale).items():
+        labels = sorted({label for day in days for label in periods_containing(day)})
+        for chunk in _chunks(labels):
+            session.execute(
+                delete(medians).where(medians.c.department_id == dept, medians.c.period.in_(chunk))
+            )
+
+
+def fill_medians(session: Session, ctx: ServiceContext, periods: Iterable[Period | str]) -> int:
+    """Cache the median first-reply hours of every department for `periods`; flushes.
+
+    Only departments with no cached row and no stale day in the period are computed (a stale
+    one is computed by readers until the next refresh). Returns the rows written.
+    """
+    stale = read_stale(session, ctx)
+    departments = set(session.scalars(select(Department.id)))
+    written = 0
+    for period in periods:
+        if not isinstance(period, Period):
+            period = parse_period(period)
+        if stale.everything:
+            return written
+        cached = set(
+            session.scalars(
+                select(IndicatorMedian.department_id).where(IndicatorMedian.period == period.label)
+            )
+        )
+        missing = {dept for dept in departments - cached if not _stale_in(stale, dept, period)}
+        if not missing:
+            continue
+        computed = _median_reply_hours(session, ctx, period, sorted(missing), None)
+        rows = [
+            {
+                "department_id": dept,
+                "period": period.label,
+                "replied": computed.get(dept, (0, None))[0],
+                "median_hours": computed.get(dept, (0, None))[1],
+            }
+            for dept in sorted(missing)
+        ]
+        session.execute(insert(IndicatorMedian.__table__), rows)
+        written += len(rows)
+    session.flush()
+    return written
+
+
+def recent_periods(ctx: ServiceContext, count: int = 13) -> list[Period]:
+    """The current and the `count` - 1 previous months, weeks and quarters (trend pages)."""
+    periods = []
+    for label in periods_containing(ctx.local_date(ctx.now())):
+        period = parse_period(label)
+        for _ in range(count):
+            periods.append(period)
+            period = period.previous()
+    return periods
+
+
+def _stale_in(stale: StaleDays, dept: int, period: Period) -> bool:
+    if stale.everything:
+        return True
+    return any(
+        period.first <= day <= period.last
+        for day in stale.all_departments | {d for p, d in stale.pairs if p == dept}
+    )
 
 
 def _pairs_by_department(stale: StaleDays) -> dict[int, set[date]]:
@@ -652,6 +739,7 @@ def rebuild_rollups(session: Session, ctx: ServiceContext) -> RebuildReport:
     )
     for rollup in ROLLUP_TABLES:
         session.execute(delete(rollup))
+    session.execute(delete(IndicatorMedian.__table__))
     _insert_rows(session, fresh)
     session.execute(delete(IndicatorStale).where(IndicatorStale.id.in_(markers.ids)))
     session.flush()
@@ -878,6 +966,38 @@ def _median_reply_hours(
     return {dept: (int(n), float(median)) for dept, n, median in session.execute(statement)}
 
 
+def _medians(
+    session: Session,
+    ctx: ServiceContext,
+    period: Period,
+    department_ids: list[int] | None,
+    service_id: int | None,
+) -> dict[int, tuple[int, float]]:
+    """The medians of `period`: cached ones where no stale day says otherwise, else computed."""
+    if service_id is not None:
+        return _median_reply_hours(session, ctx, period, department_ids, service_id)
+    statement = select(
+        IndicatorMedian.department_id, IndicatorMedian.replied, IndicatorMedian.median_hours
+    ).where(IndicatorMedian.period == period.label)
+    if department_ids is not None:
+        statement = statement.where(IndicatorMedian.department_id.in_(department_ids))
+    stale = read_stale(session, ctx)
+    result = {
+        dept: (replied, median)
+        for dept, replied, median in session.execute(statement)
+        if not _stale_in(stale, dept, period)
+    }
+    wanted = (
+        set(department_ids)
+        if department_ids is not None
+        else set(session.scalars(select(Department.id)))
+    )
+    missing = sorted(wanted - set(result))
+    if missing:
+        result.update(_median_reply_hours(session, ctx, period, missing, None))
+    return {dept: value for dept, value in result.items() if value[0]}
+
+
 @dataclass
 class Totals:
     """The sums one department's indicators are computed from."""
@@ -902,11 +1022,7 @@ def _totals(
     today = ctx.local_date(ctx.now())
     sums = _rollup_sums(session, ctx, period, today, department_ids, service_id)
     bad_pending, unanswered_pending = _still_pending(session, ctx, period, today, sums, service_id)
-    medians = (
-        _median_reply_hours(session, ctx, period, department_ids, service_id)
-        if with_median
-        else {}
-    )
+    medians = _medians(session, ctx, period, department_ids, service_id) if with_median else {}
     totals = {
         dept: Totals(
             counts={name: int(row.get(name) or 0) for name in COUNT_COLUMNS},

@@ -240,11 +240,12 @@ def report_overdue_tickets() -> int:
 
 
 def refresh_indicator_rollups() -> int:
-    """Fold the days writes marked stale into the indicator rollup; idempotent.
+    """Fold the days writes marked stale into the indicator rollup, and cache the medians of
+    the recent periods; idempotent.
 
     Readers are exact without it (they recompute stale days on the fly); it keeps them fast.
     """
-    from minyi.indicators import refresh_rollups
+    from minyi.indicators import fill_medians, recent_periods, refresh_rollups
     from minyi.services.context import ServiceContext
 
     settings: Settings = _context["settings"]  # type: ignore[assignment]
@@ -252,6 +253,7 @@ def refresh_indicator_rollups() -> int:
     ctx = ServiceContext.from_settings(settings, analyzer=None, session_factory=session_factory)
     with session_factory.begin() as session:
         handled = refresh_rollups(session, ctx)
+        fill_medians(session, ctx, recent_periods(ctx))
     if handled:
         log.debug("indicator rollup: %d stale markers folded in", handled)
     return handled

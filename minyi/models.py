@@ -545,6 +545,22 @@ class IndicatorDepartmentDaily(IndicatorCounts, Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
 
 
+class IndicatorMedian(Base):
+    """A department's median first-reply hours for one period, cached: medians do not add up.
+
+    Trusted only while no stale marker covers the department and a day of the period; a
+    refresh deletes the rows of every period a stale day lies in, in the same transaction as
+    it deletes the markers, and the scheduler fills the current and previous periods again.
+    """
+
+    __tablename__ = "indicator_medians"
+
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    period: Mapped[str] = mapped_column(String(8), primary_key=True)  # 2026-10, 2026-W43, 2026-Q4
+    replied: Mapped[int] = mapped_column(Integer)
+    median_hours: Mapped[float | None] = mapped_column(Float)
+
+
 class IndicatorStale(Base):
     """A department-day whose rollup rows must be recomputed before they are trusted.
 

@@ -9,13 +9,14 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from minyi.errors import MinyiError
 from minyi.indicators import (
     department_indicators,
     department_rollup_rows,
     department_rows,
+    fill_medians,
     mark_days_stale,
     rebuild_rollups,
     refresh_rollups,
@@ -26,6 +27,7 @@ from minyi.models import (
     Channel,
     FollowUpStatus,
     IndicatorDepartmentDaily,
+    IndicatorMedian,
     IndicatorStale,
     Rating,
     Role,
@@ -40,6 +42,7 @@ from tests.builders import make_citizen, make_department, make_service, make_sta
 BJ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 9, 20, tzinfo=BJ)
 SPAN_MINUTES = 75 * 24 * 60
+PERIODS = ["2026-09", "2026-10", "2026-11", "2026-W44", "2026-Q4"]
 
 
 def local_day(moment: datetime, zone: ZoneInfo = BJ) -> date:
@@ -265,6 +268,7 @@ class RandomCounty:
 
     def refresh(self):
         refresh_rollups(self.session, self.ctx)
+        fill_medians(self.session, self.ctx, PERIODS)
         self.refreshes += 1
 
     def bulk_import(self):
@@ -306,7 +310,7 @@ def test_rollup_equals_a_from_scratch_computation_after_random_writes(
         county.step()
     assert county.refreshes > 0
     # Read with stale days still pending: the same answer as after the refresh.
-    periods = ["2026-09", "2026-10", "2026-11", "2026-W44", "2026-Q4"]
+    periods = PERIODS
     before = [department_indicators(session, ctx, p) for p in periods]
     refresh_rollups(session, ctx)
     session.commit()
@@ -315,8 +319,14 @@ def test_rollup_equals_a_from_scratch_computation_after_random_writes(
     assert rollup_rows(session) == reference
     assert department_rollup_rows(session) == department_rows(reference)
     assert [department_indicators(session, ctx, p) for p in periods] == before
+    # Cached medians give what the tickets give.
+    fill_medians(session, ctx, periods)
+    assert session.scalar(select(func.count()).select_from(IndicatorMedian)) > 0
+    assert [department_indicators(session, ctx, p) for p in periods] == before
     report = rebuild_rollups(session, ctx)
     assert report.differed == 0 and report.buckets == len(reference_rollup(session))
+    assert session.scalar(select(func.count()).select_from(IndicatorMedian)) == 0
+    assert [department_indicators(session, ctx, p) for p in periods] == before
 
 
 def test_rebuild_finds_and_repairs_a_wrong_row(session, ctx):
@@ -459,3 +469,43 @@ def test_the_scheduler_job_folds_stale_days_in(session_factory, settings, monkey
     assert jobs.refresh_indicator_rollups() == 0
     with session_factory() as session:
         assert len(rollup_rows(session)) == 1
+
+
+def test_a_cached_median_gives_way_to_a_late_reply(session, settings, clock):
+    clock.now = datetime(2026, 11, 20, 4, tzinfo=UTC)
+    ctx = ServiceContext.from_settings(roomy(settings), analyzer=None, clock=clock)
+    minimum = ctx.settings.indicators.model_copy(update={"min_denominator": 1})
+    ctx.settings = ctx.settings.model_copy(update={"indicators": minimum})
+    department = make_department(session)
+    admin = Actor.staff(make_staff(session, Role.ADMIN))
+    received = datetime(2026, 10, 5, 1, tzinfo=UTC)
+    waiting = []
+    for hours in (2, 4, 6):
+        ticket = make_ticket(session, ctx, at=received)
+        tickets.assign(session, ctx, ticket, department, actor=admin, at=received)
+        tickets.start(session, ctx, ticket, actor=admin, at=received)
+        if hours < 6:
+            tickets.reply(session, ctx, ticket, actor=admin, text="已答复",
+                          at=received + timedelta(hours=hours))  # fmt: skip
+        else:
+            waiting.append(ticket)
+    session.commit()
+    refresh_rollups(session, ctx)
+    assert fill_medians(session, ctx, ["2026-10"]) == 1
+    session.commit()
+
+    def median():
+        return department_indicators(session, ctx, "2026-10")[0]["median_first_reply_hours"]
+
+    assert median() == 3.0
+    # A late reply: the cache row is no longer trusted, readers compute from the tickets.
+    tickets.reply(session, ctx, waiting[0], actor=admin, text="已答复",
+                  at=received + timedelta(hours=30))  # fmt: skip
+    session.commit()
+    assert median() == 4.0
+    refresh_rollups(session, ctx)  # drops the cached row with the marker
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(IndicatorMedian)) == 0
+    assert median() == 4.0
+    assert fill_medians(session, ctx, ["2026-10"]) == 1
+    assert median() == 4.0

@@ -66,6 +66,14 @@ def upgrade() -> None:
         'ix_indicator_department_daily_day', 'indicator_department_daily', ['day'], unique=False
     )
     op.create_table(
+        'indicator_medians',
+        sa.Column('department_id', sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column('period', sa.String(length=8), nullable=False),
+        sa.Column('replied', sa.Integer(), nullable=False),
+        sa.Column('median_hours', sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint('department_id', 'period', name=op.f('pk_indicator_medians')),
+    )
+    op.create_table(
         'indicator_stale',
         sa.Column(
             'id',
@@ -95,6 +103,7 @@ def downgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_department_received_reply')
     op.drop_table('indicator_stale')
+    op.drop_table('indicator_medians')
     op.drop_index('ix_indicator_department_daily_day', table_name='indicator_department_daily')
     op.drop_table('indicator_department_daily')
     op.drop_index('ix_indicator_daily_day', table_name='indicator_daily')
