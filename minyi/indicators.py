@@ -79,16 +79,37 @@ COUNT_COLUMNS = (
     "satisfaction_answers",
     "satisfied_answers",
 )
-UNTIL_COLUMNS = ("follow_ups_open_until", "unresponded_until")
-ROLLUP_COLUMNS = COUNT_COLUMNS + UNTIL_COLUMNS
+UNTIL_COLUMNS = ("follow_ups_open_until", "unresponded_until")  # latest deadline: max
+FIRST_COLUMNS = ("follow_ups_open_first", "unresponded_first")  # earliest deadline: min
+DATE_COLUMNS = frozenset(UNTIL_COLUMNS + FIRST_COLUMNS)
+ROLLUP_COLUMNS = COUNT_COLUMNS + UNTIL_COLUMNS + FIRST_COLUMNS
 ROLLUP_TABLES = (IndicatorDaily.__table__, IndicatorDepartmentDaily.__table__)
 # What a period's sums carry besides the rollup columns (see _rollup_sums).
-PENDING_FROM = (
-    ("follow_ups_open_until", "follow_ups_pending_from"),
-    ("unresponded_until", "unresponded_from"),
+# (open count, earliest and latest deadline, and what the sums say about those still in time)
+PENDING = (
+    (
+        "follow_ups_open",
+        "follow_ups_open_first",
+        "follow_ups_open_until",
+        "follow_ups_pending",
+        "follow_ups_mixed",
+        "follow_ups_pending_from",
+    ),
+    (
+        "unresponded",
+        "unresponded_first",
+        "unresponded_until",
+        "unresponded_pending",
+        "unresponded_mixed",
+        "unresponded_from",
+    ),
 )
-SUM_EXTRAS = ("due_counted", *(start for _, start in PENDING_FROM))
-COUNT_SUMS = frozenset((*COUNT_COLUMNS, "due_counted"))
+SUM_EXTRAS = (
+    "due_counted",
+    *(name for family in PENDING for name in family[3:5]),
+    *(family[5] for family in PENDING),
+)
+COUNT_SUMS = frozenset((*COUNT_COLUMNS, *SUM_EXTRAS[:5]))
 
 # The keys of one department's indicators, in the order the JSON and the table give them.
 INDICATOR_KEYS = (
@@ -269,7 +290,7 @@ Bucket = tuple[int, int, date]  # department id, service id (0: none), local day
 
 def _blank() -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(COUNT_COLUMNS, 0)
-    row.update(dict.fromkeys(UNTIL_COLUMNS))
+    row.update(dict.fromkeys(UNTIL_COLUMNS + FIRST_COLUMNS))
     return row
 
 
@@ -304,7 +325,7 @@ def compute_buckets(
         for dept, service, day, *values in session.execute(statement):
             row = rows[(dept, service or 0, _as_date(day))]
             for name, value in zip(names, values, strict=True):
-                row[name] = _as_date(value) if name in UNTIL_COLUMNS else int(value or 0)
+                row[name] = _as_date(value) if name in DATE_COLUMNS else int(value or 0)
 
     # Ratings by their creation day; their 差评 follow-ups (an excluded one never counts).
     r, f = Rating, BadReviewFollowUp
@@ -322,6 +343,7 @@ def compute_buckets(
             _count(and_(completed, ~on_time)),
             _count(still_open),
             func.max(case((still_open, f.deadline))),
+            func.min(case((still_open, f.deadline))),
         )
         .outerjoin(f, and_(f.rating_id == r.id, f.status != FollowUpStatus.EXCLUDED))
         .where(r.excluded.is_(False), r.created_at >= start, r.created_at < end)
@@ -335,6 +357,7 @@ def compute_buckets(
             "follow_ups_late",
             "follow_ups_open",
             "follow_ups_open_until",
+            "follow_ups_open_first",
         ),
     )
 
@@ -356,6 +379,7 @@ def compute_buckets(
             _count(and_(responded, ~in_window)),
             _count(~responded),
             func.max(case((~responded, t.response_due_date))),
+            func.min(case((~responded, t.response_due_date))),
         )
         .where(t.department_id.is_not(None), t.received_at >= start, t.received_at < end)
         .group_by(t.department_id, service, day)
@@ -370,6 +394,7 @@ def compute_buckets(
             "responded_late",
             "unresponded",
             "unresponded_until",
+            "unresponded_first",
         ),
     )
 
@@ -762,7 +787,31 @@ def _sums_statement(table, by_department: bool, by_service: bool):
             table.department_id,
             *(func.sum(getattr(table, name)) for name in COUNT_COLUMNS),
             *(func.max(getattr(table, name)) for name in UNTIL_COLUMNS),
+            *(func.min(getattr(table, name)) for name in FIRST_COLUMNS),
             func.sum(case((table.day < today, table.due), else_=table.closed_on_time)),
+            # Open ones all still in time (earliest deadline not passed) are counted here;
+            # a day whose open ones straddle today is "mixed" and read from the base rows.
+            *(
+                expression
+                for count, first, until, *_ in PENDING
+                for expression in (
+                    func.sum(
+                        case((getattr(table, first) >= today, getattr(table, count)), else_=0)
+                    ),
+                    func.sum(
+                        case(
+                            (
+                                and_(
+                                    getattr(table, first) < today,
+                                    getattr(table, until) >= today,
+                                ),
+                                1,
+                            ),
+                            else_=0,
+                        )
+                    ),
+                )
+            ),
             # The first day whose open follow-ups or unanswered tickets may be in time.
             func.min(case((table.follow_ups_open_until >= today, table.day))),
             func.min(case((table.unresponded_until >= today, table.day))),
@@ -846,7 +895,11 @@ def _rollup_sums(
                 _add(total, row)
                 due = row["due"] if day < today else row["closed_on_time"]
                 total["due_counted"] = total.get("due_counted", 0) + due
-                for until, start in PENDING_FROM:
+                for count, first, until, pending, mixed, start in PENDING:
+                    if row[first] is not None and row[first] >= today:
+                        total[pending] = total.get(pending, 0) + row[count]
+                    elif (row[until] or date.min) >= today:
+                        total[mixed] = total.get(mixed, 0) + 1
                     if (row[until] or date.min) >= today:
                         total[start] = min(total.get(start) or day, day)
     return totals
@@ -857,6 +910,9 @@ def _add(total: dict[str, Any], row: dict[str, Any]) -> None:
         total[name] += row[name]
     for name in UNTIL_COLUMNS:
         if row[name] is not None and (total[name] is None or row[name] > total[name]):
+            total[name] = row[name]
+    for name in FIRST_COLUMNS:
+        if row[name] is not None and (total[name] is None or row[name] < total[name]):
             total[name] = row[name]
 
 
@@ -875,50 +931,73 @@ def _still_pending(
 ) -> tuple[dict[int, int], dict[int, int]]:
     """Per department: open follow-ups and unanswered tickets of P still within their time.
 
-    Only the departments and days whose rollup says something may still be pending are read
-    (the latest deadline of a day's open follow-ups is kept for this), through the
-    (department, time) indexes of the base tables.
+    The rollup keeps each day's earliest and latest deadline of the open ones: a day whose
+    earliest is today or later is counted whole in the sums; only a department with a day
+    whose deadlines straddle today (settings changed, an import) is counted from the base
+    rows, from its first day that may be in time.
     """
     _, end = _period_window(ctx, period)
     r, f, t = Rating, BadReviewFollowUp, Ticket
     results = []
-    for from_key, base in (("follow_ups_pending_from", "ratings"), ("unresponded_from", "t")):
-        departments = {dept: row[from_key] for dept, row in sums.items() if row.get(from_key)}
+    for (_, _, _, pending, mixed, from_key), base in zip(PENDING, ("ratings", "t"), strict=True):
+        departments = {
+            dept: row[from_key]
+            for dept, row in sums.items()
+            if row.get(mixed) and row.get(from_key)
+        }
+        summed = {
+            dept: row.get(pending, 0) for dept, row in sums.items() if dept not in departments
+        }
         if not departments:
-            results.append({})
+            results.append(summed)
             continue
         start = _local_midnight(min(departments.values()), ctx.timezone)
         if base == "ratings":
-            statement = (
-                select(r.department_id, func.count())
-                .join(f, f.rating_id == r.id)
-                .where(
-                    r.department_id.in_(sorted(departments)),
-                    r.created_at >= start,
-                    r.created_at < end,
-                    r.excluded.is_(False),
-                    f.status.in_([FollowUpStatus.OPEN, FollowUpStatus.RECTIFIED]),
-                    f.deadline >= today,
+            # Driven from the few follow-ups not yet due, through (department, deadline):
+            # every follow-up belongs to some department, so listing them all loses none.
+            # Two steps, so no planner starts from a week of ratings instead.
+            waiting = list(
+                session.scalars(
+                    select(f.rating_id).where(
+                        f.department_id.in_(select(Department.id).scalar_subquery()),
+                        f.deadline >= today,
+                        f.status.in_([FollowUpStatus.OPEN, FollowUpStatus.RECTIFIED]),
+                    )
                 )
-                .group_by(r.department_id)
             )
-            if service_id is not None:
-                statement = statement.where(r.service_id == service_id)
-        else:
-            statement = (
-                select(t.department_id, func.count())
-                .where(
-                    t.department_id.in_(sorted(departments)),
-                    t.received_at >= start,
-                    t.received_at < end,
-                    t.first_response_at.is_(None),
-                    t.response_due_date >= today,
+            counts: dict[int, int] = defaultdict(int)
+            for chunk in _chunks(waiting, 5000):
+                statement = (
+                    select(r.department_id, func.count())
+                    .where(
+                        r.id.in_(chunk),
+                        r.department_id.in_(sorted(departments)),
+                        r.created_at >= start,
+                        r.created_at < end,
+                        r.excluded.is_(False),
+                    )
+                    .group_by(r.department_id)
                 )
-                .group_by(t.department_id)
+                if service_id is not None:
+                    statement = statement.where(r.service_id == service_id)
+                for dept, count in session.execute(statement):
+                    counts[dept] += count
+            results.append(summed | dict(counts))
+            continue
+        statement = (
+            select(t.department_id, func.count())
+            .where(
+                t.department_id.in_(sorted(departments)),
+                t.received_at >= start,
+                t.received_at < end,
+                t.first_response_at.is_(None),
+                t.response_due_date >= today,
             )
-            if service_id is not None:
-                statement = statement.where(t.service_id == service_id)
-        results.append(dict(session.execute(statement).all()))
+            .group_by(t.department_id)
+        )
+        if service_id is not None:
+            statement = statement.where(t.service_id == service_id)
+        results.append(summed | dict(session.execute(statement).all()))
     return results[0], results[1]
 
 

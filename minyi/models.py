@@ -498,6 +498,7 @@ class IndicatorCounts:
     follow_ups_late: Mapped[int] = mapped_column(Integer, default=0)
     follow_ups_open: Mapped[int] = mapped_column(Integer, default=0)
     follow_ups_open_until: Mapped[date | None] = mapped_column(Date)  # latest open deadline
+    follow_ups_open_first: Mapped[date | None] = mapped_column(Date)  # earliest open deadline
     # Tickets received that day.
     tickets: Mapped[int] = mapped_column(Integer, default=0)
     sentiment_known: Mapped[int] = mapped_column(Integer, default=0)
@@ -506,6 +507,7 @@ class IndicatorCounts:
     responded_late: Mapped[int] = mapped_column(Integer, default=0)
     unresponded: Mapped[int] = mapped_column(Integer, default=0)
     unresponded_until: Mapped[date | None] = mapped_column(Date)  # latest open window end
+    unresponded_first: Mapped[date | None] = mapped_column(Date)  # earliest open window end
     # Tickets due that day (current due date).
     due: Mapped[int] = mapped_column(Integer, default=0)
     closed_on_time: Mapped[int] = mapped_column(Integer, default=0)

@@ -515,3 +515,23 @@ def test_median_of_an_even_count_is_the_mean_of_the_middle_two(session, roomy_ct
     assert one(rows)["median_first_reply_hours"] == 6.0
     assert one(rows)["denominators"]["median_first_reply_hours"] == 4
     assert one(rows, "rsj")["median_first_reply_hours"] == 7.0
+
+
+def test_open_follow_ups_of_one_day_with_deadlines_either_side_of_today(
+    session, small_ctx, clock, county
+):
+    # One day's follow-ups normally share a deadline; an import under older rules may not.
+    clock.now = local(2026, 11, 25)
+    made = [
+        ratings.record_rating(
+            session, small_ctx, service=county["permit"], score=1, at=local(2026, 11, 20)
+        ).follow_up
+        for _ in range(3)
+    ]
+    made[0].deadline = date(2026, 11, 23)  # passed: counted, not on time
+    made[1].deadline = date(2026, 11, 24)  # passed
+    assert made[2].deadline >= date(2026, 11, 25)  # still in time: left out
+    session.commit()
+    row = one(indicators_of(session, small_ctx, "2026-11"))
+    assert row["denominators"]["bad_reviews_rectified_on_time"] == 2
+    assert row["bad_reviews_rectified_on_time"] == 0.0

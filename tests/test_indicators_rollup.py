@@ -55,9 +55,11 @@ def reference_rollup(session, zone: ZoneInfo = BJ) -> dict:
         lambda: {
             "score_1": 0, "score_2": 0, "score_3": 0, "score_4": 0, "score_5": 0,
             "follow_ups_on_time": 0, "follow_ups_late": 0, "follow_ups_open": 0,
-            "follow_ups_open_until": None, "tickets": 0, "sentiment_known": 0, "negative": 0,
+            "follow_ups_open_until": None, "follow_ups_open_first": None,
+            "tickets": 0, "sentiment_known": 0, "negative": 0,
             "responded_on_time": 0, "responded_late": 0, "unresponded": 0,
-            "unresponded_until": None, "due": 0, "closed_on_time": 0, "closures": 0,
+            "unresponded_until": None, "unresponded_first": None,
+            "due": 0, "closed_on_time": 0, "closures": 0,
             "resolved_answers": 0, "resolved_yes": 0, "satisfaction_answers": 0,
             "satisfied_answers": 0,
         }
@@ -65,6 +67,8 @@ def reference_rollup(session, zone: ZoneInfo = BJ) -> dict:
 
     def latest(row, name, day):
         row[name] = day if row[name] is None else max(row[name], day)
+        first = name.replace("_until", "_first")
+        row[first] = day if row[first] is None else min(row[first], day)
 
     session.expire_all()
     for rating in session.scalars(select(Rating)):

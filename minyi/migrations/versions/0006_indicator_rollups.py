@@ -35,8 +35,10 @@ def _counts() -> list[sa.Column]:
     return [
         *(count(name) for name in COUNTS),
         sa.Column('follow_ups_open_until', sa.Date(), nullable=True),
+        sa.Column('follow_ups_open_first', sa.Date(), nullable=True),
         *(count(name) for name in TICKET_COUNTS),
         sa.Column('unresponded_until', sa.Date(), nullable=True),
+        sa.Column('unresponded_first', sa.Date(), nullable=True),
         *(count(name) for name in CLOSURE_COUNTS),
     ]
 
