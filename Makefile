@@ -33,6 +33,8 @@ lint: $(STAMP_TEST)
 bench: $(STAMP_TEST)
 	$(BIN)/python bench/nlp.py
 	$(BIN)/python bench/import_ratings.py
+	$(BIN)/python bench/concurrency.py
+	$(BIN)/python bench/surveys.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

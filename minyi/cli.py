@@ -1,4 +1,4 @@
-"""The `minyi` command: init, serve, user, import, calendar, indicators, summary, nlp.
+"""The `minyi` command: init, serve, user, import, calendar, survey, indicators, summary, nlp.
 
 Exit 0 ok, 1 refused, 2 usage.
 """
@@ -205,9 +205,16 @@ def _database_label(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _listen_options(command):
+    """--host and --port, shared by the commands that serve HTTP."""
+    command = click.option(
+        "--port", type=click.IntRange(1, 65535), help="端口 / port (default from config)"
+    )(command)
+    return click.option("--host", help="监听地址 / listen address (default from config)")(command)
+
+
 @main.command()
-@click.option("--host", help="监听地址 / listen address (default from config)")
-@click.option("--port", type=click.IntRange(1, 65535), help="端口 / port (default from config)")
+@_listen_options
 @click.pass_obj
 def serve(runtime: Runtime, host: str | None, port: int | None) -> None:
     """启动网站与定时任务（有 token 时含机器人）/ run web + scheduler (+ bot)."""
@@ -226,8 +233,7 @@ def _check_before_start(runtime: Runtime) -> None:
 
 
 @main.command("web")
-@click.option("--host", help="监听地址 / listen address (default from config)")
-@click.option("--port", type=click.IntRange(1, 65535), help="端口 / port (default from config)")
+@_listen_options
 @click.pass_obj
 def web_command(runtime: Runtime, host: str | None, port: int | None) -> None:
     """只启动网站（不含定时任务和机器人）/ run the web site only (no scheduler, no bot)."""
@@ -580,6 +586,288 @@ def summary_command(runtime: Runtime, period, department: str, output_format: st
         click.echo("\n重复投诉 / near-duplicates")
         for numbers in summary["near_duplicates"]:
             click.echo(f"  {', '.join(numbers)}")
+
+
+@main.group("survey")
+def survey_group() -> None:
+    """满意度调查：导入、开始、结果、导出 / surveys: import, open, results, export."""
+
+
+def _survey_context(runtime: Runtime, *, nlp: bool = False):
+    from minyi.services.context import ServiceContext
+
+    session_factory = runtime.session_factory()
+    extra = {} if nlp else {"analyzer": None}
+    ctx = ServiceContext.from_settings(runtime.settings, session_factory=session_factory, **extra)
+    return session_factory, ctx
+
+
+def _county_moment(settings, value: str | None, *, option: str) -> datetime | None:
+    """An ISO date or time from the command line; naive ones are the county's local time.
+
+    A bare date means the end of that day (the round stays open all of it).
+    """
+    if value is None:
+        return None
+    from datetime import timedelta
+
+    tz = ZoneInfo(settings.calendar.timezone)
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"须为 ISO 日期或时间，如 2026-12-31 或 2026-12-31T18:00 / an ISO date or time,"
+            f" e.g. 2026-12-31 or 2026-12-31T18:00 (not {value!r})",
+            param_hint=option,
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+@survey_group.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--draft", is_flag=True, help="存为草稿，不发布 / store as a draft, unpublished")
+@click.pass_obj
+def survey_import(runtime: Runtime, path: Path, draft: bool) -> None:
+    """导入问卷定义（JSON，格式见 docs/surveys.md）/ import a survey definition file.
+
+    已有同一 slug 时生成新版本 / an existing slug gets a new version.
+    """
+    from surveys.catalog import import_survey
+    from surveys.definition import parse_definition_json
+
+    definition = parse_definition_json(path.read_bytes())
+    session_factory, ctx = _survey_context(runtime)
+    with session_factory.begin() as session:
+        result = import_survey(session, ctx, definition, publish=not draft)
+    state = "已发布 published" if result.published else "草稿 draft"
+    if not result.created_version:
+        click.echo(
+            f"{result.slug}：与第 {result.version} 版相同，未改动 / unchanged, same as version"
+            f" {result.version} ({state})"
+        )
+    elif result.created_survey:
+        click.echo(f"已导入新问卷 / imported new survey {result.slug}, version 1 ({state})")
+    else:
+        click.echo(
+            f"已导入 {result.slug} 第 {result.version} 版 / imported {result.slug}"
+            f" version {result.version} ({state})"
+        )
+
+
+@survey_group.command("export-definition")
+@click.argument("slug")
+@click.option("--version", "version", type=click.IntRange(1), help="版本 / version (latest)")
+@click.pass_obj
+def survey_export_definition(runtime: Runtime, slug: str, version: int | None) -> None:
+    """输出问卷定义 JSON（可再导入）/ print a survey's definition file (importable)."""
+    from surveys.catalog import export_definition
+
+    with runtime.session_factory()() as session:
+        definition = export_definition(session, slug, version)
+    click.echo(json.dumps(definition, ensure_ascii=False, indent=2))
+
+
+@survey_group.command("list")
+@click.pass_obj
+def survey_list(runtime: Runtime) -> None:
+    """列出问卷 / list surveys with their versions."""
+    from surveys.catalog import list_surveys
+
+    with runtime.session_factory()() as session:
+        surveys = list_surveys(session)
+    if not surveys:
+        click.echo("还没有问卷 / no surveys yet (minyi survey import FILE.json)")
+    for item in surveys:
+        published = item.published_version or "-"
+        archived = "  已归档 archived" if item.archived else ""
+        click.echo(
+            f"{item.slug}  {item.title}  版本 versions {item.versions}"
+            f"  已发布 published {published}{archived}"
+        )
+
+
+@survey_group.command("open")
+@click.argument("slug")
+@click.option(
+    "--closes", help="结束时间（ISO；只写日期则到当天结束）/ closing time, ISO (default 7 days)"
+)
+@click.option("--invite", is_flag=True, help="邀请机器人订阅者 / invite the bot's subscribers")
+@click.option("--invitation-only", is_flag=True, help="仅限受邀者 / invited respondents only")
+@click.pass_obj
+def survey_open(
+    runtime: Runtime, slug: str, closes: str | None, invite: bool, invitation_only: bool
+) -> None:
+    """现在开始一轮调查 / open a round now."""
+    from surveys.rounds import open_round, survey_link
+
+    closes_at = _county_moment(runtime.settings, closes, option="--closes")
+    session_factory, ctx = _survey_context(runtime)
+    with session_factory.begin() as session:
+        opened = open_round(
+            session,
+            ctx,
+            slug,
+            closes_at=closes_at,
+            invite_subscribers=invite,
+            invitation_only=invitation_only,
+        )
+    tz = ZoneInfo(runtime.settings.calendar.timezone)
+    until = opened.closes_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    click.echo(
+        f"已开始 {opened.slug} 第 {opened.number} 轮，至 {until} / opened round {opened.number}"
+        f" of {opened.slug} until {until}: {survey_link(ctx, opened.slug)}"
+    )
+
+
+@survey_group.command("close")
+@click.argument("slug")
+@click.pass_obj
+def survey_close(runtime: Runtime, slug: str) -> None:
+    """结束进行中的一轮 / close the open round now."""
+    from surveys.rounds import close_round, open_round_for
+
+    session_factory, ctx = _survey_context(runtime)
+    with session_factory.begin() as session:
+        closed = close_round(session, ctx, open_round_for(session, ctx, slug).id)
+    click.echo(f"已结束第 {closed.number} 轮 / closed round {closed.number} of {closed.slug}")
+
+
+@survey_group.command("schedule")
+@click.argument("slug")
+@click.option(
+    "--every",
+    "kind",
+    type=click.Choice(["monthly", "quarterly", "cron"]),
+    required=True,
+    help="周期 / monthly (1st, 09:00), quarterly (1 Jan/Apr/Jul/Oct, 09:00) or cron",
+)
+@click.option("--cron", help="cron 表达式（分 时 日 月 周）/ expression for --every cron")
+@click.option("--days", default=7, show_default=True, type=int, help="每轮开放天数 / days open")
+@click.option("--no-invite", is_flag=True, help="不邀请订阅者 / do not invite subscribers")
+@click.option("--invitation-only", is_flag=True, help="仅限受邀者 / invited respondents only")
+@click.option(
+    "--remind-hours",
+    default=24,
+    show_default=True,
+    type=int,
+    help="结束前多少小时提醒未答者（0 不提醒）/ remind non-responders this many hours before",
+)
+@click.pass_obj
+def survey_schedule(
+    runtime: Runtime,
+    slug: str,
+    kind: str,
+    cron: str | None,
+    days: int,
+    no_invite: bool,
+    invitation_only: bool,
+    remind_hours: int,
+) -> None:
+    """定期开展调查（由 minyi worker 执行）/ run rounds on a schedule (the worker opens them)."""
+    from surveys.rounds import schedule_survey
+
+    session_factory, ctx = _survey_context(runtime)
+    with session_factory.begin() as session:
+        schedule = schedule_survey(
+            session,
+            ctx,
+            slug,
+            kind=kind,
+            cron=cron,
+            open_days=days,
+            invite_subscribers=not no_invite,
+            invitation_only=invitation_only,
+            remind_hours_before=remind_hours,
+        )
+    click.echo(
+        f"已排期 / scheduled {schedule.slug}: {schedule.kind} ({schedule.cron},"
+        f" {runtime.settings.calendar.timezone}), {schedule.open_days} 天 days"
+    )
+
+
+@survey_group.command("unschedule")
+@click.argument("slug")
+@click.pass_obj
+def survey_unschedule(runtime: Runtime, slug: str) -> None:
+    """停止定期调查（已开始的一轮照常结束）/ stop the schedule (an open round still runs)."""
+    from surveys.rounds import stop_schedule
+
+    session_factory, ctx = _survey_context(runtime)
+    with session_factory.begin() as session:
+        stopped = stop_schedule(session, ctx, slug)
+    click.echo(f"已停止 {stopped} 个排期 / stopped {stopped} schedule(s) of {slug}")
+
+
+@survey_group.command("invite")
+@click.argument("slug")
+@click.option("--count", required=True, type=click.IntRange(1, 100_000), help="数量 / how many")
+@click.pass_obj
+def survey_invite(runtime: Runtime, slug: str, count: int) -> None:
+    """为进行中的一轮生成一次性邀请链接（只显示这一次）/ single-use links, shown once."""
+    from surveys.rounds import create_invitations, open_round_for
+
+    session_factory, ctx = _survey_context(runtime)
+    with session_factory.begin() as session:
+        links = create_invitations(session, ctx, open_round_for(session, ctx, slug).id, count)
+    for link in links:
+        click.echo(link)
+
+
+@survey_group.command("progress")
+@click.argument("slug")
+@click.option("--round", "number", type=click.IntRange(1), help="轮次 / round (latest)")
+@click.pass_obj
+def survey_progress(runtime: Runtime, slug: str, number: int | None) -> None:
+    """邀请、提醒与答卷进度（JSON）/ invitations, reminders and responses of a round, as JSON."""
+    from surveys.rounds import get_round, round_progress
+
+    with runtime.session_factory()() as session:
+        progress = round_progress(session, get_round(session, slug, number).id)
+    click.echo(json.dumps(progress, ensure_ascii=False))
+
+
+@survey_group.command("results")
+@click.argument("slug")
+@click.option("--round", "number", type=click.IntRange(1), help="轮次 / round (latest)")
+@click.option("--format", "fmt", type=click.Choice(["json"]), default="json", show_default=True)
+@click.option("--compare", is_flag=True, help="附与上一轮的比较 / add the comparison")
+@click.pass_obj
+def survey_results(runtime: Runtime, slug: str, number: int | None, fmt: str, compare: bool):
+    """一轮的结果 / a round's results: counts, means with 95% intervals, NPS, text topics."""
+    from surveys.results import compare_rounds, round_results
+    from surveys.rounds import get_round
+    from surveys.worker import run_text_analysis
+
+    session_factory, ctx = _survey_context(runtime, nlp=runtime.settings.nlp.enabled)
+    # Texts the worker has not analysed yet are analysed now, so the figures are complete.
+    run_text_analysis(session_factory, ctx, max_batches=1_000_000)
+    with session_factory() as session:
+        round_id = get_round(session, slug, number).id
+        out = round_results(session, ctx, round_id)
+        if compare:
+            out["comparison"] = compare_rounds(session, ctx, round_id)
+    click.echo(json.dumps(out, ensure_ascii=False))
+
+
+@survey_group.command("export")
+@click.argument("slug")
+@click.option("--round", "number", type=click.IntRange(1), help="轮次 / round (all rounds)")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), required=True)
+@click.option(
+    "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="文件 / file"
+)
+@click.pass_obj
+def survey_export(runtime: Runtime, slug: str, number: int | None, fmt: str, output: Path):
+    """导出答卷：每份一行，每题一列 / responses, one row each, one column per question key."""
+    from surveys.export import write_export
+
+    session_factory, ctx = _survey_context(runtime)
+    with session_factory() as session:
+        written = write_export(session, ctx, slug, output, format=fmt, round_number=number)
+    click.echo(f"已导出 {written} 份答卷 / exported {written} responses: {output.absolute()}")
 
 
 def _county_today(settings) -> date:

@@ -31,6 +31,12 @@ log = logging.getLogger(__name__)
 
 REPORT_OVERDUE_JOB_ID = "report_overdue_tickets"
 REPORT_OVERDUE_MINUTES = 30
+# Surveys (surveys.worker): each job finds its work in the database, so a minute's delay after
+# a restart is all a missed run costs, and a run twice does nothing twice.
+SURVEY_ROUNDS_JOB_ID = "survey_rounds"
+SURVEY_INVITATIONS_JOB_ID = "survey_invitations"
+SURVEY_TEXTS_JOB_ID = "survey_text_analysis"
+SURVEY_JOB_MINUTES = 1
 REFRESH_INDICATORS_JOB_ID = "refresh_indicator_rollups"
 REFRESH_INDICATORS_SECONDS = 60
 LEASE_RETRY_SECONDS = 10.0
@@ -67,6 +73,20 @@ def build_scheduler(settings: Settings, session_factory: sessionmaker) -> Backgr
         replace_existing=True,
         next_run_time=utcnow().astimezone(tz),  # once at start, then every half hour
     )
+    for job_id, function, name in (
+        (SURVEY_ROUNDS_JOB_ID, survey_rounds, "开始与结束调查轮次 / open and close survey rounds"),
+        (SURVEY_INVITATIONS_JOB_ID, survey_invitations, "调查邀请与提醒 / survey invitations"),
+        (SURVEY_TEXTS_JOB_ID, survey_text_analysis, "分析问卷文字答案 / analyse survey texts"),
+    ):
+        scheduler.add_job(
+            function,
+            trigger="interval",
+            minutes=SURVEY_JOB_MINUTES,
+            id=job_id,
+            name=name,
+            replace_existing=True,
+            next_run_time=utcnow().astimezone(tz),
+        )
     scheduler.add_job(
         refresh_indicator_rollups,
         trigger="interval",
@@ -239,6 +259,40 @@ def report_overdue_tickets() -> int:
     return overdue
 
 
+def _survey_context(*, nlp: bool = False):
+    from minyi.services.context import ServiceContext
+
+    settings: Settings = _context["settings"]  # type: ignore[assignment]
+    session_factory: sessionmaker = _context["session_factory"]  # type: ignore[assignment]
+    extra = {} if nlp else {"analyzer": None}
+    # A test may set a clock; the jobs read the time only through the context.
+    if "clock" in _context:
+        extra["clock"] = _context["clock"]
+    ctx = ServiceContext.from_settings(settings, session_factory=session_factory, **extra)
+    return session_factory, ctx
+
+
+def survey_rounds():
+    """Plan, open and close survey rounds as the clock says (surveys.worker.run_rounds)."""
+    from surveys.worker import run_rounds
+
+    return run_rounds(*_survey_context())
+
+
+def survey_invitations():
+    """Invite subscribers to open rounds and remind non-responders once, in batches."""
+    from surveys.worker import run_invitations
+
+    return run_invitations(*_survey_context())
+
+
+def survey_text_analysis() -> int:
+    """Analyse new free-text survey answers (topics, sentiment, keywords)."""
+    from surveys.worker import run_text_analysis
+
+    return run_text_analysis(*_survey_context(nlp=True))
+
+
 def refresh_indicator_rollups() -> int:
     """Fold the days writes marked stale into the indicator rollup, and cache the medians of
     the recent periods; idempotent.
@@ -246,11 +300,8 @@ def refresh_indicator_rollups() -> int:
     Readers are exact without it (they recompute stale days on the fly); it keeps them fast.
     """
     from minyi.indicators import fill_medians, recent_periods, refresh_rollups
-    from minyi.services.context import ServiceContext
 
-    settings: Settings = _context["settings"]  # type: ignore[assignment]
-    session_factory: sessionmaker = _context["session_factory"]  # type: ignore[assignment]
-    ctx = ServiceContext.from_settings(settings, analyzer=None, session_factory=session_factory)
+    session_factory, ctx = _survey_context()
     with session_factory.begin() as session:
         handled = refresh_rollups(session, ctx)
         fill_medians(session, ctx, recent_periods(ctx))

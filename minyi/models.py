@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    func,
     insert,
     select,
     text,
@@ -143,6 +144,8 @@ class StaffUser(Base):
         CheckConstraint(
             "role != 'officer' OR department_id IS NOT NULL", name="officer_department"
         ),
+        # "Admin" and "admin" are one account: logins match usernames regardless of case.
+        Index("uq_staff_users_username_lower", func.lower(text("username")), unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -479,6 +482,241 @@ class CalendarYear(Base):
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str | None] = mapped_column(String(300))
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """One change made by staff (or a process): who, what, when, before → after."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    action: Mapped[str] = mapped_column(String(40))  # e.g. staff.create, appeal.decide
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(80))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+# -- surveys (满意度调查): the engine in surveys/ works on these ------------------------------
+
+
+class RoundStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Survey(Base):
+    """A survey known by its slug; what it asks lives in its numbered versions."""
+
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    versions: Mapped[list[SurveyVersion]] = relationship(
+        back_populates="survey", order_by="SurveyVersion.number"
+    )
+
+
+class SurveyVersion(Base):
+    """One version of a survey's definition; once published it is never changed.
+
+    Answers point at the version they answered, so an edited survey is a new version and old
+    answers keep their meaning.
+    """
+
+    __tablename__ = "survey_versions"
+    __table_args__ = (UniqueConstraint("survey_id", "number", name="uq_survey_versions_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"))
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, … per survey
+    # The canonical definition (the file format of docs/surveys.md).
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    title: Mapped[str] = mapped_column(String(200))  # the Chinese title, for listings
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    survey: Mapped[Survey] = relationship(back_populates="versions")
+    questions: Mapped[list[SurveyQuestion]] = relationship(
+        back_populates="version", order_by="SurveyQuestion.position"
+    )
+
+
+class SurveyQuestion(Base):
+    """A question of one version, as a row so results and department indicators are SQL."""
+
+    __tablename__ = "survey_questions"
+    __table_args__ = (UniqueConstraint("version_id", "key", name="uq_survey_questions_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("survey_versions.id"))
+    key: Mapped[str] = mapped_column(String(40))
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(10))  # rating, nps, single, multiple, text, rubric
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Answers to a question tied to a department feed that department's indicators.
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+
+    version: Mapped[SurveyVersion] = relationship(back_populates="questions")
+
+
+class SurveySchedule(Base):
+    """A recurring round: a cron expression (monthly and quarterly are preset ones)."""
+
+    __tablename__ = "survey_schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # monthly, quarterly, cron
+    cron: Mapped[str] = mapped_column(String(100))  # in the county's time zone
+    open_days: Mapped[int] = mapped_column(Integer)
+    invitation_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    invite_subscribers: Mapped[bool] = mapped_column(Boolean, default=True)
+    remind_hours_before: Mapped[int] = mapped_column(Integer, default=24)  # 0: no reminder
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SurveyRound(Base):
+    """One periodic instance of a survey, with its open and close times."""
+
+    __tablename__ = "survey_rounds"
+    __table_args__ = (
+        UniqueConstraint("survey_id", "number", name="uq_survey_rounds_number"),
+        # A planning job run twice plans one round per opening.
+        UniqueConstraint("schedule_id", "opens_at", name="uq_survey_rounds_schedule_opens"),
+        Index("ix_survey_rounds_status_opens", "status", "opens_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"))
+    # 1, 2, … per survey in the order rounds open (None while a planned round waits).
+    number: Mapped[int | None] = mapped_column(Integer)
+    # The version answered: the latest published one when the round opened.
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("survey_versions.id"))
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("survey_schedules.id"))
+    status: Mapped[RoundStatus] = mapped_column(
+        _enum(RoundStatus, "round_status"), default=RoundStatus.SCHEDULED
+    )
+    opens_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    invitation_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    invite_subscribers: Mapped[bool] = mapped_column(Boolean, default=False)
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when every subscriber has been invited / every non-responder reminded.
+    invitations_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminders_done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    survey: Mapped[Survey] = relationship()
+    version: Mapped[SurveyVersion | None] = relationship()
+
+
+class SurveyInvitation(Base):
+    """An invitation to one round: single use, its tokens stored only as hashes."""
+
+    __tablename__ = "survey_invitations"
+    __table_args__ = (
+        # One invitation per citizen and round, so a job run twice invites nobody twice.
+        UniqueConstraint("round_id", "citizen_id", name="uq_survey_invitations_citizen"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("survey_rounds.id"))
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The reminder carries a link of its own; either token opens the same invitation.
+    reminder_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SurveyResponse(Base):
+    """One respondent's answers to one round: drafts while answering, then submitted once."""
+
+    __tablename__ = "survey_responses"
+    __table_args__ = (
+        UniqueConstraint("round_id", "respondent_key", name="uq_survey_responses_respondent"),
+        Index("ix_survey_responses_round_submitted", "round_id", "submitted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("survey_rounds.id"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("survey_versions.id"))
+    # Who answers: "citizen:ID", "invitation:ID" or "web:<cookie id>" (see surveys.responses).
+    respondent_key: Mapped[str] = mapped_column(String(100))
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("survey_invitations.id"))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"))
+    # Answers saved one by one while answering (chat resumes from here); cleared at submit.
+    draft: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The respondent agreed that complaint-enabled text answers be filed as complaints.
+    file_complaints: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SurveyAnswer(Base):
+    """A submitted answer; written once, at submit, so results count only finished responses."""
+
+    __tablename__ = "survey_answers"
+    __table_args__ = (
+        UniqueConstraint("response_id", "question_id", name="uq_survey_answers_question"),
+        Index("ix_survey_answers_round_question", "round_id", "question_id"),
+        # The text answers the worker has yet to analyse, found without a table scan.
+        Index(
+            "ix_survey_answers_unanalysed",
+            "id",
+            sqlite_where=text("text IS NOT NULL AND analysed_at IS NULL"),
+            postgresql_where=text("text IS NOT NULL AND analysed_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("survey_responses.id"))
+    # Copied from the response so results read one table.
+    round_id: Mapped[int] = mapped_column(ForeignKey("survey_rounds.id"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("survey_questions.id"), index=True)
+    number: Mapped[int | None] = mapped_column(SmallInteger)  # rating, rubric, nps
+    # A single choice's key, or a multiple choice's keys in the question's order joined by ";".
+    choice: Mapped[str | None] = mapped_column(String(400))
+    text: Mapped[str | None] = mapped_column(Text)
+    # The complaint filed from this text answer (only when the respondent opted in).
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # NLP of a text answer, filled by the worker (surveys.results.analyse_text_answers).
+    topic: Mapped[str | None] = mapped_column(String(40))
+    sentiment_label: Mapped[str | None] = mapped_column(String(10))
+    sentiment_score: Mapped[float | None] = mapped_column(Float)
+    keywords: Mapped[list[str] | None] = mapped_column(JSON)
+    analysed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SurveyAnswerCount(Base):
+    """How many submitted answers of a round gave each value, kept up to date at each submit.
+
+    Results read these few rows instead of counting a round's answers (100,000 responses are
+    a million answers). `value` is the number, the choice (multiple: keys joined by ";"), or ""
+    for a text answer; surveys.results.rebuild_counts recounts them from the answers.
+    """
+
+    __tablename__ = "survey_answer_counts"
+
+    round_id: Mapped[int] = mapped_column(ForeignKey("survey_rounds.id"), primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("survey_questions.id"), primary_key=True)
+    value: Mapped[str] = mapped_column(String(400), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 # --- Indicator rollups (minyi.indicators reads them; docs/indicators.md defines them) ---

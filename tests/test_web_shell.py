@@ -94,13 +94,13 @@ def test_site_name_comes_from_settings(settings, session_factory):
     assert "青山县民意平台" in html and "Qingshan County Minyi" in html
 
 
-def test_citizen_page_lists_what_is_coming(client):
+def test_citizen_page_lists_the_actions(client):
     response = client.get("/citizen")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    for action in ("评价服务", "投诉建议", "查询进度", "参与调查"):
+    for action in ("评价服务", "投诉建议", "查询进度"):
         assert action in html
-    assert html.count('class="badge">即将上线') == 4 and "Coming soon" in html
+    assert "即将上线" not in html  # every card leads to a page that exists
     assert client.get("/citizen/").status_code == 200
 
 
@@ -311,6 +311,9 @@ def test_build_scheduler_registers_jobs_with_fixed_ids(settings, session_factory
     assert not scheduler.running
     assert [job.id for job in scheduler.get_jobs()] == [
         jobs.REPORT_OVERDUE_JOB_ID,
+        jobs.SURVEY_ROUNDS_JOB_ID,
+        jobs.SURVEY_INVITATIONS_JOB_ID,
+        jobs.SURVEY_TEXTS_JOB_ID,
         jobs.REFRESH_INDICATORS_JOB_ID,
     ]
     job = scheduler.get_job(jobs.REPORT_OVERDUE_JOB_ID)

@@ -26,6 +26,8 @@ def create_app(
     if session_factory is None:
         engine = make_engine(settings)
         session_factory = make_session_factory(engine)
+    # Pages that only read use a deferred transaction, so they never queue behind writers.
+    read_session_factory = make_session_factory(session_factory.kw["bind"], read_only=True)
 
     app = Flask(__name__)
     app.config.update(
@@ -34,22 +36,32 @@ def create_app(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.web.public_base_url.startswith("https://"),
+        # A photo up to [web] max_upload_bytes plus the form's text; beyond that, a 413 page.
+        MAX_CONTENT_LENGTH=settings.web.max_upload_bytes + 256 * 1024,
+        # A citizen may take a while over a complaint: the token lives as long as the session.
+        WTF_CSRF_TIME_LIMIT=None,
     )
+    # Flask's own FLASK_* variables (e.g. FLASK_MINYI_RATING_LIMIT="60 per minute", see
+    # web/limits.py) tune the web layer without a settings key.
+    app.config.from_prefixed_env()
     app.json.ensure_ascii = False
     app.extensions["minyi"] = {
         "settings": settings,
         "session_factory": session_factory,
+        "read_session_factory": read_session_factory,
         # Only set when this factory made the engine; the caller owns an engine it passed in.
         "engine": engine,
     }
 
-    from web import api, database, errors, public, staff
+    from web import api, database, errors, limits, public, staff, visitor
 
     database.init_app(app)
     errors.init_app(app)
+    visitor.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(api.bp)
+    app.extensions["minyi"]["limiter"] = limits.init_app(app, settings)
 
     @app.context_processor
     def _site_names() -> dict:

@@ -1,41 +1,70 @@
-"""Pages for citizens and visitors: no sign-in."""
+"""Pages for citizens on a phone: rate a service, file a complaint, follow it. No sign-in.
+
+Each view parses the form, calls one service function and renders its result; refusals are
+the services' own MinyiError messages, shown beside what the citizen typed.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import io
+import logging
+from datetime import datetime
 
+import segno
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from minyi.errors import MinyiError, NotFound, ValidationFailed
+from minyi.models import Channel, TicketStatus
+from minyi.services import catalog, ratings, ticket_access, tickets
 from minyi.services.overview import site_overview
-from web.database import current_settings, db_session
+from web.database import current_settings, db_session, read_session, service_context
+from web.forms import ComplaintForm, RatingForm, VerdictForm, csrf_failed
+from web.uploads import clean_photo, discard_photo, store_photo
+from web.visitor import web_citizen
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("public", __name__)
 
-# What the citizen area will offer; each entry turns into a link when its page lands.
-CITIZEN_ACTIONS = [
-    (
-        "评价服务",
-        "Rate a service",
-        "为办理过的政务服务事项打分（1-5 星）并留言。",
-        "Score a public service you used (1-5) and leave a comment.",
-    ),
-    (
-        "投诉建议",
-        "Complaints and suggestions",
-        "反映问题或提出建议，可附照片和位置，自动转交负责部门。",
-        "Report a problem or suggest an improvement; it reaches the right department.",
-    ),
-    (
-        "查询进度",
-        "Track progress",
-        "凭受理编号查看诉求的办理进度和部门答复，并评价办理结果。",
-        "Follow your complaint by its number, read the department's reply and rate the outcome.",
-    ),
-    (
-        "参与调查",
-        "Take a survey",
-        "参加县里定期开展的满意度调查。",
-        "Answer the county's periodic satisfaction surveys.",
-    ),
+# The five 好差评 levels, best first, as the citizen sees them.
+LEVELS = [
+    (5, "非常满意", "Very satisfied"),
+    (4, "满意", "Satisfied"),
+    (3, "基本满意", "Fairly satisfied"),
+    (2, "不满意", "Dissatisfied"),
+    (1, "非常不满意", "Very dissatisfied"),
 ]
+LEVEL_NAMES = {n: (zh, en) for n, zh, en in LEVELS}
+ASPECTS_EN = {
+    "办事效率": "Speed",
+    "服务态度": "Attitude",
+    "指引准确": "Accurate guidance",
+    "其他": "Other",
+}
+STEPS = [
+    (TicketStatus.RECEIVED, "已受理", "Received"),
+    (TicketStatus.ASSIGNED, "已派单", "Dispatched"),
+    (TicketStatus.IN_PROGRESS, "办理中", "In progress"),
+    (TicketStatus.REPLIED, "已答复", "Replied"),
+    (TicketStatus.CLOSED, "已办结", "Closed"),
+]
+CSRF_MESSAGE = (
+    "页面已过期或来源无法验证，未保存任何内容。请检查下方内容后重新提交。",
+    "The page expired or its origin could not be verified; nothing was saved."
+    " Check what you wrote below and submit again.",
+)
+# Access codes shown on this browser, so a reload or a double submit still shows them.
+CODES_KEY = "codes"
+CODES_KEPT = 5
 
 
 @bp.get("/")
@@ -47,4 +76,286 @@ def home():
 
 @bp.get("/citizen", strict_slashes=False)
 def citizen():
-    return render_template("public/citizen.html", actions=CITIZEN_ACTIONS)
+    return render_template("public/citizen.html")
+
+
+# -- rating ----------------------------------------------------------------------------------
+
+
+@bp.get("/rate")
+def rate_departments():
+    departments = catalog.list_departments(read_session())
+    return render_template("public/rate_departments.html", departments=departments)
+
+
+@bp.get("/rate/<department_code>")
+def rate_services(department_code: str):
+    db = read_session()
+    department = catalog.get_department(db, department_code, active_only=True)
+    services = catalog.list_services(db, department)
+    return render_template("public/rate_services.html", department=department, services=services)
+
+
+def _rating_target(service_code: str, outlet_code: str | None):
+    """(service, outlet) for the page, or a friendly 404 naming what is unknown."""
+    db = read_session()
+    try:
+        service = catalog.get_service(db, service_code)
+        outlet = catalog.get_outlet(db, outlet_code) if outlet_code else None
+    except NotFound as exc:
+        abort(_unknown(exc))
+    return service, outlet
+
+
+def _unknown(exc: MinyiError):
+    page = render_template("public/unknown.html", error=exc)
+    return current_app.response_class(page, status=404)
+
+
+@bp.route("/r/<service_code>", methods=["GET", "POST"])
+def rate(service_code: str):
+    """The page a service's QR code opens: five levels, an aspect for a 差评, a comment."""
+    form = RatingForm()
+    if request.method == "GET":
+        form.outlet.data = request.args.get("outlet") or None
+        return _rating_page(form.fresh(), service_code)
+    if csrf_failed(form):
+        return _rating_page(form, service_code, error=CSRF_MESSAGE), 400
+    ctx = service_context()
+    score = form.score.data
+    aspect = form.aspect.data or None
+    # An aspect belongs to a 差评; one left ticked after switching to a good level is dropped.
+    if aspect and not _is_bad(ctx, score):
+        aspect = None
+    try:
+        if not score:
+            raise ValidationFailed("请选择一个满意程度", "please choose how satisfied you are")
+        # The service looks the service and outlet up itself: no read of our own on this path.
+        view = ratings.submit_rating(
+            current_app.extensions["minyi"]["session_factory"],
+            ctx,
+            service=service_code,
+            score=score,
+            aspect=aspect,
+            comment=form.comment.data,
+            outlet=form.outlet.data or None,
+            channel=Channel.WEB,
+            source_ref=form.source_ref(),
+        )
+    except NotFound as exc:
+        return _unknown(exc)
+    except MinyiError as exc:
+        return _rating_page(form, service_code, error=(exc.message_zh, exc.message_en)), 400
+    return render_template("public/rate_thanks.html", rating=view, level=LEVEL_NAMES[view.score])
+
+
+def _rating_page(form: RatingForm, service_code: str, *, error=None):
+    service, outlet = _rating_target(service_code, form.outlet.data)
+    settings = current_settings()
+    return render_template(
+        "public/rate.html",
+        form=form,
+        service=service,
+        department=service.department,
+        outlet=outlet,
+        levels=LEVELS,
+        aspects=[(a, ASPECTS_EN.get(a, a)) for a in ratings.ASPECTS],
+        max_comment=settings.ratings.max_comment_chars,
+        bad_review_max=settings.ratings.bad_review_max_score,
+        error=error,
+    )
+
+
+def _is_bad(ctx, score: object) -> bool:
+    try:
+        return ratings.is_bad_review(ctx, int(str(score)))
+    except ValueError:
+        return False
+
+
+@bp.get("/r/<service_code>/qr.svg")
+def rating_qr(service_code: str):
+    """The service's 评价二维码 as SVG, pointing at the public address of its rating page."""
+    outlet_code = request.args.get("outlet") or None
+    service, outlet = _rating_target(service_code, outlet_code)
+    base = current_settings().web.public_base_url.rstrip("/")
+    target = base + url_for(
+        "public.rate", service_code=service.code, outlet=outlet.code if outlet else None
+    )
+    out = io.BytesIO()
+    segno.make(target, error="m").save(
+        out, kind="svg", scale=10, border=4, xmldecl=False, title=f"{service.name} 评价二维码"
+    )
+    response = current_app.response_class(out.getvalue(), mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+# -- complaints ------------------------------------------------------------------------------
+
+
+def _service_choices():
+    """[(department, [(code, name)])] for the optional service of a complaint."""
+    db = read_session()
+    return [
+        (department, [(s.code, s.name) for s in catalog.list_services(db, department)])
+        for department in catalog.list_departments(db)
+    ]
+
+
+@bp.route("/complain", methods=["GET", "POST"])
+def complain():
+    """File a complaint: text, an optional photo, service and contact phone."""
+    form = ComplaintForm()
+    settings = current_settings()
+    if request.method == "GET":
+        form.service.data = request.args.get("service") or ""
+        form.fresh()
+    page = {
+        "form": form,
+        "service_choices": _service_choices(),
+        "max_text": settings.tickets.max_text_chars,
+        "max_photo_mb": settings.web.max_upload_bytes / 1e6,
+    }
+    if request.method == "GET":
+        return render_template("public/complain.html", **page)
+    if csrf_failed(form):
+        return render_template("public/complain.html", error=CSRF_MESSAGE, **page), 400
+    upload_dir = settings.web.upload_dir
+    photo = None
+    try:
+        source_ref = form.source_ref()
+        upload = form.photo.data
+        if upload is not None and upload.filename:
+            data, extension = clean_photo(
+                upload.read(settings.web.max_upload_bytes + 1),
+                max_bytes=settings.web.max_upload_bytes,
+            )
+            photo = store_photo(data, extension, upload_dir)
+        session_factory = current_app.extensions["minyi"]["session_factory"]
+        view = tickets.submit_complaint(
+            session_factory,
+            service_context(),
+            text=form.text.data,
+            channel=Channel.WEB,
+            citizen=web_citizen(session_factory),
+            service=form.service.data or None,
+            contact_phone=form.contact_phone.data or None,
+            attachments=[("photo", photo)] if photo else [],
+            source_ref=source_ref,
+        )
+    except MinyiError as exc:
+        if photo:
+            discard_photo(photo, upload_dir)
+        status = 429 if exc.code == "limit" else 400
+        page["error"] = (exc.message_zh, exc.message_en)
+        return render_template("public/complain.html", **page), status
+    if photo and ("photo", photo) not in view.attachments:
+        discard_photo(photo, upload_dir)  # a double submit: the first post's photo is kept
+    with session_factory.begin() as db:
+        code = ticket_access.issue_code_for(db, view.id)
+    if code is not None:
+        codes = dict(session.get(CODES_KEY) or {})
+        codes[view.number] = code
+        session[CODES_KEY] = dict(list(codes.items())[-CODES_KEPT:])
+    return redirect(url_for("public.complaint_filed", number=view.number), code=303)
+
+
+@bp.get("/complain/filed/<number>")
+def complaint_filed(number: str):
+    """The confirmation: number, department, due date and the status link with its code."""
+    code = (session.get(CODES_KEY) or {}).get(number)
+    if code is None:
+        # Not filed from this browser (or long ago): the code itself opens the status page.
+        return redirect(url_for("public.ticket", number=number))
+    view = ticket_access.open_ticket(read_session(), number, code)
+    status_url = url_for("public.ticket", number=number, code=code)
+    return render_template(
+        "public/complaint_filed.html",
+        ticket=view,
+        code=code,
+        status_url=status_url,
+        full_status_url=current_settings().web.public_base_url.rstrip("/") + status_url,
+    )
+
+
+# -- following a complaint -------------------------------------------------------------------
+
+
+@bp.get("/t")
+def ticket_lookup():
+    """The look-up form of /citizen: sends the number and code on to the status page."""
+    number = (request.args.get("number") or "").strip()
+    if not number or len(number) > 40 or "/" in number:
+        return redirect(url_for("public.citizen"))
+    code = (request.args.get("code") or "").strip() or None
+    return redirect(url_for("public.ticket", number=number, code=code))
+
+
+@bp.route("/t/<number>", methods=["GET", "POST"])
+def ticket(number: str):
+    """A complaint's status with its access code; without it, a form asking for the code."""
+    form = VerdictForm()
+    if request.method == "GET":
+        code = request.args.get("code")
+        if not code:
+            return render_template("public/ticket_code.html", number=number)
+        try:
+            view = ticket_access.open_ticket(read_session(), number, code)
+        except NotFound as exc:
+            return render_template(
+                "public/ticket_code.html", number=number, error=(exc.message_zh, exc.message_en)
+            ), 404
+        form.code.data = code
+        return _ticket_page(view, form)
+
+    code = form.code.data
+    if csrf_failed(form):
+        try:
+            view = ticket_access.open_ticket(read_session(), number, code)
+        except NotFound:
+            return render_template("public/ticket_code.html", number=number), 400
+        return _ticket_page(view, form, error=CSRF_MESSAGE), 400
+    try:
+        with current_app.extensions["minyi"]["session_factory"].begin() as db:
+            view = ticket_access.record_verdict_with_code(
+                db,
+                service_context(),
+                number,
+                code,
+                resolved=_yes_no(form.resolved.data),
+                satisfaction=form.satisfaction.data or None,
+            )
+    except NotFound as exc:
+        return render_template(
+            "public/ticket_code.html", number=number, error=(exc.message_zh, exc.message_en)
+        ), 404
+    except MinyiError as exc:
+        view = ticket_access.open_ticket(read_session(), number, code)
+        return _ticket_page(view, form, error=(exc.message_zh, exc.message_en)), 400
+    return _ticket_page(view, VerdictForm(formdata=None, code=code), answered=True)
+
+
+def _yes_no(value: object):
+    # The service wants a real bool; anything else goes through as is and is refused there.
+    return {"yes": True, "no": False}.get(value, value or None)
+
+
+def _ticket_page(view, form: VerdictForm, *, error=None, answered: bool = False):
+    ctx = service_context()
+    current = [s for s, _, _ in STEPS].index(view.status)
+    return render_template(
+        "public/ticket.html",
+        ticket=view,
+        form=form,
+        steps=STEPS,
+        current_step=current,
+        levels=LEVELS,
+        received_local=_local(ctx, view.received_at),
+        error=error,
+        answered=answered,
+    )
+
+
+def _local(ctx, moment: datetime) -> str:
+    return moment.astimezone(ctx.timezone).strftime("%Y-%m-%d %H:%M")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from minyi.errors import NotFound, ValidationFailed
 from minyi.models import Department, Outlet, Service
@@ -82,7 +82,10 @@ def get_service(session: Session, ref: int | str | Service) -> Service:
     else:
         ref = check_ref(ref, kind_zh="服务事项", kind_en="service")
         column = Service.id if isinstance(ref, int) else Service.code
-        service = session.scalar(select(Service).where(column == ref))
+        # With its department: every caller names it (a rating's view, a ticket's routing).
+        service = session.scalar(
+            select(Service).options(joinedload(Service.department)).where(column == ref)
+        )
     if service is None or not service.active:
         raise NotFound(f"找不到服务事项 {ref}", f"unknown service {ref}")
     return service
@@ -111,3 +114,15 @@ def _code(value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > 40:
         raise ValidationFailed("编码必须是 1-40 个字符", "code must be 1-40 characters")
     return value.strip()
+
+
+def list_services(session: Session, department: int | str | Department) -> list[Service]:
+    """The active services of an active department, by code: what a citizen may rate."""
+    department = get_department(session, department, active_only=True)
+    return list(
+        session.scalars(
+            select(Service)
+            .where(Service.department_id == department.id, Service.active.is_(True))
+            .order_by(Service.code)
+        )
+    )

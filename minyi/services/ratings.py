@@ -104,7 +104,7 @@ def record_rating(
         if existing is not None:
             return existing
     rating = Rating(
-        service_id=service.id,
+        service=service,  # the object, not only its id: RatingView.of needs no query for it
         department_id=service.department_id,
         outlet_id=outlet.id if outlet else None,
         citizen_id=citizen.id if citizen else None,
@@ -116,6 +116,8 @@ def record_rating(
         created_at=created,
     )
     rating.sentiment_score = _comment_sentiment(ctx, comment)
+    # Set either way, so that reading it back (RatingView.of) never asks the database.
+    rating.follow_up = None
     if is_bad_review(ctx, score):
         rating.follow_up = BadReviewFollowUp(
             department_id=service.department_id,

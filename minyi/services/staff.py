@@ -3,20 +3,51 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from minyi.db import utcnow
 from minyi.errors import ValidationFailed
 from minyi.models import Role, StaffUser
+from minyi.services.actors import Actor
+from minyi.services.audit import record_audit
 from minyi.services.catalog import get_department
-from minyi.services.validation import clean_text
+from minyi.services.permissions import require
+from minyi.services.validation import check_flag, clean_text
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,64}$")
-MIN_PASSWORD_CHARS = 8
+MIN_PASSWORD_CHARS = 10
 # werkzeug's scrypt default; tests swap in a cheap method, since hashing cost is their bottleneck.
 PASSWORD_METHOD = "scrypt"
+# Whoever runs `minyi user add` on the server: allowed to manage accounts, recorded as such.
+COMMAND_LINE = Actor.system("cli", "staff.manage")
+
+
+def check_password(password: object) -> str:
+    """A password of at least MIN_PASSWORD_CHARS characters that is not only digits."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_CHARS:
+        raise ValidationFailed(
+            f"密码至少 {MIN_PASSWORD_CHARS} 位",
+            f"password must have at least {MIN_PASSWORD_CHARS} characters",
+        )
+    if password.isdigit():
+        raise ValidationFailed(
+            "密码不能只有数字，请加入字母或符号",
+            "password must not be only digits: add letters or symbols",
+        )
+    return password
+
+
+def find_staff_user(session: Session, username: object) -> StaffUser | None:
+    """The account with this username, matched regardless of case."""
+    if not isinstance(username, str) or not _USERNAME.match(username.strip()):
+        return None
+    return session.scalar(
+        select(StaffUser).where(func.lower(StaffUser.username) == username.strip().lower())
+    )
 
 
 def create_staff_user(
@@ -27,12 +58,16 @@ def create_staff_user(
     role: Role | str,
     display_name: str | None = None,
     department=None,
+    actor: Actor = COMMAND_LINE,
+    at: datetime | None = None,
 ) -> StaffUser:
-    """A new staff account; an officer must belong to exactly one department."""
-    if not isinstance(username, str) or not _USERNAME.match(username):
+    """A new staff account; an officer belongs to exactly one department, nobody else to one."""
+    require(actor, "staff.manage")
+    if not isinstance(username, str) or not _USERNAME.match(username.strip()):
         raise ValidationFailed(
             "用户名须为 2-64 位字母、数字或 _.-", "username must be 2-64 letters, digits or _.-"
         )
+    username = username.strip()
     try:
         role = Role(role)
     except ValueError:
@@ -40,18 +75,19 @@ def create_staff_user(
             f"未知角色 {role!r}（admin/analyst/officer）",
             f"unknown role {role!r} (admin/analyst/officer)",
         ) from None
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD_CHARS:
-        raise ValidationFailed(
-            f"密码至少 {MIN_PASSWORD_CHARS} 位",
-            f"password must have at least {MIN_PASSWORD_CHARS} characters",
-        )
+    check_password(password)
     display_name = clean_text(
         display_name, field_zh="显示名", field_en="display name", max_chars=100, required=False
     )
-    dept = get_department(session, department) if department is not None else None
+    dept = get_department(session, department, active_only=True) if department else None
     if role == Role.OFFICER and dept is None:
         raise ValidationFailed("部门工作人员必须指定所属部门", "an officer needs a department")
-    if session.scalar(select(StaffUser.id).where(StaffUser.username == username)):
+    if role != Role.OFFICER and dept is not None:
+        raise ValidationFailed(
+            "只有部门工作人员（officer）属于某个部门；管理员和分析员不指定部门",
+            "only officers belong to a department: leave it out for admins and analysts",
+        )
+    if find_staff_user(session, username) is not None:
         raise ValidationFailed(f"用户名 {username} 已被使用", f"username {username} is taken")
     user = StaffUser(
         username=username,
@@ -62,12 +98,56 @@ def create_staff_user(
     )
     session.add(user)
     session.flush()
+    record_audit(
+        session,
+        actor=actor,
+        action="staff.create",
+        object_type="staff_user",
+        object_id=user.id,
+        after=_account(user, dept),
+        at=at or utcnow(),
+    )
+    return user
+
+
+def set_staff_active(
+    session: Session, user: StaffUser, *, active: object, actor: Actor, at: datetime | None = None
+) -> StaffUser:
+    """Deactivate (or reactivate) an account; its history stays. Admins only, audited."""
+    require(actor, "staff.manage")
+    active = check_flag(active, field_zh="是否启用", field_en="active")
+    if not active and actor.staff_user_id == user.id:
+        raise ValidationFailed("不能停用自己的账号", "you cannot deactivate your own account")
+    before = {"active": user.active}
+    user.active = active
+    record_audit(
+        session,
+        actor=actor,
+        action="staff.activate" if active else "staff.deactivate",
+        object_type="staff_user",
+        object_id=user.id,
+        before=before,
+        after={"active": active},
+        at=at or utcnow(),
+    )
+    session.flush()
     return user
 
 
 def authenticate(session: Session, username: str, password: str) -> StaffUser | None:
-    """The active user with these credentials, or None."""
-    user = session.scalar(select(StaffUser).where(StaffUser.username == username))
-    if user is None or not user.active or not check_password_hash(user.password_hash, password):
+    """The active user with these credentials (username in any case), or None."""
+    user = find_staff_user(session, username)
+    if user is None or not user.active or not isinstance(password, str):
+        return None
+    if not check_password_hash(user.password_hash, password):
         return None
     return user
+
+
+def _account(user: StaffUser, department) -> dict:
+    return {
+        "username": user.username,
+        "role": user.role.value,
+        "department": department.code if department else None,
+        "active": user.active,
+    }

@@ -1,7 +1,7 @@
 """indicator rollups: summable counts per department (and service) and local day, stale markers
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0009
 Create Date: 2026-12-01
 """
 from alembic import op
@@ -10,7 +10,7 @@ import minyi.db
 
 
 revision = '0006'
-down_revision = '0003'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

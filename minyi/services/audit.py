@@ -1,0 +1,57 @@
+"""The audit log of staff changes: who changed what, when, from what to what."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from minyi.models import AuditEntry
+from minyi.services.actors import Actor
+from minyi.services.permissions import require
+
+
+def record_audit(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: object,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    at: datetime,
+) -> AuditEntry:
+    """Append one entry; entries are never changed or deleted."""
+    entry = AuditEntry(
+        actor=actor.label,
+        staff_user_id=actor.staff_user_id,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        before=before,
+        after=after,
+        created_at=at,
+    )
+    session.add(entry)
+    return entry
+
+
+def audit_entries(
+    session: Session,
+    *,
+    actor: Actor,
+    object_type: str | None = None,
+    object_id: object = None,
+    limit: int = 200,
+) -> list[AuditEntry]:
+    """The latest entries, newest first (admins only)."""
+    require(actor, "audit.view")
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 1000)))
+    if object_type is not None:
+        query = query.where(AuditEntry.object_type == object_type)
+    if object_id is not None:
+        query = query.where(AuditEntry.object_id == str(object_id))
+    return list(session.scalars(query))

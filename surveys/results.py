@@ -1,0 +1,409 @@
+"""Results of a round, the comparison with the previous round, and department scores.
+
+Everything is computed from the answer counts kept at each submit (surveys.counts: per
+question and value), so a round of 100,000 responses needs no per-response work. Free-text
+answers are analysed by the worker (`analyse_text_answers`); their topics, sentiment and
+keywords are aggregated here. Like the indicators, a mean, share or NPS whose sample is below
+`[indicators] min_denominator` is null and its question listed under `insufficient`; counts
+are always given.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from minyi.models import (
+    Department,
+    SurveyAnswer,
+    SurveyInvitation,
+    SurveyQuestion,
+    SurveyResponse,
+)
+from minyi.services.catalog import get_department
+from minyi.services.context import ServiceContext
+from surveys import stats
+from surveys.catalog import version_definition
+from surveys.counts import read_counts
+from surveys.definition import Question
+from surveys.rounds import get_round_by_id, previous_round
+
+log = logging.getLogger(__name__)
+
+# Keywords of a text question are drawn from its latest answers, not all of a huge round.
+KEYWORD_SAMPLE = 2000
+TOP_KEYWORDS = 10
+
+
+def round_results(
+    session: Session, ctx: ServiceContext, round_id: object, *, min_sample: int | None = None
+) -> dict[str, Any]:
+    """Per question: counts, mean with 95% interval, NPS, shares; response count and rate."""
+    round_ = get_round_by_id(session, round_id)
+    minimum = ctx.settings.indicators.min_denominator if min_sample is None else min_sample
+    out: dict[str, Any] = {
+        "survey": round_.survey.slug,
+        "round": round_.number,
+        "version": round_.version.number if round_.version else None,
+        "status": str(round_.status),
+        "opens_at": round_.opens_at.isoformat(),
+        "closes_at": round_.closes_at.isoformat(),
+        "min_sample": minimum,
+    }
+    submitted = (SurveyResponse.round_id == round_.id, SurveyResponse.submitted_at.is_not(None))
+    # count(*) is answered from the (round_id, submitted_at) index alone.
+    responses = session.scalar(select(func.count()).select_from(SurveyResponse).where(*submitted))
+    invited = session.scalar(
+        select(func.count(SurveyInvitation.id)).where(SurveyInvitation.round_id == round_.id)
+    )
+    out["responses"] = responses
+    out["invited"] = invited or None
+    if invited:
+        invited_responses = session.scalar(
+            select(func.count(SurveyResponse.invitation_id)).where(*submitted)
+        )
+        out["response_rate"] = invited_responses / invited
+        out["response_rate_ci"] = _pair(stats.wilson_interval(invited_responses, invited))
+    else:
+        out["response_rate"] = out["response_rate_ci"] = None
+    out["questions"] = {}
+    out["insufficient"] = []
+    if round_.version is None:
+        return out
+    definition = version_definition(round_.version)
+    counts = _value_counts(session, round_.id, round_.version_id)
+    texts = _text_summaries(session, round_.id, round_.version_id, definition)
+    for question in definition.questions:
+        summary = summarise(question, counts.get(question.key, {}), minimum)
+        if question.kind == "text":
+            summary |= texts.get(question.key, _empty_text_summary())
+        if summary.pop("_insufficient", False):
+            out["insufficient"].append(question.key)
+        out["questions"][question.key] = summary
+    return out
+
+
+def summarise(question: Question, values: dict, minimum: int) -> dict[str, Any]:
+    """One question's figures from its counts (value -> count; for multiple, combo -> count)."""
+    summary: dict[str, Any] = {"type": question.kind, "department": question.department}
+    if question.scale is not None:
+        low, high = question.scale
+        counts = {v: values.get(v, 0) for v in range(low, high + 1)}
+        n, mean, sd = stats.mean_sd(counts)
+        enough = n >= minimum and n > 0
+        summary |= {
+            "n": n,
+            "counts": {str(v): c for v, c in counts.items()},
+            "mean": _round(mean) if enough else None,
+            "mean_ci": _pair(stats.mean_interval(n, mean, sd)) if enough else None,
+        }
+        if question.kind == "nps":
+            _, score, interval = stats.nps(counts)
+            summary |= {
+                "promoters": sum(c for v, c in counts.items() if v >= 9),
+                "passives": counts[7] + counts[8],
+                "detractors": sum(c for v, c in counts.items() if v <= 6),
+                "nps": _round(score) if enough else None,
+                "nps_ci": _pair(interval) if enough else None,
+            }
+        else:
+            satisfied = counts[4] + counts[5]
+            summary |= {
+                "satisfied": satisfied,
+                "satisfaction_rate": _round(satisfied / n) if enough else None,
+                "satisfaction_ci": _pair(stats.wilson_interval(satisfied, n)) if enough else None,
+            }
+        summary["_insufficient"] = not enough
+        return summary
+    if question.kind in ("single", "multiple"):
+        per_choice = Counter()
+        n = 0
+        for combo, count in values.items():
+            n += count
+            for key in combo.split(";") if question.kind == "multiple" else [combo]:
+                per_choice[key] += count
+        enough = n >= minimum and n > 0
+        summary |= {
+            "n": n,
+            "counts": {key: per_choice.get(key, 0) for key in question.choice_keys},
+            "shares": {
+                key: _round(per_choice.get(key, 0) / n) if enough else None
+                for key in question.choice_keys
+            },
+        }
+        summary["_insufficient"] = not enough
+        return summary
+    summary["n"] = sum(values.values())
+    return summary
+
+
+def compare_rounds(
+    session: Session,
+    ctx: ServiceContext,
+    round_id: object,
+    previous_id: object = None,
+    *,
+    min_sample: int | None = None,
+) -> dict[str, Any]:
+    """Each comparable measure of a round against the previous one (or `previous_id`).
+
+    A change is `significant` only when its test gives p < 0.05 and both samples reach the
+    minimum: Welch's t for means, the two-proportion z-test for shares, a z-test for NPS.
+    Questions are matched by key (and type) across versions.
+    """
+    round_ = get_round_by_id(session, round_id)
+    if previous_id is None:
+        previous = previous_round(session, round_)
+    else:
+        previous = get_round_by_id(session, previous_id)
+    minimum = ctx.settings.indicators.min_denominator if min_sample is None else min_sample
+    out: dict[str, Any] = {
+        "survey": round_.survey.slug,
+        "round": round_.number,
+        "previous": previous.number if previous else None,
+        "questions": {},
+    }
+    if previous is None or round_.version is None or previous.version is None:
+        return out
+    now_def = version_definition(round_.version)
+    then_def = version_definition(previous.version)
+    now_counts = _value_counts(session, round_.id, round_.version_id)
+    then_counts = _value_counts(session, previous.id, previous.version_id)
+    for question in now_def.questions:
+        earlier = then_def.question(question.key)
+        if earlier is None or earlier.kind != question.kind or question.kind == "text":
+            continue
+        changes = _changes(
+            question,
+            now_counts.get(question.key, {}),
+            then_counts.get(question.key, {}),
+            minimum,
+        )
+        out["questions"][question.key] = {"type": question.kind, "changes": changes}
+    return out
+
+
+def _changes(question: Question, now: dict, then: dict, minimum: int) -> list[dict[str, Any]]:
+    changes = []
+    if question.scale is not None:
+        low, high = question.scale
+        a = {v: now.get(v, 0) for v in range(low, high + 1)}
+        b = {v: then.get(v, 0) for v in range(low, high + 1)}
+        n1, m1, sd1 = stats.mean_sd(a)
+        n2, m2, sd2 = stats.mean_sd(b)
+        enough = min(n1, n2) >= max(minimum, 1)
+        p = stats.welch_p(n1, m1, sd1, n2, m2, sd2) if enough else None
+        changes.append(_change("mean", m1, m2, n1, n2, p, enough))
+        if question.kind == "nps":
+            _, s1, _ = stats.nps(a)
+            _, s2, _ = stats.nps(b)
+            p = stats.nps_difference_p(a, b) if enough else None
+            changes.append(_change("nps", s1, s2, n1, n2, p, enough))
+        else:
+            k1, k2 = a[4] + a[5], b[4] + b[5]
+            p = stats.two_proportion_p(k1, n1, k2, n2) if enough else None
+            r1 = k1 / n1 if n1 else None
+            r2 = k2 / n2 if n2 else None
+            changes.append(_change("satisfaction_rate", r1, r2, n1, n2, p, enough))
+        return changes
+    now_choice, n1 = _per_choice(question, now)
+    then_choice, n2 = _per_choice(question, then)
+    enough = min(n1, n2) >= max(minimum, 1)
+    for key in question.choice_keys:
+        k1, k2 = now_choice.get(key, 0), then_choice.get(key, 0)
+        p = stats.two_proportion_p(k1, n1, k2, n2) if enough else None
+        r1 = k1 / n1 if n1 else None
+        r2 = k2 / n2 if n2 else None
+        changes.append(_change(f"share:{key}", r1, r2, n1, n2, p, enough))
+    return changes
+
+
+def _change(measure, current, previous, n1, n2, p, enough) -> dict[str, Any]:
+    both = current is not None and previous is not None
+    return {
+        "measure": measure,
+        "current": _round(current) if enough else None,
+        "previous": _round(previous) if enough else None,
+        "difference": _round(current - previous) if enough and both else None,
+        "n": n1,
+        "previous_n": n2,
+        "p": _round(p) if p is not None else None,
+        "significant": bool(enough and p is not None and p < stats.ALPHA),
+        "insufficient": not enough,
+    }
+
+
+def _per_choice(question: Question, values: dict) -> tuple[Counter, int]:
+    counts: Counter = Counter()
+    n = 0
+    for combo, count in values.items():
+        n += count
+        for key in combo.split(";") if question.kind == "multiple" else [combo]:
+            counts[key] += count
+    return counts, n
+
+
+def department_scores(
+    session: Session,
+    ctx: ServiceContext,
+    department: object,
+    *,
+    start: datetime,
+    end: datetime,
+    min_sample: int | None = None,
+) -> dict[str, Any]:
+    """Survey answers tied to a department, submitted in [start, end), beside its indicators.
+
+    `survey_answers` counts rating and rubric answers; `survey_mean_score` and
+    `survey_satisfaction_rate` (4-5, Wilson interval) follow the indicators' small-sample rule;
+    NPS questions give `survey_nps`.
+    """
+    dept: Department = get_department(session, department)
+    minimum = ctx.settings.indicators.min_denominator if min_sample is None else min_sample
+    rows = session.execute(
+        select(SurveyQuestion.kind, SurveyAnswer.number, func.count(SurveyAnswer.id))
+        .join(SurveyQuestion, SurveyQuestion.id == SurveyAnswer.question_id)
+        .join(SurveyResponse, SurveyResponse.id == SurveyAnswer.response_id)
+        .where(
+            SurveyQuestion.department_id == dept.id,
+            SurveyQuestion.kind.in_(("rating", "rubric", "nps")),
+            SurveyResponse.submitted_at >= start,
+            SurveyResponse.submitted_at < end,
+        )
+        .group_by(SurveyQuestion.kind, SurveyAnswer.number)
+    ).all()
+    scores: Counter = Counter()
+    nps_counts: Counter = Counter()
+    for kind, number, count in rows:
+        (nps_counts if kind == "nps" else scores)[number] += count
+    n, mean, _ = stats.mean_sd(scores)
+    satisfied = scores[4] + scores[5]
+    nps_n, nps_score, nps_interval = stats.nps(nps_counts)
+    insufficient = []
+    if n < minimum or n == 0:
+        insufficient += ["survey_mean_score", "survey_satisfaction_rate"]
+    if nps_n < minimum or nps_n == 0:
+        insufficient.append("survey_nps")
+    return {
+        "department": dept.code,
+        "survey_answers": n,
+        "survey_mean_score": _round(mean) if "survey_mean_score" not in insufficient else None,
+        "survey_satisfaction_rate": (
+            _round(satisfied / n) if "survey_satisfaction_rate" not in insufficient else None
+        ),
+        "survey_satisfaction_ci": (
+            _pair(stats.wilson_interval(satisfied, n))
+            if "survey_satisfaction_rate" not in insufficient
+            else None
+        ),
+        "survey_nps_answers": nps_n,
+        "survey_nps": _round(nps_score) if "survey_nps" not in insufficient else None,
+        "survey_nps_ci": _pair(nps_interval) if "survey_nps" not in insufficient else None,
+        "insufficient": insufficient,
+    }
+
+
+def analyse_text_answers(session: Session, ctx: ServiceContext, *, limit: int = 200) -> int:
+    """Run the NLP over up to `limit` text answers not analysed yet; returns how many."""
+    if ctx.analyzer is None:
+        return 0
+    answers = session.scalars(
+        select(SurveyAnswer)
+        .where(SurveyAnswer.text.is_not(None), SurveyAnswer.analysed_at.is_(None))
+        .order_by(SurveyAnswer.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    now = ctx.now()
+    for answer in answers:
+        answer.analysed_at = now
+        try:
+            analysis = ctx.analyzer(answer.text)
+        except Exception:
+            # One text the NLP cannot take must not block every later one: left unlabelled.
+            log.exception("analysing survey answer %s failed; left without labels", answer.id)
+            continue
+        answer.topic = analysis.topic
+        answer.sentiment_label = analysis.sentiment_label
+        answer.sentiment_score = float(analysis.sentiment_score)
+        answer.keywords = list(analysis.keywords)
+    session.flush()
+    return len(answers)
+
+
+# -- queries ---------------------------------------------------------------------------------
+
+
+def _value_counts(session: Session, round_id: int, version_id: int) -> dict[str, dict]:
+    """key -> {value: count}: numbers for numeric questions, choice strings for choices."""
+    return read_counts(session, round_id, version_id)
+
+
+def _text_summaries(session: Session, round_id: int, version_id: int, definition) -> dict:
+    text_keys = [q.key for q in definition.questions if q.kind == "text"]
+    if not text_keys:
+        return {}
+    ids = dict(
+        session.execute(
+            select(SurveyQuestion.id, SurveyQuestion.key).where(
+                SurveyQuestion.version_id == version_id, SurveyQuestion.key.in_(text_keys)
+            )
+        ).all()
+    )
+    summaries = {key: _empty_text_summary() for key in text_keys}
+    rows = session.execute(
+        select(
+            SurveyAnswer.question_id,
+            SurveyAnswer.topic,
+            SurveyAnswer.sentiment_label,
+            func.count(SurveyAnswer.analysed_at),
+            func.count(SurveyAnswer.ticket_id),
+        )
+        .where(SurveyAnswer.round_id == round_id, SurveyAnswer.question_id.in_(ids))
+        .group_by(SurveyAnswer.question_id, SurveyAnswer.topic, SurveyAnswer.sentiment_label)
+    ).all()
+    for question_id, topic, label, analysed, filed in rows:
+        summary = summaries[ids[question_id]]
+        summary["analysed"] += analysed
+        summary["complaints_filed"] += filed
+        if topic:
+            summary["topics"][topic] = summary["topics"].get(topic, 0) + analysed
+        if label:
+            summary["sentiment"][label] = summary["sentiment"].get(label, 0) + analysed
+    for question_id, key in ids.items():
+        words: Counter = Counter()
+        if not summaries[key]["analysed"]:
+            continue
+        for keywords in session.scalars(
+            select(SurveyAnswer.keywords)
+            .where(
+                SurveyAnswer.round_id == round_id,
+                SurveyAnswer.question_id == question_id,
+                SurveyAnswer.analysed_at.is_not(None),
+            )
+            .order_by(SurveyAnswer.id.desc())
+            .limit(KEYWORD_SAMPLE)
+        ):
+            words.update(keywords or ())
+        summaries[key]["keywords"] = [word for word, _ in words.most_common(TOP_KEYWORDS)]
+        summaries[key]["topics"] = dict(
+            sorted(summaries[key]["topics"].items(), key=lambda item: -item[1])
+        )
+    return summaries
+
+
+def _empty_text_summary() -> dict[str, Any]:
+    return {"analysed": 0, "topics": {}, "sentiment": {}, "keywords": [], "complaints_filed": 0}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _pair(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else [round(interval[0], 4), round(interval[1], 4)]
