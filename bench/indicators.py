@@ -210,6 +210,13 @@ def load(engine, args) -> float:
             write(TICKET_SQL, tickets)
             write(CLOSURE_SQL, closures)
         if postgres:
+            # COPY gave explicit ids: move the sequences past them for later inserts.
+            for table in ("departments", "services", "ratings", "bad_review_follow_ups",
+                          "tickets", "ticket_closures"):  # fmt: skip
+                cursor.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                    f" (SELECT max(id) FROM {table}))"
+                )
             raw.commit()
             raw.driver_connection.autocommit = True
             cursor.execute("VACUUM ANALYZE")
