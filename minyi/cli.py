@@ -1,4 +1,5 @@
-"""The `minyi` command: init, serve, web, worker, bot, user, import, calendar, survey, nlp.
+"""The `minyi` command: init, serve, web, worker, bot, backup, user, import, calendar, survey,
+indicators, summary, nlp.
 
 Exit 0 ok, 1 refused, 2 usage.
 """
@@ -458,6 +459,175 @@ def calendar_import(runtime: Runtime, path: Path) -> None:
     click.echo(
         "运行中的进程重启后使用新日历 / running processes use the new calendar after a restart"
     )
+
+
+class PeriodType(click.ParamType):
+    """A statistics period (2026-10, 2026-W43, 2026-Q4); a malformed one is a usage error."""
+
+    name = "period"
+
+    def convert(self, value, param, ctx):
+        from minyi.indicators import Period, parse_period
+
+        if isinstance(value, Period):
+            return value
+        try:
+            return parse_period(value)
+        except MinyiError as error:
+            self.fail(f"{error.message_zh} / {error.message_en}", param, ctx)
+
+
+def _indicator_context(runtime: Runtime):
+    from minyi.services.context import ServiceContext
+
+    return ServiceContext.from_settings(
+        runtime.settings, session_factory=runtime.session_factory(), analyzer=None
+    )
+
+
+def _print_table(table: list[list]) -> None:
+    # Column widths count a CJK character as two cells, so the columns line up in a terminal.
+    def width(text: str) -> int:
+        return sum(2 if "\u2e80" <= ch <= "\uffef" else 1 for ch in text)
+
+    cells = [["" if cell is None else str(cell) for cell in line] for line in table]
+    widths = [max(width(line[i]) for line in cells) for i in range(len(cells[0]))]
+    for line in cells:
+        click.echo(
+            "  ".join(c + " " * (w - width(c)) for c, w in zip(line, widths, strict=True)).rstrip()
+        )
+
+
+@main.group("indicators", invoke_without_command=True)
+@click.option("--period", type=PeriodType(), help="统计期 / period: 2026-10, 2026-W43, 2026-Q4")
+@click.option("--department", help="部门编码 / department code")
+@click.option("--service", help="事项编码 / service code")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["json", "table", "csv", "xlsx"]),
+    default="table",
+    show_default=True,
+    help="输出格式 / output format",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="写入文件（xlsx 必填）/ write to FILE (required for xlsx)",
+)
+@click.pass_context
+def indicators_group(
+    click_ctx: click.Context,
+    period,
+    department: str | None,
+    service: str | None,
+    output_format: str,
+    output: Path | None,
+) -> None:
+    """部门指标 / department indicators for a period (see docs/indicators.md)."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    if period is None:
+        raise click.UsageError("请用 --period 指定统计期 / --period is required", click_ctx)
+    if output_format == "xlsx" and output is None:
+        raise click.UsageError("xlsx 格式需要 --output 文件 / xlsx needs --output FILE", click_ctx)
+    from minyi import indicators
+    from minyi.db import make_session_factory
+
+    runtime: Runtime = click_ctx.obj
+    ctx = _indicator_context(runtime)
+    # Fold the stale days into the rollup first, so the next reader finds them ready.
+    with runtime.session_factory().begin() as session:
+        indicators.refresh_rollups(session, ctx)
+        indicators.fill_medians(session, ctx, [period])
+    with make_session_factory(runtime.engine, read_only=True)() as session:
+        rows = indicators.department_indicators(
+            session, ctx, period, department=department, service=service
+        )
+    if output_format == "xlsx":
+        indicators.write_xlsx(rows, output)
+    elif output_format == "csv":
+        if output is None:
+            indicators.write_csv(rows, sys.stdout)
+        else:
+            with output.open("w", encoding="utf-8", newline="") as stream:
+                indicators.write_csv(rows, stream)
+    elif output_format == "json":
+        text = json.dumps(rows, ensure_ascii=False, indent=2)
+        if output is None:
+            click.echo(text)
+        else:
+            output.write_text(text + "\n", encoding="utf-8")
+    else:
+        _print_table(indicators.indicator_table(rows))
+    if output is not None:
+        click.echo(f"已写入 / written: {output}")
+
+
+@indicators_group.command("rebuild")
+@click.pass_obj
+def indicators_rebuild(runtime: Runtime) -> None:
+    """从原始数据重算全部汇总并核对 / recompute the whole rollup from the base tables and say
+    how many stored rows were wrong (0 when the rollup was exact)."""
+    from minyi.indicators import rebuild_rollups
+
+    ctx = _indicator_context(runtime)
+    with runtime.session_factory().begin() as session:
+        report = rebuild_rollups(session, ctx)
+    click.echo(str(report))
+
+
+@main.command("summary")
+@click.option("--period", type=PeriodType(), required=True, help="统计期 / period")
+@click.option("--department", required=True, help="部门编码 / department code")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["json", "table"]),
+    default="table",
+    show_default=True,
+    help="输出格式 / output format",
+)
+@click.pass_obj
+def summary_command(runtime: Runtime, period, department: str, output_format: str) -> None:
+    """投诉分类汇总 / the period's complaints of a department by topic and by hot issue."""
+    from minyi.db import make_session_factory
+    from minyi.indicators import complaint_summary
+
+    ctx = _indicator_context(runtime)
+    with make_session_factory(runtime.engine, read_only=True)() as session:
+        summary = complaint_summary(session, ctx, period, department)
+    if output_format == "json":
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        return
+    click.echo(
+        f"{summary['department_name']}（{summary['department']}） {summary['period']}："
+        f"投诉 {summary['tickets']} 件（上期 {summary['previous_period']}"
+        f" {summary['previous_tickets']} 件） / complaints {summary['tickets']}"
+        f" (previous {summary['previous_tickets']})"
+    )
+    sections = (
+        ("按主题 / by topic", "topics", "topic"),
+        ("热点 / hot issues", "hot_issues", "title"),
+    )
+    for heading, key, name in sections:
+        click.echo(f"\n{heading}")
+        if not summary[key]:
+            click.echo("  （无 / none）")
+        for group in summary[key]:
+            share = group["negative_share"]
+            negative = "—" if share is None else f"{share * 100:.0f}%"
+            click.echo(
+                f"  {group[name]}  {group['count']} 件（{group['change']:+d}）"
+                f"  负面 negative {negative}  关键词 keywords: {'、'.join(group['keywords'])}"
+            )
+            for sentence in group["summary"]:
+                click.echo(f"    「{sentence}」")
+            click.echo(f"    工单 tickets: {', '.join(group['tickets'])}")
+    if summary["near_duplicates"]:
+        click.echo("\n重复投诉 / near-duplicates")
+        for numbers in summary["near_duplicates"]:
+            click.echo(f"  {', '.join(numbers)}")
 
 
 @main.group("survey")

@@ -555,6 +555,54 @@ class _Citizens:
 # --------------------------------------------------------------------------- the two jobs
 
 
+class _DaySpan:
+    """The first and last moment and local day a file's rows count in, for the indicators.
+
+    The importer's raw inserts bypass the ORM hook that marks touched indicator days stale,
+    so the write phase marks this span itself.
+    """
+
+    def __init__(self) -> None:
+        self.first: datetime | None = None
+        self.last: datetime | None = None
+        self.days: list[date] = []
+
+    def moments(self, *values: datetime | None) -> None:
+        for value in values:
+            if value is None:
+                continue
+            if self.first is None or value < self.first:
+                self.first = value
+            if self.last is None or value > self.last:
+                self.last = value
+
+    def day(self, value: date | None) -> None:
+        if value is not None and (len(self.days) < 2 or not self.days[0] <= value <= self.days[1]):
+            self.days = [min([value, *self.days]), max([value, *self.days])]
+
+    def local_days(self, ctx: ServiceContext) -> tuple[date, date] | None:
+        found = list(self.days)
+        for moment in (self.first, self.last):
+            if moment is not None:
+                aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+                found.append(ctx.local_date(aware))
+        return (min(found), max(found)) if found else None
+
+
+def _mark_indicator_days(session: Session, job) -> None:
+    from minyi.indicators import mark_days_stale
+
+    if job.kind == "tickets" and job.span.last is not None:
+        # A ticket also counts on its (default) due day, up to the SLA after the last receipt.
+        last = job.span.last
+        job.span.day(
+            tickets.ticket_due_dates(job.ctx, last if last.tzinfo else last.replace(tzinfo=UTC))[1]
+        )
+    span = job.span.local_days(job.ctx)
+    if span is not None:
+        mark_days_stale(session, *span)
+
+
 class _Job:
     """What both imports share: the context, the lookups and the error list."""
 
@@ -567,6 +615,7 @@ class _Job:
         self.errors = _Errors()
         self.times = _Times(ctx)
         self.written = _Written()
+        self.span = _DaySpan()
         self.citizens = _Citizens(db, self.written, report)
         self.seen_refs: set[tuple[str, str]] = set()
         self.valid_rows = 0
@@ -710,6 +759,7 @@ class _Ratings(_Job):
         except MinyiError as error:
             self.errors.add(line, column, error.message_zh, error.message_en)
             return None
+        self.span.moments(created, completed if follow_up is not None else None)
         created_db = self.db.time(created)
         row = [line, service_id, department_id, outlet, citizen, score, aspect, comment]
         return row + [channel, ref, created_db, follow_up]
@@ -721,6 +771,7 @@ class _Ratings(_Job):
         value = self.deadlines.get(day)
         if value is None:
             deadline = ratings.follow_up_deadline(self.ctx, aware)
+            self.span.day(deadline)  # the 差评 counts on its deadline day too
             value = self.deadlines[day] = self.db.date(deadline)
         return value
 
@@ -961,6 +1012,8 @@ class _Tickets(_Job):
             self.numbers.add(number)
         if len(errors.items) > before:
             return None
+        self.span.moments(received, first, replied, closed)
+        self.span.day(due)
         return _TicketRow(
             line,
             received,
@@ -1284,6 +1337,8 @@ def _write_live(engine, job, batches, progress) -> None:
         for batch in batches:
             with factory.begin() as session:  # BEGIN IMMEDIATE on SQLite
                 job.write(session, batch)
+                if report.batches == 0:  # readers see the days stale from the first rows on
+                    _mark_indicator_days(session, job)
             log.debug(
                 "import %s committed %s",
                 report.import_id,
@@ -1293,6 +1348,9 @@ def _write_live(engine, job, batches, progress) -> None:
             report.batches += 1
             if progress is not None:
                 progress(report.rows, job.valid_rows)
+        # Again at the end: a refresh between two batches must not leave later rows out.
+        with factory.begin() as session:
+            _mark_indicator_days(session, job)
     except BaseException as failure:
         _undo(job, factory, report)
         if isinstance(failure, DBAPIError | engine.dialect.loaded_dbapi.Error):
@@ -1304,6 +1362,8 @@ def _undo(job, factory, report) -> None:
     """Delete what the failed import committed; if even that fails, say what is left where."""
     try:
         job.written.delete(factory)
+        with factory.begin() as session:
+            _mark_indicator_days(session, job)
     except Exception:
         log.exception(
             "import %s: removing its rows failed; left behind (table: id runs): %s",
@@ -1346,6 +1406,7 @@ def _write_offline(engine, job, checked: Callable[[], Iterator[list]], progress)
                     if progress is not None:
                         progress(job.report.rows, max(job.expected_rows, job.report.rows))
                 _raise_refusal(job, job.report.path)  # rolls everything back
+                _mark_indicator_days(session, job)
                 for statement in rebuild:
                     session.execute(text(statement))
         finally:

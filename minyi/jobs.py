@@ -37,6 +37,8 @@ SURVEY_ROUNDS_JOB_ID = "survey_rounds"
 SURVEY_INVITATIONS_JOB_ID = "survey_invitations"
 SURVEY_TEXTS_JOB_ID = "survey_text_analysis"
 SURVEY_JOB_MINUTES = 1
+REFRESH_INDICATORS_JOB_ID = "refresh_indicator_rollups"
+REFRESH_INDICATORS_SECONDS = 60
 LEASE_RETRY_SECONDS = 10.0
 
 _lock = threading.Lock()
@@ -85,6 +87,14 @@ def build_scheduler(settings: Settings, session_factory: sessionmaker) -> Backgr
             replace_existing=True,
             next_run_time=utcnow().astimezone(tz),
         )
+    scheduler.add_job(
+        refresh_indicator_rollups,
+        trigger="interval",
+        seconds=REFRESH_INDICATORS_SECONDS,
+        id=REFRESH_INDICATORS_JOB_ID,
+        name="更新指标汇总 / fold stale days into the indicator rollup",
+        replace_existing=True,
+    )
     return scheduler
 
 
@@ -281,3 +291,20 @@ def survey_text_analysis() -> int:
     from surveys.worker import run_text_analysis
 
     return run_text_analysis(*_survey_context(nlp=True))
+
+
+def refresh_indicator_rollups() -> int:
+    """Fold the days writes marked stale into the indicator rollup, and cache the medians of
+    the recent periods; idempotent.
+
+    Readers are exact without it (they recompute stale days on the fly); it keeps them fast.
+    """
+    from minyi.indicators import fill_medians, recent_periods, refresh_rollups
+
+    session_factory, ctx = _survey_context()
+    with session_factory.begin() as session:
+        handled = refresh_rollups(session, ctx)
+        fill_medians(session, ctx, recent_periods(ctx))
+    if handled:
+        log.debug("indicator rollup: %d stale markers folded in", handled)
+    return handled

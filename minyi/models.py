@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -20,10 +21,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
+    insert,
+    select,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, attributes, mapped_column, relationship
 
 from minyi.db import Base, UTCDateTime, utcnow
 
@@ -247,6 +251,14 @@ class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
         Index("ix_tickets_department_received", "department_id", "received_at"),
+        # Covers the median first-reply time of a period (minyi.indicators): no table reads.
+        Index(
+            "ix_tickets_department_received_reply",
+            "department_id",
+            "received_at",
+            "first_replied_at",
+            "service_id",
+        ),
         Index("ix_tickets_department_due", "department_id", "due_date"),
         Index("ix_tickets_department_closed", "department_id", "last_closed_at"),
         Index("ix_tickets_status", "status"),
@@ -705,3 +717,166 @@ class SurveyAnswerCount(Base):
     question_id: Mapped[int] = mapped_column(ForeignKey("survey_questions.id"), primary_key=True)
     value: Mapped[str] = mapped_column(String(400), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- Indicator rollups (minyi.indicators reads them; docs/indicators.md defines them) ---
+
+
+class IndicatorCounts:
+    """The summable counts of one rollup row (see IndicatorDaily for what each counts)."""
+
+    # Ratings not excluded, by score.
+    score_1: Mapped[int] = mapped_column(Integer, default=0)
+    score_2: Mapped[int] = mapped_column(Integer, default=0)
+    score_3: Mapped[int] = mapped_column(Integer, default=0)
+    score_4: Mapped[int] = mapped_column(Integer, default=0)
+    score_5: Mapped[int] = mapped_column(Integer, default=0)
+    # 差评 follow-ups of those ratings.
+    follow_ups_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    follow_ups_late: Mapped[int] = mapped_column(Integer, default=0)
+    follow_ups_open: Mapped[int] = mapped_column(Integer, default=0)
+    follow_ups_open_until: Mapped[date | None] = mapped_column(Date)  # latest open deadline
+    follow_ups_open_first: Mapped[date | None] = mapped_column(Date)  # earliest open deadline
+    # Tickets received that day.
+    tickets: Mapped[int] = mapped_column(Integer, default=0)
+    sentiment_known: Mapped[int] = mapped_column(Integer, default=0)
+    negative: Mapped[int] = mapped_column(Integer, default=0)
+    responded_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    responded_late: Mapped[int] = mapped_column(Integer, default=0)
+    unresponded: Mapped[int] = mapped_column(Integer, default=0)
+    unresponded_until: Mapped[date | None] = mapped_column(Date)  # latest open window end
+    unresponded_first: Mapped[date | None] = mapped_column(Date)  # earliest open window end
+    # Tickets due that day (current due date).
+    due: Mapped[int] = mapped_column(Integer, default=0)
+    closed_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    # Closure rounds closed that day, by the department that closed them.
+    closures: Mapped[int] = mapped_column(Integer, default=0)
+    resolved_answers: Mapped[int] = mapped_column(Integer, default=0)
+    resolved_yes: Mapped[int] = mapped_column(Integer, default=0)
+    satisfaction_answers: Mapped[int] = mapped_column(Integer, default=0)
+    satisfied_answers: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IndicatorDaily(IndicatorCounts, Base):
+    """Summable indicator counts per department × service × county-local day.
+
+    Each column belongs to one family whose day is its own: ratings by their creation day,
+    tickets by their receipt day (`tickets` … `unresponded_until`), by their current due date
+    (`due`, `closed_on_time`) and closure rounds by their closing day. Rows are only ever
+    recomputed from the base tables (never incremented), so a late edit cannot drift them.
+    """
+
+    __tablename__ = "indicator_daily"
+    __table_args__ = (Index("ix_indicator_daily_day", "day"),)
+
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    # 0: tickets that name no service.
+    service_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class IndicatorDepartmentDaily(IndicatorCounts, Base):
+    """IndicatorDaily summed over the services: what a department's figures read (fewer rows)."""
+
+    __tablename__ = "indicator_department_daily"
+    __table_args__ = (Index("ix_indicator_department_daily_day", "day"),)
+
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class IndicatorMedian(Base):
+    """A department's median first-reply hours for one period, cached: medians do not add up.
+
+    Trusted only while no stale marker covers the department and a day of the period; a
+    refresh deletes the rows of every period a stale day lies in, in the same transaction as
+    it deletes the markers, and the scheduler fills the current and previous periods again.
+    """
+
+    __tablename__ = "indicator_medians"
+
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    period: Mapped[str] = mapped_column(String(8), primary_key=True)  # 2026-10, 2026-W43, 2026-Q4
+    replied: Mapped[int] = mapped_column(Integer)
+    median_hours: Mapped[float | None] = mapped_column(Float)
+
+
+class IndicatorStale(Base):
+    """A department-day whose rollup rows must be recomputed before they are trusted.
+
+    Written in the same transaction as the change (the after_flush hook below, or a bulk
+    writer's mark_days_stale), so a committed change is never missing from the indicators.
+    Rows are never unique: a refresh deletes exactly the ids it read, so a marker written
+    while it ran survives it.
+    """
+
+    __tablename__ = "indicator_stale"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    department_id: Mapped[int] = mapped_column(Integer)  # 0: every department
+    # A moment (its county-local day is taken when refreshing), a local date, or neither:
+    # every day (after a migration, a change of time zone).
+    at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    day: Mapped[date | None] = mapped_column(Date)
+
+
+def _values(obj: object, name: str) -> set:
+    """Every value `name` had in this flush: the new one and the one it replaced."""
+    history = attributes.get_history(obj, name)
+    return {v for v in (*history.added, *history.unchanged, *history.deleted) if v is not None}
+
+
+@event.listens_for(Session, "after_flush")
+def _mark_indicator_days(session: Session, _flush_context) -> None:
+    # The one place that keeps the rollups honest under ORM writes: every rating, follow-up,
+    # ticket or closure row written marks the department-days it counted in, old and new.
+    marks: set[tuple[int, datetime | None, date | None]] = set()
+    follow_up_ratings: set[int] = set()
+    moved_service_tickets: set[int] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Rating):
+            marks.update(
+                (dept, at, None)
+                for dept in _values(obj, "department_id")
+                for at in _values(obj, "created_at")
+            )
+        elif isinstance(obj, BadReviewFollowUp):
+            follow_up_ratings.update(_values(obj, "rating_id"))
+        elif isinstance(obj, Ticket):
+            departments = _values(obj, "department_id")
+            marks.update(
+                (dept, at, None) for dept in departments for at in _values(obj, "received_at")
+            )
+            marks.update(
+                (dept, None, day) for dept in departments for day in _values(obj, "due_date")
+            )
+            if attributes.get_history(obj, "service_id").deleted and obj.id is not None:
+                moved_service_tickets.add(obj.id)
+        elif isinstance(obj, TicketClosure):
+            marks.update(
+                (dept, at, None)
+                for dept in _values(obj, "department_id")
+                for at in _values(obj, "closed_at")
+            )
+    if not (marks or follow_up_ratings or moved_service_tickets):
+        return
+    connection = session.connection()
+    if follow_up_ratings:
+        rows = connection.execute(
+            select(Rating.department_id, Rating.created_at).where(
+                Rating.id.in_(sorted(follow_up_ratings))
+            )
+        )
+        marks.update((dept, at, None) for dept, at in rows)
+    if moved_service_tickets:
+        rows = connection.execute(
+            select(TicketClosure.department_id, TicketClosure.closed_at).where(
+                TicketClosure.ticket_id.in_(sorted(moved_service_tickets)),
+                TicketClosure.department_id.is_not(None),
+            )
+        )
+        marks.update((dept, at, None) for dept, at in rows)
+    connection.execute(
+        insert(IndicatorStale),
+        [{"department_id": dept, "at": at, "day": day} for dept, at, day in marks],
+    )

@@ -314,6 +314,7 @@ def test_build_scheduler_registers_jobs_with_fixed_ids(settings, session_factory
         jobs.SURVEY_ROUNDS_JOB_ID,
         jobs.SURVEY_INVITATIONS_JOB_ID,
         jobs.SURVEY_TEXTS_JOB_ID,
+        jobs.REFRESH_INDICATORS_JOB_ID,
     ]
     job = scheduler.get_job(jobs.REPORT_OVERDUE_JOB_ID)
     assert job.func is jobs.report_overdue_tickets and job.args == () and job.kwargs == {}
