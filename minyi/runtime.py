@@ -212,7 +212,11 @@ class Runtime:
             if self._server is not None:
                 self._server.run()
             else:
-                self._stopped.wait()
+                # Wake up now and then: a SIGTERM that Linux hands to one of the scheduler's
+                # threads does not interrupt a wait in the main thread, whose Python handler
+                # (raising KeyboardInterrupt) then only runs when the wait returns.
+                while not self._stopped.wait(0.5):
+                    pass
         finally:
             self.close()
 
