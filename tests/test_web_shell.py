@@ -105,18 +105,16 @@ def test_citizen_page_lists_the_actions(client):
     assert client.get("/citizen/").status_code == 200
 
 
-def test_staff_placeholder_and_its_guard(app, client):
-    # Any other staff endpoint passes through the same guard and is refused until sign-in lands.
+def test_staff_area_is_closed_behind_its_guard(app, client):
+    # Every staff endpoint passes through the one guard; until sign-in lands the area is not
+    # offered at all: no placeholder page, nothing of a view leaks.
     app.add_url_rule("/staff/probe", endpoint="staff.probe", view_func=lambda: "secret")
-    response = client.get("/staff")
-    assert response.status_code == 200
-    assert "工作人员登录即将上线" in response.get_data(as_text=True)
     assert web.staff.require_staff in app.before_request_funcs["staff"]
-    refused = client.get("/staff/probe")
-    assert refused.status_code == 401
-    assert "请先登录" in refused.get_data(as_text=True) and "secret" not in refused.get_data(
-        as_text=True
-    )
+    for path in ("/staff", "/staff/probe"):
+        refused = client.get(path)
+        assert refused.status_code == 404
+        html = refused.get_data(as_text=True)
+        assert "secret" not in html and "即将上线" not in html
 
 
 def test_static_assets_are_served_and_local(client):
