@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -130,15 +131,32 @@ def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionm
     return sessionmaker(bind=bind, expire_on_commit=False)
 
 
-def insert_or_get(session: Session, row: T, existing: Select) -> tuple[T, bool]:
+def insert_or_get(
+    session: Session,
+    row: T,
+    existing: Select | None,
+    *,
+    before_insert: Callable[[], None] | None = None,
+) -> tuple[T, bool]:
     """Insert `row` in a savepoint; if a unique key loses a race, return the row that won.
 
     Returns (row, created). Two writers submitting the same thing (a double-clicked form, a
     retried bot update) must end with one row and no error on every database: on PostgreSQL the
     second INSERT waits for the first transaction and then violates the unique key.
+    `existing` finds the winner; None means the row has no key to race on (a plain insert).
+    `before_insert` runs inside the savepoint, so what it draws (a ticket number) is given
+    back when the race is lost.
     """
+    if existing is None:
+        if before_insert is not None:
+            before_insert()
+        session.add(row)
+        session.flush()
+        return row, True
     try:
         with session.begin_nested():
+            if before_insert is not None:
+                before_insert()
             session.add(row)
     except IntegrityError:
         winner = session.scalar(existing)

@@ -124,11 +124,7 @@ def record_rating(
             deadline=follow_up_deadline(ctx, created),
             created_at=created,
         )
-    if source_ref is None:
-        session.add(rating)
-        session.flush()
-        return rating
-    rating, _ = insert_or_get(session, rating, same_submission)
+    rating, _ = insert_or_get(session, rating, same_submission if source_ref is not None else None)
     return rating
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from minyi.db import insert_or_get
 from minyi.errors import IllegalTransition, LimitReached, NotFound, ValidationFailed
 from minyi.models import (
     Channel,
@@ -44,7 +44,7 @@ from minyi.services.validation import (
     check_source_ref,
     clean_text,
 )
-from minyi.services.views import STATUS_ZH, TicketView, mask_phone  # noqa: F401 (re-export)
+from minyi.services.views import STATUS_ZH, TicketView
 
 log = logging.getLogger(__name__)
 
@@ -180,21 +180,16 @@ def file_ticket(
         {"channel": channel.value},
         received,
     )
-    if source_ref is None:
+
+    def draw_number() -> None:
         ticket.number = next_ticket_number(session, ctx, ctx.local_date(received))
-        session.add(ticket)
-        session.flush()
-        return ticket
-    try:
-        # The number is drawn inside the savepoint, so a lost race gives it back.
-        with session.begin_nested():
-            ticket.number = next_ticket_number(session, ctx, ctx.local_date(received))
-            session.add(ticket)
-    except IntegrityError:
-        winner = session.scalar(same_submission)
-        if winner is None:
-            raise
-        return winner
+
+    ticket, _ = insert_or_get(
+        session,
+        ticket,
+        same_submission if source_ref is not None else None,
+        before_insert=draw_number,
+    )
     return ticket
 
 
@@ -387,17 +382,17 @@ def submit_complaint(
     """
     with session_factory.begin() as session:
         ticket = file_ticket(session, ctx, **fields)
+        if ticket.status != S.RECEIVED:  # a double submit of a ticket already routed
+            return TicketView.of(ticket)
         ticket_id = ticket.id
-        view = TicketView.of(ticket)
-    if view.status != S.RECEIVED:  # a double submit of a ticket already routed
-        return view
     try:
         with session_factory.begin() as session:
             ticket = route_ticket(session, ctx, get_ticket(session, ticket_id, for_update=True))
-            view = TicketView.of(ticket)
+            return TicketView.of(ticket)
     except Exception:
         log.exception("routing failed for ticket %s; left in triage", ticket_id)
-    return view
+    with session_factory() as session:
+        return TicketView.of(session.get(Ticket, ticket_id))
 
 
 def department_for_topic(
