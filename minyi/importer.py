@@ -563,42 +563,37 @@ class _DaySpan:
     """
 
     def __init__(self) -> None:
-        self.first: datetime | None = None
+        self.first: datetime | None = None  # naive UTC (ratings) or aware (tickets)
         self.last: datetime | None = None
-        self.days: list[date] = []
+        self.first_day: date | None = None  # local dates: deadlines, due dates
+        self.last_day: date | None = None
 
     def moments(self, *values: datetime | None) -> None:
         for value in values:
-            if value is None:
-                continue
-            if self.first is None or value < self.first:
-                self.first = value
-            if self.last is None or value > self.last:
-                self.last = value
+            if value is not None:
+                self.first = value if self.first is None else min(self.first, value)
+                self.last = value if self.last is None else max(self.last, value)
 
     def day(self, value: date | None) -> None:
-        if value is not None and (len(self.days) < 2 or not self.days[0] <= value <= self.days[1]):
-            self.days = [min([value, *self.days]), max([value, *self.days])]
+        if value is not None:
+            self.first_day = value if self.first_day is None else min(self.first_day, value)
+            self.last_day = value if self.last_day is None else max(self.last_day, value)
 
-    def local_days(self, ctx: ServiceContext) -> tuple[date, date] | None:
-        found = list(self.days)
-        for moment in (self.first, self.last):
-            if moment is not None:
-                aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-                found.append(ctx.local_date(aware))
-        return (min(found), max(found)) if found else None
+    def local_days(self, ctx: ServiceContext, *, with_sla: bool) -> tuple[date, date] | None:
+        """The local days covered; `with_sla` adds the default due day of the last receipt."""
+        days = [day for day in (self.first_day, self.last_day) if day is not None]
+        moments = [m if m.tzinfo else m.replace(tzinfo=UTC) for m in (self.first, self.last) if m]
+        days += [ctx.local_date(moment) for moment in moments]
+        if with_sla and moments:
+            days.append(tickets.ticket_due_dates(ctx, moments[-1])[1])
+        return (min(days), max(days)) if days else None
 
 
 def _mark_indicator_days(session: Session, job) -> None:
     from minyi.indicators import mark_days_stale
 
-    if job.kind == "tickets" and job.span.last is not None:
-        # A ticket also counts on its (default) due day, up to the SLA after the last receipt.
-        last = job.span.last
-        job.span.day(
-            tickets.ticket_due_dates(job.ctx, last if last.tzinfo else last.replace(tzinfo=UTC))[1]
-        )
-    span = job.span.local_days(job.ctx)
+    # A ticket also counts on its (default) due day, up to the SLA after the last receipt.
+    span = job.span.local_days(job.ctx, with_sla=job.kind == "tickets")
     if span is not None:
         mark_days_stale(session, *span)
 

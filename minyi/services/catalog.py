@@ -56,18 +56,23 @@ def create_outlet(session: Session, *, code: str, name: str, address: str | None
     return outlet
 
 
+def _by_ref(session: Session, model, ref: object, kind_zh: str, kind_en: str, *options):
+    """`ref` itself when it is a `model` row, else the row with that id or code; NotFound."""
+    if isinstance(ref, model):
+        return ref
+    ref = check_ref(ref, kind_zh=kind_zh, kind_en=kind_en)
+    column = model.id if isinstance(ref, int) else model.code
+    row = session.scalar(select(model).options(*options).where(column == ref))
+    if row is None:
+        raise NotFound(f"找不到{kind_zh} {ref}", f"unknown {kind_en} {ref}")
+    return row
+
+
 def get_department(
     session: Session, ref: int | str | Department, *, active_only: bool = False
 ) -> Department:
     """A department by object, id or code; NotFound otherwise (also when inactive if asked)."""
-    if isinstance(ref, Department):
-        department = ref
-    else:
-        ref = check_ref(ref, kind_zh="部门", kind_en="department")
-        column = Department.id if isinstance(ref, int) else Department.code
-        department = session.scalar(select(Department).where(column == ref))
-    if department is None:
-        raise NotFound(f"找不到部门 {ref}", f"unknown department {ref}")
+    department = _by_ref(session, Department, ref, "部门", "department")
     if active_only and not department.active:
         raise NotFound(
             f"部门 {department.name} 已停用", f"department {department.code} is inactive"
@@ -77,30 +82,16 @@ def get_department(
 
 def get_service(session: Session, ref: int | str | Service) -> Service:
     """An active service by object, id or code; NotFound otherwise."""
-    if isinstance(ref, Service):
-        service = ref
-    else:
-        ref = check_ref(ref, kind_zh="服务事项", kind_en="service")
-        column = Service.id if isinstance(ref, int) else Service.code
-        # With its department: every caller names it (a rating's view, a ticket's routing).
-        service = session.scalar(
-            select(Service).options(joinedload(Service.department)).where(column == ref)
-        )
-    if service is None or not service.active:
-        raise NotFound(f"找不到服务事项 {ref}", f"unknown service {ref}")
+    # With its department: every caller names it (a rating's view, a ticket's routing).
+    service = _by_ref(session, Service, ref, "服务事项", "service", joinedload(Service.department))
+    if not service.active:
+        raise NotFound(f"找不到服务事项 {service.code}", f"unknown service {service.code}")
     return service
 
 
 def get_outlet(session: Session, ref: int | str | Outlet) -> Outlet:
     """An outlet (service hall) by object, id or code; NotFound otherwise."""
-    if isinstance(ref, Outlet):
-        return ref
-    ref = check_ref(ref, kind_zh="服务网点", kind_en="outlet")
-    column = Outlet.id if isinstance(ref, int) else Outlet.code
-    outlet = session.scalar(select(Outlet).where(column == ref))
-    if outlet is None:
-        raise NotFound(f"找不到服务网点 {ref}", f"unknown outlet {ref}")
-    return outlet
+    return _by_ref(session, Outlet, ref, "服务网点", "outlet")
 
 
 def list_departments(session: Session, *, active_only: bool = True) -> list[Department]:
