@@ -42,17 +42,17 @@ from collections import Counter
 from pathlib import Path
 
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiogram import Dispatcher  # noqa: E402
 from aiogram.types import CallbackQuery, Message  # noqa: E402
+from private_db import private_engine  # noqa: E402
 
 from bot.app import BotProcess, build_services, create_bot  # noqa: E402
 from bot.outbox import OutboxSender  # noqa: E402
 from minyi.config import load_settings  # noqa: E402
-from minyi.db import make_engine, make_session_factory  # noqa: E402
+from minyi.db import make_session_factory  # noqa: E402
 from minyi.migrate import upgrade  # noqa: E402
 from minyi.models import Channel, OutboxMessage  # noqa: E402
 from minyi.services.citizens import get_or_create_citizen  # noqa: E402
@@ -350,16 +350,7 @@ def main() -> None:
         bot={"token": TOKEN, "send_rate_per_s": min(args.rate, 30)},
         tickets={"daily_limit_per_citizen": 1000},
     )
-    schema = None
-    if make_url(url).get_backend_name() == "postgresql":
-        schema = f"bench_bot_{os.getpid()}"
-        admin = make_engine(settings)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-        url = url.render_as_string(hide_password=False)
-    engine = make_engine(settings, url)
-    try:
+    with private_engine(settings, url, "bench_bot") as engine:
         upgrade(engine)
         add_catalogue(make_session_factory(engine))
         backend = f"{engine.dialect.name}" + (
@@ -370,12 +361,6 @@ def main() -> None:
             bench_updates(args, settings, engine)
         if args.part in ("outbox", "all"):
             bench_outbox(args, settings, engine)
-    finally:
-        engine.dispose()
-        if schema is not None:
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            admin.dispose()
 
 
 if __name__ == "__main__":

@@ -25,13 +25,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from private_db import private_engine  # noqa: E402
+
 from minyi.config import load_settings  # noqa: E402
-from minyi.db import make_engine, make_session_factory  # noqa: E402
+from minyi.db import make_session_factory  # noqa: E402
 from minyi.migrate import upgrade  # noqa: E402
 from minyi.models import Channel, Rating, Ticket  # noqa: E402
 from minyi.services import catalog, citizens, ratings, tickets  # noqa: E402
@@ -74,37 +75,19 @@ def main() -> None:
     parser.add_argument("--per-thread", type=int, default=25)
     args = parser.parse_args()
 
-    tmp = tempfile.TemporaryDirectory()
-    url = args.url or f"sqlite:///{tmp.name}/bench.db"
-    schema = None
     for name in [n for n in os.environ if n.startswith("MINYI_")]:
         del os.environ[name]
-    settings = load_settings(database={"url": url})
-    if make_url(url).get_backend_name() == "postgresql":
-        schema = f"bench_concurrency_{os.getpid()}"
-        admin = make_engine(settings)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        admin.dispose()
-        url = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-        url = url.render_as_string(hide_password=False)
-    engine = make_engine(settings, url)
-    try:
-        upgrade(engine)
-        factory = make_session_factory(engine)
-        ctx = ServiceContext.from_settings(settings, analyzer=None)
-        with factory.begin() as session:
-            department = catalog.create_department(session, code="bench", name="测试部门")
-            catalog.create_service(session, department=department, code="svc", name="测试事项")
-        report(engine.url.get_backend_name(), args, factory, ctx)
-    finally:
-        engine.dispose()
-        if schema is not None:
-            admin = make_engine(settings)
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            admin.dispose()
-        tmp.cleanup()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.url or f"sqlite:///{tmp}/bench.db"
+        settings = load_settings(database={"url": url})
+        with private_engine(settings, url, "bench_concurrency") as engine:
+            upgrade(engine)
+            factory = make_session_factory(engine)
+            ctx = ServiceContext.from_settings(settings, analyzer=None)
+            with factory.begin() as session:
+                department = catalog.create_department(session, code="bench", name="测试部门")
+                catalog.create_service(session, department=department, code="svc", name="测试事项")
+            report(engine.url.get_backend_name(), args, factory, ctx)
 
 
 def report(backend: str, args, factory, ctx) -> None:

@@ -29,14 +29,14 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-# Run as a script, this folder comes first on sys.path, and its nlp.py would shadow the package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+# Run as a script, this folder comes first on sys.path and its nlp.py would shadow the package:
+# the checkout goes before it (the folder stays, for private_db).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from private_db import private_engine  # noqa: E402
+from sqlalchemy import func, insert, select  # noqa: E402
 
 from minyi.config import load_settings  # noqa: E402
-from minyi.db import make_engine  # noqa: E402
 from minyi.importer import RATING_COLUMNS, import_ratings, tqdm_progress  # noqa: E402
 from minyi.migrate import upgrade  # noqa: E402
 from minyi.models import BadReviewFollowUp, Citizen, Department, Outlet, Rating, Service  # noqa: E402
@@ -209,17 +209,7 @@ def run_mode(args, csv_path: Path) -> int:
     settings = load_settings()
     with tempfile.TemporaryDirectory(prefix="minyi-bench-db-") as tmp:
         url = args.url or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        schema = admin = None
-        if make_url(url).get_backend_name() == "postgresql":
-            # A private schema, so the bench never touches anyone's tables.
-            schema = f"minyi_bench_{os.getpid()}"
-            admin = make_engine(settings, url)
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            url = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-            url = url.render_as_string(hide_password=False)
-        engine = make_engine(settings, url)
-        try:
+        with private_engine(settings, url, "minyi_bench") as engine:
             upgrade(engine)
             build_catalogue(engine)
             ctx = ServiceContext.from_settings(settings, **({} if nlp else {"analyzer": None}))
@@ -238,12 +228,6 @@ def run_mode(args, csv_path: Path) -> int:
                     select(func.count()).select_from(BadReviewFollowUp.__table__)
                 )
                 citizens = conn.scalar(select(func.count()).select_from(Citizen.__table__))
-        finally:
-            engine.dispose()
-            if schema is not None:
-                with admin.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
     assert stored == report.rows == args.rows, (stored, report.rows, args.rows)
     print(
         f"{mode:8} {engine.dialect.name}: {seconds:6.2f} s  {stored / seconds:9,.0f} rows/s  "

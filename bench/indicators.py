@@ -16,7 +16,6 @@ at the end. The target: p99 < 50 ms on both databases.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -26,12 +25,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from private_db import private_engine  # noqa: E402
+
 from minyi.config import load_settings  # noqa: E402
-from minyi.db import make_engine, make_session_factory  # noqa: E402
+from minyi.db import make_session_factory  # noqa: E402
 from minyi.indicators import (  # noqa: E402
     department_indicators,
     fill_medians,
@@ -312,24 +312,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="minyi-bench-") as tmp:
         url = args.url or f"sqlite:///{tmp}/bench.db"
         settings = load_settings(database={"url": url})
-        schema = None
-        if make_url(url).get_backend_name() == "postgresql":
-            # A private schema, so the bench never touches anyone's tables.
-            schema = f"minyi_bench_{os.getpid()}"
-            admin = make_engine(settings)
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            url = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-            url = url.render_as_string(hide_password=False)
-        engine = make_engine(settings, url)
-        try:
+        with private_engine(settings, url, "minyi_bench") as engine:
             run(engine, settings, args)
-        finally:
-            engine.dispose()
-            if schema is not None:
-                with admin.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
     return 0
 
 

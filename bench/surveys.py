@@ -30,12 +30,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import insert, select, text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from private_db import private_engine  # noqa: E402
+
 from minyi.config import load_settings  # noqa: E402
-from minyi.db import make_engine, make_session_factory, utcnow  # noqa: E402
+from minyi.db import make_session_factory, utcnow  # noqa: E402
 from minyi.migrate import upgrade  # noqa: E402
 from minyi.models import (  # noqa: E402
     Channel,
@@ -81,44 +82,30 @@ def main() -> None:
     parser.add_argument("--responses", type=int, default=100_000)
     parser.add_argument("--submits", type=int, default=2000)
     args = parser.parse_args()
-    tmp = tempfile.TemporaryDirectory()
-    url = args.url or f"sqlite:///{tmp.name}/bench.db"
     for name in [n for n in os.environ if n.startswith("MINYI_")]:
         del os.environ[name]
-    settings = load_settings(database={"url": url})
-    schema = None
-    if make_url(url).get_backend_name() == "postgresql":
-        schema = f"bench_surveys_{os.getpid()}"
-        admin = make_engine(settings)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        admin.dispose()
-        url = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-        url = url.render_as_string(hide_password=False)
-    engine = make_engine(settings, url)
-    try:
-        upgrade(engine)
-        factory = make_session_factory(engine)
-        ctx = ServiceContext.from_settings(settings, analyzer=None)
-        print(f"backend: {engine.url.get_backend_name()}")
-        with factory.begin() as session:
-            for code in ("zwfw", "rsj", "ybj"):
-                core_catalog.create_department(session, code=code, name=f"部门 {code}")
-            catalog.import_survey(session, ctx, hall_template())
-            big = rounds.open_round(session, ctx, "hall-2026")
-        bench_results(factory, ctx, big.id, args.responses)
-        with factory.begin() as session:
-            rounds.close_round(session, ctx, big.id)
-            fresh = rounds.open_round(session, ctx, "hall-2026")
-        bench_submits(factory, ctx, fresh.id, args.submits)
-    finally:
-        engine.dispose()
-        if schema is not None:
-            admin = make_engine(settings)
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            admin.dispose()
-        tmp.cleanup()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.url or f"sqlite:///{tmp}/bench.db"
+        settings = load_settings(database={"url": url})
+        with private_engine(settings, url, "bench_surveys") as engine:
+            run(engine, settings, args)
+
+
+def run(engine, settings, args) -> None:
+    upgrade(engine)
+    factory = make_session_factory(engine)
+    ctx = ServiceContext.from_settings(settings, analyzer=None)
+    print(f"backend: {engine.url.get_backend_name()}")
+    with factory.begin() as session:
+        for code in ("zwfw", "rsj", "ybj"):
+            core_catalog.create_department(session, code=code, name=f"部门 {code}")
+        catalog.import_survey(session, ctx, hall_template())
+        big = rounds.open_round(session, ctx, "hall-2026")
+    bench_results(factory, ctx, big.id, args.responses)
+    with factory.begin() as session:
+        rounds.close_round(session, ctx, big.id)
+        fresh = rounds.open_round(session, ctx, "hall-2026")
+    bench_submits(factory, ctx, fresh.id, args.submits)
 
 
 def bench_results(factory, ctx, round_id: int, responses: int) -> None:
