@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
-from minyi.errors import NotFound, PermissionDenied
+from minyi.errors import NotFound, PermissionDenied, ValidationFailed
 from minyi.models import Citizen, Ticket
 from minyi.services.actors import Actor
 from minyi.services.context import ServiceContext
 from minyi.services.tickets import (
     ACCESS_CODE_HASH,
+    get_ticket,
     issue_access_code,
     record_verdict,
     verify_access_code,
@@ -39,11 +39,11 @@ def _unlocked_ticket(
     session: Session, number: object, code: object, *, for_update: bool = False
 ) -> Ticket:
     ticket = None
-    if isinstance(number, str) and 0 < len(number.strip()) <= 40:
-        query = select(Ticket).where(Ticket.number == number.strip())
-        if for_update:
-            query = query.with_for_update(of=Ticket)
-        ticket = session.scalar(query)
+    if isinstance(number, str):  # a public number, never an id: ids can be counted through
+        try:
+            ticket = get_ticket(session, number, for_update=for_update)
+        except (NotFound, ValidationFailed):
+            ticket = None
     if ticket is None:
         check_password_hash(_UNKNOWN_TICKET_HASH, str(code)[:64])
         raise _refusal()
@@ -59,10 +59,7 @@ def open_ticket(session: Session, number: object, code: object) -> TicketView:
 
 def issue_code_for(session: Session, ticket_id: int) -> str | None:
     """A new access code for a just-filed ticket; None if it already has one (double submit)."""
-    ticket = session.scalar(select(Ticket).where(Ticket.id == ticket_id).with_for_update())
-    if ticket is None:
-        raise NotFound(f"找不到工单 {ticket_id}", f"unknown ticket {ticket_id}")
-    return issue_access_code(ticket)
+    return issue_access_code(get_ticket(session, ticket_id, for_update=True))
 
 
 def record_verdict_with_code(
