@@ -77,28 +77,29 @@ def run_invitations(
 ) -> InvitationsRun:
     """Invite subscribers of open rounds, then remind non-responders, batch by batch."""
     now = ctx.now()
-    invited = reminded = 0
-    batches = 0
     with session_factory.begin() as session:
         to_invite = rounds.rounds_to_invite(session, at=now)
-    for round_id in to_invite:
-        while batches < max_batches:
-            with session_factory.begin() as session:
-                count = rounds.invite_subscribers(session, ctx, round_id, limit=batch, at=now)
-            batches += 1
-            invited += count
-            if count < batch:
-                break
+    # One budget for both steps: a run sends at most max_batches batches in all.
+    invited, budget = _in_batches(
+        session_factory,
+        to_invite,
+        max_batches,
+        batch,
+        lambda session, round_id: rounds.invite_subscribers(
+            session, ctx, round_id, limit=batch, at=now
+        ),
+    )
     with session_factory.begin() as session:
         to_remind = rounds.rounds_to_remind(session, at=now)
-    for round_id in to_remind:
-        while batches < max_batches:
-            with session_factory.begin() as session:
-                count = rounds.remind_non_responders(session, ctx, round_id, limit=batch, at=now)
-            batches += 1
-            reminded += count
-            if count < batch:
-                break
+    reminded, _ = _in_batches(
+        session_factory,
+        to_remind,
+        budget,
+        batch,
+        lambda session, round_id: rounds.remind_non_responders(
+            session, ctx, round_id, limit=batch, at=now
+        ),
+    )
     if invited or reminded:
         log.info(
             "调查邀请 %d 人，提醒 %d 人 / survey invitations: %d invited, %d reminded",
@@ -108,6 +109,23 @@ def run_invitations(
             reminded,
         )
     return InvitationsRun(invited, reminded)
+
+
+def _in_batches(session_factory, round_ids, budget: int, batch: int, step) -> tuple[int, int]:
+    """Run `step` per round, a transaction a batch, until each round is done or the budget is.
+
+    Returns (how many `step` handled, batches left of the budget).
+    """
+    done = 0
+    for round_id in round_ids:
+        while budget > 0:
+            with session_factory.begin() as session:
+                count = step(session, round_id)
+            budget -= 1
+            done += count
+            if count < batch:
+                break
+    return done, budget
 
 
 def run_text_analysis(
