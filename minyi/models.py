@@ -207,12 +207,17 @@ class BadReviewFollowUp(Base):
         _enum(FollowUpStatus, "follow_up_status"), default=FollowUpStatus.OPEN
     )
     deadline: Mapped[date] = mapped_column(Date)
+    # 谁办理、谁负责: each step keeps who took it, when, and what they wrote.
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    verification_note: Mapped[str | None] = mapped_column(Text)  # what the check found
     rectified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rectified_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    # What was fixed, what is on the ledger, or why there is no legal basis to change it.
+    rectification_note: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # 谁办理、谁负责: the staff member who reported back, kept for the audit.
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)  # the answer reported back to the citizen
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     rating: Mapped[Rating] = relationship(back_populates="follow_up")

@@ -99,6 +99,23 @@ def check_moment(value: object, *, field_zh: str = "时间", field_en: str = "ti
     return value
 
 
+def check_day(value: object, *, field_zh: str = "日期", field_en: str = "date") -> date | None:
+    """An optional calendar day: a date, or YYYY-MM-DD text; empty means none."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValidationFailed(
+        f"{field_zh}格式应为 年-月-日（如 2026-01-31）",
+        f"{field_en} must be a date written YYYY-MM-DD (e.g. 2026-01-31)",
+    )
+
+
 # Recorded history starts here: an earlier time is a typo or an unset date (1900-01-01).
 EARLIEST_DAY = date(2000, 1, 1)
 # A clock a little ahead of ours is tolerated, a time further in the future is not.
