@@ -12,10 +12,10 @@ found"); analysts read every department; admins do everything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from minyi.db import insert_or_get
@@ -32,13 +32,14 @@ from minyi.models import (
     RatingAppeal,
     Role,
     Service,
-    StaffUser,
 )
 from minyi.services.actors import Actor
 from minyi.services.audit import record_audit
 from minyi.services.context import ServiceContext
 from minyi.services.outbox import can_reach, enqueue_message
+from minyi.services.paging import DEFAULT_PER_PAGE, Page, paginate
 from minyi.services.permissions import allowed, require
+from minyi.services.staff import staff_names
 from minyi.services.validation import check_day, check_flag, check_ref, clean_text
 from minyi.services.views import DepartmentRef, RatingView, mask_external_id, mask_phone
 
@@ -47,8 +48,6 @@ OPEN_STATUSES = (FollowUpStatus.OPEN, FollowUpStatus.RECTIFIED)
 NOTE_MAX_CHARS = 2000
 # "Due soon" in the queue: the deadline falls within this many working days from today.
 DUE_SOON_WORKING_DAYS = 2
-PER_PAGE = 50
-MAX_PER_PAGE = 200
 
 STATUS_FILTERS = {
     "open": (OPEN_STATUSES, "待整改", "open"),
@@ -494,35 +493,6 @@ class FollowUpRow:
         return STATUS_EN[self.status]
 
 
-@dataclass(frozen=True)
-class FollowUpPage:
-    rows: tuple[FollowUpRow, ...]
-    total: int
-    page: int
-    per_page: int
-    today: date
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-
-def _whole_number(value: object) -> int | None:
-    # A page number from a link is text; only plain ASCII digits count (never "²" or 1.5).
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value.strip())
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return None
-
-
-def _check_page(page: object, per_page: object) -> tuple[int, int]:
-    page, per_page = _whole_number(page), _whole_number(per_page)
-    if page is None or page < 1 or per_page is None or not 1 <= per_page <= MAX_PER_PAGE:
-        raise ValidationFailed("页码无效", "invalid page number")
-    return page, per_page
-
-
 def _department(department: Department) -> DepartmentRef:
     return DepartmentRef(department.id, department.code, department.name, department.name_en)
 
@@ -548,12 +518,14 @@ def follow_up_queue(
     actor: Actor,
     filters: QueueFilter | None = None,
     page: object = 1,
-    per_page: object = PER_PAGE,
-) -> FollowUpPage:
-    """The follow-ups `actor` may see, narrowed by `filters`, earliest deadline first."""
+    per_page: int = DEFAULT_PER_PAGE,
+) -> Page:
+    """The follow-ups `actor` may see, narrowed by `filters`, earliest deadline first.
+
+    A Page of FollowUpRow; any page number that is not a positive whole number is page 1.
+    """
     _check_can_view(actor)
     filters = filters or QueueFilter()
-    page, per_page = _check_page(page, per_page)
     today = _today(ctx)
     f, r = BadReviewFollowUp, Rating
     conditions = [f.status.in_(STATUS_FILTERS[filters.status][0])]
@@ -576,30 +548,44 @@ def follow_up_queue(
             soon = ctx.calendar.add_working_days(today, DUE_SOON_WORKING_DAYS)
             windows.append(and_(f.deadline >= today, f.deadline <= soon))
         conditions.append(f.status.in_(OPEN_STATUSES))
-        conditions.append(windows[0] if len(windows) == 1 else windows[0] | windows[1])
+        conditions.append(or_(*windows))
     if filters.date_from is not None:
         conditions.append(r.created_at >= _local_midnight(ctx, filters.date_from))
     if filters.date_to is not None:
         conditions.append(r.created_at < _local_midnight(ctx, filters.date_to + timedelta(days=1)))
-    total = session.scalar(
-        select(func.count()).select_from(f).join(r, r.id == f.rating_id).where(*conditions)
+    found = paginate(
+        session,
+        select(f).join(r, r.id == f.rating_id).where(*conditions).order_by(f.deadline, f.id),
+        page=page,
+        per_page=per_page,
     )
+    return replace(found, items=_queue_rows(session, ctx, found.items, today))
+
+
+def _queue_rows(
+    session: Session, ctx: ServiceContext, page_items: list[BadReviewFollowUp], today: date
+) -> list[FollowUpRow]:
+    # The rest of each row for one page, in one query.
+    if not page_items:
+        return []
+    r = Rating
     pending = exists().where(
         RatingAppeal.rating_id == r.id, RatingAppeal.status == DecisionStatus.PENDING
     )
-    rows = session.execute(
-        select(f, r, Service, Department, Outlet.name, pending)
-        .join(r, r.id == f.rating_id)
-        .join(Service, Service.id == r.service_id)
-        .join(Department, Department.id == f.department_id)
-        .outerjoin(Outlet, Outlet.id == r.outlet_id)
-        .where(*conditions)
-        .order_by(f.deadline, f.id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    )
-    return FollowUpPage(
-        rows=tuple(
+    details = {
+        rating.id: (rating, service, department, outlet_name, has_pending)
+        for rating, service, department, outlet_name, has_pending in session.execute(
+            select(r, Service, Department, Outlet.name, pending)
+            .join(Service, Service.id == r.service_id)
+            .join(Department, Department.id == r.department_id)
+            .outerjoin(Outlet, Outlet.id == r.outlet_id)
+            .where(r.id.in_([follow_up.rating_id for follow_up in page_items]))
+        )
+    }
+    rows = []
+    for follow_up in page_items:
+        rating, service, department, outlet_name, has_pending = details[follow_up.rating_id]
+        rows.append(
             FollowUpRow(
                 id=follow_up.id,
                 rating_id=rating.id,
@@ -619,13 +605,8 @@ def follow_up_queue(
                 working_days_left=_days_left(ctx, follow_up.status, follow_up.deadline, today),
                 pending_appeal=bool(has_pending),
             )
-            for follow_up, rating, service, department, outlet_name, has_pending in rows
-        ),
-        total=total,
-        page=page,
-        per_page=per_page,
-        today=today,
-    )
+        )
+    return rows
 
 
 @dataclass(frozen=True)
@@ -763,23 +744,6 @@ class FollowUpDetail:
         return self.may_appeal and not self.rating.excluded and not live
 
 
-def _staff_names(session: Session, ids: set[int | None]) -> dict[int, str]:
-    ids = {i for i in ids if i is not None}
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(StaffUser.id, StaffUser.display_name, StaffUser.username).where(
-            StaffUser.id.in_(sorted(ids))
-        )
-    )
-    return {user_id: _staff_label(name, username) for user_id, name, username in rows}
-
-
-def _staff_label(display_name: str, username: str) -> str:
-    # 谁办理、谁负责: the name colleagues know, and the account that answers for it.
-    return display_name if display_name == username else f"{display_name}（{username}）"
-
-
 def _contact(citizen: Citizen | None) -> str | None:
     if citizen is None:
         return None
@@ -805,7 +769,7 @@ def follow_up_detail(
             .order_by(RatingAppeal.created_at, RatingAppeal.id)
         )
     )
-    names = _staff_names(
+    names = staff_names(
         session,
         {follow_up.verified_by_id, follow_up.rectified_by_id, follow_up.completed_by_id}
         | {a.requested_by_id for a in appeals}
@@ -945,53 +909,41 @@ class AppealRow:
     department_name: str
 
 
-@dataclass(frozen=True)
-class AppealPage:
-    rows: tuple[AppealRow, ...]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-
 def pending_appeals(
-    session: Session, *, actor: Actor, page: object = 1, per_page: object = PER_PAGE
-) -> AppealPage:
-    """The appeals waiting for an admin's decision, oldest first, with their ratings."""
+    session: Session, *, actor: Actor, page: object = 1, per_page: int = DEFAULT_PER_PAGE
+) -> Page:
+    """The appeals waiting for an admin's decision, oldest first: a Page of AppealRow."""
     require(actor, "rating.decide_appeal")
-    page, per_page = _check_page(page, per_page)
-    a, r = RatingAppeal, Rating
-    pending = a.status == DecisionStatus.PENDING
-    total = session.scalar(select(func.count()).select_from(a).where(pending))
-    rows = session.execute(
-        select(
-            a,
-            r,
-            BadReviewFollowUp.id,
-            Service.name,
-            Department.name,
-            StaffUser.display_name,
-            StaffUser.username,
-        )
-        .join(r, r.id == a.rating_id)
-        .join(Service, Service.id == r.service_id)
-        .join(Department, Department.id == r.department_id)
-        .join(StaffUser, StaffUser.id == a.requested_by_id)
-        .outerjoin(BadReviewFollowUp, BadReviewFollowUp.rating_id == r.id)
-        .where(pending)
-        .order_by(a.created_at, a.id)
-        .offset((page - 1) * per_page)
-        .limit(per_page)
+    found = paginate(
+        session,
+        select(RatingAppeal)
+        .where(RatingAppeal.status == DecisionStatus.PENDING)
+        .order_by(RatingAppeal.created_at, RatingAppeal.id),
+        page=page,
+        per_page=per_page,
     )
-    return AppealPage(
-        rows=tuple(
+    if not found.items:
+        return found
+    r = Rating
+    details = {
+        row[0].id: tuple(row)
+        for row in session.execute(
+            select(r, BadReviewFollowUp.id, Service.name, Department.name)
+            .join(Service, Service.id == r.service_id)
+            .join(Department, Department.id == r.department_id)
+            .outerjoin(BadReviewFollowUp, BadReviewFollowUp.rating_id == r.id)
+            .where(r.id.in_([appeal.rating_id for appeal in found.items]))
+        )
+    }
+    names = staff_names(session, {appeal.requested_by_id for appeal in found.items})
+    rows = []
+    for appeal in found.items:
+        rating, follow_up_id, service_name, department_name = details[appeal.rating_id]
+        rows.append(
             AppealRow(
                 id=appeal.id,
                 reason=appeal.reason,
-                requested_by=_staff_label(display_name, username),
+                requested_by=names.get(appeal.requested_by_id, "—"),
                 requested_at=appeal.created_at,
                 follow_up_id=follow_up_id,
                 rating_id=rating.id,
@@ -1002,17 +954,5 @@ def pending_appeals(
                 service_name=service_name,
                 department_name=department_name,
             )
-            for (
-                appeal,
-                rating,
-                follow_up_id,
-                service_name,
-                department_name,
-                display_name,
-                username,
-            ) in rows
-        ),
-        total=total,
-        page=page,
-        per_page=per_page,
-    )
+        )
+    return replace(found, items=rows)
