@@ -745,12 +745,16 @@ class FollowUpDetail:
 
 
 def _contact(citizen: Citizen | None) -> str | None:
+    # A Telegram id can be called back through the bot; a web visitor's id means nothing to
+    # anybody, so only a phone number given by the citizen is shown for them.
     if citizen is None:
         return None
-    parts = [mask_external_id(citizen.external_id)]
+    parts = []
+    if can_reach(citizen):
+        parts.append(mask_external_id(citizen.external_id))
     if citizen.phone:
         parts.append(mask_phone(citizen.phone))
-    return " · ".join(p for p in parts if p)
+    return " · ".join(parts) or None
 
 
 def follow_up_detail(
