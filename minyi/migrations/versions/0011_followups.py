@@ -1,6 +1,6 @@
 """差评 follow-ups in steps: who verified and rectified, and what each of them wrote
 
-Revision ID: 0011_followups
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-02
 """
@@ -11,7 +11,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0011_followups'
+revision = '0011'
 down_revision = '0010'
 branch_labels = None
 depends_on = None
