@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from minyi.errors import ValidationFailed
+from minyi.errors import NotFound, ValidationFailed
 from minyi.models import Channel
 
 # Control characters other than tab/newline break PostgreSQL (NUL) and terminals.
@@ -151,12 +151,18 @@ def check_recorded_moment(
     return value
 
 
+MAX_ID = 2**31 - 1
+
+
 def check_ref(value: object, *, kind_zh: str, kind_en: str) -> int | str:
     """An object reference: an id (int, not bool) or a non-empty code of at most 80 characters."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValidationFailed(f"{kind_zh}标识无效", f"invalid {kind_en} reference {value!r}")
     if isinstance(value, str) and not 0 < len(value.strip()) <= 80:
         raise ValidationFailed(f"{kind_zh}标识无效", f"invalid {kind_en} reference {value!r}")
+    # Ids are 32-bit on PostgreSQL: a larger number would be a driver error, not "unknown".
+    if isinstance(value, int) and not 0 < value <= MAX_ID:
+        raise NotFound(f"找不到{kind_zh} {value}", f"unknown {kind_en} {value}")
     return value.strip() if isinstance(value, str) else value
 
 
