@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 from nlp import keywords, sentiment
 from nlp import topic as topic_mod
+from nlp.normalize import has_enough_chinese
 from nlp.segment import clean_text, content_words, segment
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,29 @@ def analyze(
 def analyze_many(
     texts: Iterable[object], *, review_threshold: float = topic_mod.DEFAULT_REVIEW_THRESHOLD
 ) -> list[Analysis]:
-    """Analyse many texts at once (topic scores computed as one batch)."""
+    """Analyse many texts at once (topic scores computed as one batch).
+
+    Every text is normalised first (`nlp.normalize`: half-width, no URLs or emoji,
+    traditional characters as simplified). A text with too little Chinese to read (English
+    only, emoji only, empty) is neither routed nor scored: no topic, needs review, neutral.
+    """
     cleaned = [clean_text(t) for t in texts]
     token_lists = [_segment(t) for t in cleaned]
     word_lists = [content_words(tokens) for tokens in token_lists]
-    topics = _topics(word_lists, cleaned, review_threshold)
-    scores = _sentiments(token_lists, word_lists, cleaned)
+    readable = [i for i, text in enumerate(cleaned) if has_enough_chinese(text)]
+    topics = [_NO_TOPIC] * len(cleaned)
+    scores = [NEUTRAL_SCORE] * len(cleaned)
+    if readable:
+        picked_words = [word_lists[i] for i in readable]
+        picked_texts = [cleaned[i] for i in readable]
+        picked_tokens = [token_lists[i] for i in readable]
+        for i, top, score in zip(
+            readable,
+            _topics(picked_words, picked_texts, review_threshold),
+            _sentiments(picked_tokens, picked_words, picked_texts),
+            strict=True,
+        ):
+            topics[i], scores[i] = top, score
     out = []
     for tokens, words, top, score in zip(token_lists, word_lists, topics, scores, strict=True):
         out.append(
@@ -69,6 +87,9 @@ def analyze_many(
     return out
 
 
+_NO_TOPIC = topic_mod.TopicResult(None, 0.0, (), True)
+
+
 # Each step is guarded: a failure in one model must not lose the ticket or the other results.
 def _segment(text: str) -> list[str]:
     try:
@@ -83,7 +104,7 @@ def _topics(word_lists, texts, threshold) -> list[topic_mod.TopicResult]:
         return topic_mod.model().predict(word_lists, texts, threshold)
     except Exception:
         log.exception("topic routing failed; sending to review")
-        return [topic_mod.TopicResult(None, 0.0, (), True) for _ in texts]
+        return [_NO_TOPIC for _ in texts]
 
 
 def _sentiments(token_lists, word_lists, texts) -> list[float]:
