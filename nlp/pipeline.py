@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from nlp import keywords, sentiment
+from nlp import request_type as request_type_mod
 from nlp import topic as topic_mod
 from nlp.normalize import has_enough_chinese
 from nlp.segment import clean_text, content_words, segment
@@ -28,6 +29,9 @@ class Analysis:
     sentiment_score: float
     sentiment_label: str
     keywords: list[str] = field(default_factory=list)
+    # 投诉 / 咨询 / 建议 / 表扬 (nlp.request_type); None when the text has too little Chinese.
+    request_type: str | None = None
+    request_type_probability: float = 0.0
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (top 3 as [label, probability] pairs, probabilities to 4 places)."""
@@ -35,6 +39,7 @@ class Analysis:
         d["topic_probability"] = round(self.topic_probability, 4)
         d["topic_top3"] = [[label, round(p, 4)] for label, p in self.topic_top3]
         d["sentiment_score"] = round(self.sentiment_score, 4)
+        d["request_type_probability"] = round(self.request_type_probability, 4)
         return d
 
 
@@ -60,19 +65,24 @@ def analyze_many(
     readable = [i for i, text in enumerate(cleaned) if has_enough_chinese(text)]
     topics = [_NO_TOPIC] * len(cleaned)
     scores = [NEUTRAL_SCORE] * len(cleaned)
+    kinds = [request_type_mod.NO_TYPE] * len(cleaned)
     if readable:
         picked_words = [word_lists[i] for i in readable]
         picked_texts = [cleaned[i] for i in readable]
         picked_tokens = [token_lists[i] for i in readable]
-        for i, top, score in zip(
+        picked_scores = _sentiments(picked_tokens, picked_words, picked_texts)
+        for i, top, score, kind in zip(
             readable,
             _topics(picked_words, picked_texts, review_threshold),
-            _sentiments(picked_tokens, picked_words, picked_texts),
+            picked_scores,
+            _request_types(picked_tokens, picked_texts, picked_words, picked_scores),
             strict=True,
         ):
-            topics[i], scores[i] = top, score
+            topics[i], scores[i], kinds[i] = top, score, kind
     out = []
-    for tokens, words, top, score in zip(token_lists, word_lists, topics, scores, strict=True):
+    for tokens, words, top, score, kind in zip(
+        token_lists, word_lists, topics, scores, kinds, strict=True
+    ):
         out.append(
             Analysis(
                 topic=top.label,
@@ -82,6 +92,8 @@ def analyze_many(
                 sentiment_score=score,
                 sentiment_label=_sentiment_label(score),
                 keywords=_keywords(tokens, words),
+                request_type=kind.label,
+                request_type_probability=kind.probability,
             )
         )
     return out
@@ -105,6 +117,16 @@ def _topics(word_lists, texts, threshold) -> list[topic_mod.TopicResult]:
     except Exception:
         log.exception("topic routing failed; sending to review")
         return [_NO_TOPIC for _ in texts]
+
+
+def _request_types(
+    token_lists, texts, word_lists, scores
+) -> list[request_type_mod.RequestTypeResult]:
+    try:
+        return request_type_mod.predict(token_lists, texts, word_lists, scores)
+    except Exception:
+        log.exception("request type failed; none given")
+        return [request_type_mod.NO_TYPE for _ in texts]
 
 
 def _sentiments(token_lists, word_lists, texts) -> list[float]:

@@ -315,9 +315,16 @@ def train_all(*, messages: Path, waimai: Path, hotel: Path, out: Path, data_dir:
     """Rebuild every nlp artifact into `out`; returns the cross-validated scores of each."""
     out = Path(out)
     report = {"topic": train_topic(messages, out)}
+    report["request_type"] = _train_request_type(data_dir, out)
     report["sentiment"] = _train_sentiment(waimai, hotel, out)
     report["keywords"] = _train_keywords(data_dir, out)
     return report
+
+
+def _train_request_type(data_dir: Path, out: Path) -> dict:
+    from nlp import request_type_train
+
+    return request_type_train.train(data_dir, out)
 
 
 def _train_sentiment(waimai: Path, hotel: Path, out: Path) -> dict:
