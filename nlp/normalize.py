@@ -51,6 +51,10 @@ _EMOJI_RE = re.compile(
 _HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_RE = re.compile(r"[A-Za-z]")
 
+# Taiwan words that zhconv's zh-cn table leaves as a literal conversion (計程車 -> 计程车):
+# the mainland word is what the models know.
+REGIONAL_WORDS = {"計程車": "出租车", "計程车": "出租车", "捷運": "地铁"}
+
 _converter_lock = threading.Lock()
 _converter = None
 
@@ -92,7 +96,7 @@ def to_simplified(text: str) -> str:
     if convert is None:
         return text
     try:
-        return convert(text, "zh-cn")
+        return convert(text, "zh-cn", REGIONAL_WORDS)
     except Exception:  # a converter bug must not lose the text  # noqa: BLE001
         log.exception("traditional-to-simplified conversion failed; text left as it was")
         return text
