@@ -5,8 +5,9 @@
 Texts: ~100-character complaints cut from tipdm2020_messages (via $MINYI_NLP_DATA or
 <repo>/../shared/data) when present, else a generated set. Prints the pipeline's texts/s
 (normalise, segment once, topic, sentiment, request type, keywords), snownlp's
-`SnowNLP(t).sentiments` texts/s in the same run and their ratio, then cold start (fresh interpreter: import + first result), peak RSS
-of a process that only runs the pipeline, and the size of the shipped artifacts.
+`SnowNLP(t).sentiments` texts/s in the same run and their ratio, then cold start (fresh
+interpreter: import + first result), peak RSS of a process that only runs the pipeline, and
+the size of the shipped artifacts.
 """
 
 from __future__ import annotations
