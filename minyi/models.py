@@ -296,6 +296,12 @@ class Ticket(Base):
     sentiment_score: Mapped[float | None] = mapped_column(Float)
     sentiment_label: Mapped[str | None] = mapped_column(String(10))
     keywords: Mapped[list[str] | None] = mapped_column(JSON)
+    # What nlp says the text asks for (投诉/咨询/建议/表扬) and how sure it is.
+    request_type: Mapped[str | None] = mapped_column(String(8))
+    request_type_probability: Mapped[float | None] = mapped_column(Float)
+    # Praise is recorded for the department it names but is never that department's ticket:
+    # department_id stays empty and route_ticket files it as closed (docs/nlp.md).
+    praise_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     response_due_date: Mapped[date] = mapped_column(Date)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -312,7 +312,7 @@ def test_extension_days_validated(session, ctx, county, days):
 def test_routing_confident_low_confidence_and_failure(session_factory, settings, clock, county):
     analyses = {
         "路灯": FakeAnalysis("城乡建设", 0.92),
-        "不清楚": FakeAnalysis("城乡建设", 0.3),
+        "不清楚": FakeAnalysis("城乡建设", 0.3, needs_review=True),
         "报销": FakeAnalysis("劳动和社会保障", 0.8),
     }
 
