@@ -1,15 +1,15 @@
 """tickets: request type (诉求类型) and its probability; the department a praise names
 
-Revision ID: 0011_nlp
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-01
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0011_nlp'
-down_revision = '0010'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
