@@ -37,7 +37,7 @@ from minyi.models import (
 from minyi.services.context import ServiceContext
 from minyi.services.tickets import file_ticket, get_ticket, issue_access_code, route_ticket
 from minyi.services.validation import check_channel
-from surveys.answers import AnswersInvalid, check_answer, check_answers, complete_answers
+from surveys.answers import AnswersInvalid, check_answer, check_each, complete_answers
 from surveys.catalog import version_definition
 from surveys.counts import bump_counts, count_value
 from surveys.definition import SurveyDefinition
@@ -166,7 +166,7 @@ def save_answer(
         raise ValidationFailed(f"请回答“{question.text.zh}”", f"{question.key!r} is required")
     draft = dict(response.draft or {})
     given = {k: v for k, v in draft.items() if v is not None}
-    shown = {q.key for q in _shown_in_order(definition, given)}
+    shown = {q.key for q in definition.shown_questions(given)}
     if question.key not in shown:
         raise ValidationFailed(
             f"根据前面的回答，“{question.text.zh}”不需要回答",
@@ -341,17 +341,34 @@ def _answerable_round(session: Session, round_id: object, now: datetime) -> Surv
 def _kept_answers(
     definition: SurveyDefinition, draft: dict | None, answers: dict[str, object] | None
 ) -> dict[str, Any]:
-    """The answers a submit stores: the draft, overridden by the form, then show_if applied."""
+    """The answers a submit stores: the draft, overridden by the form, then show_if applied.
+
+    Refused values and missing required answers are reported together, in question order.
+    """
     merged = {k: v for k, v in (draft or {}).items() if v is not None}
+    errors: dict[str, tuple[str, str]] = {}
     if answers:
-        checked = check_answers(definition, answers)
+        checked, errors = check_each(definition, answers)
         for key in answers:
-            # A field left empty in the form clears what chat saved for it.
+            # A field left empty in the form clears what chat saved for it; so does a refused one.
             if key in checked:
                 merged[key] = checked[key]
             else:
                 merged.pop(key, None)
-    return complete_answers(definition, merged)
+    # A question the answers rule out is dropped whatever its value: no refusal for it.
+    shown = {q.key for q in definition.shown_questions(merged)}
+    errors = {k: m for k, m in errors.items() if k in shown or definition.question(k) is None}
+    try:
+        kept = complete_answers(definition, merged)
+    except AnswersInvalid as missing:
+        # A refused value explains itself better than "required".
+        errors = missing.errors | errors
+    if errors:
+        order = {key: n for n, key in enumerate(definition.keys)}
+        raise AnswersInvalid(
+            dict(sorted(errors.items(), key=lambda item: order.get(item[0], len(order))))
+        )
+    return kept
 
 
 def _identify(
@@ -463,17 +480,6 @@ def _refuse_submitted(response: SurveyResponse) -> None:
         )
 
 
-def _shown_in_order(definition: SurveyDefinition, answers: dict[str, Any]):
-    # A question hidden by show_if does not count as an answer for later conditions.
-    shown, kept = [], {}
-    for question in definition.questions:
-        if question.is_shown(kept):
-            shown.append(question)
-            if answers.get(question.key) is not None:
-                kept[question.key] = answers[question.key]
-    return shown
-
-
 def _view(
     session: Session,
     response: SurveyResponse,
@@ -488,7 +494,7 @@ def _view(
     else:
         answers = dict(response.draft or {})
     given = {k: v for k, v in answers.items() if v is not None}
-    shown = _shown_in_order(definition, given) if definition else []
+    shown = definition.shown_questions(given) if definition else []
     shown_keys = tuple(q.key for q in shown)
     next_key = None
     if response.submitted_at is None:

@@ -294,6 +294,25 @@ def open_round_for(
     return RoundView.of(round_)
 
 
+def public_rounds(
+    session: Session, ctx: ServiceContext, *, at: datetime | None = None
+) -> list[RoundView]:
+    """The rounds anyone may answer on the web now (open, not invitation-only), soonest closing
+    first: what the citizen menu offers."""
+    now = ctx.moment(at)
+    found = session.scalars(
+        select(SurveyRound)
+        .where(
+            SurveyRound.status == RoundStatus.OPEN,
+            SurveyRound.invitation_only.is_(False),
+            SurveyRound.opens_at <= now,
+            SurveyRound.closes_at > now,
+        )
+        .order_by(SurveyRound.closes_at, SurveyRound.id)
+    ).all()
+    return [RoundView.of(round_) for round_ in found]
+
+
 def get_round_by_id(
     session: Session, round_id: object, *, for_update: bool = False
 ) -> SurveyRound:
