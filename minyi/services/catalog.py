@@ -74,7 +74,8 @@ def check_address(value: object) -> str | None:
     return clean_text(value, field_zh="地址", field_en="address", max_chars=300, required=False)
 
 
-def _check_active(value: object) -> bool:
+def check_active(value: object) -> bool:
+    """A real yes/no for "in use"."""
     return check_flag(value, field_zh="是否启用", field_en="active")
 
 
@@ -142,7 +143,7 @@ def set_department_active(
     """
     require(actor, "catalog.manage")
     department = get_department(session, department)
-    active = _check_active(active)
+    active = check_active(active)
     if not active and department.active:
         open_tickets = session.scalar(
             select(func.count(Ticket.id)).where(
@@ -253,7 +254,7 @@ def set_service_active(
     """Deactivate or reactivate a service: a deactivated one can no longer be rated."""
     require(actor, "catalog.manage")
     service = get_service(session, service, active_only=False)
-    active = _check_active(active)
+    active = check_active(active)
     before = _service(service)
     service.active = active
     action = "service.activate" if active else "service.deactivate"
@@ -370,7 +371,7 @@ def set_outlet_active(
     """Deactivate or reactivate an outlet: new ratings can no longer name a deactivated one."""
     require(actor, "catalog.manage")
     outlet = get_outlet(session, outlet, active_only=False)
-    active = _check_active(active)
+    active = check_active(active)
     before = _outlet(outlet)
     outlet.active = active
     action = "outlet.activate" if active else "outlet.deactivate"
