@@ -17,7 +17,7 @@ from the file are listed in the report and left as they are.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from minyi.db import utcnow
-from minyi.errors import MinyiError, NotFound, ValidationFailed
+from minyi.errors import MinyiError, ValidationFailed
 from minyi.importer import (
     _BOOLEANS,
     ImportFailed,
@@ -144,23 +144,30 @@ def import_catalog(
         raise ImportFailed(path, errors.items, errors.full)
     report.rows = len(rows)
     moment = at or utcnow()
+    # The whole catalogue at once (a few thousand rows): each row then finds its object, and
+    # a service its department, without a query of its own. The service functions take them.
+    stored = {
+        kind: {obj.code: obj for obj in session.scalars(select(model))}
+        for kind, model in _MODELS.items()
+    }
     for row in sorted(rows, key=lambda r: (KINDS.index(r.kind), r.line)):
-        _apply(session, row, actor, moment, report, errors)
+        _apply(session, row, stored, actor, moment, report, errors)
         if errors.full:
             break
     if errors:
         raise ImportFailed(path, errors.items, errors.full)
     named = {kind: {row.code for row in rows if row.kind == kind} for kind in KINDS}
-    for kind, model in _MODELS.items():
-        active = session.scalars(select(model.code).where(model.active.is_(True)))
-        report.missing[kind] = sorted(code for code in active if code not in named[kind])
+    for kind, objects in stored.items():
+        report.missing[kind] = sorted(
+            code for code, obj in objects.items() if obj.active and code not in named[kind]
+        )
     record_audit(
         session,
         actor=actor,
         action="catalog.import",
         object_type="catalog_import",
         object_id=path.name[:80],
-        after={kind: vars(report.counts[kind]) for kind in KINDS},
+        after={kind: asdict(report.counts[kind]) for kind in KINDS},
         at=moment,
     )
     session.flush()
@@ -277,15 +284,21 @@ def _only(kind: str, owner: str, value: str, what_zh: str, what_en: str) -> None
 # --------------------------------------------------------------------------- applying
 
 
-def _apply(session, row: _Row, actor, at, report: CatalogReport, errors: _Errors) -> None:
+def _apply(session, row: _Row, stored, actor, at, report: CatalogReport, errors) -> None:
     """Create or update one row through the catalogue's services; a refusal names its column."""
     counts = report.counts[row.kind]
-    step = {"department": _department, "service": _service, "outlet": _outlet}[row.kind]
-    column = "code"
+    column = "department" if row.kind == "service" else "name"
     try:
-        existing = _existing(session, row)
-        column = "department" if row.kind == "service" else "name"
-        obj, outcome = step(session, row, existing, actor, at)
+        existing = stored[row.kind].get(row.code)
+        if row.kind == "service":
+            department = stored["department"].get(row.department)
+            if department is None:  # refused with the service layer's own message
+                department = catalog.get_department(session, row.department)
+            obj, outcome = _service(session, row, existing, department, actor, at)
+        else:
+            step = _department if row.kind == "department" else _outlet
+            obj, outcome = step(session, row, existing, actor, at)
+        stored[row.kind][row.code] = obj
         acted = outcome != "unchanged"
         if outcome == "created":
             counts.created += 1
@@ -310,19 +323,6 @@ def _apply(session, row: _Row, actor, at, report: CatalogReport, errors: _Errors
         errors.add(row.line, column, error.message_zh, error.message_en)
 
 
-def _existing(session: Session, row: _Row):
-    getter = {
-        "department": catalog.get_department,
-        "service": catalog.get_service,
-        "outlet": catalog.get_outlet,
-    }[row.kind]
-    options = {} if row.kind == "department" else {"active_only": False}
-    try:
-        return getter(session, row.code, **options)
-    except NotFound:
-        return None
-
-
 def _department(session, row: _Row, existing: Department | None, actor, at):
     if existing is None:
         name_en = None if row.name_en is _KEEP else row.name_en
@@ -339,8 +339,7 @@ def _department(session, row: _Row, existing: Department | None, actor, at):
     return existing, "updated"
 
 
-def _service(session, row: _Row, existing: Service | None, actor, at):
-    department = catalog.get_department(session, row.department)
+def _service(session, row: _Row, existing: Service | None, department: Department, actor, at):
     if existing is None:
         created = catalog.create_service(
             session, department=department, code=row.code, name=row.name, actor=actor, at=at

@@ -21,6 +21,10 @@ from minyi.services import catalog, ratings, tickets
 from minyi.services.actors import Actor
 from tests.builders import make_staff, make_ticket
 
+# Input checks and page rules that no database behaviour decides: SQLite alone is enough
+# (each PostgreSQL run costs a schema truncate).
+SQLITE_ONLY = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+
 HEADER = "kind,code,name,name_en,department,address,active"
 GOOD = [
     HEADER,
@@ -113,6 +117,7 @@ def test_good_file_lands_exactly(session_factory, tmp_path, encoding):
         assert set(s.scalars(select(AuditEntry.actor))) == {"system:cli"}
 
 
+@SQLITE_ONLY
 def test_bad_rows_are_each_named_and_nothing_is_written(session_factory, tmp_path):
     rows = [
         HEADER,
@@ -232,6 +237,7 @@ def test_a_deactivated_service_row_stops_its_ratings(session_factory, tmp_path, 
         ratings.record_rating(s, ctx, service="rsj-01", score=5)
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize(
     "rows, expected",
     [
@@ -247,12 +253,14 @@ def test_file_shape_errors(session_factory, tmp_path, rows, expected):
     assert refused(session_factory, write(tmp_path, rows)) == expected
 
 
+@SQLITE_ONLY
 def test_undecodable_file_is_refused(session_factory, tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes(HEADER.encode() + b"\ndepartment,rsj,\xff\xfe\x81,,,,\n")
     assert refused(session_factory, path) == [(1, None)]
 
 
+@SQLITE_ONLY
 def test_only_the_catalogue_managers_may_import(session_factory, tmp_path):
     with session_factory.begin() as s:
         analyst = Actor.staff(make_staff(s, Role.ANALYST))
@@ -260,6 +268,7 @@ def test_only_the_catalogue_managers_may_import(session_factory, tmp_path):
         run_import(session_factory, write(tmp_path, GOOD), actor=analyst)
 
 
+@SQLITE_ONLY
 def test_the_docs_example_imports(session_factory, tmp_path):
     (block,) = [
         b

@@ -13,6 +13,10 @@ from minyi.services.actors import Actor
 from tests.builders import make_ticket
 from tests.web_support import csrf_token_of, sign_in
 
+# Input checks and page rules that no database behaviour decides: SQLite alone is enough
+# (each PostgreSQL run costs a schema truncate).
+SQLITE_ONLY = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+
 LIST = "/staff/catalog"
 
 
@@ -65,6 +69,7 @@ def routes(world, outlet_id: int) -> list[tuple[str, str]]:
     ]
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize("username", ["analyst1", "hr1"])
 def test_analysts_and_officers_get_403_everywhere_and_change_nothing(
     web_client, staff_world, outlet, session_factory, username
@@ -80,12 +85,14 @@ def test_analysts_and_officers_get_403_everywhere_and_change_nothing(
     assert f'href="{LIST}"' not in web_client.get("/staff/").get_data(as_text=True)
 
 
+@SQLITE_ONLY
 def test_signed_out_visitors_are_sent_to_the_sign_in(web_client, staff_world, outlet):
     for method, path in routes(staff_world, outlet.id):
         response = web_client.open(path, method=method)
         assert response.status_code == 302 and "/staff/login" in response.headers["Location"]
 
 
+@SQLITE_ONLY
 def test_the_admin_sees_every_department_service_and_outlet(admin, staff_world, outlet):
     assert f'href="{LIST}"' in admin.get("/staff/").get_data(as_text=True)
     html = admin.get(LIST).get_data(as_text=True)
@@ -138,6 +145,7 @@ def test_the_admin_adds_a_department_a_service_and_an_outlet(admin, session_fact
     assert admin.get("/r/wjw-01?outlet=town-dh").status_code == 200
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize(
     "path, fields, message",
     [
@@ -210,6 +218,7 @@ def test_renames_and_moves_keep_codes_and_are_audited(admin, staff_world, outlet
     assert "修改部门" in audit_page and "修改服务事项" in audit_page
 
 
+@SQLITE_ONLY
 def test_a_bad_rename_keeps_what_was_typed(admin, staff_world, session_factory):
     before = snapshot(session_factory)
     edit = f"/staff/catalog/departments/{staff_world.own.id}"
@@ -286,6 +295,7 @@ def test_a_department_with_open_tickets_stays_active_with_the_reason_shown(
     assert snapshot(session_factory) == before
 
 
+@SQLITE_ONLY
 def test_unknown_ids_are_404(admin, staff_world):
     for path in (
         "/staff/catalog/departments/999",
@@ -305,6 +315,7 @@ def test_unknown_ids_are_404(admin, staff_world):
 # --------------------------------------------------------------------------- posters
 
 
+@SQLITE_ONLY
 def test_a_service_poster_names_it_and_holds_a_scalable_qr_to_its_public_page(
     admin, web_app, staff_world, outlet
 ):
@@ -324,6 +335,7 @@ def test_a_service_poster_names_it_and_holds_a_scalable_qr_to_its_public_page(
     assert admin.get(f"/staff/catalog/services/{service.id}/poster?outlet=nope").status_code == 404
 
 
+@SQLITE_ONLY
 def test_an_outlets_page_has_every_rateable_services_poster_or_the_chosen_departments(
     admin, staff_world, outlet, session_factory
 ):
