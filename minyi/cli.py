@@ -347,20 +347,23 @@ def _run_import(runtime: Runtime, kind: str, path: Path, nlp: bool, offline: boo
     try:
         report = function(runtime.engine, ctx, path, progress=progress, offline=offline)
     except importer.ImportFailed as refused:
-        # One line per bad row: a county fixing a large file needs to scan them.
-        click.echo(f"导入失败，未写入任何数据 / import refused, nothing written: {path}", err=True)
-        for row_error in refused.errors:
-            click.echo(f"  {row_error}", err=True)
-        if refused.truncated:
-            click.echo(
-                f"  … 仅列出前 {importer.MAX_ERRORS} 处 / first {importer.MAX_ERRORS} errors only",
-                err=True,
-            )
-        sys.exit(1)
+        _import_refused(path, refused)
     finally:
         if progress is not None:
             progress.close()
     click.echo(str(report))
+
+
+def _import_refused(path: Path, refused) -> None:
+    """List every bad row, one a line (a county fixing a large file scans them), and exit 1."""
+    from minyi.importer import MAX_ERRORS
+
+    click.echo(f"导入失败，未写入任何数据 / import refused, nothing written: {path}", err=True)
+    for row_error in refused.errors:
+        click.echo(f"  {row_error}", err=True)
+    if refused.truncated:
+        click.echo(f"  … 仅列出前 {MAX_ERRORS} 处 / first {MAX_ERRORS} errors only", err=True)
+    sys.exit(1)
 
 
 def _import_options(command):
@@ -396,6 +399,27 @@ def import_ratings(runtime: Runtime, path: Path, nlp: bool, offline: bool) -> No
 def import_tickets(runtime: Runtime, path: Path, nlp: bool, offline: bool) -> None:
     """导入工单，列说明见 docs/import.md / import tickets (columns: docs/import.md)."""
     _run_import(runtime, "tickets", path, nlp, offline)
+
+
+@import_group.command("catalog")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def import_catalog(runtime: Runtime, path: Path) -> None:
+    """导入部门、服务事项和服务网点，列说明见 docs/import.md / import departments, services and
+    outlets (columns: docs/import.md).
+
+    再次导入只更新名称，不会自动停用 / re-importing updates names and deactivates nothing
+    unless a row says active=false.
+    """
+    from minyi.catalog_import import import_catalog as run
+    from minyi.importer import ImportFailed
+
+    try:
+        with runtime.session_factory().begin() as session:  # a refusal rolls it all back
+            report = run(session, path)
+    except ImportFailed as refused:
+        _import_refused(path, refused)
+    click.echo(str(report))
 
 
 @main.group("calendar")

@@ -26,6 +26,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, Session, attributes, mapped_column, relationship
 
@@ -118,6 +119,8 @@ class Outlet(Base):
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     address: Mapped[str | None] = mapped_column(String(300))
+    # A closed hall keeps its ratings; new ones can no longer name it.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Citizen(Base):

@@ -906,6 +906,7 @@ def test_failure_while_writing_tickets_leaves_nothing(
 
 def test_docs_examples_import_into_the_demo_county(engine, ictx, session_factory, tmp_path):
     blocks = re.findall(r"```csv\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    blocks = [block for block in blocks if not block.startswith("kind,")]  # the catalogue's
     assert len(blocks) == 2
     demo_ctx = ServiceContext.from_settings(ictx.settings, analyzer=None, clock=ictx.clock)
     with session_factory.begin() as s:

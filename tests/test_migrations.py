@@ -88,3 +88,14 @@ def test_0002_rebuilds_closure_rounds_from_the_events(settings, tmp_path):
         assert ticket.first_closed_at.day == 3 and ticket.last_closed_at.day == 6
         session.close()
     engine.dispose()
+
+
+def test_0013_keeps_the_outlets_already_stored_in_use(settings, tmp_path):
+    engine = make_engine(settings, f"sqlite:///{tmp_path}/old.db")
+    upgrade(engine, "0010")
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO outlets (id, code, name) VALUES (1, 'hall-1f', '一楼大厅')"))
+    upgrade(engine)
+    with engine.connect() as c:
+        assert c.execute(text("SELECT code, active FROM outlets")).all() == [("hall-1f", 1)]
+    engine.dispose()

@@ -179,3 +179,44 @@ def test_a_citizen_rates_complains_follows_and_answers_on_a_phone(browser, site,
     assert "How satisfied" in page.locator("legend").first.inner_text()
     check_fits(page, "09-rate-english", tmp_path)
     phone.close()
+
+
+def test_an_admin_prints_a_halls_posters_one_per_a4_page(browser, site, tmp_path):
+    url, session_factory, _ctx = site
+    with session_factory.begin() as session:
+        make_staff(session, username="poster-admin", password="correct-horse-9")
+        department = catalog.get_department(session, "rsj")
+        catalog.create_service(session, department=department, code="rsj-02", name="失业登记")
+        catalog.create_service(session, department=department, code="rsj-03", name="就业登记")
+        hall = catalog.get_outlet(session, "hall-1")
+    desk = browser.new_context(java_script_enabled=False, locale="zh-CN")
+    page = desk.new_page()
+    page.goto(f"{url}/staff/login")
+    page.locator("input[name=username]").fill("poster-admin")
+    page.locator("input[name=password]").fill("correct-horse-9")
+    with page.expect_navigation():
+        page.get_by_role("button", name="登录").click()
+    # The catalogue and the posters' preview work on a phone too.
+    page.set_viewport_size(PHONE)
+    page.goto(f"{url}/staff/catalog")
+    check_fits(page, "20-staff-catalog", tmp_path)
+    page.goto(f"{url}/staff/catalog/outlets/{hall.id}/posters")
+    assert page.locator("section.poster").count() == 3
+    check_fits(page, "21-staff-posters", tmp_path)
+    page.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
+    page.emulate_media(media="print")
+    # On paper: the posters only, no menu, no notes, each QR code large.
+    assert not page.locator(".staff-nav").is_visible()
+    assert not page.locator(".no-print").is_visible()
+    qr_width = page.locator(".poster-qr svg").first.bounding_box()["width"]
+    assert qr_width > 300, qr_width  # 110 mm is ~415 CSS pixels
+    folder = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
+    page.screenshot(path=str(folder / "22-staff-posters-print.png"))
+    pdf = page.pdf(prefer_css_page_size=True)
+    (tmp_path / "posters.pdf").write_bytes(pdf)
+    pages = re.findall(rb"/Type\s*/Page[^s]", pdf)
+    assert len(pages) == 3
+    # A4 portrait: 595 x 842 points.
+    size = re.search(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
+    assert size and round(float(size[1])) == 595 and round(float(size[2])) == 842
+    desk.close()

@@ -180,20 +180,33 @@ def _is_bad(ctx, score: object) -> bool:
         return False
 
 
+def public_rating_url(service, outlet=None) -> str:
+    """The public address of a service's rating page (at an outlet): what its QR code holds."""
+    base = current_settings().web.public_base_url.rstrip("/")
+    return base + url_for(
+        "public.rate", service_code=service.code, outlet=outlet.code if outlet else None
+    )
+
+
+def rating_qr_svg(service, outlet=None, *, inline: bool = False) -> str:
+    """The 评价二维码 of `public_rating_url` as SVG; `inline` for an HTML page: no size of its
+    own (a viewBox instead), so the page's CSS scales it to any print size."""
+    code = segno.make(public_rating_url(service, outlet), error="m")
+    title = f"{service.name} 评价二维码"
+    if inline:
+        return code.svg_inline(omitsize=True, border=4, title=title)
+    out = io.BytesIO()
+    code.save(out, kind="svg", scale=10, border=4, xmldecl=False, title=title)
+    return out.getvalue().decode()
+
+
 @bp.get("/r/<service_code>/qr.svg")
 def rating_qr(service_code: str):
     """The service's 评价二维码 as SVG, pointing at the public address of its rating page."""
     outlet_code = request.args.get("outlet") or None
     service, outlet = _rating_target(service_code, outlet_code)
-    base = current_settings().web.public_base_url.rstrip("/")
-    target = base + url_for(
-        "public.rate", service_code=service.code, outlet=outlet.code if outlet else None
-    )
-    out = io.BytesIO()
-    segno.make(target, error="m").save(
-        out, kind="svg", scale=10, border=4, xmldecl=False, title=f"{service.name} 评价二维码"
-    )
-    response = current_app.response_class(out.getvalue(), mimetype="image/svg+xml")
+    svg = rating_qr_svg(service, outlet)
+    response = current_app.response_class(svg, mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response
 

@@ -24,6 +24,19 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
     "follow_up.complete": ("差评反馈市民", "差评 answered to the citizen"),
     "appeal.request": ("申请排除评价", "exclusion appeal filed"),
     "appeal.decide": ("审核排除申诉", "exclusion appeal decided"),
+    "department.create": ("新建部门", "department created"),
+    "department.update": ("修改部门", "department renamed"),
+    "department.activate": ("启用部门", "department reactivated"),
+    "department.deactivate": ("停用部门", "department deactivated"),
+    "service.create": ("新建服务事项", "service created"),
+    "service.update": ("修改服务事项", "service changed"),
+    "service.activate": ("启用服务事项", "service reactivated"),
+    "service.deactivate": ("停用服务事项", "service deactivated"),
+    "outlet.create": ("新建服务网点", "outlet created"),
+    "outlet.update": ("修改服务网点", "outlet changed"),
+    "outlet.activate": ("启用服务网点", "outlet reactivated"),
+    "outlet.deactivate": ("停用服务网点", "outlet deactivated"),
+    "catalog.import": ("导入目录", "catalogue imported"),
 }
 
 

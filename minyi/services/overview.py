@@ -25,7 +25,12 @@ def site_overview(
         "departments": session.scalar(
             select(func.count(Department.id)).where(Department.active.is_(True))
         ),
-        "services": session.scalar(select(func.count(Service.id)).where(Service.active.is_(True))),
+        # What a citizen can rate: an active service of an active department.
+        "services": session.scalar(
+            select(func.count(Service.id))
+            .join(Service.department)
+            .where(Service.active.is_(True), Department.active.is_(True))
+        ),
         "ratings_this_month": session.scalar(
             select(func.count(Rating.id)).where(
                 Rating.created_at >= month_start, Rating.excluded.is_(False)

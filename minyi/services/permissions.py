@@ -54,6 +54,11 @@ RULES: dict[str, Rule] = {
     "rating.appeal": Rule("申诉评价", "appeal this rating", frozenset({ADMIN, OFFICER})),
     "rating.decide_appeal": Rule("审核申诉", "decide appeals", frozenset({ADMIN})),
     "staff.manage": Rule("管理工作人员账号", "manage staff accounts", frozenset({ADMIN})),
+    "catalog.manage": Rule(
+        "管理部门、服务事项和服务网点",
+        "manage departments, services and outlets",
+        frozenset({ADMIN}),
+    ),
     "audit.view": Rule("查看审计日志", "read the audit log", frozenset({ADMIN})),
 }
 
