@@ -200,6 +200,15 @@ def mask_phone(phone: str | None) -> str | None:
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
 
 
+def mask_identifier(value: str | None) -> str | None:
+    """A chat id or web identity as staff see it: 12*****89 (first and last 2 kept)."""
+    if not value:
+        return value
+    if len(value) <= 4:
+        return "*" * len(value)
+    return value[:2] + "*" * min(len(value) - 4, 8) + value[-2:]
+
+
 def _department(department) -> DepartmentRef | None:
     if department is None:
         return None
