@@ -143,3 +143,6 @@ def ctx(settings, clock):
 
 # The bot's fixtures (bot_env) live beside its fake Telegram.
 from tests.bot_support import bot_env  # noqa: E402, F401
+
+# The staff area's fixtures (web_app, web_client, staff_world) live beside its helpers.
+from tests.web_support import staff_world, web_app, web_client  # noqa: E402, F401

@@ -67,8 +67,7 @@ def test_home_page_is_real_and_bilingual(client):
     assert "示范县民意平台" in html and "Minyi demo county" in html
     assert "您的意见，我们认真对待" in html and "Your feedback, taken seriously" in html
     assert 'href="/citizen"' in html and "群众入口" in html
-    # No link to the staff area until its sign-in page exists.
-    assert 'href="/staff"' not in html and "工作人员入口" not in html
+    assert 'href="/staff/login"' in html and "工作人员入口" in html
     assert "/static/css/site.css" in html
 
 
@@ -106,15 +105,14 @@ def test_citizen_page_lists_the_actions(client):
 
 
 def test_staff_area_is_closed_behind_its_guard(app, client):
-    # Every staff endpoint passes through the one guard; until sign-in lands the area is not
-    # offered at all: no placeholder page, nothing of a view leaks.
+    # Every staff endpoint passes through the one guard: a view added later cannot forget it.
     app.add_url_rule("/staff/probe", endpoint="staff.probe", view_func=lambda: "secret")
     assert web.staff.require_staff in app.before_request_funcs["staff"]
     for path in ("/staff", "/staff/probe"):
         refused = client.get(path)
-        assert refused.status_code == 404
-        html = refused.get_data(as_text=True)
-        assert "secret" not in html and "即将上线" not in html
+        assert refused.status_code == 302
+        assert refused.headers["Location"].startswith("/staff/login")
+        assert "secret" not in refused.get_data(as_text=True)
 
 
 def test_static_assets_are_served_and_local(client):

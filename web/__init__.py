@@ -59,7 +59,7 @@ def create_app(
     errors.init_app(app)
     visitor.init_app(app)
     app.register_blueprint(public.bp)
-    app.register_blueprint(staff.bp)
+    staff.init_app(app)
     app.register_blueprint(api.bp)
     app.extensions["minyi"]["limiter"] = limits.init_app(app, settings)
 

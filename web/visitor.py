@@ -32,20 +32,22 @@ def pick(zh: str, en: str) -> str:
     return en if current_language() == "en" else zh
 
 
-def _local_path(target: str | None) -> str:
+def local_path(target: str | None, *, default: str | None = None) -> str:
+    """`target` when it is a path on this site, else `default` (the citizens' menu)."""
     # Only a path on this site: an open redirect would let a phishing link borrow our name.
+    fallback = default or url_for("public.citizen")
     if not target or not target.startswith("/") or target.startswith("//"):
-        return url_for("public.citizen")
+        return fallback
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or "\\" in target:
-        return url_for("public.citizen")
+        return fallback
     return target
 
 
 @bp.get("/lang/<language>")
 def switch_language(language: str):
     """Remember the chosen language and go back to the page the visitor was on."""
-    response = redirect(_local_path(request.args.get("next")))
+    response = redirect(local_path(request.args.get("next")))
     if language in LANGUAGES:
         response.set_cookie(
             LANGUAGE_COOKIE,

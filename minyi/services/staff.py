@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from minyi.db import utcnow
-from minyi.errors import ValidationFailed
+from minyi.errors import NotFound, ValidationFailed
 from minyi.models import Role, StaffUser
 from minyi.services.actors import Actor
 from minyi.services.audit import record_audit
@@ -151,3 +152,90 @@ def _account(user: StaffUser, department) -> dict:
         "department": department.code if department else None,
         "active": user.active,
     }
+
+
+def signed_in_staff_user(session: Session, user_id: object) -> StaffUser | None:
+    """The active account with this id and its department, for a session cookie; else None."""
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id <= 0:
+        return None
+    user = session.scalar(
+        select(StaffUser).options(joinedload(StaffUser.department)).where(StaffUser.id == user_id)
+    )
+    return user if user is not None and user.active else None
+
+
+def password_stamp(user: StaffUser) -> str:
+    """A short digest of the stored hash: it changes whenever the password does."""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def list_staff_users(session: Session, *, actor: Actor) -> list[StaffUser]:
+    """Every account, active ones first, then by role and username (admins only)."""
+    require(actor, "staff.manage")
+    return list(
+        session.scalars(
+            select(StaffUser)
+            .options(joinedload(StaffUser.department))
+            .order_by(StaffUser.active.desc(), StaffUser.role, func.lower(StaffUser.username))
+        )
+    )
+
+
+def get_staff_user(session: Session, user_id: object, *, actor: Actor) -> StaffUser:
+    """One account by id (admins only); NotFound otherwise."""
+    require(actor, "staff.manage")
+    user = None
+    if isinstance(user_id, int) and not isinstance(user_id, bool):
+        user = session.get(StaffUser, user_id)
+    if user is None:
+        raise NotFound(f"找不到工作人员账号 {user_id}", f"unknown staff account {user_id}")
+    return user
+
+
+def set_staff_password(
+    session: Session,
+    user: StaffUser,
+    *,
+    password: object,
+    actor: Actor,
+    current_password: object = None,
+    at: datetime | None = None,
+) -> StaffUser:
+    """A new password: admins set anyone's; everyone changes their own with the current one.
+
+    Audited without any hash; the account's other sessions end (their stamp no longer matches).
+    """
+    own = actor.kind == "staff" and actor.staff_user_id == user.id
+    if own:
+        if not isinstance(current_password, str) or not check_password_hash(
+            user.password_hash, current_password
+        ):
+            raise ValidationFailed("当前密码不正确", "the current password is wrong")
+    else:
+        require(actor, "staff.manage")
+    check_password(password)
+    user.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
+    record_audit(
+        session,
+        actor=actor,
+        action="staff.password",
+        object_type="staff_user",
+        object_id=user.id,
+        after={"password": "changed"},
+        at=at or utcnow(),
+    )
+    session.flush()
+    return user
+
+
+def staff_names(session: Session, user_ids: set[int | None]) -> dict[int, str]:
+    """Display names of these accounts, for pages that list who did something."""
+    ids = {user_id for user_id in user_ids if user_id}
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(StaffUser.id, StaffUser.display_name, StaffUser.username).where(
+            StaffUser.id.in_(ids)
+        )
+    )
+    return {row.id: f"{row.display_name} ({row.username})" for row in rows}
