@@ -33,6 +33,7 @@ from minyi.services import tickets
 from minyi.services.actors import Actor
 from minyi.services.catalog import get_department, list_departments
 from minyi.services.context import ServiceContext
+from minyi.services.paging import MAX_PER_PAGE, Page, page_number
 from minyi.services.permissions import allowed, require
 from minyi.services.validation import check_channel, clean_text
 from minyi.services.views import (
@@ -47,8 +48,7 @@ log = logging.getLogger(__name__)
 
 S = TicketStatus
 
-PAGE_SIZE = 25
-MAX_PAGE_SIZE = 100
+PER_PAGE = 25
 # "Due soon": the due date is today or within this many working days.
 DUE_SOON_WORKING_DAYS = 2
 SEARCH_MAX_CHARS = 100
@@ -91,6 +91,25 @@ ACTION_ZH = {
     "request_extension": "申请延期",
     "decide_extension": "审批延期",
     "handle_escalation": "处理升级",
+}
+# What each kind of ticket event (tickets._event) is called in the history.
+EVENT_ZH = {
+    "received": "收到诉求",
+    "triage": "进入待分拣",
+    "assigned": "派单",
+    "citizen_routed": "市民更换部门",
+    "reassigned": "改派",
+    "started": "受理办理",
+    "replied": "答复市民",
+    "closed": "办结",
+    "verdict": "市民回访评价",
+    "reopened": "未解决，重新办理",
+    "escalated": "再次未解决，升级督办",
+    "escalation_handled": "升级已处理",
+    "escalation_reopened": "督办重办",
+    "extension_requested": "申请延期",
+    "extension_approved": "延期获批",
+    "extension_refused": "延期未获批",
 }
 _FLAG_TRUE = {"1", "on", "true", "yes"}
 _FLAG_FALSE = {"", "0", "off", "false", "no"}
@@ -210,17 +229,6 @@ def _date_param(value: str | None, field_zh: str, field_en: str) -> date | None:
         ) from None
 
 
-def check_page(value: object) -> int:
-    """A page number from a query parameter: a whole number from 1; missing means 1."""
-    if value is None or value == "":
-        return 1
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
-        raise ValidationFailed("页码必须是正整数", "the page must be a whole number from 1")
-    return value
-
-
 @dataclass(frozen=True)
 class FilterChoices:
     """What the filter form offers: statuses, topics, sentiments, channels, departments."""
@@ -276,28 +284,6 @@ class TicketRow:
     @property
     def status_zh(self) -> str:
         return STATUS_ZH[self.status]
-
-
-@dataclass(frozen=True)
-class InboxPage:
-    """A page of a ticket list with the total it was cut from."""
-
-    rows: tuple[TicketRow, ...]
-    total: int
-    page: int
-    page_size: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 @dataclass(frozen=True)
@@ -545,23 +531,22 @@ def _page(
     where: list[ColumnElement[bool]],
     order: list,
     day: _Today,
-    page: int,
-    page_size: int,
-) -> InboxPage:
-    page = check_page(page)
-    if isinstance(page_size, bool) or not isinstance(page_size, int):
-        raise ValidationFailed("每页条数无效", "invalid page size")
-    page_size = min(max(page_size, 1), MAX_PAGE_SIZE)
-    total = session.scalar(select(func.count(Ticket.id)).where(*where))
+    page: object,
+    per_page: int,
+) -> Page:
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    total = session.scalar(select(func.count(Ticket.id)).where(*where)) or 0
+    # Past the last page (a stale link) shows the last one, as every staff list does.
+    number = min(page_number(page), max(1, -(-total // per_page)))
     found = session.scalars(
         select(Ticket)
         .options(joinedload(Ticket.department), joinedload(Ticket.predicted_department))
         .where(*where)
         .order_by(*order)
-        .limit(page_size)
-        .offset((page - 1) * page_size)
+        .limit(per_page)
+        .offset((number - 1) * per_page)
     )
-    return InboxPage(tuple(_row(t, day) for t in found), total, page, page_size)
+    return Page(items=[_row(t, day) for t in found], number=number, per_page=per_page, total=total)
 
 
 def list_tickets(
@@ -571,8 +556,8 @@ def list_tickets(
     actor: Actor,
     filters: InboxFilters | None = None,
     page: object = 1,
-    page_size: int = PAGE_SIZE,
-) -> InboxPage:
+    per_page: int = PER_PAGE,
+) -> Page:
     """The tickets `actor` sees, filtered: overdue first, then open ones by due date, then
     closed ones newest first."""
     _check_staff_viewer(actor)
@@ -585,7 +570,7 @@ def list_tickets(
         Ticket.received_at.desc(),
         Ticket.id.desc(),
     ]
-    return _page(session, where, order, day, page, page_size)
+    return _page(session, where, order, day, page, per_page)
 
 
 def triage_queue(
@@ -594,13 +579,13 @@ def triage_queue(
     *,
     actor: Actor,
     page: object = 1,
-    page_size: int = PAGE_SIZE,
-) -> InboxPage:
+    per_page: int = PER_PAGE,
+) -> Page:
     """Tickets waiting for a person to route them (the NLP was unsure), oldest first."""
     require(actor, "ticket.assign")
     where = [Ticket.status == S.RECEIVED, Ticket.needs_triage.is_(True)]
     order = [Ticket.received_at, Ticket.id]
-    return _page(session, where, order, _today(ctx), page, page_size)
+    return _page(session, where, order, _today(ctx), page, per_page)
 
 
 def escalation_queue(session: Session, ctx: ServiceContext, *, actor: Actor) -> list[TicketRow]:
