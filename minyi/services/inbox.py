@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -95,6 +95,7 @@ ACTION_ZH = {
 # What each kind of ticket event (tickets._event) is called in the history.
 EVENT_ZH = {
     "received": "收到诉求",
+    "imported": "从历史数据导入",
     "triage": "进入待分拣",
     "assigned": "派单",
     "citizen_routed": "市民更换部门",
@@ -454,6 +455,19 @@ def visible_ticket(
     return ticket
 
 
+def ticket_attachment(session: Session, number: object, index: object, *, actor: Actor):
+    """The (kind, reference) of attachment `index` (0-based) of a ticket `actor` may see."""
+    ticket = visible_ticket(session, number, actor=actor)
+    attachments = _attachments(ticket)
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(attachments):
+        raise NotFound("找不到该附件", "unknown attachment")
+    return attachments[index].kind, attachments[index].reference
+
+
+def _attachments(ticket: Ticket) -> list:
+    return sorted(ticket.attachments, key=lambda a: a.id)
+
+
 # -- lists -------------------------------------------------------------------------------------
 
 
@@ -669,8 +683,13 @@ def ticket_detail(
     names = _usernames(session, {r.requested_by_id for r in requests})
     extensions = tuple(_extension(ctx, r, ticket, names) for r in requests)
     pending = next((e for e in extensions if e.status == DecisionStatus.PENDING), None)
+    # Attachments in the order they were stored: the index names one in its download link.
+    view = replace(
+        TicketView.of(ticket),
+        attachments=tuple((a.kind, a.reference) for a in _attachments(ticket)),
+    )
     return TicketDetail(
-        ticket=TicketView.of(ticket),
+        ticket=view,
         sentiment_score=ticket.sentiment_score,
         overdue=row.overdue,
         due_soon=row.due_soon,
