@@ -112,6 +112,8 @@ EVENT_ZH = {
     "extension_approved": "延期获批",
     "extension_refused": "延期未获批",
 }
+# Statuses as events store them (plain strings) with their Chinese names.
+STATUS_ZH_BY_VALUE = {status.value: name for status, name in STATUS_ZH.items()}
 _FLAG_TRUE = {"1", "on", "true", "yes"}
 _FLAG_FALSE = {"", "0", "off", "false", "no"}
 
