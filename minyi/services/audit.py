@@ -13,6 +13,18 @@ from minyi.services.actors import Actor
 from minyi.services.paging import Page, paginate
 from minyi.services.permissions import require
 
+# What each recorded action means, for the audit page; an action missing here shows its code.
+ACTION_NAMES: dict[str, tuple[str, str]] = {
+    "staff.create": ("新建账号", "account created"),
+    "staff.activate": ("启用账号", "account reactivated"),
+    "staff.deactivate": ("停用账号", "account deactivated"),
+    "staff.password": ("修改密码", "password changed"),
+}
+
+
+def action_name(action: str) -> tuple[str, str]:
+    return ACTION_NAMES.get(action, (action, action))
+
 
 def record_audit(
     session: Session,

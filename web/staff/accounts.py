@@ -177,4 +177,5 @@ def audit_log():
         object_type=object_type,
         object_types=audit.audit_object_types(session, actor=actor),
         staff_names=staff_accounts.staff_names(session, {e.staff_user_id for e in page.items}),
+        action_name=audit.action_name,
     )
