@@ -207,6 +207,31 @@ def test_paging_gives_the_total_and_the_page(session, ctx, county):
         assert page.number == 1 and numbers(page) == everything[:3]
 
 
+def test_pages_run_on_from_the_open_tickets_into_the_closed_ones(session, ctx, county, clock):
+    open_, closed = [], []
+    for days in (5, 1, 3):
+        ticket = assigned_ticket(session, ctx, county)
+        ticket.due_date = date(2026, 11, 25) + timedelta(days=days)
+        open_.append((ticket.due_date, ticket.number))
+    for _ in range(4):
+        clock.advance(hours=1)
+        ticket = assigned_ticket(session, ctx, county)
+        advance(session, ctx, county, ticket, "start", "reply", "close")
+        closed.append(ticket.number)
+    session.flush()
+    expected = [n for _, n in sorted(open_)] + closed[::-1]  # closed: newest first
+    admin = county.actor("admin")
+    pages = [
+        numbers(inbox.list_tickets(session, ctx, actor=admin, page=n, per_page=2))
+        for n in (1, 2, 3, 4)
+    ]
+    assert pages == [expected[0:2], expected[2:4], expected[4:6], expected[6:]]
+    assert inbox.list_tickets(session, ctx, actor=admin, per_page=2).total == 7
+    # A closed ticket is never overdue: that filter leaves nothing to list.
+    assert listed(session, ctx, county, status=S.CLOSED, overdue=True) == []
+    assert listed(session, ctx, county, status=S.CLOSED) == closed[::-1]
+
+
 @pytest.mark.parametrize(
     "params, word",
     [

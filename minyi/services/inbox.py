@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.orm import Session, joinedload
 
 from minyi.errors import IllegalTransition, NotFound, PermissionDenied, ValidationFailed
@@ -59,9 +59,6 @@ SIMILAR_BEFORE = 200
 SIMILAR_AFTER = 100
 SIMILAR_WINDOW = timedelta(days=30)
 SIMILAR_SHOWN = 5
-# For actors who see every department no index leads with received_at; a bound on the
-# primary key keeps the candidate query to a range of neighbouring rows instead of a scan.
-SIMILAR_ID_SPAN = 20_000
 
 SENTIMENT_ZH = {"negative": "负面", "neutral": "中性", "positive": "正面"}
 CHANNEL_ZH = {
@@ -484,8 +481,11 @@ def _today(ctx: ServiceContext) -> _Today:
     return _Today(today, ctx.calendar.add_working_days(today, DUE_SOON_WORKING_DAYS))
 
 
+OPEN_STATUSES = tuple(status for status in TicketStatus if status != S.CLOSED)
+
+
 def _is_open() -> ColumnElement[bool]:
-    return Ticket.status != S.CLOSED
+    return Ticket.status.in_(OPEN_STATUSES)
 
 
 def _overdue(day: _Today) -> ColumnElement[bool]:
@@ -520,7 +520,7 @@ def _conditions(
     if filters.channel is not None:
         where.append(Ticket.channel == filters.channel)
     if filters.overdue and filters.due_soon:
-        where.append(or_(_overdue(day), _due_soon(day)))
+        where.append(and_(_is_open(), Ticket.due_date <= day.due_soon_until))
     elif filters.overdue:
         where.append(_overdue(day))
     elif filters.due_soon:
@@ -544,25 +544,51 @@ def _conditions(
 
 def _page(
     session: Session,
-    where: list[ColumnElement[bool]],
-    order: list,
+    segments: list[tuple[list[ColumnElement[bool]], list]],
     day: _Today,
     page: object,
     per_page: int,
 ) -> Page:
+    """One page of the rows of `segments` (conditions, order) listed one after the other.
+
+    Each segment is ordered by columns an index can serve, so a page reads a few index
+    entries and its rows instead of sorting every ticket of the county.
+    """
     per_page = max(1, min(per_page, MAX_PER_PAGE))
-    total = session.scalar(select(func.count(Ticket.id)).where(*where)) or 0
+    counts = [
+        session.scalar(select(func.count(Ticket.id)).where(*where)) or 0 for where, _ in segments
+    ]
+    total = sum(counts)
     # Past the last page (a stale link) shows the last one, as every staff list does.
     number = min(page_number(page), max(1, -(-total // per_page)))
-    found = session.scalars(
-        select(Ticket)
-        .options(joinedload(Ticket.department), joinedload(Ticket.predicted_department))
-        .where(*where)
-        .order_by(*order)
-        .limit(per_page)
-        .offset((number - 1) * per_page)
+    skip, ids = (number - 1) * per_page, []
+    for (where, order), count in zip(segments, counts, strict=True):
+        if len(ids) == per_page:
+            break
+        if skip >= count:
+            skip -= count
+            continue
+        ids += session.scalars(
+            select(Ticket.id)
+            .where(*where)
+            .order_by(*order)
+            .limit(per_page - len(ids))
+            .offset(skip)
+        )
+        skip = 0
+    found = {}
+    if ids:
+        found = {
+            t.id: t
+            for t in session.scalars(
+                select(Ticket)
+                .options(joinedload(Ticket.department), joinedload(Ticket.predicted_department))
+                .where(Ticket.id.in_(ids))
+            )
+        }
+    return Page(
+        items=[_row(found[i], day) for i in ids], number=number, per_page=per_page, total=total
     )
-    return Page(items=[_row(t, day) for t in found], number=number, per_page=per_page, total=total)
 
 
 def list_tickets(
@@ -574,19 +600,22 @@ def list_tickets(
     page: object = 1,
     per_page: int = PER_PAGE,
 ) -> Page:
-    """The tickets `actor` sees, filtered: overdue first, then open ones by due date, then
-    closed ones newest first."""
+    """The tickets `actor` sees, filtered: open ones by due date (so the overdue come first,
+    the most overdue at the top), then closed ones newest first."""
     _check_staff_viewer(actor)
     day = _today(ctx)
-    where = _conditions(session, ctx, actor, filters or InboxFilters(), day)
-    rank = case((_overdue(day), 0), (_is_open(), 1), else_=2)
-    order = [
-        rank,
-        case((_is_open(), Ticket.due_date), else_=None),
-        Ticket.received_at.desc(),
-        Ticket.id.desc(),
-    ]
-    return _page(session, where, order, day, page, per_page)
+    filters = filters or InboxFilters()
+    where = _conditions(session, ctx, actor, filters, day)
+    segments = []
+    # A segment the filters rule out is not queried at all: the database would not always
+    # see that "closed" and "overdue" exclude each other, and scan for nothing.
+    if filters.status is None or filters.status in OPEN_STATUSES:
+        status = [Ticket.status.in_(OPEN_STATUSES)] if filters.status is None else []
+        segments.append(([*where, *status], [Ticket.due_date, Ticket.id]))
+    if filters.status in (None, S.CLOSED) and not (filters.overdue or filters.due_soon):
+        status = [Ticket.status == S.CLOSED] if filters.status is None else []
+        segments.append(([*where, *status], [Ticket.received_at.desc(), Ticket.id.desc()]))
+    return _page(session, segments, day, page, per_page)
 
 
 def triage_queue(
@@ -600,8 +629,7 @@ def triage_queue(
     """Tickets waiting for a person to route them (the NLP was unsure), oldest first."""
     require(actor, "ticket.assign")
     where = [Ticket.status == S.RECEIVED, Ticket.needs_triage.is_(True)]
-    order = [Ticket.received_at, Ticket.id]
-    return _page(session, where, order, _today(ctx), page, per_page)
+    return _page(session, [(where, [Ticket.received_at, Ticket.id])], _today(ctx), page, per_page)
 
 
 def escalation_queue(session: Session, ctx: ServiceContext, *, actor: Actor) -> list[TicketRow]:
@@ -755,10 +783,6 @@ def similar_tickets(session: Session, ticket: Ticket, *, actor: Actor) -> list[S
             ),
         )
     )
-    if _sees_all(actor):
-        base = base.where(
-            Ticket.id.between(ticket.id - SIMILAR_ID_SPAN, ticket.id + SIMILAR_ID_SPAN)
-        )
     before = session.execute(
         base.where(Ticket.received_at <= ticket.received_at)
         .order_by(Ticket.received_at.desc(), Ticket.id.desc())
