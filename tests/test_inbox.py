@@ -547,3 +547,42 @@ def test_similar_tickets_are_near_duplicates_the_actor_may_see(session, ctx, cou
     found = {s.number for s in admin.similar}
     assert found == {reworded.number, elsewhere.number}
     assert unrelated.number not in found and too_late.number not in found
+
+
+@pytest.fixture
+def statements(session):
+    """The SQL statements (with their parameters) the session's engine runs."""
+    from sqlalchemy import event
+
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def test_open_tickets_are_read_off_the_open_ticket_indexes(session, ctx, county, statements):
+    # The lists' open-ticket condition must be one the database can match to the partial
+    # indexes' (status IN (...open...) is not, for SQLite), or every list sorts the county's
+    # whole history. The plans are made for any table size (PostgreSQL: no seq scans).
+    assigned_ticket(session, ctx, county)
+    session.commit()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    connection = session.connection()
+    if postgres:
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+    plans = {}
+    for role in ("officer", "admin"):
+        statements.clear()
+        inbox.list_tickets(session, ctx, actor=county.actor(role))
+        query, parameters = next((q, p) for q, p in statements if "ORDER BY tickets.due_date" in q)
+        explain = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
+        rows = connection.exec_driver_sql(explain + query, parameters)
+        plans[role] = " ".join(str(row[-1]) for row in rows)
+    for role, plan in plans.items():
+        assert "ix_tickets_open_" in plan, (role, plan)
