@@ -313,7 +313,7 @@ def test_detail_has_history_attachments_nlp_and_masked_citizen(session, ctx, cou
     )
     assert detail.sentiment_score == 0.12 and view.sentiment_label == "negative"
     assert view.contact_phone_masked == "139****4321"
-    assert detail.citizen.external_id_masked == "55******67"
+    assert detail.citizen.external_id_masked == "********67"
     assert detail.citizen.phone_masked == "138****5678"
     as_json = json.dumps(detail.as_dict(), ensure_ascii=False)
     for secret in ("13987654321", "13812345678", "5551234567"):

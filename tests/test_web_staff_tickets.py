@@ -324,7 +324,7 @@ def test_the_ticket_page_shows_text_nlp_photos_history_and_masked_identities(
         "负面",
         "路灯、摔倒",
         "138****5678",
-        "55******67",
+        "********67",
         "收到诉求",
         "派单",
         twin_number,  # similar tickets
@@ -360,7 +360,7 @@ def test_the_api_returns_the_pages_detail_as_json(web_app, inbox_world):
         "keywords": ["路灯", "摔倒"],
     }
     assert body["contact_phone_masked"] == "138****5678"
-    assert body["citizen"]["external_id_masked"] == "55******67"
+    assert body["citizen"]["external_id_masked"] == "********67"
     assert [e["kind"] for e in body["events"]] == ["received", "assigned"]
     assert body["actions"] == ["start", "reassign", "request_extension"]
     assert "13812345678" not in str(body) and "5551234567" not in str(body)

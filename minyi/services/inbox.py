@@ -41,7 +41,7 @@ from minyi.services.views import (
     STATUS_ZH,
     DepartmentRef,
     TicketView,
-    mask_identifier,
+    mask_external_id,
     mask_phone,
 )
 
@@ -832,7 +832,7 @@ def _citizen(session: Session, ticket: Ticket) -> CitizenRef | None:
     citizen = session.get(Citizen, ticket.citizen_id)
     return CitizenRef(
         channel=Channel(citizen.channel),
-        external_id_masked=mask_identifier(citizen.external_id),
+        external_id_masked=mask_external_id(citizen.external_id),
         phone_masked=mask_phone(citizen.phone),
     )
 

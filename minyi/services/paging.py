@@ -28,7 +28,8 @@ def page_number(value: object) -> int:
     """A page number from a query string: anything that is not a positive integer is page 1."""
     if isinstance(value, int) and not isinstance(value, bool):
         return max(1, value)
-    if isinstance(value, str) and value.strip().isdigit():
+    # isdigit() alone also takes "²", which int() refuses: only ASCII digits are a number here.
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return max(1, min(int(value.strip()), 1_000_000))
     return 1
 

@@ -200,13 +200,11 @@ def mask_phone(phone: str | None) -> str | None:
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
 
 
-def mask_identifier(value: str | None) -> str | None:
-    """A chat id or web identity as staff see it: 12*****89 (first and last 2 kept)."""
-    if not value:
-        return value
-    if len(value) <= 4:
-        return "*" * len(value)
-    return value[:2] + "*" * min(len(value) - 4, 8) + value[-2:]
+def mask_external_id(external_id: str | None) -> str | None:
+    """A channel identity (a Telegram user id) as staff see it: only its last 2 characters."""
+    if not external_id:
+        return external_id
+    return "*" * max(len(external_id) - 2, 4) + external_id[-2:]
 
 
 def _department(department) -> DepartmentRef | None:

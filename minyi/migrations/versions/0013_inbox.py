@@ -3,16 +3,16 @@
 ix_tickets_status_received replaces ix_tickets_status: it leads with the same column, so it
 serves every query the old one did, and also the ones ordered by receipt within a status.
 
-Revision ID: 0011_inbox
-Revises: 0010
+Revision ID: 0013_inbox
+Revises: 0012
 Create Date: 2026-12-01
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0011_inbox'
-down_revision = '0010'
+revision = '0013_inbox'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
