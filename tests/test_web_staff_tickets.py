@@ -72,6 +72,7 @@ def inbox_world(web_app, staff_world, session_factory, ctx) -> Inbox:
         own.topic, own.topic_confidence = "城乡建设", 0.83
         own.sentiment_label, own.sentiment_score = "negative", 0.08
         own.keywords = ["路灯", "摔倒"]
+        own.request_type, own.request_type_probability = "投诉", 0.91
         tickets.assign(session, ctx, own, staff_world.own, actor=admin)
         code = tickets.issue_access_code(own)
         other = make_ticket(session, ctx, text="客运站附近出租车拒载，司机态度很差。")
@@ -323,6 +324,8 @@ def test_the_ticket_page_shows_text_nlp_photos_history_and_masked_identities(
         "83%",
         "负面",
         "路灯、摔倒",
+        "诉求类型",
+        "91%",
         "138****5678",
         "********67",
         "收到诉求",
@@ -358,6 +361,8 @@ def test_the_api_returns_the_pages_detail_as_json(web_app, inbox_world):
         "sentiment_label": "negative",
         "sentiment_score": 0.08,
         "keywords": ["路灯", "摔倒"],
+        "request_type": "投诉",
+        "request_type_probability": 0.91,
     }
     assert body["contact_phone_masked"] == "138****5678"
     assert body["citizen"]["external_id_masked"] == "********67"

@@ -109,6 +109,7 @@ EVENT_ZH = {
     "extension_requested": "申请延期",
     "extension_approved": "延期获批",
     "extension_refused": "延期未获批",
+    "praise_recorded": "表扬已记录",
 }
 # Statuses as events store them (plain strings) with their Chinese names.
 STATUS_ZH_BY_VALUE = {status.value: name for status, name in STATUS_ZH.items()}
@@ -334,6 +335,9 @@ class TicketDetail:
 
     ticket: TicketView
     sentiment_score: float | None
+    # 投诉 / 咨询 / 建议 / 表扬 as nlp read it, and how sure it was.
+    request_type: str | None
+    request_type_probability: float | None
     overdue: bool
     due_soon: bool
     citizen: CitizenRef | None
@@ -364,6 +368,8 @@ class TicketDetail:
                 "sentiment_label": t.sentiment_label,
                 "sentiment_score": self.sentiment_score,
                 "keywords": list(t.keywords),
+                "request_type": self.request_type,
+                "request_type_probability": self.request_type_probability,
             },
             "needs_triage": t.needs_triage,
             "received_at": _iso(t.received_at),
@@ -735,6 +741,8 @@ def ticket_detail(
     return TicketDetail(
         ticket=view,
         sentiment_score=ticket.sentiment_score,
+        request_type=ticket.request_type,
+        request_type_probability=ticket.request_type_probability,
         overdue=row.overdue,
         due_soon=row.due_soon,
         citizen=_citizen(session, ticket),
