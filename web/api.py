@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, jsonify
+from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
+from minyi.services import inbox
 from minyi.services.overview import check_database
-from web.database import db_session
+from web.database import db_session, read_session, service_context
+from web.errors import error_response
 
 log = logging.getLogger(__name__)
 
@@ -25,3 +28,14 @@ def health():
         log.error("数据库不可用 / database unavailable: %s", detail)
         return jsonify(status="error", database="error", detail=detail), 503
     return jsonify(status="ok", database="ok")
+
+
+@bp.get("/tickets/<number>")
+def ticket(number: str):
+    """A ticket's staff detail as JSON, under the staff pages' rule (another department: 404)."""
+    if not current_user.is_authenticated:
+        return error_response(401, "请先登录工作人员账号", "sign in with a staff account first")
+    detail = inbox.ticket_detail(
+        read_session(), service_context(), number, actor=current_user.actor
+    )
+    return jsonify(detail.as_dict())
