@@ -20,6 +20,7 @@ from minyi.models import (
     TicketStatus,
 )
 from minyi.services.actors import Actor
+from minyi.services.tickets import MOVES
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,14 @@ def staff_workload(session: Session, *, actor: Actor, today: date) -> Workload:
             BadReviewFollowUp, open_follow_up, BadReviewFollowUp.deadline < today
         ),
         pending_extensions=(
+            # Counted as the decisions queue lists them: a request whose ticket was replied to
+            # or closed meanwhile can no longer be decided (see inbox.pending_extensions).
             session.scalar(
-                select(func.count(ExtensionRequest.id)).where(
-                    ExtensionRequest.status == DecisionStatus.PENDING
+                select(func.count(ExtensionRequest.id))
+                .join(Ticket, Ticket.id == ExtensionRequest.ticket_id)
+                .where(
+                    ExtensionRequest.status == DecisionStatus.PENDING,
+                    Ticket.status.in_(MOVES["request_extension"]),
                 )
             )
             if is_admin
