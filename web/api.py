@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
+from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
+from minyi.services.indicator_reports import indicator_rows, period_or_default
 from minyi.services.overview import check_database
-from web.database import db_session
+from web.database import db_session, read_session, service_context
+from web.errors import error_response
 
 log = logging.getLogger(__name__)
 
@@ -25,3 +28,31 @@ def health():
         log.error("数据库不可用 / database unavailable: %s", detail)
         return jsonify(status="error", database="error", detail=detail), 503
     return jsonify(status="ok", database="ok")
+
+
+@bp.get("/indicators")
+def indicators():
+    """The rows of `minyi indicators --format json` for ?period= (&department=); staff only.
+
+    An officer gets their own department (another one is a 404, like an unknown code).
+    """
+    if not current_user.is_authenticated:
+        return error_response(
+            401, "请先登录工作人员账号", "sign in with a staff account to read indicators"
+        )
+    period = request.args.get("period", "")
+    if not period.strip():
+        return error_response(
+            400,
+            "缺少统计期：请用 period 参数指定，例如 2026-10、2026-W43 或 2026-Q4",
+            "period is missing: give it as ?period=2026-10, 2026-W43 or 2026-Q4",
+        )
+    ctx = service_context()
+    rows = indicator_rows(
+        read_session(),
+        ctx,
+        period_or_default(ctx, period),
+        actor=current_user.actor,
+        department=request.args.get("department") or None,
+    )
+    return jsonify(rows)

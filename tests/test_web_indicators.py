@@ -1,0 +1,131 @@
+"""Indicator pages and API for every role: what each account may read, and what it shows.
+
+The world: two departments of tests/web_support.py (hr1 is the officer of `own`, jt1 of
+`other`), ratings of September and October 2026 (the clock stands in November, so October is
+the last complete month) and complaints with topics. SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from minyi.models import Role
+from minyi.services import ratings, tickets
+from minyi.services.actors import Actor
+from tests.builders import make_ticket
+from tests.web_support import sign_in
+
+BJ = ZoneInfo("Asia/Shanghai")
+
+pytestmark = pytest.mark.usefixtures("engine")
+
+
+def local(year, month, day, hour=10):
+    return datetime(year, month, day, hour, tzinfo=BJ)
+
+
+@pytest.fixture
+def world(staff_world, session_factory, ctx):
+    """40 ratings a month in `own` (satisfied 10 of 40 in September, 30 of 40 in October),
+    5 in `other` in October (样本不足), and complaints of `own` with topics."""
+    with session_factory.begin() as session:
+        for month, good in ((9, 10), (10, 30)):
+            for n in range(40):
+                ratings.record_rating(
+                    session, ctx, service=staff_world.own_service.id,
+                    score=5 if n < good else 3, at=local(2026, month, 1 + n % 28),
+                )  # fmt: skip
+        for n in range(5):
+            ratings.record_rating(
+                session, ctx, service=staff_world.other_service.id, score=4,
+                at=local(2026, 10, 3 + n),
+            )  # fmt: skip
+        admin = Actor.staff(session.get(type(staff_world.admin), staff_world.admin.id))
+        texts = {
+            "劳动和社会保障": "社保卡补办排队两个小时还没办好，窗口只开了一个，请增加窗口。",
+            "城乡建设": "小区门口的路灯坏了一个多月了，晚上出行很不安全，请尽快修理。",
+        }
+        for n, topic in enumerate(["劳动和社会保障"] * 3 + ["城乡建设"]):
+            ticket = make_ticket(session, ctx, text=texts[topic], at=local(2026, 10, 5 + n))
+            tickets.assign(session, ctx, ticket, staff_world.own.id, actor=admin,
+                           at=local(2026, 10, 5 + n))  # fmt: skip
+            ticket.topic = topic
+    return staff_world
+
+
+# -- /api/indicators ------------------------------------------------------------------------
+
+
+def test_the_api_needs_a_staff_sign_in(web_client, world):
+    response = web_client.get("/api/indicators?period=2026-10")
+    assert response.status_code == 401
+    body = response.get_json()
+    assert body["status"] == 401 and "请先登录" in body["message_zh"] and body["message"]
+
+
+def test_the_api_gives_analysts_every_department_as_the_cli_does(web_client, world):
+    sign_in(web_client, "analyst1")
+    response = web_client.get("/api/indicators?period=2026-10")
+    assert response.status_code == 200
+    rows = {row["department"]: row for row in response.get_json()}
+    assert set(rows) == {world.own.code, world.other.code}
+    own = rows[world.own.code]
+    assert own["period"] == "2026-10" and own["ratings"] == 40
+    assert own["satisfaction_rate"] == 0.75 and own["numerators"]["satisfaction_rate"] == 30
+    assert own["changes"]["satisfaction_rate"]["significant"] is True
+    other = rows[world.other.code]
+    assert other["ratings"] == 5 and other["satisfaction_rate"] is None
+    assert "satisfaction_rate" in other["insufficient"]
+
+
+def test_an_officer_reads_the_own_department_only(web_client, world):
+    sign_in(web_client, "hr1")
+    rows = web_client.get("/api/indicators?period=2026-10").get_json()
+    assert [row["department"] for row in rows] == [world.own.code]
+    asked = web_client.get(f"/api/indicators?period=2026-10&department={world.own.code}")
+    assert [row["department"] for row in asked.get_json()] == [world.own.code]
+    # Another department answers exactly like a department that does not exist.
+    other = web_client.get(f"/api/indicators?period=2026-10&department={world.other.code}")
+    unknown = web_client.get("/api/indicators?period=2026-10&department=nosuch")
+    assert other.status_code == unknown.status_code == 404
+    assert other.get_json()["message_zh"] == f"找不到部门 {world.other.code}"
+    assert "nosuch" in unknown.get_json()["message_zh"]
+
+
+@pytest.mark.parametrize("period", ["2026-13", "10/2026", "2026-W54", "x" * 5000, "' OR 1=1 --"])
+def test_a_malformed_period_is_a_400_in_both_languages(web_client, world, period):
+    sign_in(web_client, "admin1")
+    response = web_client.get("/api/indicators", query_string={"period": period})
+    assert response.status_code == 400
+    body = response.get_json()
+    assert "格式不对" in body["message_zh"] and "malformed" in body["message"]
+    assert len(body["message"]) < 300  # a huge value is not echoed back whole
+
+
+def test_the_period_is_required(web_client, world):
+    sign_in(web_client, "admin1")
+    response = web_client.get("/api/indicators")
+    assert response.status_code == 400
+    assert "缺少统计期" in response.get_json()["message_zh"]
+
+
+def test_a_period_without_data_gives_zeros_and_nulls(web_client, world):
+    sign_in(web_client, "admin1")
+    rows = web_client.get("/api/indicators?period=2025-W03").get_json()
+    assert {row["ratings"] for row in rows} == {0}
+    assert {row["satisfaction_rate"] for row in rows} == {None}
+
+
+def test_officer_role_is_checked_by_the_service_too(session_factory, ctx, world):
+    from minyi.errors import NotFound, PermissionDenied
+    from minyi.services.indicator_reports import indicator_rows
+
+    officer = Actor("staff", "staff:jt1", world.other_officer.id, Role.OFFICER, world.other.id)
+    with session_factory() as session:
+        with pytest.raises(NotFound):
+            indicator_rows(session, ctx, "2026-10", actor=officer, department=world.own.code)
+        with pytest.raises(PermissionDenied):
+            indicator_rows(session, ctx, "2026-10", actor=Actor.system("job"))
