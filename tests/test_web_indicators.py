@@ -129,3 +129,110 @@ def test_officer_role_is_checked_by_the_service_too(session_factory, ctx, world)
             indicator_rows(session, ctx, "2026-10", actor=officer, department=world.own.code)
         with pytest.raises(PermissionDenied):
             indicator_rows(session, ctx, "2026-10", actor=Actor.system("job"))
+
+
+# -- pages: who may open what --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("username", ["admin1", "analyst1"])
+def test_analysts_and_admins_open_the_overview_and_every_department(web_client, world, username):
+    sign_in(web_client, username)
+    assert web_client.get("/staff/indicators").status_code == 200
+    for dept in (world.own, world.other):
+        page = web_client.get(f"/staff/indicators/departments/{dept.code}?period=2026-10")
+        assert page.status_code == 200, dept.code
+
+
+def test_an_officer_is_taken_to_the_own_department_and_kept_out_of_others(web_client, world):
+    sign_in(web_client, "hr1")
+    response = web_client.get("/staff/indicators?period=2026-09")
+    assert response.status_code == 302
+    assert response.headers["Location"] == (
+        f"/staff/indicators/departments/{world.own.code}?period=2026-09"
+    )
+    own = web_client.get(f"/staff/indicators/departments/{world.own.code}")
+    assert own.status_code == 200
+    assert "全部部门" not in own.get_data(as_text=True)  # no way up to the county overview
+    other = web_client.get(f"/staff/indicators/departments/{world.other.code}")
+    unknown = web_client.get("/staff/indicators/departments/nosuch")
+    assert other.status_code == unknown.status_code == 404
+
+
+def test_pages_need_a_sign_in(web_client, world):
+    for path in ("/staff/indicators", f"/staff/indicators/departments/{world.own.code}"):
+        response = web_client.get(path)
+        assert response.status_code == 302 and "/staff/login" in response.headers["Location"]
+
+
+def test_a_bad_period_shows_the_form_again_with_the_reason(web_client, world):
+    sign_in(web_client, "admin1")
+    for path in ("/staff/indicators", f"/staff/indicators/departments/{world.own.code}"):
+        response = web_client.get(path, query_string={"period": "2026-13<script>"})
+        assert response.status_code == 400, path
+        html = response.get_data(as_text=True)
+        assert "格式不对" in html and 'name="period"' in html
+        assert "<script>" not in html  # what was typed is escaped
+    response = web_client.get("/staff/indicators?measure=mean_score")
+    assert response.status_code == 400 and "无法按该指标作图" in response.get_data(as_text=True)
+
+
+def test_the_menu_offers_the_indicators_to_every_role(web_client, world):
+    for username in ("admin1", "analyst1", "hr1"):
+        sign_in(web_client, username)
+        assert 'href="/staff/indicators"' in web_client.get("/staff/").get_data(as_text=True)
+        web_client.post("/staff/logout", data={"csrf_token": _token(web_client)})
+
+
+def _token(client):
+    from tests.web_support import csrf_token_of
+
+    return csrf_token_of(client, "/staff/")
+
+
+# -- pages: what they show -----------------------------------------------------------------
+
+
+def test_the_overview_plots_intervals_and_never_ranks_a_small_sample(web_client, world):
+    sign_in(web_client, "analyst1")
+    html = web_client.get("/staff/indicators").get_data(as_text=True)  # default: 2026-10
+    assert "部门指标 2026-10" in html
+    plot = html[html.index("<svg") : html.index("</svg>")]
+    assert world.own.name in plot and world.other.name not in plot
+    # own: 30/40 = 75.0%, Wilson 95% 59.8%-85.8%; the county pools 35/45 = 77.8%.
+    assert "75.0%" in plot and "59.8%–85.8%" in plot and "全县 77.8%" in plot
+    after_plot = html[html.index("</svg>") :]
+    small = after_plot[after_plot.index("样本不足（不参与排序）") :]
+    assert world.other.name in small and "n=5 &lt; 30" in small
+    assert "<script" not in html and "cdn" not in html.lower()
+
+
+def test_the_department_page_flags_only_significant_changes(web_client, world):
+    sign_in(web_client, "hr1")
+    html = web_client.get(
+        f"/staff/indicators/departments/{world.own.code}?period=2026-10"
+    ).get_data(as_text=True)
+    figures = html[html.index("本期指标") : html.index("近 12 期趋势")]
+    # 10/40 -> 30/40: z = 4.47, significant; the other shares have too few data.
+    assert "较上期显著上升 50.0 个百分点" in figures
+    assert "显著下降" not in figures
+    assert figures.count("<svg") == 0 and html.count('class="chart trend"') == 9
+    # A significant change is marked on the trend too.
+    assert "▲" in html
+    september = web_client.get(
+        f"/staff/indicators/departments/{world.own.code}?period=2026-09"
+    ).get_data(as_text=True)
+    assert "显著上升" not in september[: september.index("近 12 期趋势")]
+
+
+def test_the_department_page_lists_top_topics_with_a_complaint_each(web_client, world):
+    sign_in(web_client, "admin1")
+    html = web_client.get(
+        f"/staff/indicators/departments/{world.own.code}?period=2026-10"
+    ).get_data(as_text=True)
+    topics = html[html.index("最多的主题") :]
+    assert topics.index("劳动和社会保障") < topics.index("城乡建设")
+    assert "75.0%" in topics  # 3 of the 4 complaints
+    assert "社保卡补办排队两个小时还没办好" in topics
+    assert 'href="/staff/tickets/MY-' in topics
+    # Four complaints are far below the minimum: nothing is called rising.
+    assert "样本不足，不判断上升" in topics
