@@ -236,3 +236,42 @@ def test_the_department_page_lists_top_topics_with_a_complaint_each(web_client, 
     assert 'href="/staff/tickets/MY-' in topics
     # Four complaints are far below the minimum: nothing is called rising.
     assert "样本不足，不判断上升" in topics
+
+
+# -- the classified complaint summary ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "username, department, status",
+    [
+        ("admin1", "own", 200),
+        ("analyst1", "other", 200),
+        ("hr1", "own", 200),
+        ("hr1", "other", 404),
+        ("jt1", "own", 404),
+    ],
+)
+def test_the_complaint_summary_by_role(web_client, world, username, department, status):
+    sign_in(web_client, username)
+    code = getattr(world, department).code
+    response = web_client.get(f"/staff/indicators/departments/{code}/complaints?period=2026-10")
+    assert response.status_code == status
+
+
+def test_the_complaint_summary_groups_the_period_by_topic_with_links(web_client, world):
+    sign_in(web_client, "hr1")
+    html = web_client.get(
+        f"/staff/indicators/departments/{world.own.code}/complaints?period=2026-10"
+    ).get_data(as_text=True)
+    assert "本期收到投诉 4 件，上期（2026-09）0 件" in html
+    topics = html[html.index("按主题") : html.index("热点问题")]
+    assert topics.index("劳动和社会保障") < topics.index("城乡建设")
+    assert "3 件" in topics and "上期 0 件，变化 +3" in topics
+    assert topics.count('href="/staff/tickets/MY-') == 4
+    assert "社保卡补办排队两个小时还没办好" in topics  # the extractive summary quotes it
+    # The three identical complaints are one hot issue and one group of near-duplicates.
+    hot = html[html.index("热点问题") :]
+    assert "社保卡补办排队两个小时" in hot
+    assert "重复投诉" in html
+    bad = web_client.get(f"/staff/indicators/departments/{world.own.code}/complaints?period=x")
+    assert bad.status_code == 400

@@ -114,3 +114,18 @@ def department_indicators(code: str):
         read_session(), service_context(), period, code, actor=staff_actor()
     )
     return render_template("staff/indicators/department.html", page=page, **_context())
+
+
+@bp.get("/indicators/departments/<code>/complaints")
+def complaint_summary(code: str):
+    """The period's complaints of a department by topic and by hot issue, for its review."""
+    try:
+        period = _period()
+    except ValidationFailed as exc:
+        return _bad_request(exc, "staff.complaint_summary", code=code)
+    summary = reports.department_complaint_summary(
+        read_session(), service_context(), period, code, actor=staff_actor()
+    )
+    return render_template(
+        "staff/indicators/complaints.html", summary=summary, period=period, **_context()
+    )
