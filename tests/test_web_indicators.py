@@ -2,7 +2,8 @@
 
 The world: two departments of tests/web_support.py (hr1 is the officer of `own`, jt1 of
 `other`), ratings of September and October 2026 (the clock stands in November, so October is
-the last complete month) and complaints with topics. SQLite and PostgreSQL.
+the last complete month) and complaints with topics. The minimum sample is lowered to 10 to
+keep the fixture small. SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -27,13 +28,17 @@ def local(year, month, day, hour=10):
     return datetime(year, month, day, hour, tzinfo=BJ)
 
 
+MINIMUM = 10
+
+
 @pytest.fixture
-def world(staff_world, session_factory, ctx):
-    """40 ratings a month in `own` (satisfied 10 of 40 in September, 30 of 40 in October),
+def world(staff_world, session_factory, ctx, monkeypatch):
+    """12 ratings a month in `own` (satisfied 3 of 12 in September, 9 of 12 in October),
     5 in `other` in October (样本不足), and complaints of `own` with topics."""
+    monkeypatch.setattr(ctx.settings.indicators, "min_denominator", MINIMUM)
     with session_factory.begin() as session:
-        for month, good in ((9, 10), (10, 30)):
-            for n in range(40):
+        for month, good in ((9, 3), (10, 9)):
+            for n in range(12):
                 ratings.record_rating(
                     session, ctx, service=staff_world.own_service.id,
                     score=5 if n < good else 3, at=local(2026, month, 1 + n % 28),
@@ -73,8 +78,8 @@ def test_the_api_gives_analysts_every_department_as_the_cli_does(web_client, wor
     rows = {row["department"]: row for row in response.get_json()}
     assert set(rows) == {world.own.code, world.other.code}
     own = rows[world.own.code]
-    assert own["period"] == "2026-10" and own["ratings"] == 40
-    assert own["satisfaction_rate"] == 0.75 and own["numerators"]["satisfaction_rate"] == 30
+    assert own["period"] == "2026-10" and own["ratings"] == 12
+    assert own["satisfaction_rate"] == 0.75 and own["numerators"]["satisfaction_rate"] == 9
     assert own["changes"]["satisfaction_rate"]["significant"] is True
     other = rows[world.other.code]
     assert other["ratings"] == 5 and other["satisfaction_rate"] is None
@@ -176,17 +181,11 @@ def test_a_bad_period_shows_the_form_again_with_the_reason(web_client, world):
     assert response.status_code == 400 and "无法按该指标作图" in response.get_data(as_text=True)
 
 
-def test_the_menu_offers_the_indicators_to_every_role(web_client, world):
+def test_the_menu_offers_the_indicators_to_every_role(web_app, world):
     for username in ("admin1", "analyst1", "hr1"):
-        sign_in(web_client, username)
-        assert 'href="/staff/indicators"' in web_client.get("/staff/").get_data(as_text=True)
-        web_client.post("/staff/logout", data={"csrf_token": _token(web_client)})
-
-
-def _token(client):
-    from tests.web_support import csrf_token_of
-
-    return csrf_token_of(client, "/staff/")
+        client = web_app.test_client()
+        sign_in(client, username)
+        assert 'href="/staff/indicators"' in client.get("/staff/").get_data(as_text=True)
 
 
 # -- pages: what they show -----------------------------------------------------------------
@@ -198,11 +197,11 @@ def test_the_overview_plots_intervals_and_never_ranks_a_small_sample(web_client,
     assert "部门指标 2026-10" in html
     plot = html[html.index("<svg") : html.index("</svg>")]
     assert world.own.name in plot and world.other.name not in plot
-    # own: 30/40 = 75.0%, Wilson 95% 59.8%-85.8%; the county pools 35/45 = 77.8%.
-    assert "75.0%" in plot and "59.8%–85.8%" in plot and "全县 77.8%" in plot
+    # own: 9/12 = 75.0%, Wilson 95% 46.8%-91.1%; the county pools 14/17 = 82.4%.
+    assert "75.0%" in plot and "46.8%–91.1%" in plot and "全县 82.4%" in plot
     after_plot = html[html.index("</svg>") :]
     small = after_plot[after_plot.index("样本不足（不参与排序）") :]
-    assert world.other.name in small and "n=5 &lt; 30" in small
+    assert world.other.name in small and "n=5 &lt; 10" in small
     assert "<script" not in html and "cdn" not in html.lower()
 
 
@@ -212,7 +211,8 @@ def test_the_department_page_flags_only_significant_changes(web_client, world):
         f"/staff/indicators/departments/{world.own.code}?period=2026-10"
     ).get_data(as_text=True)
     figures = html[html.index("本期指标") : html.index("近 12 期趋势")]
-    # 10/40 -> 30/40: z = 4.47, significant; the other shares have too few data.
+    # 3/12 -> 9/12: pooled 0.5, se = sqrt(.25·2/12) = 0.2041, z = 2.449, significant; the
+    # other shares have too few data.
     assert "较上期显著上升 50.0 个百分点" in figures
     assert "显著下降" not in figures
     assert figures.count("<svg") == 0 and html.count('class="chart trend"') == 9
@@ -275,3 +275,89 @@ def test_the_complaint_summary_groups_the_period_by_topic_with_links(web_client,
     assert "重复投诉" in html
     bad = web_client.get(f"/staff/indicators/departments/{world.own.code}/complaints?period=x")
     assert bad.status_code == 400
+
+
+# -- the monthly report and the exports -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "username, query, status",
+    [
+        ("admin1", "", 200),
+        ("analyst1", "", 200),
+        ("hr1", "", 403),  # the county report is for analysts and admins
+        ("hr1", "&department=OWN", 200),
+        ("hr1", "&department=OTHER", 404),
+        ("analyst1", "&department=OTHER", 200),
+    ],
+)
+def test_the_monthly_report_by_role(web_client, world, username, query, status):
+    sign_in(web_client, username)
+    query = query.replace("OWN", world.own.code).replace("OTHER", world.other.code)
+    response = web_client.get(f"/staff/indicators/report?period=2026-10{query}")
+    assert response.status_code == status
+
+
+def test_the_county_report_prints_a_summary_then_a_page_per_department(
+    web_app, web_client, world
+):
+    sign_in(web_client, "analyst1")
+    html = web_client.get("/staff/indicators/report?period=2026-10").get_data(as_text=True)
+    assert "全县汇总" in html and html.count('class="report-page"') == 2
+    county = html[: html.index('class="report-page"')]
+    assert county.count('class="chart interval-plot"') == 1  # only satisfaction has enough data
+    own_page = html[html.index(f"{world.own.name} · 2026-10") :]
+    assert "较上期显著上升 50.0 个百分点" in own_page
+    assert "社保卡补办排队两个小时还没办好" in own_page
+    officer = web_app.test_client()
+    sign_in(officer, "hr1")
+    mine = officer.get(
+        f"/staff/indicators/report?period=2026-10&department={world.own.code}"
+    ).get_data(as_text=True)
+    assert "全县汇总" not in mine and world.other.name not in mine
+
+
+def test_the_csv_export_is_the_cli_table(web_client, world):
+    sign_in(web_client, "admin1")
+    response = web_client.get("/staff/indicators/export.csv?period=2026-10")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/csv")
+    assert 'filename="indicators-2026-10.csv"' in response.headers["Content-Disposition"]
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff部门 department,统计期 period")
+    lines = text.strip().splitlines()
+    assert len(lines) == 3
+    own = next(line for line in lines if line.startswith(world.own.code + ","))
+    assert ",0.75," in own and "0.4677–0.9111" in own
+    other = next(line for line in lines if line.startswith(world.other.code + ","))
+    assert "样本不足" in other
+
+
+def test_an_officer_exports_the_own_department_only(web_client, world):
+    sign_in(web_client, "hr1")
+    text = web_client.get("/staff/indicators/export.csv?period=2026-10").get_data(as_text=True)
+    assert [line.split(",")[0] for line in text.strip().splitlines()[1:]] == [world.own.code]
+    other = web_client.get(
+        f"/staff/indicators/export.xlsx?period=2026-10&department={world.other.code}"
+    )
+    assert other.status_code == 404
+    assert web_client.get("/staff/indicators/export.pdf").status_code == 404
+
+
+def test_the_xlsx_export_opens_as_a_workbook(web_client, world):
+    import io
+
+    from openpyxl import load_workbook
+
+    sign_in(web_client, "analyst1")
+    response = web_client.get(
+        f"/staff/indicators/export.xlsx?period=2026-10&department={world.own.code}"
+    )
+    assert response.status_code == 200
+    assert f"indicators-2026-10-{world.own.code}.xlsx" in response.headers["Content-Disposition"]
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    assert sheet.title == "2026-10"
+    header = [cell.value for cell in sheet[1]]
+    assert header[:3] == ["部门 department", "统计期 period", "评价数 ratings"]
+    values = dict(zip(header, [cell.value for cell in sheet[2]], strict=True))
+    assert values["评价数 ratings"] == 12 and values["满意率 satisfaction"] == 0.75

@@ -154,7 +154,7 @@ class Estimate:
         if value is None:
             return cls(None, None, None, numerator, denominator)
         low, high = wilson_interval(numerator, denominator)
-        return cls(value, round(low, 4), round(high, 4), numerator, denominator)
+        return cls(value, low, high, numerator, denominator)
 
 
 @dataclass(frozen=True)
@@ -186,10 +186,7 @@ def interval_plot(rows: list[dict[str, Any]], measure: str, minimum: int) -> Int
     denominator = sum(row["denominators"][measure] for row in rows)
     if denominator >= minimum:
         low, high = wilson_interval(numerator, denominator)
-        county = Estimate(
-            round(numerator / denominator, 4), round(low, 4), round(high, 4),
-            numerator, denominator,
-        )  # fmt: skip
+        county = Estimate(numerator / denominator, low, high, numerator, denominator)
     else:
         county = Estimate(None, None, None, numerator, denominator)
     plotted, insufficient = [], []

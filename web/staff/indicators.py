@@ -9,10 +9,13 @@ them there; another department is a 404). Who may read what is decided by the se
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, url_for
+import io
+import re
+
+from flask import Response, redirect, render_template, request, url_for
 
 from minyi.errors import ValidationFailed
-from minyi.indicators import INSUFFICIENT_ZH, Period
+from minyi.indicators import INSUFFICIENT_ZH, Period, write_csv, write_xlsx
 from minyi.models import Role
 from minyi.services import indicator_reports as reports
 from web.database import read_session, service_context
@@ -128,4 +131,54 @@ def complaint_summary(code: str):
     )
     return render_template(
         "staff/indicators/complaints.html", summary=summary, period=period, **_context()
+    )
+
+
+@bp.get("/indicators/report")
+def indicator_report():
+    """The printable monthly report: the county summary and a page per department."""
+    try:
+        period = _period()
+    except ValidationFailed as exc:
+        return _bad_request(exc, "staff.indicator_report")
+    report = reports.monthly_report(
+        read_session(),
+        service_context(),
+        period,
+        actor=staff_actor(),
+        department=request.args.get("department") or None,
+    )
+    return render_template("staff/indicators/report.html", report=report, **_context())
+
+
+@bp.get("/indicators/export.<any(csv, xlsx):file_format>")
+def export_indicators(file_format: str):
+    """The indicator table as CSV or XLSX, as `minyi indicators --format csv|xlsx` writes it;
+    an officer's holds their own department."""
+    try:
+        period = _period()
+    except ValidationFailed as exc:
+        return _bad_request(exc, "staff.indicators")
+    department = request.args.get("department") or None
+    rows = reports.indicator_rows(
+        read_session(), service_context(), period, actor=staff_actor(), department=department
+    )
+    if department is None and staff_user().role != Role.OFFICER:
+        stem = f"indicators-{period.label}"
+    else:
+        code = re.sub(r"[^A-Za-z0-9_.-]", "_", rows[0]["department"])
+        stem = f"indicators-{period.label}-{code}"
+    if file_format == "csv":
+        text = io.StringIO()
+        write_csv(rows, text)
+        body, mimetype = text.getvalue().encode("utf-8"), "text/csv; charset=utf-8"
+    else:
+        data = io.BytesIO()
+        write_xlsx(rows, data)
+        body = data.getvalue()
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{stem}.{file_format}"'},
     )
