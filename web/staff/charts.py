@@ -54,8 +54,9 @@ def interval_plot_svg(plot: IntervalPlot, t: Pick) -> Markup:
     """Each department's share as a point with its 95% interval, the county's share as a line."""
     if not plot.plotted:
         return Markup("")
-    width, label_width, value_width, row_height, top = 720, 210, 64, 26, 34
-    left, right = label_width, width - value_width
+    # Narrow enough to stay legible on a phone: each name sits above its interval.
+    width, value_width, row_height, top = 400, 52, 38, 30
+    left, right = 22, width - value_width
     values = [bound for row in plot.plotted for bound in (row.estimate.low, row.estimate.high)]
     if plot.county.value is not None:
         values.append(plot.county.value)
@@ -80,7 +81,7 @@ def interval_plot_svg(plot: IntervalPlot, t: Pick) -> Markup:
         )
     for index, row in enumerate(plot.plotted):
         estimate = row.estimate
-        y = top + row_height * index + row_height / 2
+        y = top + row_height * index + 26  # the interval; its name 14 units above
         tone = _tone(row.versus_county, plot.higher_is_better)
         versus_zh, versus_en = {
             "above": ("，整个区间高于全县", "; the whole interval is above the county"),
@@ -98,11 +99,10 @@ def interval_plot_svg(plot: IntervalPlot, t: Pick) -> Markup:
         )
         parts.append(
             f'<g class="{tone}"><title>{escape(label)}</title>'
-            f'<text class="label" x="{left - 8}" y="{y + 4}" text-anchor="end">'
-            f"{escape(_clip(row.name, 13))}</text>"
+            f'<text class="label" x="{left}" y="{y - 9}">{escape(_clip(row.name, 24))}</text>'
             f'<line class="ci" x1="{x(estimate.low)}" y1="{y}" x2="{x(estimate.high)}" y2="{y}"/>'
             f'<circle class="point" cx="{x(estimate.value)}" cy="{y}" r="4.5"/>'
-            f'<text class="value" x="{right + 8}" y="{y + 4}">{_percent(estimate.value)}</text>'
+            f'<text class="value" x="{right + 6}" y="{y + 4}">{_percent(estimate.value)}</text>'
             "</g>"
         )
     if plot.county.value is not None:
