@@ -26,12 +26,15 @@ from tests.web_support import sign_in
 BJ = ZoneInfo("Asia/Shanghai")
 
 pytestmark = pytest.mark.usefixtures("engine")
+# Pure Python (the week, the bot's words, the checks of a chat id): SQLite suffices.
+sqlite_only = pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 
 
 def local(year, month, day, hour=10, minute=0):
     return datetime(year, month, day, hour, minute, tzinfo=BJ)
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     "moment, week",
     [
@@ -45,6 +48,7 @@ def test_the_digested_week_is_the_one_before_the_latest_run(ctx, moment, week):
     assert digest_week(ctx, moment).label == week
 
 
+@sqlite_only
 def test_the_run_moment_comes_from_the_settings(ctx, monkeypatch):
     monkeypatch.setattr(ctx.settings.indicators, "digest_weekday", "fri")
     monkeypatch.setattr(ctx.settings.indicators, "digest_time", "17:30")
@@ -138,6 +142,7 @@ def test_the_officer_sees_the_digest_at_home(worker, officers, web_client, web_a
     assert "每周摘要" not in admin.get("/staff/").get_data(as_text=True)
 
 
+@sqlite_only
 def test_the_bot_renders_the_digest_escaped_in_the_officers_language():
     from bot.outbox import RENDERERS, render
 
@@ -161,6 +166,7 @@ def test_the_bot_renders_the_digest_escaped_in_the_officers_language():
     assert "significantly up 20.0 points" in english
 
 
+@sqlite_only
 def test_a_telegram_chat_id_is_checked_and_audited(session, staff_world):
     user = session.get(StaffUser, staff_world.officer.id)
     for bad in ("abc", "12 34", "1" * 21, True, 1.5):
@@ -178,6 +184,7 @@ def test_a_telegram_chat_id_is_checked_and_audited(session, staff_world):
     assert [entry.after["telegram_chat_id"] for entry in entries] == ["-100123", None]
 
 
+@sqlite_only
 def test_the_cli_sets_and_clears_the_chat(settings, session_factory, staff_world, monkeypatch):
     from minyi.cli import main
 
