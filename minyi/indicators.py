@@ -170,9 +170,16 @@ _WEEK = re.compile(r"(\d{4})-W(\d{2})")
 _QUARTER = re.compile(r"(\d{4})-Q(\d)")
 
 
+# Years a period may lie in: a trend of 12 periods before the earliest still has dates.
+EARLIEST_PERIOD_YEAR, LATEST_PERIOD_YEAR = 1900, 9998
+
+
 def parse_period(value: object) -> Period:
     """A Period from YYYY-MM, YYYY-Www or YYYY-Qn; ValidationFailed for anything else."""
     label = str(value).strip().upper() if isinstance(value, str) else ""
+    year = int(label[:4]) if label[:4].isdigit() else 0
+    if not EARLIEST_PERIOD_YEAR <= year <= LATEST_PERIOD_YEAR:
+        label = ""  # refused below, like any malformed period
     try:
         if match := _MONTH.fullmatch(label):
             year, month = int(match[1]), int(match[2])

@@ -94,7 +94,9 @@ def test_periods_are_local_calendar_ranges(label, first, last, previous):
 
 
 @pytest.mark.parametrize(
-    "label", ["2026-13", "2026-00", "2026-W54", "2025-W53", "2026-Q5", "2026", "", "10/2026", None]
+    "label",
+    ["2026-13", "2026-00", "2026-W54", "2025-W53", "2026-Q5", "2026", "", "10/2026", None,
+     "0001-01", "1899-W01", "9999-Q1"],
 )
 def test_malformed_periods_are_refused(label):
     with pytest.raises(ValidationFailed) as refused:

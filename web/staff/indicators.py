@@ -16,11 +16,10 @@ from flask import Response, redirect, render_template, request, url_for
 
 from minyi.errors import ValidationFailed
 from minyi.indicators import INSUFFICIENT_ZH, Period, write_csv, write_xlsx
-from minyi.models import Role
 from minyi.services import indicator_reports as reports
 from web.database import read_session, service_context
 from web.staff import charts
-from web.staff.common import bp, error_pair, nav_item, staff_actor, staff_user
+from web.staff.common import bp, error_pair, nav_item, staff_actor
 from web.visitor import pick
 
 nav_item("staff.indicators", "指标", "Indicators", order=30)
@@ -91,8 +90,8 @@ def _context() -> dict:
 @bp.get("/indicators")
 def indicators():
     """Every department for a period, as an interval plot and a table in code order."""
-    if staff_user().role == Role.OFFICER:
-        own = reports.own_department(read_session(), actor=staff_actor())
+    own = reports.own_department(read_session(), actor=staff_actor())
+    if own is not None:  # an officer: their own department is their overview
         query = {"period": request.args["period"]} if request.args.get("period") else {}
         return redirect(url_for("staff.department_indicators", code=own.code, **query))
     try:
@@ -163,7 +162,7 @@ def export_indicators(file_format: str):
     rows = reports.indicator_rows(
         read_session(), service_context(), period, actor=staff_actor(), department=department
     )
-    if department is None and staff_user().role != Role.OFFICER:
+    if department is None and reports.own_department(read_session(), actor=staff_actor()) is None:
         stem = f"indicators-{period.label}"
     else:
         code = re.sub(r"[^A-Za-z0-9_.-]", "_", rows[0]["department"])
