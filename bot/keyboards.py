@@ -71,6 +71,42 @@ class Verdict(CallbackData, prefix="v"):
     satisfaction: int = 0
 
 
+class SurveyOpen(CallbackData, prefix="so"):
+    """Start or resume a round (the /survey list, the invitation's button)."""
+
+    round: int
+
+
+class SurveyAnswer(CallbackData, prefix="sa"):
+    """An answer by button: the question's position in the round's survey, and the score or
+    the index of the choice (never the key: the round's version fixes both)."""
+
+    round: int
+    question: int
+    value: int
+
+
+class SurveyToggle(CallbackData, prefix="st"):
+    """A multiple choice: `picked` is the set of choice indexes as bits; done=1 saves it."""
+
+    round: int
+    question: int
+    picked: int
+    done: int = 0
+
+
+class SurveySkip(CallbackData, prefix="sq"):
+    round: int
+    question: int
+
+
+class SurveySubmit(CallbackData, prefix="ss"):
+    """The last step when an answer may become a complaint: file it (1) or not (0)."""
+
+    round: int
+    complaint: int
+
+
 def main_menu(texts: Texts) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for action in ("rate", "complain", "my", "lang", "help"):
@@ -199,3 +235,87 @@ def satisfaction_question(number: str, resolved: int) -> InlineKeyboardMarkup:
 def link(label: str, url: str) -> InlineKeyboardMarkup:
     """One button that opens `url` (a survey's page on the county's site)."""
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=label, url=url)]])
+
+
+BUTTON_CHARS = 60  # a choice's text on a button; the whole text is in the message
+
+
+def survey_invitation(texts: Texts, round_id: int, url: str | None) -> InlineKeyboardMarkup:
+    """Answer here in the chat, or on the county's web page (the invitation's own link)."""
+    builder = InlineKeyboardBuilder()
+    builder.row(
+        InlineKeyboardButton(
+            text=texts.raw("survey_answer_here"), callback_data=SurveyOpen(round=round_id).pack()
+        )
+    )
+    if url:
+        builder.row(InlineKeyboardButton(text=texts.raw("survey_answer"), url=url))
+    return builder.as_markup()
+
+
+def survey_rounds(choices: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for round_id, label in choices:
+        builder.row(
+            InlineKeyboardButton(
+                text=_clip(label), callback_data=SurveyOpen(round=round_id).pack()
+            )
+        )
+    return builder.as_markup()
+
+
+def survey_question(
+    texts: Texts, round_id: int, index: int, question, *, picked: int = 0
+) -> InlineKeyboardMarkup | None:
+    """The buttons of one question (None for text, which is typed); skip when optional."""
+    builder = InlineKeyboardBuilder()
+
+    def answer(label: str, value: int) -> InlineKeyboardButton:
+        data = SurveyAnswer(round=round_id, question=index, value=value).pack()
+        return InlineKeyboardButton(text=label, callback_data=data)
+
+    if question.kind == "rating":
+        for score in (5, 4, 3, 2, 1):
+            builder.row(answer(texts.raw(f"score_{score}"), score))
+    elif question.kind == "rubric":
+        builder.row(*(answer(str(level), level) for level in (1, 2, 3, 4, 5)))
+    elif question.kind == "nps":
+        builder.row(*(answer(str(n), n) for n in range(6)))
+        builder.row(*(answer(str(n), n) for n in range(6, 11)))
+    elif question.kind == "single":
+        for n, choice in enumerate(question.choices):
+            builder.row(answer(_clip(choice.text.get(texts.language)), n))
+    elif question.kind == "multiple":
+        for n, choice in enumerate(question.choices):
+            mark = "✅ " if picked >> n & 1 else "▫️ "
+            data = SurveyToggle(round=round_id, question=index, picked=picked ^ 1 << n)
+            builder.row(
+                InlineKeyboardButton(
+                    text=mark + _clip(choice.text.get(texts.language)), callback_data=data.pack()
+                )
+            )
+        done = SurveyToggle(round=round_id, question=index, picked=picked, done=1)
+        builder.row(InlineKeyboardButton(text=texts.raw("survey_done"), callback_data=done.pack()))
+    if not question.required:
+        skip = SurveySkip(round=round_id, question=index).pack()
+        builder.row(InlineKeyboardButton(text=texts.raw("skip"), callback_data=skip))
+    markup = builder.as_markup()
+    return markup if markup.inline_keyboard else None
+
+
+def survey_complaint(texts: Texts, round_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=texts.raw("survey_complaint_yes"),
+        callback_data=SurveySubmit(round=round_id, complaint=1),
+    )
+    builder.button(
+        text=texts.raw("survey_complaint_no"),
+        callback_data=SurveySubmit(round=round_id, complaint=0),
+    )
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def _clip(label: str) -> str:
+    return label if len(label) <= BUTTON_CHARS else label[: BUTTON_CHARS - 1] + "…"

@@ -73,6 +73,10 @@ def _survey(key: str):
             round=payload.get("round", ""),
             closes=f"{closes:%Y-%m-%d %H:%M}",
         )
+        # Answer in the chat (/survey's flow) or on the web through the invitation's link.
+        round_id = payload.get("round_id")
+        if isinstance(round_id, int):
+            return text, keyboards.survey_invitation(texts, round_id, payload.get("url"))
         url = payload.get("url")
         return text, keyboards.link(texts.raw("survey_answer"), url) if url else None
 

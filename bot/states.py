@@ -14,3 +14,8 @@ class RateFlow(StatesGroup):
 class ComplainFlow(StatesGroup):
     # Photos and a location may come first; the text files the complaint.
     describe = State()
+
+
+class SurveyFlow(StatesGroup):
+    # Waiting for the typed answer to a text question; buttons answer the other kinds.
+    text = State()

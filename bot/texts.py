@@ -37,6 +37,7 @@ ZH: dict[str, str] = {
         "/rate 评价一项政务服务（好差评）\n"
         "/complain 投诉或反映问题（可附照片和位置）\n"
         "/my 查看我的工单和部门答复\n"
+        "/survey 参加问卷调查\n"
         "/lang 切换语言（中文 / English）\n"
         "/cancel 取消当前操作\n"
         "/start 回到主菜单\n"
@@ -120,6 +121,34 @@ ZH: dict[str, str] = {
     ),
     "survey_reminder": "提醒：<b>{title}</b>将于 {closes} 截止，您还没有提交，欢迎填写。",
     "survey_answer": "📝 填写问卷",
+    "survey_answer_here": "💬 在这里回答",
+    "survey_none": "目前没有您可以参加的问卷调查。有新的调查时，我们会在这里邀请您。",
+    "survey_choose": "请选择要填写的问卷：",
+    "survey_round_label": "{title}（{closes} 截止）",
+    "survey_start": "<b>{title}</b>（第 {round} 轮，{closes} 截止）\n{intro}",
+    "survey_resume": "继续填写<b>{title}</b>，已保存您之前的回答。",
+    "survey_question": "<b>{title}</b> · 第 {n}/{total} 题\n\n{question}",
+    "survey_required": "（必答）",
+    "survey_level": "{level} 分：{text}",
+    "survey_nps_hint": "0 表示完全不可能，10 表示极有可能。",
+    "survey_multiple_hint": "可多选，选好后点「完成」。",
+    "survey_multiple_max_hint": "最多选 {max} 项，选好后点「完成」。",
+    "survey_text_hint": "请直接发送文字回答（最多 {max} 字）。",
+    "survey_text_only": "这一题请用文字回答（也可以点「跳过」，如可跳过）。",
+    "survey_done": "✔️ 完成",
+    "survey_complaint_q": (
+        "您在问卷中写下的意见可以转为投诉，由负责部门办理并答复您。是否转为投诉？"
+    ),
+    "survey_complaint_yes": "📝 转为投诉",
+    "survey_complaint_no": "不用了，直接提交",
+    "survey_thanks": "感谢您参与<b>{title}</b>！您的回答已提交。",
+    "survey_thanks_complaint": (
+        "您的意见已转为投诉，工单号 <b>{number}</b>，发送 /my 可查看办理进度。"
+    ),
+    "survey_complaint_refused": (
+        "您的意见未能转为投诉：{message}\n问卷回答已保存；如需投诉，请发送 /complain。"
+    ),
+    "survey_already": "您已提交过<b>{title}</b>（本轮），每人每轮只能提交一次。感谢参与！",
     # the weekly digest of a department officer (minyi.services.digest)
     "staff_digest": (
         "<b>{department} 每周摘要 {week}</b>（{first} 至 {last}）\n"
@@ -170,6 +199,7 @@ EN: dict[str, str] = {
         "/rate rate a public service\n"
         "/complain file a complaint (photos and a location welcome)\n"
         "/my your tickets and the departments' replies\n"
+        "/survey answer a survey\n"
         "/lang change the language (中文 / English)\n"
         "/cancel cancel what you are doing\n"
         "/start back to the main menu\n"
@@ -263,6 +293,40 @@ EN: dict[str, str] = {
         "Reminder: <b>{title}</b> closes on {closes} and you have not answered yet."
     ),
     "survey_answer": "📝 Answer the survey",
+    "survey_answer_here": "💬 Answer here",
+    "survey_none": "There is no survey for you to answer now. We will invite you here when "
+    "there is one.",
+    "survey_choose": "Which survey would you like to answer?",
+    "survey_round_label": "{title} (until {closes})",
+    "survey_start": "<b>{title}</b> (round {round}, open until {closes})\n{intro}",
+    "survey_resume": "Continuing <b>{title}</b>; your earlier answers are kept.",
+    "survey_question": "<b>{title}</b> · question {n} of {total}\n\n{question}",
+    "survey_required": " (required)",
+    "survey_level": "{level}: {text}",
+    "survey_nps_hint": "0 means not at all likely, 10 extremely likely.",
+    "survey_multiple_hint": "Choose any, then press Done.",
+    "survey_multiple_max_hint": "Choose up to {max}, then press Done.",
+    "survey_text_hint": "Please type your answer (at most {max} characters).",
+    "survey_text_only": "Please answer this question in text (or press Skip where offered).",
+    "survey_done": "✔️ Done",
+    "survey_complaint_q": (
+        "What you wrote can be filed as a complaint: the department in charge handles it and "
+        "replies to you. File it as a complaint?"
+    ),
+    "survey_complaint_yes": "📝 File a complaint",
+    "survey_complaint_no": "No, just submit",
+    "survey_thanks": "Thank you for answering <b>{title}</b>! Your answers were submitted.",
+    "survey_thanks_complaint": (
+        "Your answer was filed as complaint <b>{number}</b>; send /my to follow it."
+    ),
+    "survey_complaint_refused": (
+        "Your answer could not be filed as a complaint: {message}\nYour survey answers are "
+        "kept; send /complain to file one."
+    ),
+    "survey_already": (
+        "You have already answered <b>{title}</b> in this round; each person answers once. "
+        "Thank you!"
+    ),
     "staff_digest": (
         "<b>{department}: weekly digest {week}</b> ({first} to {last})\n"
         "{new} new complaints ({previous} the week before), {overdue} open past their due"

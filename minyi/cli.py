@@ -969,14 +969,17 @@ def _classify_command(text_input) -> click.Command:
         """
         from nlp import analyze
         from nlp.cli import read_text_input
+        from nlp.topic import DEFAULT_REVIEW_THRESHOLD
 
         content = read_text_input(text, file)
         settings = runtime.settings
         if threshold is None:
             threshold = settings.nlp.review_threshold
+        if threshold is None:  # unset: the model's own, as in route_ticket
+            threshold = DEFAULT_REVIEW_THRESHOLD
         routed_text, refusal = _complaint_text(settings, content)
-        # The same call route_ticket makes through ctx.analyzer (nlp's default threshold).
-        analysis = analyze(routed_text)
+        # needs_review at `threshold` is route_ticket's is_confident test.
+        analysis = analyze(routed_text, review_threshold=threshold)
         routing, sentence = _routing_preview(runtime, analysis, routed_text, threshold)
         if refusal is not None:
             routing["refused"] = refusal.message_en
@@ -1029,6 +1032,12 @@ def _routing_preview(runtime: Runtime, analysis, text: str, threshold: float):
             "配置 [nlp] enabled = false：投诉一律进入待分拣队列 / [nlp] enabled = false: "
             "every complaint would go to triage"
         )
+    praise_at = settings.nlp.praise_threshold
+    if analysis.request_type == "表扬" and analysis.request_type_probability >= praise_at:
+        routing |= {"decision": "praise", "reason": "request type 表扬"}
+        return routing, (
+            "将记为表扬（不进入任何待办队列）/ would be filed as praise (no queue or inbox)"
+        )
     try:
         department = _department_for(runtime, analysis.topic, text)
     except DatabaseUnreachable as unreachable:
@@ -1038,7 +1047,7 @@ def _routing_preview(runtime: Runtime, analysis, text: str, threshold: float):
             f" / database not reachable, no department shown: {unreachable.message_en}"
         )
     probability = float(analysis.topic_probability or 0.0)
-    confident = not analysis.needs_review and probability >= threshold
+    confident = analysis.topic is not None and not analysis.needs_review
     routing["department"] = department
     if confident and department is not None:
         routing["decision"] = "assign"

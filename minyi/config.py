@@ -218,6 +218,8 @@ class TicketSettings(_Section):
     number_prefix: str = "MY"
     # Complaints one citizen identity may file per local day, on every channel together.
     daily_limit_per_citizen: int = Field(5, ge=1, le=1000)
+    # Working days to answer a question (咨询, as nlp reads it); unset: sla_working_days.
+    question_sla_working_days: int | None = Field(None, ge=1, le=90)
 
     @field_validator("number_prefix")
     @classmethod
@@ -254,6 +256,16 @@ class TicketSettings(_Section):
                 "response_window_working_days",
                 "sla_working_days",
             )
+        question_days = self.question_sla_working_days
+        if question_days is not None and self.response_window_working_days > question_days:
+            raise _refusal(
+                f"response_window_working_days（{self.response_window_working_days}）"
+                f"不能大于 question_sla_working_days（{question_days}）",
+                f"response_window_working_days ({self.response_window_working_days}) exceeds "
+                f"question_sla_working_days ({question_days})",
+                "response_window_working_days",
+                "question_sla_working_days",
+            )
         return self
 
 
@@ -266,7 +278,11 @@ class RatingSettings(_Section):
 
 class NlpSettings(_Section):
     enabled: bool = True
-    review_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    # Topic probability from which a complaint is routed without a person looking at it.
+    # Unset: the threshold shipped with the model, chosen by cross-validation (docs/nlp.md).
+    review_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    # Request-type probability from which a text is filed as praise (表扬), not a complaint.
+    praise_threshold: float = Field(0.8, ge=0.0, le=1.0)
     # First-level topic -> department code; a list means "choose among these by keywords".
     # Its keys (topics) and those of department_keywords (department codes) are data.
     topic_departments: dict[str, list[str]] = Field(

@@ -224,12 +224,17 @@ class BadReviewFollowUp(Base):
         _enum(FollowUpStatus, "follow_up_status"), default=FollowUpStatus.OPEN
     )
     deadline: Mapped[date] = mapped_column(Date)
+    # 谁办理、谁负责: each step keeps who took it, when, and what they wrote.
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    verification_note: Mapped[str | None] = mapped_column(Text)  # what the check found
     rectified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rectified_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    # What was fixed, what is on the ledger, or why there is no legal basis to change it.
+    rectification_note: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # 谁办理、谁负责: the staff member who reported back, kept for the audit.
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)  # the answer reported back to the citizen
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     rating: Mapped[Rating] = relationship(back_populates="follow_up")
@@ -308,6 +313,12 @@ class Ticket(Base):
     sentiment_score: Mapped[float | None] = mapped_column(Float)
     sentiment_label: Mapped[str | None] = mapped_column(String(10))
     keywords: Mapped[list[str] | None] = mapped_column(JSON)
+    # What nlp says the text asks for (投诉/咨询/建议/表扬) and how sure it is.
+    request_type: Mapped[str | None] = mapped_column(String(8))
+    request_type_probability: Mapped[float | None] = mapped_column(Float)
+    # Praise is recorded for the department it names but is never that department's ticket:
+    # department_id stays empty and route_ticket files it as closed (docs/nlp.md).
+    praise_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     response_due_date: Mapped[date] = mapped_column(Date)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -15,6 +15,9 @@ import click
 
 TOPIC_TASK = "topic"
 SENTIMENT_TASK = "sentiment"
+REQUEST_TYPE_TASK = "request_type"
+# Thresholds of the coverage/accuracy table `evaluate --task topic` prints.
+COVERAGE_THRESHOLDS = tuple(round(0.3 + 0.05 * i, 2) for i in range(14))  # 0.30 … 0.95
 
 
 @click.group("nlp")
@@ -78,20 +81,33 @@ def _decode(data: bytes, name: str) -> str:
     )
 
 
+def _default_threshold() -> float:
+    from nlp.topic import DEFAULT_REVIEW_THRESHOLD
+
+    return DEFAULT_REVIEW_THRESHOLD
+
+
+def threshold_option(command):
+    """--threshold of `classify` and `evaluate`: the shipped, cross-validated default."""
+    return click.option(
+        "--threshold",
+        type=click.FloatRange(0, 1),
+        default=None,
+        help="话题概率低于此值需人工分拣 / below this topic probability the result needs "
+        "review [default: the model's cross-validated threshold].",
+    )(command)
+
+
 @nlp.command("classify")
 @text_input
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0, 1),
-    default=0.5,
-    show_default=True,
-    help="Below this topic probability the result needs review.",
-)
+@threshold_option
 def classify_cmd(text: str | None, file: str | None, threshold: float) -> None:
     """Analyse TEXT (or --file FILE, or - for stdin) and print the result as JSON."""
     from nlp.pipeline import analyze
 
     content = read_text_input(text, file)
+    if threshold is None:
+        threshold = _default_threshold()
     click.echo(
         json.dumps(analyze(content, review_threshold=threshold).to_dict(), ensure_ascii=False)
     )
@@ -173,7 +189,9 @@ def _require_training_packages() -> None:
 
 
 @nlp.command("evaluate")
-@click.option("--task", type=click.Choice([TOPIC_TASK, SENTIMENT_TASK]), required=True)
+@click.option(
+    "--task", type=click.Choice([TOPIC_TASK, SENTIMENT_TASK, REQUEST_TYPE_TASK]), required=True
+)
 @click.option(
     "--data",
     "data_path",
@@ -188,11 +206,22 @@ def _require_training_packages() -> None:
     "to `body_seg` when both are empty), for sentiment `body`].",
 )
 @click.option("--label-column", default="label", show_default=True)
-def evaluate_cmd(task: str, data_path: Path, text_column: str | None, label_column: str) -> None:
+@threshold_option
+def evaluate_cmd(
+    task: str,
+    data_path: Path,
+    text_column: str | None,
+    label_column: str,
+    threshold: float | None,
+) -> None:
     """Score the shipped model on a labelled CSV; prints one JSON object.
 
     Topic labels are the first-level topic names; sentiment labels are 0/1 and a score of
-    at least 0.5 counts as positive. texts_per_second covers segmentation and the task's model.
+    at least 0.5 counts as positive; request_type labels are 投诉, 咨询, 建议, 表扬.
+    texts_per_second covers the pipeline (for sentiment: normalisation, segmentation and the
+    sentiment model). For topic it also gives selective routing: the share of texts routed
+    without review at the threshold (auto_routed_share), how many of those are right
+    (auto_routed_accuracy) and the same for a range of thresholds (coverage).
     """
     header, rows = _read_labelled_csv(data_path)
     if label_column not in header:
@@ -209,26 +238,52 @@ def evaluate_cmd(task: str, data_path: Path, text_column: str | None, label_colu
                 f"sentiment labels must be 0 or 1, found {', '.join(map(repr, bad[:5]))}",
                 param_hint="--label-column",
             )
+    elif task == REQUEST_TYPE_TASK:
+        from nlp.request_type import LABELS
+
+        _check_labels(gold, LABELS, "request type")
     else:
-        _check_topic_labels(gold)
+        from nlp.topic import model
+
+        _check_labels(gold, model().labels, "topic")
     _predict(task, texts[:1])  # load the models outside the timed part
     started = time.perf_counter()
-    predicted = _predict(task, texts)
+    predicted, probabilities = _predict(task, texts)
     elapsed = time.perf_counter() - started
     result = {"task": task, **classification_report(gold, predicted)}
     result["texts_per_second"] = round(len(texts) / elapsed, 1) if elapsed > 0 else None
+    if task == TOPIC_TASK:
+        if threshold is None:
+            threshold = _default_threshold()
+        at = selective_routing(gold, predicted, probabilities, threshold)
+        result |= {"threshold": threshold, **at}
+        result["coverage"] = [
+            {"threshold": t, **selective_routing(gold, predicted, probabilities, t)}
+            for t in COVERAGE_THRESHOLDS
+        ]
     click.echo(json.dumps(result, ensure_ascii=False))
 
 
-def _check_topic_labels(gold: list[str]) -> None:
-    """Refuse a file with none of the model's topics; warn about labels it cannot predict."""
-    from nlp.topic import model
+def selective_routing(gold, predicted, probabilities, threshold: float) -> dict:
+    """Share of texts routed without review at `threshold` and the accuracy of those."""
+    routed = [
+        g == p
+        for g, p, prob in zip(gold, predicted, probabilities, strict=True)
+        if p is not None and prob >= threshold
+    ]
+    return {
+        "auto_routed_share": round(len(routed) / len(gold), 4) if gold else 0.0,
+        "auto_routed_accuracy": round(sum(routed) / len(routed), 4) if routed else None,
+    }
 
-    known = set(model().labels)
+
+def _check_labels(gold: list[str], labels, kind: str) -> None:
+    """Refuse a file with none of the model's labels; warn about labels it cannot predict."""
+    known = set(labels)
     unknown = sorted({g for g in gold if g not in known})
     if len(unknown) == len(set(gold)):
         raise click.BadParameter(
-            f"none of the labels is a topic of the model ({', '.join(sorted(known))}); "
+            f"none of the labels is a {kind} of the model ({', '.join(sorted(known))}); "
             f"found {', '.join(map(repr, unknown[:5]))}",
             param_hint="--label-column",
         )
@@ -271,7 +326,7 @@ def _texts(task, header, rows, text_column, path) -> list[str]:
         return [r.get(text_column) or "" for r in rows]
     if "text" in header:
         return [r.get("text") or "" for r in rows]
-    if task == TOPIC_TASK and {"title", "body"} <= set(header):
+    if task in (TOPIC_TASK, REQUEST_TYPE_TASK) and {"title", "body"} <= set(header):
         from nlp.train import topic_text
 
         return [topic_text(r) for r in rows]
@@ -284,21 +339,26 @@ def _texts(task, header, rows, text_column, path) -> list[str]:
     )
 
 
-def _predict(task: str, texts: list[str]) -> list[str | None]:
-    from nlp.segment import clean_text, segment
+def _predict(task: str, texts: list[str]) -> tuple[list[str | None], list[float]]:
+    """The task's prediction for each text and its probability, as the pipeline gives them
+    (a text with too little Chinese gets no topic or type and a neutral sentiment)."""
+    from nlp.pipeline import analyze_many
 
-    cleaned = [clean_text(t) for t in texts]
-    tokens = [segment(t) for t in cleaned]
-    if task == TOPIC_TASK:
-        from nlp import topic
-        from nlp.segment import content_words
+    if task == SENTIMENT_TASK:
+        from nlp import sentiment
+        from nlp.normalize import has_enough_chinese
+        from nlp.segment import clean_text, segment
 
-        words = [content_words(tok) for tok in tokens]
-        return [r.label for r in topic.model().predict(words, cleaned)]
-    from nlp import sentiment
-
-    scores = sentiment.score_many(zip(tokens, cleaned, strict=True))
-    return ["1" if score >= 0.5 else "0" for score in scores]
+        cleaned = [clean_text(t) for t in texts]
+        tokens = [segment(t) if has_enough_chinese(t) else [] for t in cleaned]
+        scores = sentiment.score_many(
+            (tok, text if tok else "") for tok, text in zip(tokens, cleaned, strict=True)
+        )
+        return ["1" if score >= 0.5 else "0" for score in scores], scores
+    analyses = analyze_many(texts)
+    if task == REQUEST_TYPE_TASK:
+        return [a.request_type for a in analyses], [a.request_type_probability for a in analyses]
+    return [a.topic for a in analyses], [a.topic_probability for a in analyses]
 
 
 def classification_report(gold: list[str], predicted: list[str | None]) -> dict:

@@ -18,7 +18,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from nlp.segment import content_words, segment
+from nlp.segment import content_words, segment, stopwords
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,15 @@ MIN_DF = 2
 
 # Anonymised place codes (A, A3, K9) and bare numbers/units carry no meaning as keywords.
 _CODE_RE = re.compile(r"^(?:[A-Za-z]\d{0,3}|\d+[A-Za-z]{0,2}|[A-Za-z]{1,2}\d+)$")
+
+# A negation and the word it negates are one keyword: 不+满意 is 不满意, not 满意 (the
+# opposite complaint); 不+作为 is 不作为. jieba keeps some of them whole already (没人管).
+NEGATIONS = frozenset(
+    "不 没 没有 未 无 别 莫 勿 非 不再 从不 从没 从未 并不 并没有 毫无 没人 无人 不太 不够".split()  # noqa: SIM905
+)
+# The longest word joined to a negation (longer words are phrases, not one verb or adjective).
+_NEGATED_MAX_CHARS = 3
+_HAN_WORD_RE = re.compile(r"^[\u4e00-\u9fff]+$")
 
 _idf_lock = threading.Lock()
 _idf: tuple[dict[str, float], float] | None = None
@@ -86,10 +95,58 @@ def keyword_candidates(tokens: Iterable[str], words: list[str] | None = None) ->
             if len(t) > 1 and t[0] in "市区县" and _CODE_RE.match(tokens[i - 1]):
                 tokens[i] = t[1:]
                 words = None
+    if not NEGATIONS.isdisjoint(tokens):
+        tokens = join_negations(tokens)
+        words = None
     if words is None:
         words = content_words(tokens)
     code = _CODE_RE.match
-    return [t for t in words if t not in stop and len(t) <= 20 and not code(t)]
+    english_stop = english_stopwords()
+    return [
+        t
+        for t in words
+        if t not in stop
+        and len(t) <= 20
+        and not code(t)
+        and not (t.isascii() and (len(t) < 3 or t.lower() in english_stop))
+    ]
+
+
+def join_negations(tokens: list[str]) -> list[str]:
+    """`tokens` with each negation joined to the short Chinese word after it (不 满意 -> 不满意).
+
+    A word that is a stop word (不 的), another negation, or not Chinese stays apart.
+    """
+    out: list[str] = []
+    stop = stopwords()
+    skip = False
+    for i, t in enumerate(tokens):
+        if skip:
+            skip = False
+            continue
+        if t in NEGATIONS and i + 1 < len(tokens):
+            nxt = tokens[i + 1]
+            if (
+                len(nxt) <= _NEGATED_MAX_CHARS
+                and nxt not in NEGATIONS
+                and nxt not in stop
+                and _HAN_WORD_RE.match(nxt)
+            ):
+                out.append(t + nxt)
+                skip = True
+                continue
+        out.append(t)
+    return out
+
+
+@lru_cache(maxsize=1)
+def english_stopwords() -> frozenset[str]:
+    """Common English function words (lower case): never keywords of an English message."""
+    try:
+        return frozenset(w.lower() for w in _read_data_lines("english_stopwords.txt"))
+    except OSError:
+        log.warning("nlp/data/english_stopwords.txt missing")
+        return frozenset()
 
 
 # A token matching _CODE_RE followed by one starting with a unit character, in the tokens

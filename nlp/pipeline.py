@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from nlp import keywords, sentiment
+from nlp import request_type as request_type_mod
 from nlp import topic as topic_mod
+from nlp.normalize import has_enough_chinese
 from nlp.segment import clean_text, content_words, segment
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,9 @@ class Analysis:
     sentiment_score: float
     sentiment_label: str
     keywords: list[str] = field(default_factory=list)
+    # 投诉 / 咨询 / 建议 / 表扬 (nlp.request_type); None when the text has too little Chinese.
+    request_type: str | None = None
+    request_type_probability: float = 0.0
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (top 3 as [label, probability] pairs, probabilities to 4 places)."""
@@ -34,6 +39,7 @@ class Analysis:
         d["topic_probability"] = round(self.topic_probability, 4)
         d["topic_top3"] = [[label, round(p, 4)] for label, p in self.topic_top3]
         d["sentiment_score"] = round(self.sentiment_score, 4)
+        d["request_type_probability"] = round(self.request_type_probability, 4)
         return d
 
 
@@ -47,14 +53,36 @@ def analyze(
 def analyze_many(
     texts: Iterable[object], *, review_threshold: float = topic_mod.DEFAULT_REVIEW_THRESHOLD
 ) -> list[Analysis]:
-    """Analyse many texts at once (topic scores computed as one batch)."""
+    """Analyse many texts at once (topic scores computed as one batch).
+
+    Every text is normalised first (`nlp.normalize`: half-width, no URLs or emoji,
+    traditional characters as simplified). A text with too little Chinese to read (English
+    only, emoji only, empty) is neither routed nor scored: no topic, needs review, neutral.
+    """
     cleaned = [clean_text(t) for t in texts]
     token_lists = [_segment(t) for t in cleaned]
     word_lists = [content_words(tokens) for tokens in token_lists]
-    topics = _topics(word_lists, cleaned, review_threshold)
-    scores = _sentiments(token_lists, word_lists, cleaned)
+    readable = [i for i, text in enumerate(cleaned) if has_enough_chinese(text)]
+    topics = [_NO_TOPIC] * len(cleaned)
+    scores = [NEUTRAL_SCORE] * len(cleaned)
+    kinds = [request_type_mod.NO_TYPE] * len(cleaned)
+    if readable:
+        picked_words = [word_lists[i] for i in readable]
+        picked_texts = [cleaned[i] for i in readable]
+        picked_tokens = [token_lists[i] for i in readable]
+        picked_scores = _sentiments(picked_tokens, picked_words, picked_texts)
+        for i, top, score, kind in zip(
+            readable,
+            _topics(picked_words, picked_texts, review_threshold),
+            picked_scores,
+            _request_types(picked_tokens, picked_texts, picked_words, picked_scores),
+            strict=True,
+        ):
+            topics[i], scores[i], kinds[i] = top, score, kind
     out = []
-    for tokens, words, top, score in zip(token_lists, word_lists, topics, scores, strict=True):
+    for tokens, words, top, score, kind in zip(
+        token_lists, word_lists, topics, scores, kinds, strict=True
+    ):
         out.append(
             Analysis(
                 topic=top.label,
@@ -64,9 +92,14 @@ def analyze_many(
                 sentiment_score=score,
                 sentiment_label=_sentiment_label(score),
                 keywords=_keywords(tokens, words),
+                request_type=kind.label,
+                request_type_probability=kind.probability,
             )
         )
     return out
+
+
+_NO_TOPIC = topic_mod.TopicResult(None, 0.0, (), True)
 
 
 # Each step is guarded: a failure in one model must not lose the ticket or the other results.
@@ -83,7 +116,17 @@ def _topics(word_lists, texts, threshold) -> list[topic_mod.TopicResult]:
         return topic_mod.model().predict(word_lists, texts, threshold)
     except Exception:
         log.exception("topic routing failed; sending to review")
-        return [topic_mod.TopicResult(None, 0.0, (), True) for _ in texts]
+        return [_NO_TOPIC for _ in texts]
+
+
+def _request_types(
+    token_lists, texts, word_lists, scores
+) -> list[request_type_mod.RequestTypeResult]:
+    try:
+        return request_type_mod.predict(token_lists, texts, word_lists, scores)
+    except Exception:
+        log.exception("request type failed; none given")
+        return [request_type_mod.NO_TYPE for _ in texts]
 
 
 def _sentiments(token_lists, word_lists, texts) -> list[float]:

@@ -8,12 +8,13 @@ import os
 import re
 import tempfile
 import threading
-import unicodedata
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from nlp.normalize import normalize
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +30,11 @@ _WORD_RE = re.compile(r"[\u4e00-\u9fffA-Za-z]")
 
 
 def clean_text(text: object) -> str:
-    """Return `text` as a normalised str safe to segment (no lone surrogates, NFKC, trimmed)."""
-    if text is None:
-        return ""
-    if not isinstance(text, str):
-        text = str(text)
-    # Lone surrogates (from broken clients) cannot be encoded anywhere downstream.
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    text = unicodedata.normalize("NFKC", text)
-    return text.strip()[:MAX_CHARS]
+    """`text` normalised for the models (`nlp.normalize.normalize`) and cut to MAX_CHARS.
+
+    Safe to segment: a str with no lone surrogates, half-width, no URLs or emoji, simplified.
+    """
+    return normalize(text)[:MAX_CHARS]
 
 
 def _read_lines(name: str) -> list[str]:

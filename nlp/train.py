@@ -44,6 +44,14 @@ SEGMENTED_COPIES = True
 # Titles-only copies per titled row: chat messages are as short as titles.
 TITLE_COPIES = 2
 
+# Selective routing: the shipped review threshold is the lowest probability at which the
+# cross-validated predictions on whole messages (title + body) that reach it are right at
+# least this often, plus a margin for the noise of one split (about ±0.004 at 2,000 routed
+# messages). Below it a message goes to triage with its top 3.
+AUTO_ROUTED_ACCURACY = 0.97
+ACCURACY_MARGIN = 0.005
+THRESHOLD_GRID = tuple(round(0.30 + 0.01 * i, 2) for i in range(70))  # 0.30 … 0.99
+
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 
 
@@ -178,8 +186,10 @@ def train_topic(
         _features(r.segmented) if r.segmented and SEGMENTED_COPIES else None for r in rows
     ]
 
-    scores_full, scores_title = [], []
+    scores_full, scores_title, scores_traditional = [], [], []
     oof_scores, oof_y = [], []
+    full_scores = np.zeros((len(rows), len(classes)))  # out-of-fold, for the threshold
+    fold_of = np.zeros(len(rows), dtype=int)
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     for fold, (tr, te) in enumerate(splitter.split(np.zeros(len(rows)), y, _groups(rows))):
         vec, clf = _fit(*_augmented(rows, full, titles, tr, segmented), classes)
@@ -187,16 +197,26 @@ def train_topic(
         scores_full.append(f1_score(y[te], dec.argmax(1), average="macro"))
         oof_scores.append(dec)
         oof_y.append(y[te])
+        full_scores[te] = dec
+        fold_of[te] = fold
         tt = [i for i in te if titles[i] is not None]
         if tt:
             dec_t = clf.decision_function(vec.transform([titles[i] for i in tt]))
             scores_title.append(f1_score(y[tt], dec_t.argmax(1), average="macro"))
             oof_scores.append(dec_t)
             oof_y.append(y[tt])
+            # The same titles written in traditional characters: normalisation converts
+            # them back, so routing should not notice.
+            traditional = [_features(to_traditional(rows[i].title)) for i in tt]
+            dec_tr = clf.decision_function(vec.transform(traditional))
+            scores_traditional.append(f1_score(y[tt], dec_tr.argmax(1), average="macro"))
         log.info("topic fold %d: macro-F1 %.4f", fold, scores_full[-1])
     oof_scores, oof_y = np.concatenate(oof_scores), np.concatenate(oof_y)
     temperature = fit_temperature(oof_scores, oof_y)
     ece = expected_calibration_error(softmax(oof_scores / temperature), oof_y)
+    full_probs = softmax(full_scores / temperature)
+    coverage = coverage_table(full_probs, y, fold_of)
+    threshold = choose_threshold(coverage)
 
     vec, clf = _fit(*_augmented(rows, full, titles, range(len(rows)), segmented), classes)
     report = {
@@ -205,6 +225,12 @@ def train_topic(
         "folds": folds,
         "macro_f1_title_body": _mean_sd(scores_full),
         "macro_f1_titles_only": _mean_sd(scores_title),
+        "macro_f1_titles_traditional": _mean_sd(scores_traditional),
+        "review_threshold": threshold,
+        "auto_routed_at_threshold": next(
+            (row for row in coverage if row["threshold"] == threshold), None
+        ),
+        "coverage_table": [row for row in coverage if round(row["threshold"] * 100) % 5 == 0],
         "temperature": round(temperature, 4),
         "calibration_error": round(ece, 4),
         "features": len(vec.vocabulary_),
@@ -222,6 +248,7 @@ def train_topic(
             "C": SVC_C,
             "min_df": MIN_DF,
             "max_features": MAX_FEATURES,
+            "review_threshold": threshold,
         },
     )
     out_dir = Path(out_dir)
@@ -230,6 +257,48 @@ def train_topic(
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["artifact_bytes"] = (out_dir / ARTIFACT).stat().st_size
     return report
+
+
+def to_traditional(text: str) -> str:
+    """`text` in traditional characters as written in Taiwan (zhconv zh-tw, phrase-aware)."""
+    from nlp.normalize import _import_quietly
+
+    return _import_quietly("zhconv.zhconv").convert(text, "zh-tw")
+
+
+def coverage_table(probs: np.ndarray, y: np.ndarray, fold_of: np.ndarray) -> list[dict]:
+    """Auto-routed share and accuracy at each threshold of THRESHOLD_GRID (pooled over the
+    folds, plus the lowest fold's accuracy), from out-of-fold probabilities."""
+    best = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == y
+    table = []
+    for t in THRESHOLD_GRID:
+        routed = best >= t
+        per_fold = [
+            float(correct[routed & (fold_of == f)].mean())
+            for f in np.unique(fold_of)
+            if (routed & (fold_of == f)).any()
+        ]
+        table.append(
+            {
+                "threshold": t,
+                "auto_routed_share": round(float(routed.mean()), 4),
+                "auto_routed_accuracy": round(float(correct[routed].mean()), 4)
+                if routed.any()
+                else None,
+                "lowest_fold_accuracy": round(min(per_fold), 4) if per_fold else None,
+            }
+        )
+    return table
+
+
+def choose_threshold(table: list[dict]) -> float:
+    """The lowest threshold whose pooled auto-routed accuracy reaches the target + margin."""
+    wanted = AUTO_ROUTED_ACCURACY + ACCURACY_MARGIN
+    for row in table:
+        if row["auto_routed_accuracy"] is not None and row["auto_routed_accuracy"] >= wanted:
+            return row["threshold"]
+    return THRESHOLD_GRID[-1]
 
 
 def _mean_sd(values: list[float]) -> dict:
@@ -246,9 +315,16 @@ def train_all(*, messages: Path, waimai: Path, hotel: Path, out: Path, data_dir:
     """Rebuild every nlp artifact into `out`; returns the cross-validated scores of each."""
     out = Path(out)
     report = {"topic": train_topic(messages, out)}
+    report["request_type"] = _train_request_type(data_dir, out)
     report["sentiment"] = _train_sentiment(waimai, hotel, out)
     report["keywords"] = _train_keywords(data_dir, out)
     return report
+
+
+def _train_request_type(data_dir: Path, out: Path) -> dict:
+    from nlp import request_type_train
+
+    return request_type_train.train(data_dir, out)
 
 
 def _train_sentiment(waimai: Path, hotel: Path, out: Path) -> dict:

@@ -97,6 +97,19 @@ def check_answers(definition: SurveyDefinition, given: Mapping[str, object]) -> 
 
     Raises AnswersInvalid naming each refused key, so a form can show every message at once.
     """
+    stored, errors = check_each(definition, given)
+    if errors:
+        raise AnswersInvalid(errors)
+    return stored
+
+
+def check_each(
+    definition: SurveyDefinition, given: Mapping[str, object]
+) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
+    """(the stored form of each acceptable non-empty answer, the (zh, en) refusal of each other).
+
+    Unknown keys are refused. Nothing is raised: the caller decides what a refusal means.
+    """
     errors: dict[str, tuple[str, str]] = {}
     stored: dict[str, Any] = {}
     for key, value in given.items():
@@ -111,9 +124,7 @@ def check_answers(definition: SurveyDefinition, given: Mapping[str, object]) -> 
             continue
         if answer is not None:
             stored[key] = answer
-    if errors:
-        raise AnswersInvalid(errors)
-    return stored
+    return stored, errors
 
 
 def complete_answers(definition: SurveyDefinition, answers: Mapping[str, Any]) -> dict[str, Any]:
@@ -138,3 +149,12 @@ def complete_answers(definition: SurveyDefinition, answers: Mapping[str, Any]) -
     if errors:
         raise AnswersInvalid(errors)
     return kept
+
+
+def readable_answers(definition: SurveyDefinition, given: Mapping[str, object]) -> dict[str, Any]:
+    """The answers of `given` (as posted) that pass their own check, in stored form.
+
+    The others (refused, empty or unknown) are left out: for showing which questions apply and
+    how far a refused form got, never for storing.
+    """
+    return check_each(definition, given)[0]

@@ -164,8 +164,19 @@ class SurveyDefinition:
         return self._by_key.get(key)
 
     def shown_questions(self, answers: Mapping[str, Any]) -> list[Question]:
-        """The questions a respondent with `answers` sees, in order (show_if applied)."""
-        return [q for q in self.questions if q.is_shown(answers)]
+        """The questions a respondent with `answers` (stored form) sees, in order.
+
+        show_if is applied in order, as at submit: an answer to a hidden question does not
+        count for the conditions of later ones.
+        """
+        shown: list[Question] = []
+        kept: dict[str, Any] = {}
+        for question in self.questions:
+            if question.is_shown(kept):
+                shown.append(question)
+                if answers.get(question.key) is not None:
+                    kept[question.key] = answers[question.key]
+        return shown
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical file form; parse_definition(d.to_dict()) == d."""

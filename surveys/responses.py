@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from minyi.db import insert_or_get
@@ -37,7 +37,7 @@ from minyi.models import (
 from minyi.services.context import ServiceContext
 from minyi.services.tickets import file_ticket, get_ticket, issue_access_code, route_ticket
 from minyi.services.validation import check_channel
-from surveys.answers import AnswersInvalid, check_answer, check_answers, complete_answers
+from surveys.answers import AnswersInvalid, check_answer, check_each, complete_answers
 from surveys.catalog import version_definition
 from surveys.counts import bump_counts, count_value
 from surveys.definition import SurveyDefinition
@@ -166,7 +166,7 @@ def save_answer(
         raise ValidationFailed(f"请回答“{question.text.zh}”", f"{question.key!r} is required")
     draft = dict(response.draft or {})
     given = {k: v for k, v in draft.items() if v is not None}
-    shown = {q.key for q in _shown_in_order(definition, given)}
+    shown = {q.key for q in definition.shown_questions(given)}
     if question.key not in shown:
         raise ValidationFailed(
             f"根据前面的回答，“{question.text.zh}”不需要回答",
@@ -213,7 +213,9 @@ def submit_response(
     round_ = _answerable_round(session, round_, now)
     # Checked before anything is written, so a refused form leaves no trace.
     kept = _kept_answers(definition, existing.draft if existing else None, answers)
-    response = _response_for(session, round_, respondent, now, lock=True, who=who)
+    response = _response_for(
+        session, round_, respondent, now, lock=True, who=who, known=existing is not None
+    )
     if response.submitted_at is not None:  # submitted meanwhile by a concurrent request
         return _view(session, response, definition)
     if response.draft != (existing.draft if existing else None):  # saved meanwhile
@@ -223,26 +225,31 @@ def submit_response(
     complaints: list[FiledComplaint] = []
     refused: list[tuple[str, str, str]] = []
     counted: list[tuple[int, str]] = []
+    rows: list[dict[str, Any]] = []
     for key, value in kept.items():
         question = definition.question(key)
-        row = SurveyAnswer(response_id=response.id, round_id=round_.id, question_id=questions[key])
+        row = {
+            "response_id": response.id,
+            "round_id": round_.id,
+            "question_id": questions[key],
+            "number": value if question.scale is not None else None,
+            "choice": _stored_choice(question, value),
+            "text": value if question.kind == "text" else None,
+            "ticket_id": None,
+        }
+        rows.append(row)
         counted.append((questions[key], count_value(question, value)))
-        if question.scale is not None:
-            row.number = value
-        elif question.kind == "single":
-            row.choice = value
-        elif question.kind == "multiple":
-            row.choice = ";".join(value)
-        else:
-            row.text = value
-        session.add(row)
         if question.kind == "text" and question.complaint and file_complaints:
             filed = _file_complaint(session, ctx, response, key, value, citizen, now)
             if isinstance(filed, FiledComplaint):
-                row.ticket_id = filed.ticket_id
+                row["ticket_id"] = filed.ticket_id
                 complaints.append(filed)
             else:
                 refused.append((key, *filed))
+    # One statement for all the answers (every row has the same columns), instead of one
+    # ORM insert per answer: the submit is the hot path of a survey's web page.
+    if rows:
+        session.execute(insert(SurveyAnswer).execution_options(render_nulls=True), rows)
     # Last, so that on PostgreSQL the round's shared count rows stay locked only briefly.
     bump_counts(session, round_.id, counted)
     response.draft = None
@@ -341,17 +348,34 @@ def _answerable_round(session: Session, round_id: object, now: datetime) -> Surv
 def _kept_answers(
     definition: SurveyDefinition, draft: dict | None, answers: dict[str, object] | None
 ) -> dict[str, Any]:
-    """The answers a submit stores: the draft, overridden by the form, then show_if applied."""
+    """The answers a submit stores: the draft, overridden by the form, then show_if applied.
+
+    Refused values and missing required answers are reported together, in question order.
+    """
     merged = {k: v for k, v in (draft or {}).items() if v is not None}
+    errors: dict[str, tuple[str, str]] = {}
     if answers:
-        checked = check_answers(definition, answers)
+        checked, errors = check_each(definition, answers)
         for key in answers:
-            # A field left empty in the form clears what chat saved for it.
+            # A field left empty in the form clears what chat saved for it; so does a refused one.
             if key in checked:
                 merged[key] = checked[key]
             else:
                 merged.pop(key, None)
-    return complete_answers(definition, merged)
+    # A question the answers rule out is dropped whatever its value: no refusal for it.
+    shown = {q.key for q in definition.shown_questions(merged)}
+    errors = {k: m for k, m in errors.items() if k in shown or definition.question(k) is None}
+    try:
+        kept = complete_answers(definition, merged)
+    except AnswersInvalid as missing:
+        # A refused value explains itself better than "required".
+        errors = missing.errors | errors
+    if errors:
+        order = {key: n for n, key in enumerate(definition.keys)}
+        raise AnswersInvalid(
+            dict(sorted(errors.items(), key=lambda item: order.get(item[0], len(order))))
+        )
+    return kept
 
 
 def _identify(
@@ -427,12 +451,15 @@ def _response_for(
     *,
     lock: bool = False,
     who: tuple[str, int | None, SurveyInvitation | None] | None = None,
+    known: bool = True,
 ) -> SurveyResponse:
+    """The respondent's response, inserted when there is none (`known=False`: the caller just
+    found none in this transaction, so go straight to the insert, which settles any race)."""
     key, citizen_id, invitation = who or _identify(session, round_, respondent)
     query = select(SurveyResponse).where(
         SurveyResponse.round_id == round_.id, SurveyResponse.respondent_key == key
     )
-    response = session.scalar(query.with_for_update() if lock else query)
+    response = session.scalar(query.with_for_update() if lock else query) if known else None
     if response is None:
         if invitation is not None and invitation.used_at is not None:
             raise IllegalTransition("此邀请链接已使用过", "this invitation has already been used")
@@ -463,17 +490,6 @@ def _refuse_submitted(response: SurveyResponse) -> None:
         )
 
 
-def _shown_in_order(definition: SurveyDefinition, answers: dict[str, Any]):
-    # A question hidden by show_if does not count as an answer for later conditions.
-    shown, kept = [], {}
-    for question in definition.questions:
-        if question.is_shown(kept):
-            shown.append(question)
-            if answers.get(question.key) is not None:
-                kept[question.key] = answers[question.key]
-    return shown
-
-
 def _view(
     session: Session,
     response: SurveyResponse,
@@ -488,7 +504,7 @@ def _view(
     else:
         answers = dict(response.draft or {})
     given = {k: v for k, v in answers.items() if v is not None}
-    shown = _shown_in_order(definition, given) if definition else []
+    shown = definition.shown_questions(given) if definition else []
     shown_keys = tuple(q.key for q in shown)
     next_key = None
     if response.submitted_at is None:
@@ -523,6 +539,14 @@ def _submitted_answers(
         else:
             out[key] = answer.text
     return out
+
+
+def _stored_choice(question, value) -> str | None:
+    if question.kind == "single":
+        return value
+    if question.kind == "multiple":
+        return ";".join(value)
+    return None
 
 
 def _question_ids(session: Session, version_id: int) -> dict[str, int]:

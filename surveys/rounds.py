@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from minyi.db import insert_or_get
 from minyi.errors import IllegalTransition, NotFound, ValidationFailed
@@ -283,15 +283,46 @@ def open_round_for(
     session: Session, ctx: ServiceContext, slug: object, *, at: datetime | None = None
 ) -> RoundView:
     """The round of `slug` that can be answered now; NotFound / IllegalTransition otherwise."""
-    survey = get_survey(session, slug)
     now = ctx.moment(at)
-    round_ = _open_round_of(session, survey.id)
+    # One query for the page of every visitor; the survey alone is looked up to explain a miss.
+    round_ = (
+        session.scalar(
+            select(SurveyRound)
+            .join(Survey, Survey.id == SurveyRound.survey_id)
+            .where(Survey.slug == slug, SurveyRound.status == RoundStatus.OPEN)
+            .options(contains_eager(SurveyRound.survey), joinedload(SurveyRound.version))
+            .order_by(SurveyRound.opens_at.desc())
+            .limit(1)
+        )
+        if isinstance(slug, str)
+        else None
+    )
+    survey = round_.survey if round_ is not None else get_survey(session, slug)
     if round_ is None or not round_.opens_at <= now < round_.closes_at:
         raise IllegalTransition(
             f"问卷 {survey.slug} 当前没有进行中的调查",
             f"survey {survey.slug} has no open round now",
         )
     return RoundView.of(round_)
+
+
+def public_rounds(
+    session: Session, ctx: ServiceContext, *, at: datetime | None = None
+) -> list[RoundView]:
+    """The rounds anyone may answer on the web now (open, not invitation-only), soonest closing
+    first: what the citizen menu offers."""
+    now = ctx.moment(at)
+    found = session.scalars(
+        select(SurveyRound)
+        .where(
+            SurveyRound.status == RoundStatus.OPEN,
+            SurveyRound.invitation_only.is_(False),
+            SurveyRound.opens_at <= now,
+            SurveyRound.closes_at > now,
+        )
+        .order_by(SurveyRound.closes_at, SurveyRound.id)
+    ).all()
+    return [RoundView.of(round_) for round_ in found]
 
 
 def get_round_by_id(
@@ -304,6 +335,11 @@ def get_round_by_id(
     query = select(SurveyRound).where(SurveyRound.id == ref)
     if for_update:
         query = query.with_for_update(of=SurveyRound)
+    else:
+        # What answering reads of a round comes in the same query (the submit's hot path).
+        query = query.options(
+            joinedload(SurveyRound.survey, innerjoin=True), joinedload(SurveyRound.version)
+        )
     round_ = session.scalar(query)
     if round_ is None:
         raise NotFound(f"找不到调查轮次 {ref}", f"unknown round {ref}")

@@ -58,3 +58,5 @@ class FakeAnalysis:
     sentiment_score: float = 0.2
     sentiment_label: str = "negative"
     keywords: tuple = ()
+    request_type: str | None = None
+    request_type_probability: float = 0.0

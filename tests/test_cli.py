@@ -207,12 +207,20 @@ def test_classify_says_triage_with_the_reason(county, tmp_path):
 
 
 def test_classify_uses_the_configured_threshold_and_the_option(county, tmp_path):
-    assert parsed(classify(tmp_path, county, POLICY))["routing"]["decision"] == "assign"
+    from nlp.topic import DEFAULT_REVIEW_THRESHOLD
+
+    # Unset: nlp's own cross-validated threshold.
+    default = parsed(classify(tmp_path, county, POLICY))["routing"]
+    assert default["threshold"] == DEFAULT_REVIEW_THRESHOLD
+    lenient = "[nlp]\nreview_threshold = 0.5\n"
+    assert parsed(classify(tmp_path, county, POLICY, extra=lenient))["routing"]["decision"] == (
+        "assign"
+    )
     strict = "[nlp]\nreview_threshold = 0.9\n"
     assert parsed(classify(tmp_path, county, POLICY, extra=strict))["routing"]["decision"] == (
         "triage"
     )
-    option = parsed(classify(tmp_path, county, POLICY, "--threshold", "0.9"))
+    option = parsed(classify(tmp_path, county, POLICY, "--threshold", "0.9", extra=lenient))
     assert option["routing"]["decision"] == "triage" and option["routing"]["threshold"] == 0.9
 
 

@@ -159,6 +159,19 @@ def test_demo_logins_authenticate_with_their_roles(db, summary):
     assert "minyi-admin-2026" in str(summary) and "DEMO ONLY" in str(summary)
 
 
+
+def test_demo_logins_sign_in_on_the_staff_pages(demo, demo_settings, summary):
+    from tests.web_support import sign_in
+    from web import create_app
+
+    demo_settings.web.secret_key = "test-secret"
+    app = create_app(demo_settings, session_factory=make_session_factory(demo[0]))
+    for login in summary.logins[:3] + [x for x in summary.logins if x.username == "officer_zjj"]:
+        client = app.test_client()
+        assert sign_in(client, login.username, login.password).status_code == 302, login
+        home = client.get("/staff/")
+        assert home.status_code == 200 and "工作台" in home.get_data(as_text=True)
+
 def test_ratings_open_follow_ups_exactly_for_bad_scores(db, summary):
     rows = db.execute(
         select(Rating.score, BadReviewFollowUp.id).outerjoin(

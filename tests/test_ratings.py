@@ -17,6 +17,7 @@ from minyi.models import (
     FollowUpStatus,
     OutboxMessage,
     Rating,
+    RatingAppeal,
     Role,
 )
 from minyi.services import catalog, ratings
@@ -162,7 +163,7 @@ def test_one_live_appeal_per_rating_and_none_on_an_excluded_one(session, ctx, se
         ratings.request_exclusion(session, ctx, rating, actor=officer, reason="第三次")
     with pytest.raises(IllegalTransition):
         ratings.complete_follow_up(session, ctx, rating.follow_up, actor=officer, note="整改")
-    assert session.scalar(select(func.count()).select_from(ratings.RatingAppeal)) == 2
+    assert session.scalar(select(func.count()).select_from(RatingAppeal)) == 2
 
 
 @pytest.mark.parametrize("approve", ["no", "yes", 1, None])

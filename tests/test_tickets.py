@@ -312,7 +312,7 @@ def test_extension_days_validated(session, ctx, county, days):
 def test_routing_confident_low_confidence_and_failure(session_factory, settings, clock, county):
     analyses = {
         "路灯": FakeAnalysis("城乡建设", 0.92),
-        "不清楚": FakeAnalysis("城乡建设", 0.3),
+        "不清楚": FakeAnalysis("城乡建设", 0.3, needs_review=True),
         "报销": FakeAnalysis("劳动和社会保障", 0.8),
     }
 
@@ -352,6 +352,10 @@ def test_unknown_ticket_and_department(session, ctx, county):
     ticket = make_ticket(session, ctx)
     with pytest.raises(NotFound):
         tickets.assign(session, ctx, ticket, "nope", actor=county["admin"])
+    # Ids beyond PostgreSQL's 32-bit integers, zero and negatives are unknown, not a DB error.
+    for ref in (2**31, 2**63, 0, -5):
+        with pytest.raises(NotFound):
+            tickets.get_ticket(session, ref)
 
 
 def test_department_for_topic_skips_missing_candidates_and_uses_keywords(session, ctx, county):

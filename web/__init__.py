@@ -53,7 +53,7 @@ def create_app(
         "engine": engine,
     }
 
-    from web import api, database, errors, limits, public, staff, visitor
+    from web import api, database, errors, limits, public, staff, surveys, visitor
 
     database.init_app(app)
     errors.init_app(app)
@@ -61,6 +61,7 @@ def create_app(
     app.register_blueprint(public.bp)
     staff.init_app(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(surveys.bp)
     app.extensions["minyi"]["limiter"] = limits.init_app(app, settings)
 
     @app.context_processor

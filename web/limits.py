@@ -15,6 +15,8 @@ LIMITS = {
     "public.complain": ("MINYI_COMPLAINT_LIMIT", "10 per minute;100 per day", ["POST"]),
     # Looking a ticket up tries an access code, also by GET: limited on every method.
     "public.ticket": ("MINYI_LOOKUP_LIMIT", "30 per minute;500 per day", None),
+    # One response per browser is the engine's rule; this caps a script that clears cookies.
+    "surveys.answer": ("MINYI_SURVEY_LIMIT", "30 per minute;600 per day", ["POST"]),
 }
 
 # Staff sign-in: only failed attempts count (a wrong password is a 401, a forged form a 400),

@@ -26,6 +26,7 @@ from minyi.errors import MinyiError, NotFound, ValidationFailed
 from minyi.models import Channel, TicketStatus
 from minyi.services import catalog, ratings, ticket_access, tickets
 from minyi.services.overview import site_overview
+from surveys import rounds as survey_rounds
 from web.database import current_settings, db_session, read_session, service_context
 from web.forms import ComplaintForm, RatingForm, VerdictForm, csrf_failed
 from web.uploads import clean_photo, discard_photo, store_photo
@@ -76,7 +77,13 @@ def home():
 
 @bp.get("/citizen", strict_slashes=False)
 def citizen():
-    return render_template("public/citizen.html")
+    # A survey card only while a round anyone may answer is open: never a dead link.
+    open_surveys = survey_rounds.public_rounds(read_session(), service_context())
+    return render_template(
+        "public/citizen.html",
+        open_surveys=open_surveys,
+        county_timezone=service_context().timezone,
+    )
 
 
 # -- rating ----------------------------------------------------------------------------------
@@ -255,10 +262,16 @@ def complain():
     with session_factory.begin() as db:
         code = ticket_access.issue_code_for(db, view.id)
     if code is not None:
-        codes = dict(session.get(CODES_KEY) or {})
-        codes[view.number] = code
-        session[CODES_KEY] = dict(list(codes.items())[-CODES_KEPT:])
+        remember_access_code(view.number, code)
     return redirect(url_for("public.complaint_filed", number=view.number), code=303)
+
+
+def remember_access_code(number: str, code: str) -> None:
+    """Keep a just-issued access code in this browser's session (the latest few), so a reload
+    or a double submit still shows it on the confirmation page."""
+    codes = dict(session.get(CODES_KEY) or {})
+    codes[number] = code
+    session[CODES_KEY] = dict(list(codes.items())[-CODES_KEPT:])
 
 
 @bp.get("/complain/filed/<number>")

@@ -59,13 +59,19 @@ def switch_language(language: str):
     return response
 
 
-def web_citizen(session_factory) -> Citizen:
-    """The citizen of this browser, registered on first use (random id in the session)."""
+def browser_id() -> str:
+    """This browser's random id, kept in the signed session cookie (made on first use)."""
     web_id = session.get(WEB_ID_KEY)
     if not isinstance(web_id, str) or not 16 <= len(web_id) <= 64:
         web_id = secrets.token_urlsafe(24)
         session[WEB_ID_KEY] = web_id
         session.permanent = True
+    return web_id
+
+
+def web_citizen(session_factory) -> Citizen:
+    """The citizen of this browser, registered on first use (random id in the session)."""
+    web_id = browser_id()
     with session_factory.begin() as db:
         return get_or_create_citizen(db, channel=Channel.WEB, external_id=web_id)
 

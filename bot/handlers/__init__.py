@@ -2,7 +2,17 @@
 
 from aiogram import Router
 
-from bot.handlers import complaint, fallback, guards, language, rating, start, tickets, verdict
+from bot.handlers import (
+    complaint,
+    fallback,
+    guards,
+    language,
+    rating,
+    start,
+    survey,
+    tickets,
+    verdict,
+)
 
 # Guards first (forwarded messages), commands of every feature before the free-text steps of
 # the flows, the catch-all answers for anything else last.
@@ -14,6 +24,7 @@ ROUTERS = (
     complaint.router,
     tickets.router,
     verdict.router,
+    survey.router,
     fallback.router,
 )
 

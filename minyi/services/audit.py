@@ -10,7 +10,25 @@ from sqlalchemy.orm import Session
 
 from minyi.models import AuditEntry
 from minyi.services.actors import Actor
+from minyi.services.paging import Page, paginate
 from minyi.services.permissions import require
+
+# What each recorded action means, for the audit page; an action missing here shows its code.
+ACTION_NAMES: dict[str, tuple[str, str]] = {
+    "staff.create": ("新建账号", "account created"),
+    "staff.activate": ("启用账号", "account reactivated"),
+    "staff.deactivate": ("停用账号", "account deactivated"),
+    "staff.password": ("修改密码", "password changed"),
+    "follow_up.verify": ("核实差评", "差评 verified"),
+    "follow_up.rectify": ("整改差评", "差评 rectified"),
+    "follow_up.complete": ("差评反馈市民", "差评 answered to the citizen"),
+    "appeal.request": ("申请排除评价", "exclusion appeal filed"),
+    "appeal.decide": ("审核排除申诉", "exclusion appeal decided"),
+}
+
+
+def action_name(action: str) -> tuple[str, str]:
+    return ACTION_NAMES.get(action, (action, action))
 
 
 def record_audit(
@@ -55,3 +73,28 @@ def audit_entries(
     if object_id is not None:
         query = query.where(AuditEntry.object_id == str(object_id))
     return list(session.scalars(query))
+
+
+def audit_page(
+    session: Session,
+    *,
+    actor: Actor,
+    object_type: str | None = None,
+    action: str | None = None,
+    page: object = 1,
+    per_page: int = 50,
+) -> Page:
+    """One page of the log, newest first, optionally of one kind of object or action."""
+    require(actor, "audit.view")
+    query = select(AuditEntry).order_by(AuditEntry.id.desc())
+    if object_type:
+        query = query.where(AuditEntry.object_type == object_type[:40])
+    if action:
+        query = query.where(AuditEntry.action == action[:40])
+    return paginate(session, query, page=page, per_page=per_page)
+
+
+def audit_object_types(session: Session, *, actor: Actor) -> list[str]:
+    """The kinds of object the log holds, for the page's filter."""
+    require(actor, "audit.view")
+    return list(session.scalars(select(AuditEntry.object_type).distinct().order_by("object_type")))

@@ -14,6 +14,15 @@ from minyi.db import insert_or_get, utcnow
 from minyi.models import Channel, Citizen, OutboxMessage
 from minyi.services.validation import check_channel
 
+# Channels some sender drains (bot/outbox.py delivers to Telegram). A web visitor or an imported
+# row has nobody listening: a message queued for them would wait forever.
+REACHABLE_CHANNELS = frozenset({Channel.TELEGRAM})
+
+
+def can_reach(citizen: Citizen | None) -> bool:
+    """Whether a message queued for `citizen` will be delivered by some sender."""
+    return citizen is not None and citizen.channel in REACHABLE_CHANNELS
+
 
 def enqueue_message(
     session: Session,

@@ -44,6 +44,10 @@ RULES: dict[str, Rule] = {
     "ticket.choose_department": Rule("更换承办部门", "choose the department", owner_citizen=True),
     "ticket.verdict": Rule("回访评价", "answer the call-back", owner_citizen=True),
     "ticket.handle_escalation": Rule("处理升级工单", "handle escalations", frozenset({ADMIN})),
+    "follow_up.view": Rule(
+        "查看差评整改", "view 差评 follow-ups", frozenset({ADMIN, ANALYST, OFFICER})
+    ),
+    # Each step of the loop: verification, rectification and the answer to the citizen.
     "follow_up.complete": Rule(
         "整改反馈差评", "complete this follow-up", frozenset({ADMIN, OFFICER})
     ),

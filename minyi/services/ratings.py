@@ -9,28 +9,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from minyi.db import insert_or_get
-from minyi.errors import IllegalTransition, ValidationFailed
-from minyi.models import (
-    BadReviewFollowUp,
-    Channel,
-    Citizen,
-    DecisionStatus,
-    FollowUpStatus,
-    Rating,
-    RatingAppeal,
-)
-from minyi.services.actors import Actor
+from minyi.errors import ValidationFailed
+from minyi.models import BadReviewFollowUp, Channel, Citizen, Rating
 from minyi.services.catalog import get_outlet, get_service
 from minyi.services.context import ServiceContext
-from minyi.services.outbox import enqueue_message
-from minyi.services.permissions import require
-from minyi.services.validation import (
-    check_channel,
-    check_flag,
-    check_score,
-    check_source_ref,
-    clean_text,
+
+# The loop a 差评 opens and the exclusion appeals live in minyi.services.followups; the names
+# stay importable from here for the callers (demo, importer, tests) that used them first.
+from minyi.services.followups import (  # noqa: F401
+    complete_follow_up,
+    decide_exclusion,
+    request_exclusion,
 )
+from minyi.services.validation import check_channel, check_score, check_source_ref, clean_text
 from minyi.services.views import RatingView
 
 log = logging.getLogger(__name__)
@@ -135,114 +126,6 @@ def submit_rating(session_factory: sessionmaker, ctx: ServiceContext, **fields) 
     """
     with session_factory.begin() as session:
         return RatingView.of(record_rating(session, ctx, **fields))
-
-
-def complete_follow_up(
-    session: Session,
-    ctx: ServiceContext,
-    follow_up: BadReviewFollowUp,
-    *,
-    actor: Actor,
-    note: object,
-    at: datetime | None = None,
-) -> BadReviewFollowUp:
-    """Mark a 差评 verified, rectified and reported back; the citizen is asked to rate again."""
-    require(actor, "follow_up.complete", department_id=follow_up.department_id)
-    if follow_up.status == FollowUpStatus.COMPLETED:
-        raise IllegalTransition("该差评已整改反馈", "this follow-up is already completed")
-    if follow_up.status == FollowUpStatus.EXCLUDED:
-        raise IllegalTransition(
-            "该差评已经申诉核实为无效，无需整改", "this rating was excluded: nothing to rectify"
-        )
-    note = clean_text(note, field_zh="整改说明", field_en="rectification note", max_chars=2000)
-    moment = ctx.moment(at)
-    follow_up.verified_at = follow_up.verified_at or moment
-    follow_up.rectified_at = follow_up.rectified_at or moment
-    follow_up.completed_at = moment
-    follow_up.completed_by_id = actor.staff_user_id
-    follow_up.status = FollowUpStatus.COMPLETED
-    follow_up.note = note
-    rating = follow_up.rating
-    if rating.citizen_id is not None:
-        enqueue_message(
-            session,
-            citizen_id=rating.citizen_id,
-            kind="follow_up_done",
-            dedupe_key=f"follow_up:{follow_up.id}:done",
-            payload={"rating_id": rating.id, "note": note},
-            at=moment,
-        )
-    session.flush()
-    return follow_up
-
-
-def request_exclusion(
-    session: Session,
-    ctx: ServiceContext,
-    rating: Rating,
-    *,
-    actor: Actor,
-    reason: object,
-    at: datetime | None = None,
-) -> RatingAppeal:
-    """Ask to exclude a malicious rating; it stays counted until an admin approves.
-
-    One live appeal per rating: not while another is pending, never on an excluded rating.
-    """
-    require(actor, "rating.appeal", department_id=rating.department_id)
-    reason = clean_text(reason, field_zh="申诉理由", field_en="reason", max_chars=2000)
-    if rating.excluded:
-        raise IllegalTransition("该评价已被排除", "this rating is already excluded")
-    live = select(RatingAppeal).where(
-        RatingAppeal.rating_id == rating.id,
-        RatingAppeal.status.in_([DecisionStatus.PENDING, DecisionStatus.APPROVED]),
-    )
-    already = IllegalTransition(
-        "该评价已有待审核的申诉", "this rating already has a pending appeal"
-    )
-    if session.scalar(live) is not None:
-        raise already
-    appeal = RatingAppeal(
-        rating_id=rating.id,
-        reason=reason,
-        requested_by_id=actor.staff_user_id,
-        created_at=ctx.moment(at),
-    )
-    _, created = insert_or_get(session, appeal, live)
-    if not created:  # another officer filed one at the same moment
-        raise already
-    return appeal
-
-
-def decide_exclusion(
-    session: Session,
-    ctx: ServiceContext,
-    appeal: RatingAppeal,
-    *,
-    actor: Actor,
-    approve: object,
-    at: datetime | None = None,
-) -> RatingAppeal:
-    """An admin approves (the rating leaves the indicators) or refuses an appeal.
-
-    An approved appeal also closes the rating's open 差评 follow-up: nothing is left to fix.
-    """
-    require(actor, "rating.decide_appeal")
-    approve = check_flag(approve, field_zh="审核结果", field_en="approve")
-    if appeal.status != DecisionStatus.PENDING:
-        raise IllegalTransition("该申诉已审核", "this appeal is already decided")
-    moment = ctx.moment(at)
-    appeal.status = DecisionStatus.APPROVED if approve else DecisionStatus.REFUSED
-    appeal.decided_by_id = actor.staff_user_id
-    appeal.decided_at = moment
-    if approve:
-        rating = session.get(Rating, appeal.rating_id)
-        rating.excluded = True
-        follow_up = rating.follow_up
-        if follow_up is not None and follow_up.status != FollowUpStatus.COMPLETED:
-            follow_up.status = FollowUpStatus.EXCLUDED
-    session.flush()
-    return appeal
 
 
 def _comment_sentiment(ctx: ServiceContext, comment: str | None) -> float | None:

@@ -228,6 +228,19 @@ def set_staff_password(
     return user
 
 
+def staff_names(session: Session, user_ids: set[int | None]) -> dict[int, str]:
+    """Display names of these accounts, for pages that list who did something."""
+    ids = {user_id for user_id in user_ids if user_id}
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(StaffUser.id, StaffUser.display_name, StaffUser.username).where(
+            StaffUser.id.in_(ids)
+        )
+    )
+    return {row.id: f"{row.display_name} ({row.username})" for row in rows}
+
+
 _TELEGRAM_CHAT_ID = re.compile(r"^-?\d{1,20}$")
 
 

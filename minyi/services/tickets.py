@@ -336,6 +336,9 @@ def route_ticket(
         return ticket
     analysis = ctx.analyzer(ticket.text)
     apply_analysis(ticket, analysis)
+    if is_praise(ctx, analysis):
+        return record_praise(session, ctx, ticket, moment)
+    apply_request_type_sla(ctx, ticket)
     department = department_for_topic(session, ctx, analysis.topic, ticket.text)
     ticket.predicted_department_id = department.id if department else None
     detail = {"topic": ticket.topic, "confidence": round(ticket.topic_confidence, 3)}
@@ -363,12 +366,88 @@ def apply_analysis(ticket: Ticket, analysis: Any) -> None:
     ticket.sentiment_score = float(analysis.sentiment_score)
     ticket.sentiment_label = analysis.sentiment_label
     ticket.keywords = list(analysis.keywords)
+    # Analyzers without a request type (an older nlp, test doubles) leave it unknown.
+    ticket.request_type = getattr(analysis, "request_type", None)
+    probability = getattr(analysis, "request_type_probability", None)
+    ticket.request_type_probability = (
+        float(probability) if ticket.request_type and probability is not None else None
+    )
 
 
 def is_confident(ctx: ServiceContext, analysis: Any) -> bool:
-    """Whether a prediction may route a ticket without a person looking at it."""
+    """Whether a prediction may route a ticket without a person looking at it.
+
+    With [nlp] review_threshold unset, nlp's own cross-validated threshold decides (its
+    needs_review); a configured threshold replaces it, lower as well as higher.
+    """
+    threshold = ctx.settings.nlp.review_threshold
+    if threshold is None:
+        return analysis.topic is not None and not analysis.needs_review
     probability = float(analysis.topic_probability or 0.0)
-    return not analysis.needs_review and probability >= ctx.settings.nlp.review_threshold
+    return analysis.topic is not None and probability >= threshold
+
+
+PRAISE = "表扬"
+QUESTION = "咨询"
+
+
+def is_praise(ctx: ServiceContext, analysis: Any) -> bool:
+    """Whether nlp is sure enough that the text thanks or praises rather than complains."""
+    return (
+        getattr(analysis, "request_type", None) == PRAISE
+        and float(getattr(analysis, "request_type_probability", 0.0) or 0.0)
+        >= ctx.settings.nlp.praise_threshold
+    )
+
+
+def record_praise(
+    session: Session, ctx: ServiceContext, ticket: Ticket, moment: datetime
+) -> Ticket:
+    """File a praise: recorded for the department it names, never in an inbox or a queue.
+
+    The ticket gets no department_id (it is no department's complaint: indicators and
+    inboxes never count it) and is closed at once with a `praise_recorded` event;
+    praise_department_id keeps the department it thanks (named in the text, else the one
+    its keywords or topic point to).
+    """
+    department = department_named_in(session, ctx, ticket.text) or department_for_topic(
+        session, ctx, ticket.topic, ticket.text
+    )
+    ticket.praise_department_id = department.id if department else None
+    ticket.needs_triage = False
+    detail = {
+        "request_type": PRAISE,
+        "probability": round(ticket.request_type_probability or 0.0, 3),
+        "department": department.code if department else None,
+    }
+    _move(ticket, S.CLOSED, "praise_recorded", ROUTER, detail, moment)
+    session.flush()
+    return ticket
+
+
+def department_named_in(session: Session, ctx: ServiceContext, text: str) -> Department | None:
+    """The active department whose name (with or without its 县/市 prefix) the text holds,
+    else the one with the most [nlp] department_keywords in it; None when nothing matches."""
+    active = session.scalars(
+        select(Department).where(Department.active.is_(True)).order_by(Department.id)
+    ).all()
+    for department in active:
+        name = department.name
+        if name in text or (len(name) > 3 and name[0] in "县市区镇" and name[1:] in text):
+            return department
+    keywords = ctx.settings.nlp.department_keywords
+    hits = {d: sum(text.count(k) for k in keywords.get(d.code, [])) for d in active}
+    best = max(active, key=lambda d: hits[d], default=None)
+    return best if best is not None and hits[best] > 0 else None
+
+
+def apply_request_type_sla(ctx: ServiceContext, ticket: Ticket) -> None:
+    """A 咨询 gets [tickets] question_sla_working_days (when configured) instead of the SLA."""
+    days = ctx.settings.tickets.question_sla_working_days
+    if days is None or ticket.request_type != QUESTION or ticket.first_response_at:
+        return
+    day = ctx.local_date(ticket.received_at)
+    ticket.due_date = ticket.original_due_date = ctx.calendar.add_working_days(day, days)
 
 
 def submit_complaint(

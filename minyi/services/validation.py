@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from minyi.errors import ValidationFailed
+from minyi.errors import NotFound, ValidationFailed
 from minyi.models import Channel
 
 # Control characters other than tab/newline break PostgreSQL (NUL) and terminals.
@@ -99,6 +99,23 @@ def check_moment(value: object, *, field_zh: str = "时间", field_en: str = "ti
     return value
 
 
+def check_day(value: object, *, field_zh: str = "日期", field_en: str = "date") -> date | None:
+    """An optional calendar day: a date, or YYYY-MM-DD text; empty means none."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValidationFailed(
+        f"{field_zh}格式应为 年-月-日（如 2026-01-31）",
+        f"{field_en} must be a date written YYYY-MM-DD (e.g. 2026-01-31)",
+    )
+
+
 # Recorded history starts here: an earlier time is a typo or an unset date (1900-01-01).
 EARLIEST_DAY = date(2000, 1, 1)
 # A clock a little ahead of ours is tolerated, a time further in the future is not.
@@ -134,12 +151,18 @@ def check_recorded_moment(
     return value
 
 
+MAX_ID = 2**31 - 1
+
+
 def check_ref(value: object, *, kind_zh: str, kind_en: str) -> int | str:
     """An object reference: an id (int, not bool) or a non-empty code of at most 80 characters."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValidationFailed(f"{kind_zh}标识无效", f"invalid {kind_en} reference {value!r}")
     if isinstance(value, str) and not 0 < len(value.strip()) <= 80:
         raise ValidationFailed(f"{kind_zh}标识无效", f"invalid {kind_en} reference {value!r}")
+    # Ids are 32-bit on PostgreSQL: a larger number would be a driver error, not "unknown".
+    if isinstance(value, int) and not 0 < value <= MAX_ID:
+        raise NotFound(f"找不到{kind_zh} {value}", f"unknown {kind_en} {value}")
     return value.strip() if isinstance(value, str) else value
 
 

@@ -200,6 +200,13 @@ def mask_phone(phone: str | None) -> str | None:
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
 
 
+def mask_external_id(external_id: str | None) -> str | None:
+    """A channel identity (a Telegram user id) as staff see it: only its last 2 characters."""
+    if not external_id:
+        return external_id
+    return "*" * max(len(external_id) - 2, 4) + external_id[-2:]
+
+
 def _department(department) -> DepartmentRef | None:
     if department is None:
         return None

@@ -95,3 +95,34 @@ def test_passing_content_words_changes_nothing(tokens):
     words = content_words(tokens)
     for k in (1, 3, 5, 10):
         assert keywords_for_tokens(tokens, k, words) == keywords_for_tokens(tokens, k)
+
+
+@pytest.mark.parametrize(
+    ("text", "whole"),
+    [
+        ("我对处理结果非常不满意", "不满意"),
+        ("小区垃圾堆了一个月，没人管", "没人管"),
+        ("街道办不作为，推来推去", "不作为"),
+        ("反映了三次，没有人管", "没有人管"),
+    ],
+)
+def test_a_negation_stays_with_its_word(text, whole):
+    words = keywords(text, k=5)
+    assert whole in words
+    assert whole[-2:] not in words  # never the bare opposite (满意, 作为)
+
+
+def test_a_negation_is_not_joined_to_a_stop_word_or_latin():
+    from nlp.keywords import join_negations
+
+    assert join_negations(["不", "的"]) == ["不", "的"]
+    assert join_negations(["不", "OK"]) == ["不", "OK"]
+    assert join_negations(["不", "不"]) == ["不", "不"]
+    assert join_negations(["没有", "结果"]) == ["没有结果"]
+    assert join_negations(["不"]) == ["不"]
+
+
+def test_keywords_of_english_text_are_not_function_words():
+    words = keywords("The water is off and nobody is answering the hotline, it is terrible", k=5)
+    assert words and not {"The", "the", "is", "it", "and", "off"} & set(words)
+    assert "water" in words

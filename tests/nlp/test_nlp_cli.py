@@ -45,6 +45,8 @@ def test_classify_prints_json():
         "sentiment_score",
         "sentiment_label",
         "keywords",
+        "request_type",
+        "request_type_probability",
     }
     assert "劳动和社会保障" in result.output  # not \u-escaped
 
@@ -115,7 +117,18 @@ def test_evaluate_topic_on_a_text_column(tmp_path):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1
     data = json.loads(lines[0])
-    assert set(data) == {"task", "n", "accuracy", "macro_f1", "per_label", "texts_per_second"}
+    assert set(data) == {
+        "task",
+        "n",
+        "accuracy",
+        "macro_f1",
+        "per_label",
+        "texts_per_second",
+        "threshold",
+        "auto_routed_share",
+        "auto_routed_accuracy",
+        "coverage",
+    }
     assert data["task"] == "topic"
     assert data["n"] == 7
     predicted = [topic.classify(text).label for text, _ in rows]
@@ -323,3 +336,24 @@ def test_evaluate_topic_warns_about_unknown_labels_and_counts_them_wrong(tmp_pat
     assert "农业农村" in result.stderr
     report = json.loads(result.stdout)
     assert report["n"] == 2 and report["accuracy"] == 0.5
+
+
+def test_evaluate_topic_reports_selective_routing(tmp_path):
+    rows = [(text, label) for label, text in CLEAR]
+    rows.append((CLEAR[2][1], "商贸旅游"))  # confidently wrong
+    rows.append(("hello, the road is broken", "交通运输"))  # no topic: never auto-routed
+    path = write_csv(tmp_path / "topic.csv", ["text", "label"], rows)
+    probs = [topic.classify(text).probability for text, _ in rows[:-1]]
+    data = json.loads(run("evaluate", "--task", "topic", "--data", path).output)
+    assert data["threshold"] == topic.DEFAULT_REVIEW_THRESHOLD
+    routed = [i for i, p in enumerate(probs) if p >= data["threshold"]]
+    assert data["auto_routed_share"] == round(len(routed) / 8, 4)
+    right = sum(1 for i in routed if rows[i][0] != CLEAR[2][1] or rows[i][1] == "教育文体")
+    assert data["auto_routed_accuracy"] == round(right / len(routed), 4)
+    table = {row["threshold"]: row for row in data["coverage"]}
+    assert table[0.3]["auto_routed_share"] == 0.875  # all but the English row
+    shares = [row["auto_routed_share"] for row in data["coverage"]]
+    assert shares == sorted(shares, reverse=True)
+    low = json.loads(run("evaluate", "--task", "topic", "--data", path, "--threshold", 0).output)
+    assert low["threshold"] == 0 and low["auto_routed_share"] == 0.875
+    assert low["auto_routed_accuracy"] == round(6 / 7, 4)

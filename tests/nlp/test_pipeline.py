@@ -18,7 +18,7 @@ def test_analyze_returns_every_field():
     assert isinstance(result, pipeline.Analysis)
     assert result.topic == "劳动和社会保障"
     assert result.topic_top3[0] == (result.topic, result.topic_probability)
-    assert result.needs_review is (result.topic_probability < 0.5)
+    assert result.needs_review is (result.topic_probability < topic.DEFAULT_REVIEW_THRESHOLD)
     assert 0.0 <= result.sentiment_score <= 1.0
     assert result.sentiment_label in {"negative", "neutral", "positive"}
     assert result.keywords and all(isinstance(k, str) for k in result.keywords)

@@ -219,3 +219,11 @@ def test_word_hits_equal_a_lookup_of_the_feature_strings():
     for lists in (word_lists[:-1], word_lists):  # without and with the string fallback
         owners, ids = m._word_hits(lists)
         assert list(zip(owners.tolist(), ids.tolist(), strict=True)) == plain(lists)
+
+
+def test_the_default_threshold_is_the_one_cross_validation_chose():
+    meta = topic.model().meta
+    assert topic.DEFAULT_REVIEW_THRESHOLD == meta["review_threshold"]
+    at = meta["cv"]["auto_routed_at_threshold"]
+    assert at["threshold"] == meta["review_threshold"]
+    assert at["auto_routed_accuracy"] >= 0.97

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_wtf.csrf import generate_csrf
 
-from web.staff import auth, home, indicators  # noqa: F401  (each module registers its routes on bp)
+from web.staff import accounts, auth, followups, home, indicators  # noqa: F401  (each registers routes)
 from web.staff.auth import login_manager, require_staff  # noqa: F401
 from web.staff.common import bp  # noqa: F401
 

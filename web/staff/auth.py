@@ -28,6 +28,11 @@ LOGIN_FAILED = (
     "Wrong username or password, or the account is deactivated.",
 )
 
+PASSWORD_CHANGED = (
+    "密码已修改，请用新密码重新登录。",
+    "Password changed: sign in with the new one.",
+)
+
 
 class LoginForm(StaffForm):
     username = StringField()
@@ -61,6 +66,10 @@ def principal_of(user) -> StaffPrincipal:
 def require_staff():
     """The staff area's single gate, so that no staff view can forget the check."""
     g.staff_user = current_user._get_current_object() if current_user.is_authenticated else None
+    if g.staff_user is None and "_user_id" in session:
+        # The account was deactivated or its password changed: forget the session for good,
+        # so that reactivating the account later does not revive it.
+        session.clear()
     if g.staff_user is None and request.endpoint not in OPEN_ENDPOINTS:
         return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
     return None
@@ -73,7 +82,8 @@ def login():
     if request.method == "GET":
         if g.staff_user is not None:
             return redirect(target)
-        return render_template("staff/login.html", form=form, error=None)
+        notice = PASSWORD_CHANGED if request.args.get("changed") else None
+        return render_template("staff/login.html", form=form, error=None, notice=notice)
     if not csrf_ok(form):
         return render_template("staff/login.html", form=form, error=CSRF_ERROR), 400
     user = staff_accounts.authenticate(read_session(), form.username.data, form.password.data)

@@ -11,6 +11,7 @@ department's object), ValidationFailed is shown on the form with what was typed 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, g
 from flask_login import current_user
@@ -114,6 +115,15 @@ def menu_for(user: StaffPrincipal | None) -> list[NavItem]:
     if user is None:
         return []
     return [item for item in NAV if user.role in item.roles]
+
+
+@bp.app_template_filter("local_time")
+def local_time(moment) -> str:
+    """An aware UTC moment as the county's local "YYYY-MM-DD HH:MM" (staff pages)."""
+    if moment is None:
+        return "—"
+    timezone = ZoneInfo(current_app.extensions["minyi"]["settings"].calendar.timezone)
+    return moment.astimezone(timezone).strftime("%Y-%m-%d %H:%M")
 
 
 @bp.app_context_processor

@@ -1,7 +1,7 @@
 """weekly digests: staff_users.telegram_chat_id, staff_digests (one per officer and ISO week)
 
-Revision ID: 0011_indicators
-Revises: 0010
+Revision ID: 0013_indicators
+Revises: 0012
 Create Date: 2026-12-01
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import minyi.db
 
 
-revision = '0011_indicators'
-down_revision = '0010'
+revision = '0013_indicators'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,193 @@
+"""Request type (诉求类型) of a citizen text: 投诉, 咨询, 建议 or 表扬, with a probability.
+
+Two parts, measured separately by `nlp.request_type_train`:
+
+- a linear model (the topic model's scorer: content words, word pairs, Han character 1-3
+  grams, plus a marker for a question mark) that reads the text with every cue word taken out
+  (咨询, 建议, 投诉, 谢谢…). It was trained and cross-validated on texts without them, so it
+  has to recognise a question, a suggestion or thanks from how the rest is written;
+- cue rules for what citizens write at the start of a message ("咨询…", "请问…", "建议…",
+  "投诉…", "表扬…") and for praise words anywhere (点赞, 锦旗, 表扬): a cue multiplies the
+  odds of its type by CUE_ODDS, so a clear cue wins unless the model is sure of another type.
+
+`投诉` covers complaints, reports and requests for help; `表扬` praise and thanks. Text with too
+little Chinese gets no type (None, probability 0): a person reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+from nlp.segment import clean_text, content_words, segment
+from nlp.topic import TopicModel, softmax
+
+log = logging.getLogger(__name__)
+
+ARTIFACT = "request_type.npz"
+COMPLAINT, QUESTION, SUGGESTION, PRAISE = "投诉", "咨询", "建议", "表扬"
+LABELS = (COMPLAINT, QUESTION, SUGGESTION, PRAISE)
+
+# Words that name the type outright. The model never sees them (training and scoring both
+# take them out), the rules below read them.
+CUE_WORDS = (
+    "咨询 请问 询问 想问 问一下 想了解 了解一下 "  # noqa: SIM905
+    "建议 提议 "
+    "投诉 举报 反映 反应 控告 曝光 求助 请求 恳请 "
+    "表扬 点赞 点个赞 感谢 致谢 谢谢 多谢 感谢信 锦旗 好评"
+).split()
+_CUE_RE = re.compile("|".join(sorted(map(re.escape, CUE_WORDS), key=len, reverse=True)))
+_CUE_SET = frozenset(CUE_WORDS)
+
+# A cue multiplies its type's odds by this much (the model's probability 0.2 becomes 0.83).
+CUE_ODDS = 20.0
+# Praise is a positive message: its odds are multiplied by the sentiment odds s / (1 - s)
+# (nlp.sentiment), so "谢谢" closing a complaint does not make it praise and thanks written
+# about a civic matter (人社局帮我们讨回了工资) is not read as a complaint about it. Clipped
+# so that one model cannot overrule the other outright.
+SENTIMENT_ODDS_CLIP = (0.05, 20.0)
+# The opening a cue must start: the first sentence, or the title of a board message.
+_OPENING_CHARS = 30
+_OPENING_END = re.compile(r"[。!?;\n]")
+_OPENING_CUES = (
+    (
+        QUESTION,
+        re.compile(r"^(?:我|本人)?(?:想|特此|再次)?(?:咨询|请问|询问|问一下|想问|了解一下)"),
+    ),
+    (SUGGESTION, re.compile(r"^(?:我|本人)?(?:提个|提几点|想提个|再次)?(?:建议|提议)|的建议$")),
+    (COMPLAINT, re.compile(r"^(?:我要|我|本人|实名)?(?:投诉|举报|反映(?!的)|控告|曝光|求助)")),
+    (QUESTION, re.compile(r"的咨询$")),
+    (PRAISE, re.compile(r"^(?:我要|我想)?(?:表扬|点赞|致谢|为.{1,15}点赞|给.{1,15}点赞)")),
+)
+# Praise words that are praise wherever they stand (not the 谢谢 closing a complaint).
+_PRAISE_ANYWHERE = re.compile(r"(?<![不没未])(?:表扬|点赞|点个赞|锦旗|感谢信|好评)")
+_QUESTION_MARKER = "<q>"
+
+
+@dataclass(frozen=True)
+class RequestTypeResult:
+    """The request type, its probability and every type's probability (best first)."""
+
+    label: str | None
+    probability: float
+    scores: tuple[tuple[str, float], ...]
+
+
+NO_TYPE = RequestTypeResult(None, 0.0, ())
+
+
+def strip_cues(text: str) -> str:
+    """`text` with every cue word replaced by a space (character n-grams do not join)."""
+    return _CUE_RE.sub(" ", text)
+
+
+def model_words(tokens: list[str], text: str, words: list[str] | None = None) -> list[str]:
+    """The word features the model reads: content words that are not cue words, plus a
+    marker when the cleaned text asks a question."""
+    if words is None:
+        words = content_words(tokens)
+    out = [w for w in words if w not in _CUE_SET]
+    if "?" in text:
+        out.append(_QUESTION_MARKER)
+    return out
+
+
+def cue_label(text: str) -> str | None:
+    """The type a cue in the cleaned `text` names, if any (opening cues first)."""
+    opening = _OPENING_END.split(text[: _OPENING_CHARS * 2], maxsplit=1)[0][:_OPENING_CHARS]
+    opening = opening.lstrip(" ,，:：【[（(")
+    for label, pattern in _OPENING_CUES:
+        if pattern.search(opening):
+            return label
+    if _PRAISE_ANYWHERE.search(text):
+        return PRAISE
+    return None
+
+
+def combine(
+    probs: np.ndarray, labels: list[str], cue: str | None, sentiment: float | None = None
+) -> np.ndarray:
+    """Model probabilities with a cue's odds and the sentiment odds applied (a new array)."""
+    odds = np.ones(len(labels))
+    if cue is not None and cue in labels:
+        odds[labels.index(cue)] = CUE_ODDS
+    if sentiment is not None and PRAISE in labels and 0.0 < sentiment < 1.0:
+        lo, hi = SENTIMENT_ODDS_CLIP
+        odds[labels.index(PRAISE)] *= min(max(sentiment / (1.0 - sentiment), lo), hi)
+    p = probs * odds
+    return p / p.sum()
+
+
+_lock = threading.Lock()
+_model: TopicModel | None = None
+
+
+def model() -> TopicModel:
+    """The shipped request-type model, loaded once on first use (thread-safe)."""
+    global _model
+    if _model is None:
+        with _lock:
+            if _model is None:
+                _model = TopicModel.load(resources.files("nlp").joinpath("artifacts", ARTIFACT))
+    return _model
+
+
+def predict(
+    token_lists: list[list[str]],
+    texts: list[str],
+    word_lists: list[list[str]] | None = None,
+    sentiments: list[float] | None = None,
+    *,
+    use_cues: bool = True,
+) -> list[RequestTypeResult]:
+    """Request types of cleaned texts with their jieba tokens (and content words, if known).
+
+    `sentiments` are the texts' nlp.sentiment scores; without them praise is judged by the
+    model and the cues alone.
+    """
+    if not texts:
+        return []
+    m = model()
+    if word_lists is None:
+        word_lists = [None] * len(texts)
+    words = [model_words(t, x, w) for t, x, w in zip(token_lists, texts, word_lists, strict=True)]
+    stripped = [strip_cues(x) for x in texts]
+    scores, known = m.decision(words, stripped)
+    probs = softmax(scores.astype(np.float64) / m.temperature)
+    if sentiments is None:
+        sentiments = [None] * len(texts)
+    out = []
+    for text, p, k, s in zip(texts, probs, known, sentiments, strict=True):
+        cue = cue_label(text) if use_cues else None
+        if not k and cue is None:
+            out.append(NO_TYPE)
+            continue
+        p = combine(p, m.labels, cue, s)
+        order = np.argsort(-p, kind="stable")
+        ranked = tuple((m.labels[i], float(p[i])) for i in order)
+        out.append(RequestTypeResult(ranked[0][0], ranked[0][1], ranked))
+    return out
+
+
+def classify(text: object) -> RequestTypeResult:
+    """The request type of one raw text; never raises on odd input (NO_TYPE instead)."""
+    from nlp.normalize import has_enough_chinese
+
+    cleaned = clean_text(text)
+    if not has_enough_chinese(cleaned):
+        return NO_TYPE
+    try:
+        from nlp import sentiment
+
+        tokens = segment(cleaned)
+        return predict([tokens], [cleaned], None, sentiment.score_segmented([tokens], [cleaned]))[
+            0
+        ]
+    except Exception:
+        log.exception("request type failed")
+        return NO_TYPE
