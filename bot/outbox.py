@@ -27,7 +27,7 @@ from aiogram.types import InlineKeyboardMarkup
 
 from bot import keyboards
 from bot.context import BotServices
-from bot.texts import Texts, clip
+from bot.texts import Safe, Texts, clip
 from minyi.db import utcnow
 from minyi.models import Channel
 from minyi.services.outbox import Delivery, due_messages, mark_failed, mark_retry, mark_sent
@@ -83,6 +83,48 @@ def _survey(key: str):
     return render
 
 
+def _staff_digest(texts: Texts, payload: dict, tz):
+    # A department officer's weekly digest (minyi.services.digest), from their own chat.
+    satisfaction = payload.get("satisfaction") or {}
+    if satisfaction.get("rate") is None:
+        line = texts("digest_too_few", ratings=payload.get("ratings", 0))
+    else:
+        change = satisfaction.get("change")
+        if change is None:
+            said = texts("digest_not_compared")
+        elif satisfaction.get("significant"):
+            points = f"{abs(change) * 100:.1f}"
+            said = texts("digest_up" if change > 0 else "digest_down", points=points)
+        else:
+            said = texts("digest_same")
+        line = texts(
+            "digest_satisfaction",
+            rate=f"{satisfaction['rate'] * 100:.1f}%",
+            ratings=payload.get("ratings", 0),
+            change=said,
+        )
+
+    def topics(items) -> str:
+        return "、".join(f"{item['topic']} {item['count']}" for item in items)
+
+    rising = payload.get("rising_topics") or []
+    text = texts(
+        "staff_digest",
+        department=clip(payload.get("department_name", ""), 100),
+        week=payload.get("week", ""),
+        first=payload.get("first", ""),
+        last=payload.get("last", ""),
+        new=payload.get("new_tickets", 0),
+        previous=payload.get("previous_tickets", 0),
+        overdue=payload.get("overdue_open", 0),
+        satisfaction=line,
+        topics=clip(topics(payload.get("top_topics") or []), 300) or texts.raw("digest_no_topics"),
+        rising=texts("digest_rising", topics=clip(topics(rising), 300)) if rising else Safe(""),
+        home=payload.get("home", ""),
+    )
+    return text, None
+
+
 # Kinds this sender can put into words; others stay queued for a sender that can.
 RENDERERS: dict[str, Callable[..., tuple[str, InlineKeyboardMarkup | None]]] = {
     "ticket_status": _ticket_status,
@@ -91,6 +133,7 @@ RENDERERS: dict[str, Callable[..., tuple[str, InlineKeyboardMarkup | None]]] = {
     "follow_up_done": _follow_up_done,
     "survey_invitation": _survey("survey_invitation"),
     "survey_reminder": _survey("survey_reminder"),
+    "staff_digest": _staff_digest,
 }
 
 

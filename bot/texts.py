@@ -149,6 +149,20 @@ ZH: dict[str, str] = {
         "您的意见未能转为投诉：{message}\n问卷回答已保存；如需投诉，请发送 /complain。"
     ),
     "survey_already": "您已提交过<b>{title}</b>（本轮），每人每轮只能提交一次。感谢参与！",
+    # the weekly digest of a department officer (minyi.services.digest)
+    "staff_digest": (
+        "<b>{department} 每周摘要 {week}</b>（{first} 至 {last}）\n"
+        "新收投诉 {new} 件（前一周 {previous} 件），已超期未办结 {overdue} 件。\n"
+        "{satisfaction}\n主要问题：{topics}\n{rising}详情请登录工作台：{home}"
+    ),
+    "digest_satisfaction": "满意率 {rate}（{ratings} 条评价），{change}。",
+    "digest_too_few": "评价 {ratings} 条，样本不足，不计算满意率。",
+    "digest_up": "较前一周显著上升 {points} 个百分点",
+    "digest_down": "较前一周显著下降 {points} 个百分点",
+    "digest_same": "与前一周相比无显著变化",
+    "digest_not_compared": "前一周样本不足，不作比较",
+    "digest_rising": "占比显著上升：{topics}\n",
+    "digest_no_topics": "无",
     # bad input
     "unknown": "没有听懂。请使用下面的菜单，或发送 /help 查看命令。",
     "unknown_command": "没有这个命令。发送 /help 查看可用命令。",
@@ -313,6 +327,20 @@ EN: dict[str, str] = {
         "You have already answered <b>{title}</b> in this round; each person answers once. "
         "Thank you!"
     ),
+    "staff_digest": (
+        "<b>{department}: weekly digest {week}</b> ({first} to {last})\n"
+        "{new} new complaints ({previous} the week before), {overdue} open past their due"
+        " date.\n{satisfaction}\nMain topics: {topics}\n{rising}Details on the staff home"
+        " page: {home}"
+    ),
+    "digest_satisfaction": "Satisfaction {rate} ({ratings} ratings), {change}.",
+    "digest_too_few": "{ratings} ratings: too few for a satisfaction rate.",
+    "digest_up": "significantly up {points} points on the week before",
+    "digest_down": "significantly down {points} points on the week before",
+    "digest_same": "no significant change on the week before",
+    "digest_not_compared": "too few data the week before to compare",
+    "digest_rising": "Rising significantly: {topics}\n",
+    "digest_no_topics": "none",
     "unknown": "Sorry, I did not understand. Use the menu below or send /help.",
     "unknown_command": "Unknown command. Send /help for the list.",
     "unsupported_media": (

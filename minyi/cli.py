@@ -328,6 +328,26 @@ def user_add(
         click.echo(f"已创建 / created: {created.username} ({created.role.value})")
 
 
+@user.command("telegram")
+@click.argument("username")
+@click.argument("chat_id", required=False)
+@click.option("--clear", is_flag=True, help="不再通过 Telegram 发送 / stop sending by Telegram")
+@click.pass_obj
+def user_telegram(runtime: Runtime, username: str, chat_id: str | None, clear: bool) -> None:
+    """设置每周摘要的 Telegram 会话 / the Telegram chat that gets the account's weekly digest."""
+    from minyi.services.staff import find_staff_user, set_staff_telegram
+
+    if (chat_id is None) == (not clear):
+        raise click.UsageError("请给出 CHAT_ID 或 --clear / give CHAT_ID or --clear")
+    with runtime.session_factory().begin() as session:
+        account = find_staff_user(session, username)
+        if account is None:
+            raise click.UsageError(f"找不到账号 {username} / unknown account {username}")
+        set_staff_telegram(session, account, None if clear else chat_id)
+        shown = account.telegram_chat_id or "—"
+        click.echo(f"已设置 / set: {account.username} telegram {shown}")
+
+
 @main.group("import")
 def import_group() -> None:
     """导入历史数据（CSV）/ import history from CSV files."""

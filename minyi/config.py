@@ -343,6 +343,9 @@ class IndicatorSettings(_Section):
     weight_response: float = Field(30, ge=0)
     weight_resolution: float = Field(35, ge=0)
     weight_satisfaction: float = Field(35, ge=0)
+    # When the officers' weekly digest of the week before is made (county-local time).
+    digest_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    digest_time: str = Field("08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
     @model_validator(mode="after")
     def _some_weight(self) -> IndicatorSettings:

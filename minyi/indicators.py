@@ -170,9 +170,16 @@ _WEEK = re.compile(r"(\d{4})-W(\d{2})")
 _QUARTER = re.compile(r"(\d{4})-Q(\d)")
 
 
+# Years a period may lie in: a trend of 12 periods before the earliest still has dates.
+EARLIEST_PERIOD_YEAR, LATEST_PERIOD_YEAR = 1900, 9998
+
+
 def parse_period(value: object) -> Period:
     """A Period from YYYY-MM, YYYY-Www or YYYY-Qn; ValidationFailed for anything else."""
     label = str(value).strip().upper() if isinstance(value, str) else ""
+    year = int(label[:4]) if label[:4].isdigit() else 0
+    if not EARLIEST_PERIOD_YEAR <= year <= LATEST_PERIOD_YEAR:
+        label = ""  # refused below, like any malformed period
     try:
         if match := _MONTH.fullmatch(label):
             year, month = int(match[1]), int(match[2])
@@ -1139,6 +1146,17 @@ def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> float | None:
     return (x1 / n1 - x2 / n2) / math.sqrt(variance)
 
 
+def significant_change(x1: int, n1: int, x2: int, n2: int) -> bool:
+    """Whether x1/n1 differs from x2/n2 at 95% (two-sided pooled two-proportion z-test).
+
+    False when either share has no denominator or the pooled share is 0 or 1 (no variance).
+    """
+    if n1 <= 0 or n2 <= 0:
+        return False
+    z = two_proportion_z(x1, n1, x2, n2)
+    return z is not None and abs(z) >= Z_95
+
+
 def _shares(totals: Totals) -> dict[str, tuple[int, int]]:
     """(numerator, denominator) of every proportion, plus the mean's."""
     c = totals.counts
@@ -1211,6 +1229,7 @@ def _indicators(totals: Totals, ctx: ServiceContext) -> dict[str, Any]:
     result["denominators"] = {key: shares[key][1] for key in PROPORTIONS} | {
         "median_first_reply_hours": totals.replied
     }
+    result["numerators"] = {key: shares[key][0] for key in PROPORTIONS}
     result["_shares"] = shares
     return result
 
@@ -1224,11 +1243,10 @@ def _changes(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any
             changes[key] = {"previous": before, "change": None, "significant": False}
             continue
         (x1, n1), (x2, n2) = current["_shares"][key], previous["_shares"][key]
-        z = two_proportion_z(x1, n1, x2, n2)
         changes[key] = {
             "previous": before,
             "change": round(x1 / n1 - x2 / n2, 4),
-            "significant": z is not None and abs(z) >= Z_95,
+            "significant": significant_change(x1, n1, x2, n2),
         }
     return changes
 
@@ -1243,8 +1261,9 @@ def department_indicators(
     """The indicators of every department (or one, or one service) for `period`; read-only.
 
     One dict per department, ordered by code: `department`, `department_name`, `service`,
-    `period`, every key of INDICATOR_KEYS, `insufficient`, `denominators` and `changes`
-    (against the previous period). A period without data gives zeros and nulls.
+    `period`, every key of INDICATOR_KEYS, `insufficient`, `denominators`, `numerators` (of
+    the shares) and `changes` (against the previous period). A period without data gives
+    zeros and nulls.
     """
     if not isinstance(period, Period):
         period = parse_period(period)
@@ -1279,6 +1298,7 @@ def department_indicators(
         row.update({key: now[key] for key in INDICATOR_KEYS})
         row["insufficient"] = now["insufficient"]
         row["denominators"] = now["denominators"]
+        row["numerators"] = now["numerators"]
         row["changes"] = _changes(now, before)
         result.append(row)
     return result
@@ -1422,8 +1442,8 @@ def complaint_summary(
         period = parse_period(period)
     dept = get_department(session, department)
     previous_period = period.previous()
-    current = _department_tickets(session, ctx, period, dept.id)
-    previous = _department_tickets(session, ctx, previous_period, dept.id)
+    current = department_tickets(session, ctx, period, dept.id)
+    previous = department_tickets(session, ctx, previous_period, dept.id)
 
     def describe(group: list[Ticket]) -> dict[str, Any]:
         texts = [t.text for t in group]
@@ -1489,9 +1509,10 @@ def complaint_summary(
     }
 
 
-def _department_tickets(
+def department_tickets(
     session: Session, ctx: ServiceContext, period: Period, department_id: int
 ) -> list[Ticket]:
+    """The tickets a department holds that were received in `period`, oldest first."""
     start, end = _period_window(ctx, period)
     return list(
         session.scalars(

@@ -39,6 +39,9 @@ SURVEY_TEXTS_JOB_ID = "survey_text_analysis"
 SURVEY_JOB_MINUTES = 1
 REFRESH_INDICATORS_JOB_ID = "refresh_indicator_rollups"
 REFRESH_INDICATORS_SECONDS = 60
+# Officers' weekly digests, at [indicators] digest_weekday/digest_time; also once at start,
+# so a worker that was down at that moment makes them late rather than never.
+WEEKLY_DIGEST_JOB_ID = "weekly_digest"
 LEASE_RETRY_SECONDS = 10.0
 
 _lock = threading.Lock()
@@ -94,6 +97,18 @@ def build_scheduler(settings: Settings, session_factory: sessionmaker) -> Backgr
         id=REFRESH_INDICATORS_JOB_ID,
         name="更新指标汇总 / fold stale days into the indicator rollup",
         replace_existing=True,
+    )
+    hour, minute = settings.indicators.digest_time.split(":")
+    scheduler.add_job(
+        weekly_digest,
+        trigger="cron",
+        day_of_week=settings.indicators.digest_weekday,
+        hour=int(hour),
+        minute=int(minute),
+        id=WEEKLY_DIGEST_JOB_ID,
+        name="部门工作人员每周摘要 / officers' weekly digest",
+        replace_existing=True,
+        next_run_time=utcnow().astimezone(tz),
     )
     return scheduler
 
@@ -308,3 +323,20 @@ def refresh_indicator_rollups() -> int:
     if handled:
         log.debug("indicator rollup: %d stale markers folded in", handled)
     return handled
+
+
+def weekly_digest() -> int:
+    """Make last week's digest for every officer who has none and queue it to those with a
+    Telegram chat id; idempotent (one digest and one message per officer and week)."""
+    from minyi.services.digest import make_weekly_digests
+
+    session_factory, ctx = _survey_context()
+    with session_factory.begin() as session:
+        run = make_weekly_digests(session, ctx)
+    if run.created or run.queued:
+        log.info(
+            "每周摘要 %s：新建 %d 份，排队发送 %d 条 / weekly digest %s: %d made, %d queued",
+            run.week, run.created, run.queued, run.week, run.created, run.queued,
+        )  # fmt: skip
+    return run.created
+

@@ -159,8 +159,25 @@ class StaffUser(Base):
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Where the weekly digest goes on Telegram (the officer's chat id); none: staff home only.
+    telegram_chat_id: Mapped[str | None] = mapped_column(String(32))
 
     department: Mapped[Department | None] = relationship()
+
+
+class StaffDigest(Base):
+    """An officer's weekly digest (minyi.services.digest): made once per officer and ISO week."""
+
+    __tablename__ = "staff_digests"
+    __table_args__ = (
+        UniqueConstraint("staff_user_id", "week", name="uq_staff_digests_user_week"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    week: Mapped[str] = mapped_column(String(10))  # 2026-W48
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Rating(Base):

@@ -94,7 +94,9 @@ def test_periods_are_local_calendar_ranges(label, first, last, previous):
 
 
 @pytest.mark.parametrize(
-    "label", ["2026-13", "2026-00", "2026-W54", "2025-W53", "2026-Q5", "2026", "", "10/2026", None]
+    "label",
+    ["2026-13", "2026-00", "2026-W54", "2025-W53", "2026-Q5", "2026", "", "10/2026", None,
+     "0001-01", "1899-W01", "9999-Q1"],
 )
 def test_malformed_periods_are_refused(label):
     with pytest.raises(ValidationFailed) as refused:
@@ -500,6 +502,27 @@ def test_two_proportion_z_and_wilson_by_hand():
     assert indicators.two_proportion_z(60, 100, 50, 100) == pytest.approx(1.4213, abs=1e-4)
     assert indicators.two_proportion_z(0, 40, 0, 40) is None
     assert indicators.wilson_interval(0, 30) == (0.0, pytest.approx(0.1135, abs=1e-4))
+
+
+@pytest.mark.parametrize(
+    "x1, n1, x2, n2, significant",
+    [
+        # pooled 0.57, se = sqrt(.57·.43·.02) = 0.070014, z = 0.14 / 0.070014 = 2.000
+        (64, 100, 50, 100, True),
+        # pooled 0.565, se = sqrt(.565·.435·.02) = 0.070111, z = 0.13 / 0.070111 = 1.854
+        (63, 100, 50, 100, False),
+        # a fall counts as much as a rise: z = -2.000
+        (50, 100, 64, 100, True),
+        # pooled 0.5, se = sqrt(.25·.05) = 0.111803, z = 0.5 / 0.111803 = 4.472
+        (30, 40, 10, 40, True),
+        # no variance (all 0 or all 1) and no denominator are never significant
+        (0, 40, 0, 40, False),
+        (40, 40, 40, 40, False),
+        (3, 30, 0, 0, False),
+    ],
+)
+def test_significant_change_by_hand(x1, n1, x2, n2, significant):
+    assert indicators.significant_change(x1, n1, x2, n2) is significant
 
 
 def test_median_of_an_even_count_is_the_mean_of_the_middle_two(session, roomy_ctx, clock, county):

@@ -313,10 +313,16 @@ def test_build_scheduler_registers_jobs_with_fixed_ids(settings, session_factory
         jobs.SURVEY_INVITATIONS_JOB_ID,
         jobs.SURVEY_TEXTS_JOB_ID,
         jobs.REFRESH_INDICATORS_JOB_ID,
+        jobs.WEEKLY_DIGEST_JOB_ID,
     ]
     job = scheduler.get_job(jobs.REPORT_OVERDUE_JOB_ID)
     assert job.func is jobs.report_overdue_tickets and job.args == () and job.kwargs == {}
     assert job.trigger.interval == timedelta(minutes=jobs.REPORT_OVERDUE_MINUTES)
+    digest = scheduler.get_job(jobs.WEEKLY_DIGEST_JOB_ID)
+    assert digest.func is jobs.weekly_digest and digest.args == ()
+    # Monday 08:00 in the county's time zone by default ([indicators] digest_*).
+    assert str(digest.trigger) == "cron[day_of_week='mon', hour='8', minute='0']"
+    assert str(digest.trigger.timezone) == "Asia/Shanghai"
 
 
 def test_overdue_job_counts_and_logs(settings, session_factory, ctx, caplog):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
 from minyi.services import inbox
+from minyi.services.indicator_reports import indicator_rows, period_or_default
 from minyi.services.overview import check_database
 from web.database import db_session, read_session, service_context
 from web.errors import error_response
@@ -16,6 +17,15 @@ from web.errors import error_response
 log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+# Everything else under /api is staff data: one gate, like the staff pages' (web/staff/auth.py).
+OPEN_ENDPOINTS = {"api.health"}
+
+
+@bp.before_request
+def require_staff():
+    if request.endpoint not in OPEN_ENDPOINTS and not current_user.is_authenticated:
+        return error_response(401, "请先登录工作人员账号", "sign in with a staff account first")
+    return None
 
 
 @bp.get("/health")
@@ -33,9 +43,31 @@ def health():
 @bp.get("/tickets/<number>")
 def ticket(number: str):
     """A ticket's staff detail as JSON, under the staff pages' rule (another department: 404)."""
-    if not current_user.is_authenticated:
-        return error_response(401, "请先登录工作人员账号", "sign in with a staff account first")
     detail = inbox.ticket_detail(
         read_session(), service_context(), number, actor=current_user.actor
     )
     return jsonify(detail.as_dict())
+
+
+@bp.get("/indicators")
+def indicators():
+    """The rows of `minyi indicators --format json` for ?period= (&department=); staff only.
+
+    An officer gets their own department (another one is a 404, like an unknown code).
+    """
+    period = request.args.get("period", "")
+    if not period.strip():
+        return error_response(
+            400,
+            "缺少统计期：请用 period 参数指定，例如 2026-10、2026-W43 或 2026-Q4",
+            "period is missing: give it as ?period=2026-10, 2026-W43 or 2026-Q4",
+        )
+    ctx = service_context()
+    rows = indicator_rows(
+        read_session(),
+        ctx,
+        period_or_default(ctx, period),
+        actor=current_user.actor,
+        department=request.args.get("department") or None,
+    )
+    return jsonify(rows)

@@ -53,6 +53,12 @@ RULES: dict[str, Rule] = {
     ),
     "rating.appeal": Rule("申诉评价", "appeal this rating", frozenset({ADMIN, OFFICER})),
     "rating.decide_appeal": Rule("审核申诉", "decide appeals", frozenset({ADMIN})),
+    "indicators.view": Rule(
+        "查看部门指标", "view this department's indicators", frozenset({ADMIN, ANALYST, OFFICER})
+    ),
+    "indicators.view_county": Rule(
+        "查看全县各部门指标", "view every department's indicators", frozenset({ADMIN, ANALYST})
+    ),
     "staff.manage": Rule("管理工作人员账号", "manage staff accounts", frozenset({ADMIN})),
     "catalog.manage": Rule(
         "管理部门、服务事项和服务网点",

@@ -239,3 +239,41 @@ def staff_names(session: Session, user_ids: set[int | None]) -> dict[int, str]:
         )
     )
     return {row.id: f"{row.display_name} ({row.username})" for row in rows}
+
+
+_TELEGRAM_CHAT_ID = re.compile(r"^-?\d{1,20}$")
+
+
+def set_staff_telegram(
+    session: Session,
+    user: StaffUser,
+    chat_id: object,
+    *,
+    actor: Actor = COMMAND_LINE,
+    at: datetime | None = None,
+) -> StaffUser:
+    """Where the account's weekly digest goes on Telegram (a numeric chat id); None or "" for
+    nowhere (the staff home page only). Admins only, audited."""
+    require(actor, "staff.manage")
+    value = None
+    if chat_id is not None and not (isinstance(chat_id, str) and not chat_id.strip()):
+        value = str(chat_id).strip() if isinstance(chat_id, str | int) else ""
+        if isinstance(chat_id, bool) or not _TELEGRAM_CHAT_ID.match(value):
+            raise ValidationFailed(
+                "Telegram 会话编号应为数字（可在机器人处发送 /start 后由管理员查询）",
+                "a Telegram chat id is a number (an integer, possibly negative)",
+            )
+    before = {"telegram_chat_id": user.telegram_chat_id}
+    user.telegram_chat_id = value
+    record_audit(
+        session,
+        actor=actor,
+        action="staff.telegram",
+        object_type="staff_user",
+        object_id=user.id,
+        before=before,
+        after={"telegram_chat_id": value},
+        at=at or utcnow(),
+    )
+    session.flush()
+    return user

@@ -10,7 +10,7 @@ from flask import Flask
 from flask_wtf.csrf import generate_csrf
 
 # Each module registers its routes on bp.
-from web.staff import accounts, auth, catalog, followups, home, tickets  # noqa: F401
+from web.staff import accounts, auth, catalog, followups, home, indicators, tickets  # noqa: F401
 from web.staff.auth import login_manager, require_staff  # noqa: F401
 from web.staff.common import bp  # noqa: F401
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import render_template
 
+from minyi.services.digest import latest_digest
 from minyi.services.workload import staff_workload
 from web.database import read_session, service_context
 from web.staff.common import bp, nav_item, staff_actor
@@ -17,4 +18,5 @@ def home():
     workload = staff_workload(
         read_session(), actor=staff_actor(), today=ctx.local_date(ctx.now())
     )
-    return render_template("staff/home.html", workload=workload)
+    digest = latest_digest(read_session(), actor=staff_actor())
+    return render_template("staff/home.html", workload=workload, digest=digest)

@@ -1,0 +1,94 @@
+"""The staff readings of the indicators (minyi.services.indicator_reports): intervals against
+the county, trends, rising topics; hand-computed numbers, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from minyi.indicators import parse_period
+from minyi.models import Role
+from minyi.services import indicator_reports as reports
+from minyi.services import tickets
+from minyi.services.actors import Actor
+from tests.builders import make_department, make_staff, make_ticket
+
+BJ = ZoneInfo("Asia/Shanghai")
+
+
+def row(code, measure, numerator, denominator, value):
+    return {
+        "department": code,
+        "department_name": code.upper(),
+        measure: value,
+        "numerators": {measure: numerator},
+        "denominators": {measure: denominator},
+    }
+
+
+def test_the_interval_plot_compares_whole_intervals_with_the_county():
+    rows = [
+        row("a", "satisfaction_rate", 95, 100, 0.95),  # Wilson 88.8%-97.8%
+        row("b", "satisfaction_rate", 80, 100, 0.80),  # 71.1%-86.7%
+        row("c", "satisfaction_rate", 40, 100, 0.40),  # 30.9%-49.8%
+        row("d", "satisfaction_rate", 29, 29, None),  # 29 < 30: 样本不足
+    ]
+    plot = reports.interval_plot(rows, "satisfaction_rate", 30)
+    # The county pools every rating, the small sample too: 244/329 = 74.2%.
+    assert plot.county.value == pytest.approx(0.7416, abs=1e-4)
+    assert [(p.department, p.versus_county) for p in plot.plotted] == [
+        ("a", "above"), ("b", "within"), ("c", "below"),
+    ]  # fmt: skip
+    assert plot.plotted[0].estimate.low == pytest.approx(0.8882, abs=1e-4)
+    assert [p.department for p in plot.insufficient] == ["d"]
+    assert plot.insufficient[0].estimate.value is None
+
+
+def test_a_lower_negative_share_is_the_good_side():
+    plot = reports.interval_plot(
+        [row("a", "negative_share", 5, 100, 0.05), row("b", "negative_share", 60, 100, 0.6)],
+        "negative_share",
+        30,
+    )
+    assert plot.higher_is_better is False
+    assert [p.versus_county for p in plot.plotted] == ["above", "below"]
+
+
+def test_trend_periods_and_defaults(ctx, clock):
+    clock.now = datetime(2026, 1, 1, 1, tzinfo=UTC)  # 1 January 09:00 in Beijing
+    assert reports.last_complete_month(ctx).label == "2025-12"
+    assert reports.period_or_default(ctx, "  ").label == "2025-12"
+    labels = [p.label for p in reports.trend_periods(parse_period("2026-W02"), 4)]
+    assert labels == ["2025-W51", "2025-W52", "2026-W01", "2026-W02"]
+    assert reports.is_provisional(parse_period("2026-01"), date(2026, 1, 31))
+    assert not reports.is_provisional(parse_period("2026-01"), date(2026, 2, 1))
+
+
+@pytest.mark.usefixtures("engine")
+def test_a_topic_rises_only_when_its_share_rose_significantly(session, ctx):
+    department = make_department(session)
+    admin = Actor.staff(make_staff(session, Role.ADMIN))
+    # September: 5 of 40 about water, October: 20 of 40. z = (0.5 - 0.125) / 0.1036 = 3.62.
+    for month, water in ((9, 5), (10, 20)):
+        for n in range(40):
+            at = datetime(2026, month, 1 + n % 28, 10, tzinfo=BJ)
+            topic = "供水" if n < water else "道路"
+            text = f"{'小区停水三天了' if n < water else '路面坑洼'}，第{n}号反映，请尽快处理。"
+            ticket = make_ticket(session, ctx, text=text, at=at)
+            tickets.assign(session, ctx, ticket, department, actor=admin, at=at)
+            ticket.topic = topic
+    session.commit()
+    digest = reports.topic_digest(session, ctx, parse_period("2026-10"), department.id)
+    assert digest.tickets == digest.previous_tickets == 40 and digest.enough_to_compare
+    assert [(t.topic, t.count, t.previous, t.rising) for t in digest.top] == [
+        ("供水", 20, 5, True), ("道路", 20, 35, False),
+    ]  # fmt: skip
+    assert [t.topic for t in digest.rising] == ["供水"]
+    water = digest.top[0]
+    assert water.share == 0.5 and water.previous_share == 0.125
+    assert "停水" in water.example_text and water.example_number.startswith("MY-")
+    # September against August (no complaints): too few to compare, nothing rises.
+    september = reports.topic_digest(session, ctx, parse_period("2026-09"), department.id)
+    assert not september.enough_to_compare and september.rising == []
