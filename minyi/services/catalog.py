@@ -156,11 +156,16 @@ def set_department_active(
                 f"department {department.code} still has {open_tickets} open tickets: close or"
                 " reassign them before deactivating it",
             )
-    before = _department(department)
-    department.active = active
-    action = "department.activate" if active else "department.deactivate"
-    _audit_change(session, actor, action, department, before, _department, at)
-    return department
+    return _switch_active(session, actor, "department", department, active, _department, at)
+
+
+def _switch_active(session: Session, actor: Actor, kind: str, row, active: bool, snapshot, at):
+    """Set `row.active` and audit it as `<kind>.activate` or `<kind>.deactivate`."""
+    before = snapshot(row)
+    row.active = active
+    action = f"{kind}.activate" if active else f"{kind}.deactivate"
+    _audit_change(session, actor, action, row, before, snapshot, at)
+    return row
 
 
 def get_department(
@@ -255,11 +260,7 @@ def set_service_active(
     require(actor, "catalog.manage")
     service = get_service(session, service, active_only=False)
     active = check_active(active)
-    before = _service(service)
-    service.active = active
-    action = "service.activate" if active else "service.deactivate"
-    _audit_change(session, actor, action, service, before, _service, at)
-    return service
+    return _switch_active(session, actor, "service", service, active, _service, at)
 
 
 def get_service(
@@ -372,11 +373,7 @@ def set_outlet_active(
     require(actor, "catalog.manage")
     outlet = get_outlet(session, outlet, active_only=False)
     active = check_active(active)
-    before = _outlet(outlet)
-    outlet.active = active
-    action = "outlet.activate" if active else "outlet.deactivate"
-    _audit_change(session, actor, action, outlet, before, _outlet, at)
-    return outlet
+    return _switch_active(session, actor, "outlet", outlet, active, _outlet, at)
 
 
 def get_outlet(session: Session, ref: int | str | Outlet, *, active_only: bool = True) -> Outlet:
