@@ -55,6 +55,8 @@ RULES: dict[str, Rule] = {
     "rating.decide_appeal": Rule("审核申诉", "decide appeals", frozenset({ADMIN})),
     "staff.manage": Rule("管理工作人员账号", "manage staff accounts", frozenset({ADMIN})),
     "audit.view": Rule("查看审计日志", "read the audit log", frozenset({ADMIN})),
+    # The county's corrections and rated comments, read to retrain the nlp models.
+    "nlp.retrain": Rule("用本县数据重新训练模型", "retrain the nlp models", frozenset({ADMIN})),
 }
 
 
