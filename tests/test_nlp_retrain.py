@@ -207,6 +207,18 @@ def test_rollback_and_a_corrupt_version_in_the_listing(cli, tmp_path):
     assert model_store.ModelStore(tmp_path / "models").active_name() is None
 
 
+def test_the_analyzer_follows_the_active_version_without_a_restart(cli, monkeypatch):
+    monkeypatch.setattr(model_store, "CHECK_SECONDS", 0)
+    ctx = ServiceContext.from_settings(cli.settings)  # what the web and the bot build once
+    text = "南关小区的充电桩坏了好几天"
+    before = ctx.analyzer(text).topic
+    seed_charging_corrections(cli, to_code="jtysj")
+    assert cli("retrain").exit_code == 0
+    assert ctx.analyzer(text).topic == "交通运输" != before
+    assert cli("rollback").exit_code == 0
+    assert ctx.analyzer(text).topic == before
+
+
 # --- department routing learned from corrections ----------------------------------------------
 
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+import nlp
 from nlp import department, retrain
 from nlp.model_store import ModelStore, StoreError, use_model_dir
 from nlp.segment import clean_text, content_words, segment
@@ -139,6 +140,17 @@ def test_the_shipped_recipe_is_cross_validated_once_and_cached(store, data_dir, 
     monkeypatch.setattr(retrain, "topic_cv", lambda *a: calls.append(a) or real(*a))
     run(store, data_dir, retrain.CountyData(topic=AGREEING[:-1]))
     assert len(calls) == 1  # the candidate only; the shipped recipe's scores were cached
+
+
+def test_serving_picks_up_a_retrained_version_and_a_rollback(store, data_dir):
+    use_model_dir(store.root, check_seconds=0)
+    text = "南关小区的充电桩坏了好几天"
+    shipped_topic = nlp.analyze(text).topic
+    county = retrain.CountyData(topic=AGREEING + charging_corrections("交通运输"))
+    assert run(store, data_dir, county).status == "activated"
+    assert nlp.analyze(text).topic == "交通运输"
+    store.rollback()
+    assert nlp.analyze(text).topic == shipped_topic
 
 
 def test_departments_are_learned_from_enough_corrections(store, data_dir):
