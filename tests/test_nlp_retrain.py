@@ -12,7 +12,7 @@ from sqlalchemy import select
 from minyi.cli import main
 from minyi.db import make_session_factory
 from minyi.errors import PermissionDenied
-from minyi.models import Rating, RoutingCorrection
+from minyi.models import Channel, Rating, RoutingCorrection, Ticket
 from minyi.services import learning, ratings, tickets
 from minyi.services.actors import Actor
 from minyi.services.context import ServiceContext
@@ -220,6 +220,30 @@ def test_the_analyzer_follows_the_active_version_without_a_restart(cli, monkeypa
 
 
 # --- department routing learned from corrections ----------------------------------------------
+
+
+def test_routing_learns_a_department_from_enough_corrections(cli, monkeypatch):
+    monkeypatch.setattr(model_store, "CHECK_SECONDS", 0)
+    seed_charging_corrections(cli, to_code="cgj")
+    factory = make_session_factory(cli.engine)
+    construction = FakeAnalysis("城乡建设", 0.97)
+
+    def route(settings, text):
+        ctx = ServiceContext.from_settings(settings, analyzer=lambda _: construction)
+        view = tickets.submit_complaint(factory, ctx, text=text, channel=Channel.WEB)
+        with factory() as session:
+            ticket = session.scalar(select(Ticket).where(Ticket.number == view.number))
+            return ticket.department.code if ticket.department_id else None
+
+    text = "南关小区的充电桩坏了好几天"
+    assert route(cli.settings, text) == "zjj"  # keywords: no hit, the first candidate
+    assert cli("retrain").exit_code == 0
+    assert route(cli.settings, text) == "cgj"  # like the 24 texts staff sent to 城管局
+    assert route(cli.settings, "南关小区电梯经常停运") == "zjj"  # not that kind of text
+    stricter = cli.settings.model_copy(
+        update={"nlp": cli.settings.nlp.model_copy(update={"min_corrections_per_department": 30})}
+    )
+    assert route(stricter, text) == "zjj"  # 24 corrections are not enough for this county
 
 
 def test_corrections_are_read_on_postgresql_too(session, ctx, departments):
