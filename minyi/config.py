@@ -285,7 +285,7 @@ class NlpSettings(_Section):
     praise_threshold: float = Field(0.8, ge=0.0, le=1.0)
     # Where `minyi nlp retrain` keeps model versions; the web, bot and worker serve the
     # active one (checked every few seconds), the shipped models when there is none.
-    model_dir: str = "var/nlp"
+    model_dir: str = Field("var/nlp", min_length=1)
     # Routing corrections a department needs before texts like them are routed to it by what
     # staff taught (nlp.department); below that its keywords decide.
     min_corrections_per_department: int = Field(20, ge=1)

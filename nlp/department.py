@@ -58,11 +58,13 @@ def train(
     reference_texts: list[str],
     *,
     min_examples: int,
+    reference_features: list[list[str]] | None = None,
 ) -> tuple[TopicModel | None, dict]:
     """The centroid model of the departments with at least `min_examples` corrections.
 
     `examples` are (text, department code) pairs; `reference_texts` the board's messages
-    (for the IDF weights and the thresholds). Returns (model or None, report); the report
+    (for the IDF weights and the thresholds), or their topic features when the caller has
+    them already (`reference_features`). Returns (model or None, report); the report
     gives per department the corrections, the threshold and the leave-one-out share of its
     own corrections that the model sends back to it.
     """
@@ -77,9 +79,12 @@ def train(
     }
     if not learned:
         return None, report
-    own = [(text, code) for text, code in examples if code in counts]
-    own_feats = [_features(text) for text, _ in own]
-    ref_feats = [_features(text) for text in reference_texts]
+    own_feats = [_features(text) for text, _ in examples]
+    ref_feats = (
+        reference_features
+        if reference_features is not None
+        else [_features(text) for text in reference_texts]
+    )
     vec = TfidfVectorizer(
         analyzer=_identity,
         lowercase=False,
@@ -92,7 +97,7 @@ def train(
     vec.fit(own_feats + ref_feats)
     x_own = vec.transform(own_feats)
     x_ref = vec.transform(ref_feats) if ref_feats else None
-    codes = np.array([code for _, code in own])
+    codes = np.array([code for _, code in examples])
     centroids = np.zeros((len(learned), x_own.shape[1]), dtype=np.float32)
     thresholds = []
     for k, code in enumerate(learned):

@@ -681,10 +681,13 @@ def _build(store, ref, county, seen, active, changed, new, staging, min_departme
             shutil.copyfile(folder / artifact, staging / artifact)
     report = None
     if county.department:
+        # The board's messages, whole and as titles, set each department's bar.
         t = ref.topic()
-        reference_texts = [r.text for r in t["rows"]] + [r.title for r in t["rows"] if r.title]
         model, report = department_mod.train(
-            county.department, reference_texts, min_examples=min_department_examples
+            county.department,
+            [],
+            min_examples=min_department_examples,
+            reference_features=t["full"] + [f for f in t["titles"] if f is not None],
         )
         if model is not None:
             model.save(staging / department_mod.ARTIFACT)
