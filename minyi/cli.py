@@ -970,7 +970,27 @@ def _add_nlp_commands() -> None:
     # says where the core would route the text. A copy, so `python -m nlp.cli` is unchanged.
     commands = dict(nlp_cli.nlp.commands)
     commands["classify"] = _classify_command(nlp_cli.text_input)
-    main.add_command(click.Group(nlp_cli.nlp.name, commands=commands, help=nlp_cli.nlp.help))
+    # The county's own model versions ([nlp] model_dir): retrain, rollback, list.
+    from minyi import nlp_commands
+
+    for command in (nlp_commands.retrain_cmd, nlp_commands.rollback_cmd, nlp_commands.models_cmd):
+        commands[command.name] = command
+    main.add_command(
+        click.Group(
+            nlp_cli.nlp.name,
+            commands=commands,
+            help=nlp_cli.nlp.help,
+            callback=_serve_active_models,
+        )
+    )
+
+
+@click.pass_obj
+def _serve_active_models(runtime: Runtime) -> None:
+    # classify and evaluate score with the active version, as the web and the bot do.
+    from minyi.services.context import use_active_models
+
+    use_active_models(runtime.settings)
 
 
 def _classify_command(text_input) -> click.Command:

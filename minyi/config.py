@@ -283,6 +283,12 @@ class NlpSettings(_Section):
     review_threshold: float | None = Field(None, ge=0.0, le=1.0)
     # Request-type probability from which a text is filed as praise (表扬), not a complaint.
     praise_threshold: float = Field(0.8, ge=0.0, le=1.0)
+    # Where `minyi nlp retrain` keeps model versions; the web, bot and worker serve the
+    # active one (checked every few seconds), the shipped models when there is none.
+    model_dir: str = Field("var/nlp", min_length=1)
+    # Routing corrections a department needs before texts like them are routed to it by what
+    # staff taught (nlp.department); below that its keywords decide.
+    min_corrections_per_department: int = Field(20, ge=1)
     # First-level topic -> department code; a list means "choose among these by keywords".
     # Its keys (topics) and those of department_keywords (department codes) are data.
     topic_departments: dict[str, list[str]] = Field(

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
 
+from nlp.model_store import ACTIVE
 from nlp.segment import clean_text, content_words, segment
 from nlp.topic import TopicModel, softmax
 
@@ -123,18 +122,9 @@ def combine(
     return p / p.sum()
 
 
-_lock = threading.Lock()
-_model: TopicModel | None = None
-
-
 def model() -> TopicModel:
-    """The shipped request-type model, loaded once on first use (thread-safe)."""
-    global _model
-    if _model is None:
-        with _lock:
-            if _model is None:
-                _model = TopicModel.load(resources.files("nlp").joinpath("artifacts", ARTIFACT))
-    return _model
+    """The active request-type model (a retrained version's, else the shipped one)."""
+    return ACTIVE.get(ARTIFACT, TopicModel.load)
 
 
 def predict(

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from itertools import pairwise, repeat
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from nlp.keytable import KeyTable
+from nlp.model_store import ACTIVE
 from nlp.segment import MAX_CHARS, clean_text, segment
 
 log = logging.getLogger(__name__)
@@ -337,24 +337,15 @@ class SentimentModel:
         return np.array(owners, dtype=np.int64), np.array(ids, dtype=np.int64)
 
 
-_lock = threading.Lock()
-_model: SentimentModel | None = None
-
-
 def artifact_path() -> Path:
     """Where the shipped model lives inside the package."""
     return Path(str(resources.files("nlp").joinpath("artifacts", ARTIFACT_NAME)))
 
 
 def model() -> SentimentModel:
-    """The shipped model, loaded once on first use (thread-safe)."""
-    global _model
-    if _model is None:
-        with _lock:
-            if _model is None:
-                _model = SentimentModel.load(artifact_path())
-                log.debug("sentiment model loaded: %d features", len(_model))
-    return _model
+    """The active model: the county's active version when there is one (`nlp.model_store`),
+    else the shipped artifact; loaded once per version."""
+    return ACTIVE.get(ARTIFACT_NAME, SentimentModel.load)
 
 
 def _safe_inputs(tokens: object, text: object) -> tuple[list[str], str]:

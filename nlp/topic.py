@@ -11,9 +11,7 @@ import json
 import logging
 import math
 import re
-import threading
 from dataclasses import dataclass
-from importlib import resources
 from itertools import pairwise, repeat
 from operator import add
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nlp.keytable import KeyTable
+from nlp.model_store import ACTIVE
 from nlp.segment import clean_text, content_words, segment
 
 log = logging.getLogger(__name__)
@@ -310,18 +309,10 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-_model_lock = threading.Lock()
-_model: TopicModel | None = None
-
-
 def model() -> TopicModel:
-    """The shipped topic model, loaded once on first use (thread-safe)."""
-    global _model
-    if _model is None:
-        with _model_lock:
-            if _model is None:
-                _model = TopicModel.load(resources.files("nlp").joinpath("artifacts", ARTIFACT))
-    return _model
+    """The active topic model: the county's active version when there is one
+    (`nlp.model_store`), else the shipped artifact; loaded once per version."""
+    return ACTIVE.get(ARTIFACT, TopicModel.load)
 
 
 def classify_tokens(

@@ -37,6 +37,17 @@ def _cheap_password_hashing(monkeypatch):
     monkeypatch.setattr("minyi.services.staff.PASSWORD_METHOD", "pbkdf2:sha256:1000")
 
 
+@pytest.fixture(autouse=True)
+def _shipped_nlp_models():
+    """Every test starts and ends on the shipped nlp models: a retrained version activated
+    under one test's tmp_path must not serve the next test."""
+    from nlp.model_store import use_model_dir
+
+    use_model_dir(None)
+    yield
+    use_model_dir(None)
+
+
 @pytest.fixture
 def settings(tmp_path, monkeypatch):
     """Built-in defaults only: no config.toml or MINYI_* variable of the developer leaks in."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,8 @@ class ServiceContext:
         cls, settings: Settings, *, session_factory: sessionmaker | None = None, **kwargs: Any
     ) -> ServiceContext:
         """A context for `settings`; with `session_factory`, its database's imported years too."""
+        if settings.nlp.enabled:
+            use_active_models(settings)
         if "analyzer" not in kwargs and settings.nlp.enabled:
             kwargs["analyzer"] = default_analyzer()
             if kwargs["analyzer"] is not None:
@@ -69,6 +72,16 @@ class ServiceContext:
     def local_date(self, moment: datetime) -> date:
         """The county's calendar date of an aware `moment`."""
         return moment.astimezone(self.timezone).date()
+
+
+def use_active_models(settings: Settings) -> None:
+    """Have nlp serve the active retrained version under [nlp] model_dir (re-checked every
+    few seconds, so `minyi nlp retrain` and `rollback` take effect without a restart)."""
+    try:
+        from nlp.model_store import use_model_dir
+    except ImportError:
+        return
+    use_model_dir(Path(settings.nlp.model_dir))
 
 
 def default_analyzer() -> Callable[[str], Any] | None:

@@ -66,6 +66,8 @@ RULES: dict[str, Rule] = {
         frozenset({ADMIN}),
     ),
     "audit.view": Rule("查看审计日志", "read the audit log", frozenset({ADMIN})),
+    # The county's corrections and rated comments, read to retrain the nlp models.
+    "nlp.retrain": Rule("用本县数据重新训练模型", "retrain the nlp models", frozenset({ADMIN})),
 }
 
 

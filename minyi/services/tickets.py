@@ -496,7 +496,11 @@ def department_for_topic(
 def choose_department_code(
     ctx: ServiceContext, topic: str | None, text: str, active_codes: Collection[str]
 ) -> str | None:
-    """The rule of `department_for_topic` on a known set of active department codes."""
+    """The rule of `department_for_topic` on a known set of active department codes.
+
+    A candidate with [nlp] min_corrections_per_department routing corrections takes the
+    texts like those staff sent it (learned by `minyi nlp retrain`); keywords decide the rest.
+    """
     candidates = [
         code
         for code in ctx.settings.nlp.topic_departments.get(topic or "", [])
@@ -504,10 +508,27 @@ def choose_department_code(
     ]
     if not candidates:
         return None
+    learned = learned_department_code(ctx, text, candidates)
+    if learned is not None:
+        return learned
     keywords = ctx.settings.nlp.department_keywords
     hits = {code: sum(text.count(k) for k in keywords.get(code, [])) for code in candidates}
     best = max(candidates, key=lambda code: hits[code])  # first among equals
     return best if hits[best] > 0 else candidates[0]
+
+
+def learned_department_code(ctx: ServiceContext, text: str, candidates: list[str]) -> str | None:
+    """The candidate whose routing corrections `text` is like (nlp.department), once it has
+    enough of them; None before any retrain, with NLP off, or when no candidate matches."""
+    if not ctx.settings.nlp.enabled:
+        return None
+    try:
+        from nlp import department
+    except ImportError:
+        return None
+    minimum = ctx.settings.nlp.min_corrections_per_department
+    suggestion = department.suggest(text, candidates, min_examples=minimum)
+    return suggestion.code if suggestion is not None else None
 
 
 def get_ticket(session: Session, number_or_id: object, *, for_update: bool = False) -> Ticket:
