@@ -24,6 +24,17 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
     "follow_up.complete": ("差评反馈市民", "差评 answered to the citizen"),
     "appeal.request": ("申请排除评价", "exclusion appeal filed"),
     "appeal.decide": ("审核排除申诉", "exclusion appeal decided"),
+    "survey.create": ("新建问卷", "survey created"),
+    "survey.edit": ("修改问卷草稿", "survey draft edited"),
+    "survey.import": ("导入问卷定义", "survey definition imported"),
+    "survey.publish": ("发布问卷", "survey published"),
+    "survey.copy": ("复制问卷", "survey copied"),
+    "survey.archive": ("归档问卷", "survey archived"),
+    "survey.open_round": ("开始调查轮次", "survey round opened or planned"),
+    "survey.close_round": ("结束调查轮次", "survey round closed"),
+    "survey.schedule": ("设置定期调查", "recurring rounds scheduled"),
+    "survey.unschedule": ("停止定期调查", "recurring rounds stopped"),
+    "survey.invitations": ("生成邀请链接", "invitation links made"),
 }
 
 

@@ -55,6 +55,15 @@ RULES: dict[str, Rule] = {
     "rating.decide_appeal": Rule("审核申诉", "decide appeals", frozenset({ADMIN})),
     "staff.manage": Rule("管理工作人员账号", "manage staff accounts", frozenset({ADMIN})),
     "audit.view": Rule("查看审计日志", "read the audit log", frozenset({ADMIN})),
+    # Surveys: analysts and admins design them, run their rounds and read every result; an
+    # officer reads the results of the questions tied to their own department, nothing else.
+    "survey.manage": Rule(
+        "设计和管理问卷", "design surveys and run their rounds", frozenset({ADMIN, ANALYST})
+    ),
+    "survey.results": Rule(
+        "查看问卷结果", "read survey results", frozenset({ADMIN, ANALYST, OFFICER})
+    ),
+    "survey.export": Rule("导出问卷答卷", "export survey responses", frozenset({ADMIN, ANALYST})),
 }
 
 

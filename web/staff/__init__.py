@@ -9,7 +9,13 @@ from __future__ import annotations
 from flask import Flask
 from flask_wtf.csrf import generate_csrf
 
-from web.staff import accounts, auth, followups, home  # noqa: F401  (each registers routes on bp)
+from web.staff import (  # noqa: F401  (each registers routes on bp)
+    accounts,
+    auth,
+    followups,
+    home,
+    surveys,
+)
 from web.staff.auth import login_manager, require_staff  # noqa: F401
 from web.staff.common import bp  # noqa: F401
 
