@@ -389,6 +389,38 @@ def survey_rounds(session: Session, slug: object, *, actor: Actor) -> list[Round
     return rounds.survey_rounds(session, slug)
 
 
+def rounds_revision(session: Session, slug: object) -> str:
+    """A fingerprint of a survey's rounds and schedule: what a rounds page was made from.
+
+    Round changes name it, so a second click on "open" or "plan" (or a page left open while
+    the worker opened a round) changes nothing.
+    """
+    survey = catalog.get_survey(session, slug)
+    state = session.execute(
+        select(SurveyRound.id, SurveyRound.status)
+        .where(SurveyRound.survey_id == survey.id)
+        .order_by(SurveyRound.id)
+    ).all()
+    schedule = session.scalar(
+        select(func.max(SurveySchedule.id)).where(
+            SurveySchedule.survey_id == survey.id, SurveySchedule.active.is_(True)
+        )
+    )
+    text = json.dumps([[i, str(s)] for i, s in state] + [schedule])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _check_rounds_revision(session: Session, slug: object, revision: object) -> None:
+    survey = catalog.get_survey(session, slug)
+    session.execute(select(Survey.id).where(Survey.id == survey.id).with_for_update())
+    if revision != rounds_revision(session, slug):
+        raise IllegalTransition(
+            "调查轮次在您打开页面后已有变化（或这是一次重复提交），未做任何修改。请查看最新情况后再操作。",
+            "The rounds changed after this page was opened (or the form was sent twice);"
+            " nothing was changed. Check them again and retry.",
+        )
+
+
 def survey_schedule(session: Session, slug: object, *, actor: Actor) -> ScheduleView | None:
     require(actor, "survey.manage")
     return rounds.active_schedule(session, slug)
@@ -408,11 +440,13 @@ def open_round(
     ctx: ServiceContext,
     slug: object,
     *,
+    revision: object,
     actor: Actor,
     **options: Any,
 ) -> RoundView:
     """A one-off round, now or planned (the engine's open_round takes the options)."""
     require(actor, "survey.manage")
+    _check_rounds_revision(session, slug, revision)
     opened = rounds.open_round(session, ctx, slug, **options)
     _audit(
         session,
@@ -431,9 +465,16 @@ def open_round(
 
 
 def close_round(
-    session: Session, ctx: ServiceContext, slug: object, round_id: int, *, actor: Actor
+    session: Session,
+    ctx: ServiceContext,
+    slug: object,
+    round_id: int,
+    *,
+    revision: object,
+    actor: Actor,
 ) -> RoundView:
     require(actor, "survey.manage")
+    _check_rounds_revision(session, slug, revision)
     _round_of(session, slug, round_id)
     closed = rounds.close_round(session, ctx, round_id)
     _audit(session, ctx, actor, "survey.close_round", closed.slug, after={"round_id": closed.id})
@@ -441,10 +482,17 @@ def close_round(
 
 
 def schedule_rounds(
-    session: Session, ctx: ServiceContext, slug: object, *, actor: Actor, **options: Any
+    session: Session,
+    ctx: ServiceContext,
+    slug: object,
+    *,
+    revision: object,
+    actor: Actor,
+    **options: Any,
 ) -> ScheduleView:
     """Recurring rounds (the engine's schedule_survey takes the options)."""
     require(actor, "survey.manage")
+    _check_rounds_revision(session, slug, revision)
     schedule = rounds.schedule_survey(session, ctx, slug, **options)
     _audit(
         session,
@@ -457,8 +505,11 @@ def schedule_rounds(
     return schedule
 
 
-def stop_schedule(session: Session, ctx: ServiceContext, slug: object, *, actor: Actor) -> int:
+def stop_schedule(
+    session: Session, ctx: ServiceContext, slug: object, *, revision: object, actor: Actor
+) -> int:
     require(actor, "survey.manage")
+    _check_rounds_revision(session, slug, revision)
     stopped = rounds.stop_schedule(session, ctx, slug)
     if stopped:
         _audit(session, ctx, actor, "survey.unschedule", str(slug))

@@ -559,3 +559,205 @@ def test_archiving_is_refused_while_a_round_is_open(
         data={"csrf_token": token(client), "_rev": current, "title.zh": "再改"},
     )
     assert edit.status_code == 409 and "已归档" in page_text(edit)
+
+
+# -- rounds ----------------------------------------------------------------------------------
+
+
+def rounds_revision(client, slug=SLUG) -> str:
+    html = client.get(f"/staff/surveys/{slug}/rounds").get_data(as_text=True)
+    return re.search(r'name="_rev" value="([0-9a-f]+)"', html).group(1)
+
+
+def survey_rounds(session_factory, slug=SLUG):
+    from surveys import rounds
+
+    with session_factory() as session:
+        return rounds.survey_rounds(session, slug)
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("role", list(USERS))
+def test_rounds_pages_by_role(web_app, staff_world, session_factory, ctx, designed, role):
+    client = signed_in(web_app, role)
+    assert client.get(f"/staff/surveys/{SLUG}/rounds").status_code == MANAGERS[role]
+    for suffix in ("/rounds/open", "/rounds/schedule", "/rounds/unschedule"):
+        response = client.post(
+            f"/staff/surveys/{SLUG}{suffix}", data={"csrf_token": token(client), "kind": "monthly"}
+        )
+        assert response.status_code == (403 if MANAGERS[role] == 403 else 409), suffix
+    assert survey_rounds(session_factory) == []
+
+
+def test_an_analyst_opens_plans_and_closes_rounds(
+    web_app, staff_world, session_factory, ctx, clock, designed
+):
+    client = signed_in(web_app, "analyst")
+    # Today is Wednesday 2026-11-25, 10:00 in Beijing.
+    form = {
+        "csrf_token": token(client),
+        "_rev": rounds_revision(client),
+        "closes_at": "2026-11-30",
+        "remind_hours": "12",
+    }
+    opened = client.post(f"/staff/surveys/{SLUG}/rounds/open", data=form)
+    assert opened.status_code == 302 and "done=opened" in opened.headers["Location"]
+    (round_,) = survey_rounds(session_factory)
+    assert (round_.number, str(round_.status)) == (1, "open")
+    assert round_.closes_at.isoformat() == "2026-11-30T16:00:00+00:00"  # end of the 30th, local
+    # The same form again (a double click) changes nothing.
+    again = client.post(f"/staff/surveys/{SLUG}/rounds/open", data=form)
+    assert again.status_code == 409 and len(survey_rounds(session_factory)) == 1
+    # With a fresh page the engine's own rule refuses a second open round.
+    second = client.post(
+        f"/staff/surveys/{SLUG}/rounds/open", data=form | {"_rev": rounds_revision(client)}
+    )
+    assert second.status_code == 409 and "请先结束" in page_text(second)
+    # A planned round: later opening, and times out of order are refused with what was typed.
+    bad = client.post(
+        f"/staff/surveys/{SLUG}/rounds/open",
+        data=form
+        | {
+            "_rev": rounds_revision(client),
+            "opens_at": "2026-12-10T09:00",
+            "closes_at": "2026-12-01T09:00",
+        },
+    )
+    assert bad.status_code == 400 and "结束时间须晚于开始时间" in page_text(bad)
+    assert 'value="2026-12-10T09:00"' in bad.get_data(as_text=True)
+    nonsense = client.post(
+        f"/staff/surveys/{SLUG}/rounds/open",
+        data=form | {"_rev": rounds_revision(client), "opens_at": "next week"},
+    )
+    assert nonsense.status_code == 400 and "2026-12-31T18:00" in page_text(nonsense)
+    closed = client.post(
+        f"/staff/surveys/{SLUG}/rounds/{round_.id}/close",
+        data={"csrf_token": token(client), "_rev": rounds_revision(client)},
+    )
+    assert closed.status_code == 302
+    planned = client.post(
+        f"/staff/surveys/{SLUG}/rounds/open",
+        data=form
+        | {
+            "_rev": rounds_revision(client),
+            "opens_at": "2026-12-01T09:00",
+            "closes_at": "2026-12-08T18:00",
+            "invitation_only": "1",
+        },
+    )
+    assert planned.status_code == 302 and "done=planned" in planned.headers["Location"]
+    latest = survey_rounds(session_factory)[0]
+    assert (latest.number, str(latest.status), latest.invitation_only) == (None, "scheduled", True)
+    assert latest.opens_at.isoformat() == "2026-12-01T01:00:00+00:00"
+    page = page_text(client.get(f"/staff/surveys/{SLUG}/rounds"))
+    assert "已计划" in page and "2026-12-01 09:00" in page and "第 1 轮" in page
+
+
+def test_recurring_rounds_are_scheduled_and_stopped(
+    web_app, staff_world, session_factory, ctx, designed
+):
+    from surveys import rounds
+
+    client = signed_in(web_app, "analyst")
+    form = {
+        "csrf_token": token(client),
+        "_rev": rounds_revision(client),
+        "kind": "cron",
+        "cron": "0 9 * * 1-",
+        "open_days": "5",
+        "remind_hours": "24",
+        "invite_subscribers": "1",
+    }
+    bad = client.post(f"/staff/surveys/{SLUG}/rounds/schedule", data=form)
+    assert bad.status_code == 400 and "cron 表达式无效" in page_text(bad)
+    assert 'value="0 9 * * 1-"' in bad.get_data(as_text=True)
+    for typed, message in (
+        ({"open_days": "200"}, "每轮开放天数须为 1-92"),
+        ({"kind": "weekly"}, "未知周期"),
+        ({"remind_hours": "soon"}, "提前提醒小时数须为 0-720"),
+    ):
+        refused = client.post(
+            f"/staff/surveys/{SLUG}/rounds/schedule", data=form | {"cron": "0 9 * * 1"} | typed
+        )
+        assert refused.status_code == 400 and message in page_text(refused), typed
+    with session_factory() as session:
+        assert rounds.active_schedule(session, SLUG) is None
+    saved = client.post(
+        f"/staff/surveys/{SLUG}/rounds/schedule", data=form | {"cron": "0 9 * * 1"}
+    )
+    assert saved.status_code == 302
+    with session_factory() as session:
+        schedule = rounds.active_schedule(session, SLUG)
+    assert (schedule.kind, schedule.cron, schedule.open_days) == ("cron", "0 9 * * 1", 5)
+    page = page_text(client.get(f"/staff/surveys/{SLUG}/rounds"))
+    # Wednesday 2026-11-25: the next Monday 09:00 is the 30th.
+    assert "下一轮开始： 2026-11-30 09:00" in page, page[page.index("定期调查") :][:600]
+    monthly = client.post(
+        f"/staff/surveys/{SLUG}/rounds/schedule",
+        data=form | {"_rev": rounds_revision(client), "kind": "monthly", "cron": "ignored"},
+    )
+    assert monthly.status_code == 302
+    with session_factory() as session:
+        assert rounds.active_schedule(session, SLUG).cron == "0 9 1 * *"
+    stopped = client.post(
+        f"/staff/surveys/{SLUG}/rounds/unschedule",
+        data={"csrf_token": token(client), "_rev": rounds_revision(client)},
+    )
+    assert stopped.status_code == 302
+    with session_factory() as session:
+        assert rounds.active_schedule(session, SLUG) is None
+
+
+def test_invitation_progress_and_links(web_app, staff_world, session_factory, ctx, designed):
+    from minyi.models import OutboxMessage
+    from minyi.services.outbox import mark_sent
+    from surveys import rounds
+    from surveys.responses import Respondent, submit_response
+    from tests.builders import make_citizen
+
+    with session_factory.begin() as session:
+        for _ in range(3):
+            make_citizen(session).subscribed = True
+        round_id = rounds.open_round(session, ctx, SLUG, invite_subscribers=True).id
+        rounds.invite_subscribers(session, ctx, round_id)
+        first = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).first()
+        mark_sent(session, first.id)
+        citizen = session.get(type(make_citizen(session)), first.citizen_id)
+        submit_response(
+            session,
+            ctx,
+            round_id,
+            Respondent.of_citizen(citizen),
+            answers={"overall": 5, "how": "hall"},
+        )
+    client = signed_in(web_app, "analyst")
+    html = client.get(f"/staff/surveys/{SLUG}/rounds").get_data(as_text=True)
+    facts = dict(re.findall(r"<dt>([^<]+)</dt><dd>(\d+)", html))
+    assert facts == {"已邀请": "3", "已发送": "1", "已回答": "1", "已提醒": "0"}
+    made = client.post(
+        f"/staff/surveys/{SLUG}/rounds/{round_id}/links",
+        data={"csrf_token": token(client), "count": "3"},
+    )
+    assert made.status_code == 200
+    links = re.findall(r"http://[^\s<]+/s/county-2026\?t=[\w-]+", made.get_data(as_text=True))
+    assert len(set(links)) == 3
+    for typed in ("0", "many", "100001"):
+        refused = client.post(
+            f"/staff/surveys/{SLUG}/rounds/{round_id}/links",
+            data={"csrf_token": token(client), "count": typed},
+        )
+        assert refused.status_code == 400 and "邀请数量须为 1-100000" in page_text(refused)
+    forged = client.post(
+        f"/staff/surveys/{SLUG}/rounds/{round_id}/links", data={"csrf_token": "x", "count": "5"}
+    )
+    assert forged.status_code == 400
+    with session_factory() as session:
+        assert rounds.round_progress(session, round_id)["invitations"] == 6
+    # Another survey's round is not this survey's.
+    with session_factory.begin() as session:
+        catalog.import_survey(session, ctx, definition(staff_world.own.code) | {"slug": "other"})
+    elsewhere = client.post(
+        f"/staff/surveys/other/rounds/{round_id}/close",
+        data={"csrf_token": token(client), "_rev": rounds_revision(client, "other")},
+    )
+    assert elsewhere.status_code == 404

@@ -14,6 +14,7 @@ from web.staff import (  # noqa: F401  (each registers routes on bp)
     auth,
     followups,
     home,
+    survey_rounds,
     surveys,
 )
 from web.staff.auth import login_manager, require_staff  # noqa: F401

@@ -68,10 +68,10 @@ def question_from_form(
     if kind == "multiple":
         for name in ("min", "max"):
             if form.get(name, "").strip():
-                entry[name] = _number(form[name])
+                entry[name] = number_of(form[name])
     if kind == "text":
         if form.get("max_chars", "").strip():
-            entry["max_chars"] = _number(form["max_chars"])
+            entry["max_chars"] = number_of(form["max_chars"])
         if form.get("complaint") == "1":
             entry["complaint"] = True
     if kind == "rubric":
@@ -162,7 +162,8 @@ def text_of(form: Mapping[str, str], name: str, *, required: bool = False) -> di
     return {"zh": zh} | ({"en": en} if en else {})
 
 
-def _number(typed: str) -> int | str:
+def number_of(typed: str) -> int | str:
+    """A typed whole number as an int; anything else as typed, for the engine to refuse."""
     typed = typed.strip()
     return int(typed) if re.fullmatch(r"-?[0-9]{1,6}", typed) else typed
 
@@ -175,5 +176,5 @@ def _condition_values(typed: str, source_kind: str | None) -> list[int | str]:
     """The accepted answers as typed ("1, 2" or "hall、agent"): numbers for a numeric source."""
     tokens = [token for token in _SEPARATORS.split(typed) if token]
     if source_kind in SCALES:
-        return [_number(token) for token in tokens]
+        return [number_of(token) for token in tokens]
     return tokens

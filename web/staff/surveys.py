@@ -62,7 +62,7 @@ PREVIEW_POLICY = (
 )
 
 
-def _manager():
+def survey_manager():
     """The signed-in account, which must be allowed to design surveys (a 403 otherwise)."""
     actor = staff_actor()
     require(actor, "survey.manage")
@@ -83,7 +83,7 @@ class Outcome:
     path: str | None = None  # the JSON path of a refused definition
 
 
-def _attempt(change) -> Outcome:
+def attempt_change(change) -> Outcome:
     """Run `change(session)` in the request's session and commit it, unless it is refused.
 
     A forged or expired CSRF token is refused before anything is read; a 404 or 403 is raised
@@ -122,11 +122,11 @@ def surveys():
 
 @bp.route("/surveys/new", methods=["GET", "POST"])
 def new_survey():
-    actor = _manager()
+    actor = survey_manager()
     values = request.form if request.method == "POST" else {}
     outcome = Outcome()
     if request.method == "POST":
-        outcome = _attempt(
+        outcome = attempt_change(
             lambda session: staff_surveys.create_survey(
                 session,
                 service_context(),
@@ -151,7 +151,7 @@ def new_survey():
 
 @bp.route("/surveys/import", methods=["GET", "POST"])
 def import_survey():
-    actor = _manager()
+    actor = survey_manager()
     typed = request.form.get("definition", "")
     outcome = Outcome()
     if request.method == "POST":
@@ -161,7 +161,7 @@ def import_survey():
             source = upload.read()
             # Refused, the file's text comes back in the box to be corrected there.
             typed = source.decode("utf-8", "replace").lstrip("\ufeff")
-        outcome = _attempt(
+        outcome = attempt_change(
             lambda session: staff_surveys.import_definition(
                 session, service_context(), source, actor=actor
             )
@@ -200,16 +200,16 @@ def _workbench_page(slug: str, *, error=None, typed=None, status: int = 200, don
 
 @bp.get("/surveys/<slug>")
 def survey(slug: str):
-    _manager()
+    survey_manager()
     return _workbench_page(slug, done=_done())
 
 
 def _save(slug: str, data_of, *, done: str = "saved", typed=None):
     """Save the definition `data_of(workbench)` gives; back to the survey page either way."""
-    actor = _manager()
+    actor = survey_manager()
     bench = staff_surveys.workbench(read_session(), slug, actor=actor)
     revision = request.form.get("_rev")
-    outcome = _attempt(
+    outcome = attempt_change(
         lambda session: staff_surveys.save_definition(
             session, service_context(), slug, data_of(bench), revision=revision, actor=actor
         )
@@ -259,9 +259,9 @@ def move_question(slug: str, key: str):
 
 @bp.post("/surveys/<slug>/publish")
 def publish_survey(slug: str):
-    actor = _manager()
+    actor = survey_manager()
     revision = request.form.get("_rev")
-    outcome = _attempt(
+    outcome = attempt_change(
         lambda session: staff_surveys.publish_survey(
             session, service_context(), slug, revision=revision, actor=actor
         )
@@ -273,8 +273,8 @@ def publish_survey(slug: str):
 
 @bp.post("/surveys/<slug>/archive")
 def archive_survey(slug: str):
-    actor = _manager()
-    outcome = _attempt(
+    actor = survey_manager()
+    outcome = attempt_change(
         lambda session: staff_surveys.archive_survey(session, service_context(), slug, actor=actor)
     )
     if outcome.error is not None:
@@ -284,9 +284,9 @@ def archive_survey(slug: str):
 
 @bp.post("/surveys/<slug>/copy")
 def copy_survey(slug: str):
-    actor = _manager()
+    actor = survey_manager()
     new_slug = request.form.get("new_slug", "").strip()
-    outcome = _attempt(
+    outcome = attempt_change(
         lambda session: staff_surveys.copy_survey(
             session, service_context(), slug, new_slug, actor=actor
         )
@@ -301,7 +301,7 @@ def copy_survey(slug: str):
 @bp.get("/surveys/<slug>/definition.json")
 def survey_definition(slug: str):
     """The definition file, as `minyi survey export-definition` prints it."""
-    actor = _manager()
+    actor = survey_manager()
     version = request.args.get("version", type=int)
     definition = staff_surveys.export_definition(
         read_session(), slug, actor=actor, version=version
@@ -317,7 +317,7 @@ def survey_definition(slug: str):
 @bp.get("/surveys/<slug>/preview")
 def survey_preview(slug: str):
     """The answering page of a version, inert, for the designer's phone-sized frame."""
-    actor = _manager()
+    actor = survey_manager()
     bench = staff_surveys.workbench(
         read_session(), slug, actor=actor, version=request.args.get("version", type=int)
     )
@@ -343,7 +343,7 @@ def edit_question(slug: str, key: str):
 
 
 def _question_page(slug: str, key: str | None):
-    actor = _manager()
+    actor = survey_manager()
     session = read_session()
     bench = staff_surveys.workbench(session, slug, actor=actor)
     questions = bench.data["questions"]
@@ -362,7 +362,7 @@ def _question_page(slug: str, key: str | None):
             entry = forms.question_from_form(request.form, kind, earlier=earlier)
             data = staff_surveys.with_question(bench.data, entry, index=index)
             revision = request.form.get("_rev")
-            outcome = _attempt(
+            outcome = attempt_change(
                 lambda s: staff_surveys.save_definition(
                     s, service_context(), slug, data, revision=revision, actor=actor
                 )
