@@ -574,13 +574,17 @@ def survey_results(
     actor: Actor,
     round_number: int | None = None,
     previous_number: int | None = None,
-) -> StaffResults:
+) -> StaffResults | None:
     """A round's results (the latest opened when None) and its comparison with the previous
-    round (or round `previous_number`), limited to what this account may read."""
+    round (or round `previous_number`), limited to what this account may read; None for a
+    manager when no round has opened yet."""
     require(actor, "survey.results", department_id=actor.department_id)
     manager = allowed(actor, "survey.manage")
     if not manager and not any(row.slug == slug for row in survey_list(session, actor=actor)):
         raise NotFound(f"找不到问卷 {slug}", f"unknown survey {slug}")
+    opened = [r for r in rounds.survey_rounds(session, slug) if r.number is not None]
+    if not opened and round_number is None and manager:
+        return None  # nothing to show yet (an officer's page of such a survey is a 404)
     round_ = rounds.get_round(session, slug, round_number)
     previous = (
         rounds.get_round(session, slug, previous_number) if previous_number is not None else None
@@ -608,7 +612,6 @@ def survey_results(
         comparison,
         questions={k: v for k, v in comparison["questions"].items() if k in keys},
     )
-    opened = [r for r in rounds.survey_rounds(session, slug) if r.number is not None]
     return StaffResults(
         slug=view.slug,
         round=view,
@@ -621,10 +624,16 @@ def survey_results(
     )
 
 
-def check_export(session: Session, slug: object, *, actor: Actor) -> str:
-    """The survey's slug when this account may export its responses (refused otherwise)."""
+def check_export(
+    session: Session, slug: object, *, actor: Actor, round_number: int | None = None
+) -> str:
+    """The survey's slug when this account may export its responses (and the round exists),
+    checked before a download starts streaming."""
     require(actor, "survey.export")
-    return catalog.get_survey(session, slug).slug
+    survey = catalog.get_survey(session, slug)
+    if round_number is not None:
+        rounds.get_round(session, survey.slug, round_number)
+    return survey.slug
 
 
 def _question_departments(session: Session, version_id: int | None) -> dict[str, int | None]:

@@ -761,3 +761,198 @@ def test_invitation_progress_and_links(web_app, staff_world, session_factory, ct
         data={"csrf_token": token(client), "_rev": rounds_revision(client, "other")},
     )
     assert elsewhere.status_code == 404
+
+
+# -- results ---------------------------------------------------------------------------------
+
+
+def answer_round(session_factory, ctx, round_id, answers_list, prefix="browser"):
+    from surveys.responses import Respondent, submit_response
+
+    with session_factory.begin() as session:
+        for index, answers in enumerate(answers_list):
+            submit_response(
+                session,
+                ctx,
+                round_id,
+                Respondent.web(f"{prefix}-{round_id:06d}-{index:08d}"),
+                answers=answers,
+            )
+
+
+@pytest.fixture
+def two_rounds(session_factory, ctx, clock, settings, designed):
+    """Round 1: ten middling answers; round 2: ten glowing ones (a clear rise)."""
+    from surveys import rounds
+
+    settings.indicators.min_denominator = 5
+    with session_factory.begin() as session:
+        first = rounds.open_round(session, ctx, SLUG).id
+    answer_round(
+        session_factory,
+        ctx,
+        first,
+        [{"overall": 2 + i % 2, "recommend": 6, "how": "hall"} for i in range(10)],
+    )
+    with session_factory.begin() as session:
+        rounds.close_round(session, ctx, first)
+        second = rounds.open_round(session, ctx, SLUG).id
+    answer_round(
+        session_factory,
+        ctx,
+        second,
+        [
+            {"overall": 5 - i % 2, "recommend": 9 + i % 2, "how": "hall" if i % 2 else "online"}
+            for i in range(10)
+        ],
+    )
+    return first, second
+
+
+RESULTS = {"admin": 200, "analyst": 200, "officer": 200, "other_officer": 404}
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("role", list(USERS))
+def test_results_and_exports_by_role(web_app, staff_world, two_rounds, role):
+    client = signed_in(web_app, role)
+    response = client.get(f"/staff/surveys/{SLUG}/results")
+    assert response.status_code == RESULTS[role]
+    if role == "officer":
+        # Only the rating tied to the officer's department; no NPS, choices or export links.
+        text = page_text(response)
+        assert "总体评价" in text and "推荐可能性" not in text and "办理方式" not in text
+        assert "仅显示与本部门相关的问题" in text
+        assert "export.csv" not in response.get_data(as_text=True)
+    for fmt in ("csv", "xlsx"):
+        exported = client.get(f"/staff/surveys/{SLUG}/export.{fmt}?round=2")
+        assert exported.status_code == (200 if MANAGERS[role] == 200 else 403), fmt
+    assert client.get(f"/staff/surveys/{SLUG}/results?round=9").status_code == 404
+    assert client.get("/staff/surveys/nope/results").status_code == 404
+
+
+def test_results_show_intervals_nps_and_flag_only_significant_changes(
+    web_app, staff_world, two_rounds
+):
+    client = signed_in(web_app, "analyst")
+    html = client.get(f"/staff/surveys/{SLUG}/results").get_data(as_text=True)
+    text = page_text(client.get(f"/staff/surveys/{SLUG}/results"))
+    assert "第 2 轮" in text and "答卷数 10" in text
+    assert "平均分 4.50 （95% 区间" in text  # 5,4,5,4… and its t interval
+    assert "NPS 100.0" in text and "推荐者 10 · 中立者 0 · 贬损者 0" in text
+    assert "满意率（4-5 分） 100.0%" in text
+    # The comparison with round 1: the rating's mean rose from 2.50, flagged; the choice of
+    # "hall" went from 100% to 50%, which at these sizes is flagged too; "online" as well.
+    assert "平均分：2.50 → 4.50" in text and "显著上升" in text
+    assert html.count('class="chart-flag') == text.count("显著上升") + text.count("显著下降")
+    assert "<svg" in html and "cdn" not in html.lower()
+    first = page_text(client.get(f"/staff/surveys/{SLUG}/results?round=1"))
+    assert "这是第一轮" in first and "显著" not in first.replace("标为“显著”", "")
+    # Comparing round 2 with itself changes nothing, so nothing is flagged.
+    same = client.get(f"/staff/surveys/{SLUG}/results?round=2&compare=2").get_data(as_text=True)
+    assert "chart-flag" not in same and "平均分：4.50 → 4.50" in page_text_of(same)
+
+
+def page_text_of(html: str) -> str:
+    main = html[html.index("<main") : html.index("</main>")]
+    return html_entities.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", main)))
+
+
+def test_exports_stream_the_engines_rows(web_app, staff_world, session_factory, ctx, two_rounds):
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    from surveys.export import export_rows
+
+    client = signed_in(web_app, "analyst")
+    exported = client.get(f"/staff/surveys/{SLUG}/export.csv?round=2")
+    assert exported.headers["Content-Disposition"] == (
+        'attachment; filename="county-2026-round-2.csv"'
+    )
+    body = exported.get_data()
+    assert body.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    with session_factory() as session:
+        expected = [
+            ["" if v is None else str(v) for v in row]
+            for row in export_rows(session, ctx, SLUG, round_number=2)
+        ]
+    assert rows == expected and len(rows) == 11
+    everything = client.get(f"/staff/surveys/{SLUG}/export.xlsx")
+    sheet = load_workbook(io.BytesIO(everything.get_data())).active
+    assert sheet.max_row == 21 and sheet.cell(1, 6).value == "overall"
+    assert client.get(f"/staff/surveys/{SLUG}/export.pdf").status_code == 404
+
+
+def test_a_survey_with_no_round_yet_has_an_empty_results_page(web_app, staff_world, designed):
+    client = signed_in(web_app, "analyst")
+    response = client.get(f"/staff/surveys/{SLUG}/results")
+    assert response.status_code == 200 and "还没有开始过调查" in page_text(response)
+    assert signed_in(web_app, "officer").get(f"/staff/surveys/{SLUG}/results").status_code == 404
+
+
+def test_the_designer_round_trip(web_app, staff_world, session_factory, ctx):
+    """Create a survey, add questions, publish, open a round, answer at /s/<slug>, see it."""
+    client = signed_in(web_app, "analyst")
+    created = client.post(
+        "/staff/surveys/new",
+        data={"csrf_token": token(client), "slug": "trip", "title.zh": "往返测试问卷"},
+    )
+    assert created.status_code == 302
+
+    def post(path, **fields):
+        response = client.post(
+            f"/staff/surveys/trip{path}",
+            data={"csrf_token": token(client), "_rev": revision(client, "trip")} | fields,
+        )
+        assert response.status_code == 302, page_text(response)[:600]
+
+    post(
+        "/questions/new",
+        type="single",
+        key="how",
+        **{
+            "text.zh": "怎么办的",
+            "choices.0.key": "hall",
+            "choices.0.zh": "到窗口",
+            "choices.1.key": "online",
+            "choices.1.zh": "网上办理",
+        },
+    )
+    post(
+        "/questions/new",
+        type="text",
+        key="why",
+        **{"text.zh": "哪里不满意", "show_if.0.key": "overall", "show_if.0.values": "1, 2"},
+    )
+    post("/publish")
+    opened = client.post(
+        "/staff/surveys/trip/rounds/open",
+        data={
+            "csrf_token": token(client),
+            "_rev": rounds_revision(client, "trip"),
+            "remind_hours": "0",
+        },
+    )
+    assert opened.status_code == 302
+
+    citizen = web_app.test_client()
+    page = citizen.get("/s/trip")
+    assert page.status_code == 200 and "往返测试问卷" in page.get_data(as_text=True)
+    hidden = dict(
+        re.findall(
+            r'<input (?:id="\w+" )?name="(_\w+)" type="hidden" value="([^"]*)">',
+            page.get_data(as_text=True),
+        )
+    )
+    sent = citizen.post(
+        "/s/trip", data=hidden | {"overall": "2", "how": "online", "why": "排队太久"}
+    )
+    assert sent.status_code == 303
+
+    results = page_text(client.get("/staff/surveys/trip/results"))
+    assert "答卷数 1" in results and "回答 1 人" in results
+    assert "网上办理 1 · 100%" in results and "2 不满意 1 · 100%" in results
+    assert "哪里不满意" in results

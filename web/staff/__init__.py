@@ -14,6 +14,7 @@ from web.staff import (  # noqa: F401  (each registers routes on bp)
     auth,
     followups,
     home,
+    survey_results,
     survey_rounds,
     surveys,
 )
