@@ -106,8 +106,8 @@ DESIGNER_PAGES = [
     "/staff/surveys/import",
     f"/staff/surveys/{SLUG}",
     f"/staff/surveys/{SLUG}/questions/how",
-    f"/staff/surveys/{SLUG}/questions/new?type=rubric",
-    f"/staff/surveys/{SLUG}/questions/new",
+    f"/staff/surveys/{SLUG}/new-question?type=rubric",
+    f"/staff/surveys/{SLUG}/new-question",
     f"/staff/surveys/{SLUG}/preview",
     f"/staff/surveys/{SLUG}/preview?version=1",
     f"/staff/surveys/{SLUG}/definition.json",
@@ -136,7 +136,7 @@ DESIGNER_POSTS = {
     "delete": ("/questions/how/delete", {}),
     "move": ("/questions/how/move", {"direction": "up"}),
     "edit": ("/questions/recommend", {"type": "nps", "key": "recommend", "text.zh": "改"}),
-    "add": ("/questions/new", {"type": "nps", "key": "again", "text.zh": "再来吗"}),
+    "add": ("/new-question", {"type": "nps", "key": "again", "text.zh": "再来吗"}),
     "publish": ("/publish", {}),
     "archive": ("/archive", {}),
     "copy": ("/copy", {"new_slug": "county-2027"}),
@@ -273,7 +273,7 @@ def test_bad_definitions_show_the_json_path_and_keep_what_was_typed(
         "min": "1",
         "max": "2",
     }
-    response = client.post(f"/staff/surveys/{SLUG}/questions/new", data=form)
+    response = client.post(f"/staff/surveys/{SLUG}/new-question", data=form)
     assert response.status_code == 400
     text = page_text(response)
     assert "$.questions[4].choices[1].key" in text and "选项标识 queue 重复" in text
@@ -294,7 +294,7 @@ def test_bad_definitions_show_the_json_path_and_keep_what_was_typed(
         ({"text.zh": ""}, "$.questions[4].text.zh"),
     ):
         response = client.post(
-            f"/staff/surveys/{SLUG}/questions/new",
+            f"/staff/surveys/{SLUG}/new-question",
             data=form | {"choices.1.key": "guide"} | typed,
         )
         assert response.status_code == 400, typed
@@ -343,8 +343,8 @@ def test_a_stale_page_or_a_double_submit_changes_nothing(
         "key": "window",
         "text.zh": "窗口服务",
     }
-    assert client.post(f"/staff/surveys/{SLUG}/questions/new", data=form).status_code == 302
-    again = client.post(f"/staff/surveys/{SLUG}/questions/new", data=form)
+    assert client.post(f"/staff/surveys/{SLUG}/new-question", data=form).status_code == 302
+    again = client.post(f"/staff/surveys/{SLUG}/new-question", data=form)
     assert again.status_code == 409 and "未做任何修改" in page_text(again)
     moved = {"csrf_token": token(client), "_rev": revision(client), "direction": "up"}
     assert (
@@ -375,7 +375,7 @@ def test_an_analyst_designs_every_kind_of_question(web_app, staff_world, session
 
     def add(**fields):
         response = client.post(
-            "/staff/surveys/hall-2027/questions/new",
+            "/staff/surveys/hall-2027/new-question",
             data={"csrf_token": token(client), "_rev": revision(client, "hall-2027")} | fields,
         )
         assert response.status_code == 302, page_text(response)[:800]
@@ -827,6 +827,7 @@ def test_results_and_exports_by_role(web_app, staff_world, two_rounds, role):
     for fmt in ("csv", "xlsx"):
         exported = client.get(f"/staff/surveys/{SLUG}/export.{fmt}?round=2")
         assert exported.status_code == (200 if MANAGERS[role] == 200 else 403), fmt
+        exported.close()
     assert client.get(f"/staff/surveys/{SLUG}/results?round=9").status_code == 404
     assert client.get("/staff/surveys/nope/results").status_code == 404
 
@@ -872,6 +873,9 @@ def test_exports_stream_the_engines_rows(web_app, staff_world, session_factory, 
         'attachment; filename="county-2026-round-2.csv"'
     )
     body = exported.get_data()
+    # A streamed response ends its request (and returns its database session) when closed,
+    # as a WSGI server closes it once sent.
+    exported.close()
     assert body.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     with session_factory() as session:
@@ -882,6 +886,7 @@ def test_exports_stream_the_engines_rows(web_app, staff_world, session_factory, 
     assert rows == expected and len(rows) == 11
     everything = client.get(f"/staff/surveys/{SLUG}/export.xlsx")
     sheet = load_workbook(io.BytesIO(everything.get_data())).active
+    everything.close()
     assert sheet.max_row == 21 and sheet.cell(1, 6).value == "overall"
     assert client.get(f"/staff/surveys/{SLUG}/export.pdf").status_code == 404
 
@@ -910,7 +915,7 @@ def test_the_designer_round_trip(web_app, staff_world, session_factory, ctx):
         assert response.status_code == 302, page_text(response)[:600]
 
     post(
-        "/questions/new",
+        "/new-question",
         type="single",
         key="how",
         **{
@@ -922,7 +927,7 @@ def test_the_designer_round_trip(web_app, staff_world, session_factory, ctx):
         },
     )
     post(
-        "/questions/new",
+        "/new-question",
         type="text",
         key="why",
         **{"text.zh": "哪里不满意", "show_if.0.key": "overall", "show_if.0.values": "1, 2"},
@@ -956,3 +961,20 @@ def test_the_designer_round_trip(web_app, staff_world, session_factory, ctx):
     assert "答卷数 1" in results and "回答 1 人" in results
     assert "网上办理 1 · 100%" in results and "2 不满意 1 · 100%" in results
     assert "哪里不满意" in results
+
+
+def test_a_question_keyed_new_can_be_edited(web_app, staff_world, session_factory, designed):
+    client = signed_in(web_app, "analyst")
+    added = client.post(
+        f"/staff/surveys/{SLUG}/new-question",
+        data={
+            "csrf_token": token(client),
+            "_rev": revision(client),
+            "type": "rating",
+            "key": "new",
+            "text.zh": "新窗口",
+        },
+    )
+    assert added.status_code == 302
+    page = client.get(f"/staff/surveys/{SLUG}/questions/new")
+    assert page.status_code == 200 and ">新窗口</textarea>" in page.get_data(as_text=True)

@@ -332,7 +332,8 @@ def survey_preview(slug: str):
 # -- one question ------------------------------------------------------------------------------
 
 
-@bp.route("/surveys/<slug>/questions/new", methods=["GET", "POST"])
+# Not under /questions/: "new" is a valid question key.
+@bp.route("/surveys/<slug>/new-question", methods=["GET", "POST"])
 def new_question(slug: str):
     return _question_page(slug, None)
 
