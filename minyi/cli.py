@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from minyi.errors import MinyiError
+from minyi.errors import MinyiError, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -693,23 +693,14 @@ def _county_moment(settings, value: str | None, *, option: str) -> datetime | No
 
     A bare date means the end of that day (the round stays open all of it).
     """
-    if value is None:
-        return None
-    from datetime import timedelta
+    from minyi.services.validation import check_local_moment
 
-    tz = ZoneInfo(settings.calendar.timezone)
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
-        moment = datetime.fromisoformat(value)
-    except ValueError:
+        return check_local_moment(value, ZoneInfo(settings.calendar.timezone), end_of_day=True)
+    except ValidationFailed as exc:
         raise click.BadParameter(
-            f"须为 ISO 日期或时间，如 2026-12-31 或 2026-12-31T18:00 / an ISO date or time,"
-            f" e.g. 2026-12-31 or 2026-12-31T18:00 (not {value!r})",
-            param_hint=option,
+            f"{exc.message_zh} / {exc.message_en} (not {value!r})", param_hint=option
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
 @survey_group.command("import")

@@ -148,9 +148,14 @@ def copy_survey(
     """Start a new survey from another's latest version (the designer's "copy"), as a draft."""
     source = get_survey(session, slug)
     data = dict(get_version(session, source).definition, slug=new_slug)
-    if session.scalar(select(Survey.id).where(Survey.slug == new_slug)) is not None:
-        raise IllegalTransition(f"问卷 {new_slug} 已存在", f"survey {new_slug} already exists")
+    check_new_slug(session, new_slug)
     return import_survey(session, ctx, data, publish=False)
+
+
+def check_new_slug(session: Session, slug: object) -> None:
+    """Refuse a slug that an existing survey has (a new survey must not become its version)."""
+    if session.scalar(select(Survey.id).where(Survey.slug == slug)) is not None:
+        raise IllegalTransition(f"问卷 {slug} 已存在", f"survey {slug} already exists")
 
 
 def archive_survey(

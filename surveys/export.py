@@ -10,6 +10,7 @@ is kept as text: CSV gets a leading apostrophe, XLSX a string cell.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,12 +113,22 @@ def write_export(
     return _write_xlsx(path, rows)
 
 
+def csv_lines(rows: Iterator[list[Any]]) -> Iterator[str]:
+    """The rows as CSV text, one line at a time (a web download streams them as they come)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow(["" if v is None else _csv_safe(v) for v in row])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
 def _write_csv(path: Path, rows: Iterator[list[Any]]) -> int:
     written = -1
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        for row in rows:
-            writer.writerow(["" if v is None else _csv_safe(v) for v in row])
+        for line in csv_lines(rows):
+            handle.write(line)
             written += 1
     return written
 

@@ -364,6 +364,31 @@ def get_round(session: Session, slug: object, number: int | None = None) -> Surv
     return round_
 
 
+def survey_rounds(session: Session, slug: object) -> list[RoundView]:
+    """Every round of a survey, the latest first (planned ones, not yet numbered, on top)."""
+    survey = get_survey(session, slug)
+    found = session.scalars(
+        select(SurveyRound)
+        .where(SurveyRound.survey_id == survey.id)
+        .options(contains_eager(SurveyRound.survey), joinedload(SurveyRound.version))
+        .join(Survey, Survey.id == SurveyRound.survey_id)
+        .order_by(SurveyRound.number.desc().nulls_first(), SurveyRound.opens_at.desc())
+    ).all()
+    return [RoundView.of(round_) for round_ in found]
+
+
+def active_schedule(session: Session, slug: object) -> ScheduleView | None:
+    """The survey's active schedule of recurring rounds, if it has one."""
+    survey = get_survey(session, slug)
+    schedule = session.scalar(
+        select(SurveySchedule)
+        .where(SurveySchedule.survey_id == survey.id, SurveySchedule.active.is_(True))
+        .order_by(SurveySchedule.id.desc())
+        .limit(1)
+    )
+    return _schedule_view(schedule, survey.slug) if schedule is not None else None
+
+
 def previous_round(session: Session, round_: SurveyRound) -> SurveyRound | None:
     """The round of the same survey that opened just before this one."""
     if round_.number is None:

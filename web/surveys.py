@@ -17,12 +17,14 @@ them.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
 
 from minyi.errors import IllegalTransition, MinyiError, NotFound, PermissionDenied
+from minyi.models import RoundStatus
 from surveys import catalog, rounds
 from surveys.answers import AnswersInvalid, readable_answers
 from surveys.definition import RATING_LABELS, Question, SurveyDefinition
@@ -161,6 +163,7 @@ def _form_page(
     answers: dict[str, Any],
     errors: dict[str, tuple[str, str]] | None = None,
     error: tuple[str, str] | None = None,
+    preview: bool = False,
 ):
     definition = round_view.definition
     language = current_language()
@@ -189,7 +192,27 @@ def _form_page(
         complaint_after=_last_complaint_question(definition),
         file_complaints=request.form.get(COMPLAINT_FIELD) == "yes",
         closes_local=_local(round_view.closes_at),
+        preview=preview,
     )
+
+
+def preview_page(definition: SurveyDefinition, version: int):
+    """The answering page of `definition` exactly as respondents will see it, but inert: it
+    posts nothing (the staff designer shows it in a phone-sized frame)."""
+    now = service_context().now()
+    stand_in = RoundView(
+        id=0,
+        slug=definition.slug,
+        number=None,
+        status=RoundStatus.SCHEDULED,
+        opens_at=now,
+        closes_at=now + timedelta(days=rounds.DEFAULT_OPEN_DAYS),
+        invitation_only=False,
+        invite_subscribers=False,
+        version=version,
+        definition=definition,
+    )
+    return _form_page(stand_in, SurveyForm(), None, answers={}, preview=True)
 
 
 def _done(round_view: RoundView, view: ResponseView):

@@ -37,6 +37,17 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
     "outlet.activate": ("启用服务网点", "outlet reactivated"),
     "outlet.deactivate": ("停用服务网点", "outlet deactivated"),
     "catalog.import": ("导入目录", "catalogue imported"),
+    "survey.create": ("新建问卷", "survey created"),
+    "survey.edit": ("修改问卷草稿", "survey draft edited"),
+    "survey.import": ("导入问卷定义", "survey definition imported"),
+    "survey.publish": ("发布问卷", "survey published"),
+    "survey.copy": ("复制问卷", "survey copied"),
+    "survey.archive": ("归档问卷", "survey archived"),
+    "survey.open_round": ("开始调查轮次", "survey round opened or planned"),
+    "survey.close_round": ("结束调查轮次", "survey round closed"),
+    "survey.schedule": ("设置定期调查", "recurring rounds scheduled"),
+    "survey.unschedule": ("停止定期调查", "recurring rounds stopped"),
+    "survey.invitations": ("生成邀请链接", "invitation links made"),
 }
 
 

@@ -68,6 +68,15 @@ RULES: dict[str, Rule] = {
     "audit.view": Rule("查看审计日志", "read the audit log", frozenset({ADMIN})),
     # The county's corrections and rated comments, read to retrain the nlp models.
     "nlp.retrain": Rule("用本县数据重新训练模型", "retrain the nlp models", frozenset({ADMIN})),
+    # Surveys: analysts and admins design them, run their rounds and read every result; an
+    # officer reads the results of the questions tied to their own department, nothing else.
+    "survey.manage": Rule(
+        "设计和管理问卷", "design surveys and run their rounds", frozenset({ADMIN, ANALYST})
+    ),
+    "survey.results": Rule(
+        "查看问卷结果", "read survey results", frozenset({ADMIN, ANALYST, OFFICER})
+    ),
+    "survey.export": Rule("导出问卷答卷", "export survey responses", frozenset({ADMIN, ANALYST})),
 }
 
 

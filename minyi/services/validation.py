@@ -116,6 +116,38 @@ def check_day(value: object, *, field_zh: str = "日期", field_en: str = "date"
     )
 
 
+def check_local_moment(
+    value: object,
+    zone: tzinfo,
+    *,
+    end_of_day: bool = False,
+    field_zh: str = "时间",
+    field_en: str = "time",
+) -> datetime | None:
+    """An optional ISO date or time as typed (a form's datetime-local, the command line).
+
+    A time without an offset is the county's local time in `zone`. A bare date is the start
+    of that day, or with `end_of_day` its end (a round closing "on 2026-12-31" stays open all
+    of it). Empty means none.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or len(value.strip()) > 40:
+        raise ValidationFailed(f"{field_zh}必须是日期时间", f"{field_en} must be a date or time")
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text) + timedelta(days=1 if end_of_day else 0)
+            return datetime.combine(day, time.min, tzinfo=zone)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed(
+            f"{field_zh}须为日期或时间，如 2026-12-31 或 2026-12-31T18:00",
+            f"{field_en} must be an ISO date or time, e.g. 2026-12-31 or 2026-12-31T18:00",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
 # Recorded history starts here: an earlier time is a typo or an unset date (1900-01-01).
 EARLIEST_DAY = date(2000, 1, 1)
 # A clock a little ahead of ours is tolerated, a time further in the future is not.

@@ -9,8 +9,18 @@ from __future__ import annotations
 from flask import Flask
 from flask_wtf.csrf import generate_csrf
 
-# Each module registers its routes on bp.
-from web.staff import accounts, auth, catalog, followups, home, indicators, tickets  # noqa: F401
+from web.staff import (  # noqa: F401  (each registers routes on bp)
+    accounts,
+    auth,
+    catalog,
+    followups,
+    home,
+    indicators,
+    survey_results,
+    survey_rounds,
+    surveys,
+    tickets,
+)
 from web.staff.auth import login_manager, require_staff  # noqa: F401
 from web.staff.common import bp  # noqa: F401
 
