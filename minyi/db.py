@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, Select, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Select, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -164,3 +166,30 @@ def insert_or_get(
             raise
         return winner, False
     return row, True
+
+
+def insert_unless_taken(session: Session, table: Table, values: dict, key: tuple[str, ...]):
+    """INSERT one row unless a row with the same unique `key` exists; its id, or None.
+
+    The Core counterpart of insert_or_get for a hot path: `INSERT ... ON CONFLICT (key) DO
+    NOTHING RETURNING id` is one statement, with no SAVEPOINT and no SELECT first. A row
+    another transaction is inserting with that key makes PostgreSQL wait for it; if it
+    commits, nothing is inserted here and None says to read the winner. Other constraints
+    (a check, a foreign key) still raise. SQL NULLs never conflict, so a row without a key is
+    always inserted.
+    """
+    connection = session.connection()
+    statement = _insert_unless_taken(connection.dialect.name, table, key)
+    return connection.execute(statement, values).scalar_one_or_none()
+
+
+@functools.cache
+def _insert_unless_taken(dialect: str, table: Table, key: tuple[str, ...]):
+    # Built once: constructing the statement with .values() each time costs more CPU than
+    # SQLite takes to run it.
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c[name] for name in key])
+        .returning(table.c.id)
+    )
