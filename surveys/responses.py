@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, insert, select
+from sqlalchemy import bindparam, exists, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from minyi.db import insert_or_get, insert_unless_taken
@@ -350,10 +350,10 @@ def _store_answers(
                 complaints.append(filed)
             else:
                 refused.append((key, *filed))
-    # One statement for all the answers (every row has the same columns), instead of one
-    # ORM insert per answer: the submit is the hot path of a survey's web page.
+    # One Core executemany for all the answers (every row has the same columns), instead of
+    # one ORM insert per answer: the submit is the hot path of a survey's web page.
     if rows:
-        session.execute(insert(SurveyAnswer).execution_options(render_nulls=True), rows)
+        session.connection().execute(_INSERT_ANSWERS, rows)
     # Last, so that on PostgreSQL the round's shared count rows stay locked only briefly.
     bump_counts(session, round_.id, counted)
     return complaints, refused
@@ -642,14 +642,16 @@ def _stored_choice(question, value) -> str | None:
     return None
 
 
+_INSERT_ANSWERS = insert(SurveyAnswer.__table__)
+# Built once: constructing a statement per submit costs more than SQLite takes to run it.
+_QUESTION_IDS = select(SurveyQuestion.key, SurveyQuestion.id).where(
+    SurveyQuestion.version_id == bindparam("version_id")
+)
+
+
 def _question_ids(session: Session, version_id: int) -> dict[str, int]:
-    return dict(
-        session.execute(
-            select(SurveyQuestion.key, SurveyQuestion.id).where(
-                SurveyQuestion.version_id == version_id
-            )
-        ).all()
-    )
+    rows = session.connection().execute(_QUESTION_IDS, {"version_id": version_id})
+    return dict(rows.all())
 
 
 def _file_complaint(
