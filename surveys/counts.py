@@ -36,9 +36,8 @@ def bump_counts(session: Session, round_id: int, values: list[tuple[int, str]]) 
     """
     if not values:
         return
-    connection = session.connection()
-    dialect = connection.dialect.name
-    connection.execute(
+    dialect = session.get_bind().dialect.name
+    session.execute(
         _UPSERT[dialect if dialect == "postgresql" else "sqlite"],
         [{"round_id": round_id, "question_id": q, "value": v} for q, v in sorted(values)],
     )
