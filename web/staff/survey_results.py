@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from flask import Response, render_template, request, send_file, stream_with_context
+from flask import Response, render_template, request, send_file
 
 from minyi.services.permissions import allowed
 from surveys import staff as staff_surveys
@@ -79,13 +79,13 @@ def survey_export(slug: str, fmt: str):
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "csv":
 
-        def lines():
-            yield "\ufeff"  # Excel opens a UTF-8 file with a byte-order mark as UTF-8
-            yield from csv_lines(export_rows(session, ctx, checked, round_number=number))
-
-        return Response(
-            stream_with_context(lines()), mimetype="text/csv; charset=utf-8", headers=disposition
+        # Built within the request, not streamed: a streamed body kept the request's database
+        # transaction open until the client closed the response (a leaked one blocked
+        # PostgreSQL). Excel opens a UTF-8 file with a byte-order mark as UTF-8.
+        body = "\ufeff" + "".join(
+            csv_lines(export_rows(session, ctx, checked, round_number=number))
         )
+        return Response(body, mimetype="text/csv; charset=utf-8", headers=disposition)
     # A workbook is a zip written at the end: it is built in a temporary file, then sent.
     handle, path = tempfile.mkstemp(suffix=".xlsx")
     os.close(handle)
