@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from sqlalchemy import select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from private_db import private_engine  # noqa: E402
+from private_db import finish_bulk_load, private_engine, timed  # noqa: E402
 
 from minyi.config import load_settings  # noqa: E402
 from minyi.db import make_session_factory  # noqa: E402
@@ -139,34 +138,12 @@ def load(engine, count: int) -> float:
                         copy.write_row(row)
             else:
                 cursor.executemany(TICKET_SQL, rows)
-        if postgres:
-            for table in ("departments", "staff_users", "tickets"):
-                cursor.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-                    f" (SELECT max(id) FROM {table}))"
-                )
-            raw.commit()
-            raw.driver_connection.autocommit = True
-            cursor.execute("VACUUM ANALYZE")
-        else:
-            cursor.execute("COMMIT")
-            cursor.execute("ANALYZE")
+        tables = ("departments", "staff_users", "tickets")
+        finish_bulk_load(raw, cursor, postgres=postgres, tables=tables)
     finally:
         raw.close()
     return time.perf_counter() - started
 
-
-def timed(function, repeat: int) -> tuple[float, float]:
-    """p50 and p99 in milliseconds of `function` called `repeat` times (after one warm-up)."""
-    function()
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    p99 = samples[min(len(samples) - 1, round(0.99 * (len(samples) - 1)))]
-    return statistics.median(samples), p99
 
 
 def run(engine, settings, args) -> None:

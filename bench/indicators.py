@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from private_db import private_engine  # noqa: E402
+from private_db import finish_bulk_load, private_engine, timed  # noqa: E402
 
 from minyi.config import load_settings  # noqa: E402
 from minyi.db import make_session_factory  # noqa: E402
@@ -210,36 +209,15 @@ def load(engine, args) -> float:
         for tickets, closures in ticket_rows(args.tickets, services, rng):
             write(TICKET_SQL, tickets)
             write(CLOSURE_SQL, closures)
-        if postgres:
-            # COPY gave explicit ids: move the sequences past them for later inserts.
-            for table in ("departments", "services", "ratings", "bad_review_follow_ups",
-                          "tickets", "ticket_closures"):  # fmt: skip
-                cursor.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-                    f" (SELECT max(id) FROM {table}))"
-                )
-            raw.commit()
-            raw.driver_connection.autocommit = True
-            cursor.execute("VACUUM ANALYZE")
-        else:
-            cursor.execute("COMMIT")
-            cursor.execute("ANALYZE")
+        # COPY gave explicit ids: move the sequences past them for later inserts.
+        finish_bulk_load(raw, cursor, postgres=postgres, tables=(
+            "departments", "services", "ratings", "bad_review_follow_ups", "tickets",
+            "ticket_closures",
+        ))  # fmt: skip
     finally:
         raw.close()
     return time.perf_counter() - started
 
-
-def timed(function, repeat: int) -> tuple[float, float]:
-    """p50 and p99 in milliseconds of `function` called `repeat` times (after one warm-up)."""
-    function()
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    p99 = samples[min(len(samples) - 1, round(0.99 * (len(samples) - 1)))]
-    return statistics.median(samples), p99
 
 
 def run(engine, settings, args) -> None:
