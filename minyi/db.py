@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import sqlite3
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, Select, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Select, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -118,7 +122,37 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int, synchronous: str) -> None
         if conn.get_execution_options().get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")
         else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            begin_immediate(conn.connection.dbapi_connection, busy_timeout_ms)
+
+
+# How long a writer polls for the write lock itself before SQLite's busy handler takes over.
+POLL_SECONDS = 0.2
+POLL_INTERVAL = 0.0003
+
+
+def begin_immediate(dbapi_conn, busy_timeout_ms: int) -> None:
+    """BEGIN IMMEDIATE, polling for the write lock every 0.3 ms while another writer holds it.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20 ms... between its tries, so a
+    writer that finds the lock taken for 1.5 ms (another web worker's INSERT and fsync)
+    sleeps 3 ms, and one that misses twice sleeps 8: that, not the work, made the p99 of
+    a rating POST. Polling hands the lock over within a fraction of a millisecond; after
+    POLL_SECONDS the rest of busy_timeout is SQLite's to wait, as before.
+    """
+    dbapi_conn.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline = time.monotonic() + min(POLL_SECONDS, busy_timeout_ms / 1000)
+        while True:
+            try:
+                dbapi_conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    break
+            time.sleep(POLL_INTERVAL)
+    finally:
+        dbapi_conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    dbapi_conn.execute("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker:
@@ -164,3 +198,30 @@ def insert_or_get(
             raise
         return winner, False
     return row, True
+
+
+def insert_unless_taken(session: Session, table: Table, values: dict, key: tuple[str, ...]):
+    """INSERT one row unless a row with the same unique `key` exists; its id, or None.
+
+    The Core counterpart of insert_or_get for a hot path: `INSERT ... ON CONFLICT (key) DO
+    NOTHING RETURNING id` is one statement, with no SAVEPOINT and no SELECT first. A row
+    another transaction is inserting with that key makes PostgreSQL wait for it; if it
+    commits, nothing is inserted here and None says to read the winner. Other constraints
+    (a check, a foreign key) still raise. SQL NULLs never conflict, so a row without a key is
+    always inserted.
+    """
+    connection = session.connection()
+    statement = _insert_unless_taken(connection.dialect.name, table, key)
+    return connection.execute(statement, values).scalar_one_or_none()
+
+
+@functools.cache
+def _insert_unless_taken(dialect: str, table: Table, key: tuple[str, ...]):
+    # Built once: constructing the statement with .values() each time costs more CPU than
+    # SQLite takes to run it.
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c[name] for name in key])
+        .returning(table.c.id)
+    )

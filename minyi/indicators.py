@@ -470,6 +470,19 @@ def mark_days_stale(
         session_or_connection.execute(insert(IndicatorStale), days)
 
 
+def mark_moment_stale(session_or_connection, department_id: int, at: datetime) -> None:
+    """Mark the local day of `at` stale for one department, as an ORM flush of a rating does.
+
+    For a single row written without the ORM (a web rating's INSERT): same transaction.
+    """
+    session_or_connection.execute(
+        _MARK_STALE, {"department_id": department_id, "at": at, "day": None}
+    )
+
+
+_MARK_STALE = insert(IndicatorStale)
+
+
 def mark_everything_stale(session: Session) -> None:
     """Mark every day of every department stale (after a change of [calendar] timezone)."""
     session.execute(insert(IndicatorStale), [{"department_id": 0, "at": None, "day": None}])

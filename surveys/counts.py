@@ -36,8 +36,9 @@ def bump_counts(session: Session, round_id: int, values: list[tuple[int, str]]) 
     """
     if not values:
         return
-    dialect = session.get_bind().dialect.name
-    session.execute(
+    connection = session.connection()
+    dialect = connection.dialect.name
+    connection.execute(
         _UPSERT[dialect if dialect == "postgresql" else "sqlite"],
         [{"round_id": round_id, "question_id": q, "value": v} for q, v in sorted(values)],
     )

@@ -19,10 +19,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, insert, select
+from sqlalchemy import bindparam, exists, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from minyi.db import insert_or_get
+from minyi.db import insert_or_get, insert_unless_taken
 from minyi.errors import IllegalTransition, MinyiError, PermissionDenied, ValidationFailed
 from minyi.models import (
     Channel,
@@ -35,7 +35,13 @@ from minyi.models import (
     SurveyRound,
 )
 from minyi.services.context import ServiceContext
-from minyi.services.tickets import file_ticket, get_ticket, issue_access_code, route_ticket
+from minyi.services.tickets import (
+    check_complaint_text,
+    file_ticket,
+    get_ticket,
+    issue_access_code,
+    route_ticket,
+)
 from minyi.services.validation import check_channel
 from surveys.answers import AnswersInvalid, check_answer, check_each, complete_answers
 from surveys.catalog import version_definition
@@ -207,6 +213,11 @@ def submit_response(
     if answers is not None and not isinstance(answers, dict):
         raise ValidationFailed("答案格式无效", "answers must be a mapping of question keys")
     who = _identify(session, round_, respondent)
+    first = _submit_first(
+        session, ctx, round_, definition, respondent, who, answers, file_complaints, now
+    )
+    if first is not None:
+        return first
     existing = _existing_response(session, round_, who[0])
     if existing is not None and existing.submitted_at is not None:
         return _view(session, existing, definition)
@@ -221,6 +232,99 @@ def submit_response(
     if response.draft != (existing.draft if existing else None):  # saved meanwhile
         kept = _kept_answers(definition, response.draft, answers)
     citizen = session.get(Citizen, response.citizen_id) if response.citizen_id else None
+    complaints, refused = _store_answers(
+        session, ctx, round_, definition, response, kept, citizen, file_complaints, now
+    )
+    response.draft = None
+    response.file_complaints = file_complaints
+    response.submitted_at = now
+    response.updated_at = now
+    response.channel = respondent.channel
+    if response.invitation_id is not None:
+        invitation = session.get(SurveyInvitation, response.invitation_id)
+        invitation.used_at = now
+    session.flush()
+    return replace(
+        _view(session, response, definition, answers=kept),
+        submitted_now=True,
+        complaints=tuple(complaints),
+        complaints_refused=tuple(refused),
+    )
+
+
+def _submit_first(
+    session: Session,
+    ctx: ServiceContext,
+    round_: SurveyRound,
+    definition: SurveyDefinition | None,
+    respondent: Respondent,
+    who: tuple[str, int | None, SurveyInvitation | None],
+    answers: dict[str, object] | None,
+    file_complaints: bool,
+    now: datetime,
+) -> ResponseView | None:
+    """The web's common case in fewer statements: a whole valid form from a respondent with
+    no response in this round yet is inserted as submitted, with no SELECT first, no
+    SAVEPOINT and no UPDATE after. None when that is not the case (a saved draft, an
+    invitation, a closed round, a refused answer, or the respondent's row exists already):
+    then submit_response takes its general path, which has the rules for all of those.
+    """
+    key, citizen_id, invitation = who
+    if answers is None or definition is None or invitation is not None:
+        return None
+    if round_.status != RoundStatus.OPEN or not round_.opens_at <= now < round_.closes_at:
+        return None
+    try:
+        kept = _kept_answers(definition, None, answers)
+    except AnswersInvalid:
+        return None
+    response_id = insert_unless_taken(
+        session,
+        SurveyResponse.__table__,
+        {
+            "round_id": round_.id,
+            "version_id": round_.version_id,
+            "respondent_key": key,
+            "citizen_id": citizen_id,
+            "invitation_id": None,
+            "channel": respondent.channel,
+            "draft": None,
+            "file_complaints": file_complaints,
+            "started_at": now,
+            "updated_at": now,
+            "submitted_at": now,
+        },
+        ("round_id", "respondent_key"),
+    )
+    if response_id is None:  # the respondent has a row: the general path decides
+        return None
+    # Not added to the session: it only carries the new row's values to the helpers below.
+    response = SurveyResponse(id=response_id, round_id=round_.id, submitted_at=now)
+    citizen = session.get(Citizen, citizen_id) if citizen_id and file_complaints else None
+    complaints, refused = _store_answers(
+        session, ctx, round_, definition, response, kept, citizen, file_complaints, now
+    )
+    return replace(
+        _view(session, response, definition, answers=kept),
+        submitted_now=True,
+        complaints=tuple(complaints),
+        complaints_refused=tuple(refused),
+    )
+
+
+def _store_answers(
+    session: Session,
+    ctx: ServiceContext,
+    round_: SurveyRound,
+    definition: SurveyDefinition,
+    response: SurveyResponse,
+    kept: dict[str, Any],
+    citizen: Citizen | None,
+    file_complaints: bool,
+    now: datetime,
+) -> tuple[list[FiledComplaint], list[tuple[str, str, str]]]:
+    """Write a submit's answers and counts, filing the complaints asked for; what was filed
+    and what the complaint rules refused."""
     questions = _question_ids(session, round_.version_id)
     complaints: list[FiledComplaint] = []
     refused: list[tuple[str, str, str]] = []
@@ -246,27 +350,13 @@ def submit_response(
                 complaints.append(filed)
             else:
                 refused.append((key, *filed))
-    # One statement for all the answers (every row has the same columns), instead of one
-    # ORM insert per answer: the submit is the hot path of a survey's web page.
+    # One Core executemany for all the answers (every row has the same columns), instead of
+    # one ORM insert per answer: the submit is the hot path of a survey's web page.
     if rows:
-        session.execute(insert(SurveyAnswer).execution_options(render_nulls=True), rows)
+        session.connection().execute(_INSERT_ANSWERS, rows)
     # Last, so that on PostgreSQL the round's shared count rows stay locked only briefly.
     bump_counts(session, round_.id, counted)
-    response.draft = None
-    response.file_complaints = file_complaints
-    response.submitted_at = now
-    response.updated_at = now
-    response.channel = respondent.channel
-    if response.invitation_id is not None:
-        invitation = session.get(SurveyInvitation, response.invitation_id)
-        invitation.used_at = now
-    session.flush()
-    return replace(
-        _view(session, response, definition, answers=kept),
-        submitted_now=True,
-        complaints=tuple(complaints),
-        complaints_refused=tuple(refused),
-    )
+    return complaints, refused
 
 
 def submit_and_route(
@@ -278,17 +368,20 @@ def submit_and_route(
 ) -> ResponseView:
     """`submit_response` in its own transaction, then each filed complaint routed in another.
 
-    As with `submit_complaint`, a complaint is committed before NLP runs: a classifier
-    failure leaves it in triage instead of losing it (or the response).
+    A complaint is committed with the response before NLP runs: a classifier failure leaves
+    it in triage instead of losing it (or the response). The classifier reads the text with
+    no transaction open, so the SQLite write lock is never held for NLP.
     """
     with session_factory.begin() as session:
         view = submit_response(session, ctx, round_id, respondent, **options)
     for complaint in view.complaints:
         try:
+            analysis = None
+            if ctx.analyzer is not None:  # the text as file_ticket stored it
+                analysis = ctx.analyzer(check_complaint_text(ctx, view.answers[complaint.key]))
             with session_factory.begin() as session:
-                route_ticket(
-                    session, ctx, get_ticket(session, complaint.ticket_id, for_update=True)
-                )
+                ticket = get_ticket(session, complaint.ticket_id, for_update=True)
+                route_ticket(session, ctx, ticket, analysis=analysis)
         except Exception:
             log.exception("routing failed for ticket %s; left in triage", complaint.ticket_id)
     return view
@@ -549,14 +642,16 @@ def _stored_choice(question, value) -> str | None:
     return None
 
 
+_INSERT_ANSWERS = insert(SurveyAnswer.__table__)
+# Built once: constructing a statement per submit costs more than SQLite takes to run it.
+_QUESTION_IDS = select(SurveyQuestion.key, SurveyQuestion.id).where(
+    SurveyQuestion.version_id == bindparam("version_id")
+)
+
+
 def _question_ids(session: Session, version_id: int) -> dict[str, int]:
-    return dict(
-        session.execute(
-            select(SurveyQuestion.key, SurveyQuestion.id).where(
-                SurveyQuestion.version_id == version_id
-            )
-        ).all()
-    )
+    rows = session.connection().execute(_QUESTION_IDS, {"version_id": version_id})
+    return dict(rows.all())
 
 
 def _file_complaint(

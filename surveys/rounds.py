@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from minyi.db import insert_or_get
@@ -279,24 +279,29 @@ def close_round(
     return RoundView.of(round_)
 
 
+# Built once and run with a parameter: the page and the submit of every visitor use them.
+_OPEN_ROUND = (
+    select(SurveyRound)
+    .join(Survey, Survey.id == SurveyRound.survey_id)
+    .where(Survey.slug == bindparam("slug"), SurveyRound.status == RoundStatus.OPEN)
+    .options(contains_eager(SurveyRound.survey), joinedload(SurveyRound.version))
+    .order_by(SurveyRound.opens_at.desc())
+    .limit(1)
+)
+_ROUND_TO_ANSWER = (
+    select(SurveyRound)
+    .where(SurveyRound.id == bindparam("id"))
+    .options(joinedload(SurveyRound.survey, innerjoin=True), joinedload(SurveyRound.version))
+)
+
+
 def open_round_for(
     session: Session, ctx: ServiceContext, slug: object, *, at: datetime | None = None
 ) -> RoundView:
     """The round of `slug` that can be answered now; NotFound / IllegalTransition otherwise."""
     now = ctx.moment(at)
     # One query for the page of every visitor; the survey alone is looked up to explain a miss.
-    round_ = (
-        session.scalar(
-            select(SurveyRound)
-            .join(Survey, Survey.id == SurveyRound.survey_id)
-            .where(Survey.slug == slug, SurveyRound.status == RoundStatus.OPEN)
-            .options(contains_eager(SurveyRound.survey), joinedload(SurveyRound.version))
-            .order_by(SurveyRound.opens_at.desc())
-            .limit(1)
-        )
-        if isinstance(slug, str)
-        else None
-    )
+    round_ = session.scalar(_OPEN_ROUND, {"slug": slug}) if isinstance(slug, str) else None
     survey = round_.survey if round_ is not None else get_survey(session, slug)
     if round_ is None or not round_.opens_at <= now < round_.closes_at:
         raise IllegalTransition(
@@ -332,15 +337,12 @@ def get_round_by_id(
     ref = check_ref(round_id, kind_zh="调查轮次", kind_en="round")
     if not isinstance(ref, int):
         raise ValidationFailed("调查轮次标识无效", f"invalid round id {round_id!r}")
-    query = select(SurveyRound).where(SurveyRound.id == ref)
     if for_update:
-        query = query.with_for_update(of=SurveyRound)
+        query = select(SurveyRound).where(SurveyRound.id == ref).with_for_update(of=SurveyRound)
+        round_ = session.scalar(query)
     else:
         # What answering reads of a round comes in the same query (the submit's hot path).
-        query = query.options(
-            joinedload(SurveyRound.survey, innerjoin=True), joinedload(SurveyRound.version)
-        )
-    round_ = session.scalar(query)
+        round_ = session.scalar(_ROUND_TO_ANSWER, {"id": ref})
     if round_ is None:
         raise NotFound(f"找不到调查轮次 {ref}", f"unknown round {ref}")
     return round_

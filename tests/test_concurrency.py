@@ -13,7 +13,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from minyi.db import make_engine, make_session_factory
+from minyi.db import begin_immediate, make_engine, make_session_factory
 from minyi.errors import IllegalTransition
 from minyi.models import Channel, Citizen, OutboxMessage, Rating, Ticket
 from minyi.services import catalog, citizens, ratings, staff, tickets
@@ -181,6 +181,39 @@ def test_write_sessions_take_the_sqlite_lock_at_begin(sqlite_factory):
                 raw.driver_connection.execute("BEGIN IMMEDIATE")
         finally:
             raw.close()
+
+
+def test_a_writer_waits_for_the_lock_another_connection_holds_then_writes(
+    sqlite_factory, ctx, settings
+):
+    engine = sqlite_factory.kw["bind"]
+    holder = engine.raw_connection()
+    holder.driver_connection.execute("BEGIN IMMEDIATE")
+    released = threading.Timer(0.05, lambda: holder.driver_connection.execute("COMMIT"))
+    released.start()
+    try:
+        # Polls while the other connection holds the lock, then writes once it is free.
+        ratings.submit_rating(sqlite_factory, ctx, service="zwfw-01", score=4)
+    finally:
+        released.join()
+        holder.close()
+    with sqlite_factory() as session:
+        assert session.scalar(select(func.count()).select_from(Rating)) == 1
+        timeout = session.connection().exec_driver_sql("PRAGMA busy_timeout").scalar()
+        assert timeout == settings.database.sqlite_busy_timeout_ms  # restored after BEGIN
+
+
+def test_a_writer_gives_up_after_busy_timeout_as_sqlite_would(sqlite_factory, ctx):
+    engine = sqlite_factory.kw["bind"]
+    holder, waiter = engine.raw_connection(), engine.raw_connection()
+    try:
+        holder.driver_connection.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            begin_immediate(waiter.driver_connection, busy_timeout_ms=30)
+        holder.driver_connection.execute("ROLLBACK")
+    finally:
+        waiter.close()
+        holder.close()
 
 
 def test_two_staff_accepting_one_ticket_at_once_move_it_once(session_factory, ctx):

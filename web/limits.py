@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits.storage import Storage
 
 from minyi.config import Settings
 
@@ -38,12 +42,70 @@ def _failed_sign_in(response) -> bool:
     return response.status_code in (400, 401)
 
 
+class ProcessMemoryStorage(Storage):
+    """Fixed-window counters in this process's memory, expired when next looked at.
+
+    limits' own memory:// storage starts a timer thread after every hit to expire counters;
+    under load that thread start and its wake-ups cost a rating POST more than the count
+    itself. Here an expired counter is dropped when its key is read again, and a sweep every
+    SWEEP_EVERY hits drops the ones nobody came back for, so memory stays bounded.
+    """
+
+    STORAGE_SCHEME = ["minyi-memory"]
+    SWEEP_EVERY = 10_000
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options):
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[int, float]] = {}  # key -> (count, expires at)
+        self._hits = 0
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return ValueError
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        now = time.time()
+        with self._lock:
+            self._hits += 1
+            if self._hits % self.SWEEP_EVERY == 0:
+                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+            count, expires = self._counts.get(key, (0, 0.0))
+            if expires <= now:
+                count, expires = 0, now + expiry
+            count += amount
+            self._counts[key] = (count, expires)
+            return count
+
+    def get(self, key: str) -> int:
+        count, expires = self._counts.get(key, (0, 0.0))
+        return count if expires > time.time() else 0
+
+    def get_expiry(self, key: str) -> float:
+        _, expires = self._counts.get(key, (0, 0.0))
+        return expires if expires > time.time() else time.time()
+
+    def check(self) -> bool:
+        return True
+
+    def reset(self) -> int | None:
+        with self._lock:
+            cleared = len(self._counts)
+            self._counts = {}
+        return cleared
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._counts.pop(key, None)
+
+
 def init_app(app: Flask, settings: Settings) -> Limiter:
     """A limiter for this app, wrapped around the endpoints of LIMITS."""
     limiter = Limiter(
         get_remote_address,
         app=app,
-        storage_uri=settings.web.redis_url or "memory://",
+        # Counters per process without Redis (one worker, or a test); see ProcessMemoryStorage.
+        storage_uri=settings.web.redis_url or "minyi-memory://",
         key_prefix="minyi",
         default_limits=[],
         headers_enabled=False,

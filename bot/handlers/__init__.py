@@ -1,6 +1,7 @@
 """One router per feature; ROUTERS gives their order (first match wins)."""
 
 from aiogram import Router
+from aiogram.dispatcher.event.handler import FilterObject
 
 from bot.handlers import (
     complaint,
@@ -39,6 +40,28 @@ def fresh_routers() -> list[Router]:
     for router in ROUTERS:
         copy = Router(name=router.name)
         for name, observer in router.observers.items():
+            for handler in observer.handlers:
+                for check in handler.filters or ():
+                    run_inline(check)
             copy.observers[name].handlers.extend(observer.handlers)
         copies.append(copy)
     return copies
+
+
+def run_inline(check: FilterObject) -> None:
+    """Make aiogram call a plain (non-async) filter on the event loop, not in a thread.
+
+    aiogram hands every callable that is not a coroutine function to asyncio.to_thread;
+    every F.* magic filter is one. An update that walks the routers would hop to a thread
+    and back a dozen times for attribute checks of a few microseconds each: more CPU than
+    the handler itself. Our filters never block, so they run inline. Idempotent.
+    """
+    if check.awaitable:
+        return
+    resolve = check.callback
+
+    async def inline(*args, **kwargs):
+        return resolve(*args, **kwargs)
+
+    check.callback = inline
+    check.awaitable = True

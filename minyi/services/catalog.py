@@ -9,10 +9,11 @@ is checked against the "catalog.manage" permission and written to the audit log.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from minyi.db import utcnow
@@ -22,6 +23,7 @@ from minyi.services.actors import Actor
 from minyi.services.audit import record_audit
 from minyi.services.permissions import require
 from minyi.services.validation import check_flag, check_ref, clean_text
+from minyi.services.views import DepartmentRef
 
 # Whoever runs `minyi import catalog` on the server: allowed to manage the catalogue.
 COMMAND_LINE = Actor.system("cli", "catalog.manage")
@@ -275,6 +277,71 @@ def get_service(
     if active_only and not (service.active and service.department.active):
         raise NotFound(f"找不到服务事项 {service.code}", f"unknown service {service.code}")
     return service
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    """What a submission needs of its service: ids and names, read without ORM objects."""
+
+    id: int
+    code: str
+    name: str
+    department: DepartmentRef
+
+
+_SERVICE_ROW = select(
+    Service.id,
+    Service.code,
+    Service.name,
+    Service.active,
+    Department.active,
+    Department.id,
+    Department.code,
+    Department.name,
+    Department.name_en,
+).join(Department, Service.department_id == Department.id)
+# Built once, run with a parameter: building a statement per call costs more than running it.
+_SERVICE_BY_ID = _SERVICE_ROW.where(Service.id == bindparam("ref"))
+_SERVICE_BY_CODE = _SERVICE_ROW.where(Service.code == bindparam("ref"))
+_OUTLET_BY_ID = select(Outlet.id, Outlet.active).where(Outlet.id == bindparam("ref"))
+_OUTLET_BY_CODE = select(Outlet.id, Outlet.active).where(Outlet.code == bindparam("ref"))
+
+
+def service_ref(session: Session, ref: int | str | Service) -> ServiceRef:
+    """get_service's answer (a rateable service, NotFound otherwise) as plain values.
+
+    One row of one query: the hot paths (a rating, a complaint naming its service) need no
+    ORM objects of the catalogue.
+    """
+    if isinstance(ref, Service):
+        service = get_service(session, ref)
+        d = service.department
+        return ServiceRef(
+            service.id, service.code, service.name, DepartmentRef(d.id, d.code, d.name, d.name_en)
+        )
+    ref = check_ref(ref, kind_zh="服务事项", kind_en="service")
+    query = _SERVICE_BY_ID if isinstance(ref, int) else _SERVICE_BY_CODE
+    row = session.connection().execute(query, {"ref": ref}).first()
+    if row is None:
+        raise NotFound(f"找不到服务事项 {ref}", f"unknown service {ref}")
+    service_id, code, name, active, department_active, *department = row
+    if not (active and department_active):
+        raise NotFound(f"找不到服务事项 {code}", f"unknown service {code}")
+    return ServiceRef(service_id, code, name, DepartmentRef(*department))
+
+
+def outlet_id(session: Session, ref: int | str | Outlet) -> int:
+    """The id of the outlet get_outlet would return (active only); NotFound otherwise."""
+    if isinstance(ref, Outlet):
+        return get_outlet(session, ref).id
+    ref = check_ref(ref, kind_zh="服务网点", kind_en="outlet")
+    query = _OUTLET_BY_ID if isinstance(ref, int) else _OUTLET_BY_CODE
+    row = session.connection().execute(query, {"ref": ref}).first()
+    if row is None:
+        raise NotFound(f"找不到服务网点 {ref}", f"unknown outlet {ref}")
+    if not row.active:
+        raise NotFound(f"服务网点 {ref} 已停用", f"outlet {ref} is inactive")
+    return row.id
 
 
 def list_services(session: Session, department: int | str | Department) -> list[Service]:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
-from minyi.db import insert_or_get
+from minyi.db import insert_unless_taken
 from minyi.errors import ValidationFailed
-from minyi.models import BadReviewFollowUp, Channel, Citizen, Rating
-from minyi.services.catalog import get_outlet, get_service
+from minyi.indicators import mark_moment_stale
+from minyi.models import BadReviewFollowUp, Channel, Citizen, FollowUpStatus, Rating, Service
+from minyi.services.catalog import ServiceRef, outlet_id, service_ref
 from minyi.services.context import ServiceContext
 
 # The loop a 差评 opens and the exclusion appeals live in minyi.services.followups; the names
@@ -58,7 +60,25 @@ def check_aspect(aspect: object) -> str | None:
     return clean_text(aspect, field_zh="评价项", field_en="aspect", max_chars=40, required=False)
 
 
-def record_rating(
+@dataclass(frozen=True)
+class RatingDraft:
+    """A rating checked and ready to store: every rule applied, nothing written yet."""
+
+    service: ServiceRef
+    outlet_id: int | None
+    citizen_id: int | None
+    score: int
+    aspect: str | None
+    comment: str | None
+    channel: Channel
+    source_ref: str | None
+    created_at: datetime
+    sentiment_score: float | None
+    # The 差评 rule: set for a score <= the bound, the follow-up's working-day deadline.
+    follow_up_deadline: date | None
+
+
+def check_rating(
     session: Session,
     ctx: ServiceContext,
     *,
@@ -71,11 +91,12 @@ def record_rating(
     aspect: object = None,
     source_ref: object = None,
     at: datetime | None = None,
-) -> Rating:
-    """Store a 1-5 rating; a score <= the 差评 bound opens a follow-up with a deadline.
+) -> RatingDraft:
+    """A rating checked and resolved, ready for `store_rating`; ValidationFailed or NotFound.
 
-    The same (channel, source_ref) twice returns the first rating, also when both arrive at
-    once: a double submit is not counted twice.
+    In this order: the values are validated, the comment's sentiment is computed, and only
+    then is the database read (service, outlet). On a write session that first read opens
+    the transaction, so the NLP never runs while the SQLite write lock is held.
     """
     score = check_score(score)
     comment = check_comment(ctx, comment)
@@ -84,48 +105,121 @@ def record_rating(
     source_ref = check_source_ref(source_ref)
     if citizen is not None and not isinstance(citizen, Citizen):
         raise ValidationFailed("市民身份无效", "citizen must be a registered citizen")
-    service = get_service(session, service)
-    outlet = get_outlet(session, outlet) if outlet is not None else None
     created = ctx.moment(at)
-    same_submission = select(Rating).where(
-        Rating.channel == channel, Rating.source_ref == source_ref
-    )
-    if source_ref is not None:
-        existing = session.scalar(same_submission)
-        if existing is not None:
-            return existing
-    rating = Rating(
-        service=service,  # the object, not only its id: RatingView.of needs no query for it
-        department_id=service.department_id,
-        outlet_id=outlet.id if outlet else None,
-        citizen_id=citizen.id if citizen else None,
+    sentiment = _comment_sentiment(ctx, comment)
+    return RatingDraft(
+        service=service_ref(session, service),
+        outlet_id=outlet_id(session, outlet) if outlet is not None else None,
+        citizen_id=citizen.id if citizen is not None else None,
         score=score,
         aspect=aspect,
         comment=comment,
         channel=channel,
         source_ref=source_ref,
         created_at=created,
+        sentiment_score=sentiment,
+        follow_up_deadline=follow_up_deadline(ctx, created) if is_bad_review(ctx, score) else None,
     )
-    rating.sentiment_score = _comment_sentiment(ctx, comment)
-    # Set either way, so that reading it back (RatingView.of) never asks the database.
-    rating.follow_up = None
-    if is_bad_review(ctx, score):
-        rating.follow_up = BadReviewFollowUp(
-            department_id=service.department_id,
-            deadline=follow_up_deadline(ctx, created),
-            created_at=created,
+
+
+def store_rating(session: Session, draft: RatingDraft) -> int | None:
+    """Insert a checked rating, its follow-up (a 差评) and its indicator marker; the new id.
+
+    None when the same (channel, source_ref) is already stored, also when both arrive at
+    once: a double submit is not counted twice. Plain INSERTs, no ORM unit of work: this is
+    the write every rating from the web and the bot takes.
+    """
+    department_id = draft.service.department.id
+    rating_id = insert_unless_taken(
+        session,
+        Rating.__table__,
+        {
+            "service_id": draft.service.id,
+            "department_id": department_id,
+            "outlet_id": draft.outlet_id,
+            "citizen_id": draft.citizen_id,
+            "score": draft.score,
+            "aspect": draft.aspect,
+            "comment": draft.comment,
+            "channel": draft.channel,
+            "source_ref": draft.source_ref,
+            "sentiment_score": draft.sentiment_score,
+            "excluded": False,
+            "created_at": draft.created_at,
+        },
+        ("channel", "source_ref"),
+    )
+    if rating_id is None:
+        return None
+    connection = session.connection()
+    if draft.follow_up_deadline is not None:
+        connection.execute(
+            _INSERT_FOLLOW_UP,
+            {
+                "rating_id": rating_id,
+                "department_id": department_id,
+                "status": FollowUpStatus.OPEN,
+                "deadline": draft.follow_up_deadline,
+                "created_at": draft.created_at,
+            },
         )
-    rating, _ = insert_or_get(session, rating, same_submission if source_ref is not None else None)
-    return rating
+    # What the ORM's after_flush hook (minyi.models) would mark for these rows.
+    mark_moment_stale(connection, department_id, draft.created_at)
+    return rating_id
+
+
+_INSERT_FOLLOW_UP = insert(BadReviewFollowUp.__table__)
+
+
+def _stored_twin(session: Session, draft: RatingDraft) -> Rating:
+    """The rating already stored under the draft's (channel, source_ref)."""
+    return session.scalars(
+        select(Rating)
+        .options(joinedload(Rating.service).joinedload(Service.department))
+        .where(Rating.channel == draft.channel, Rating.source_ref == draft.source_ref)
+    ).one()
+
+
+def record_rating(session: Session, ctx: ServiceContext, **fields) -> Rating:
+    """Store a 1-5 rating; a score <= the 差评 bound opens a follow-up with a deadline.
+
+    Takes the keyword arguments of `check_rating`. The same (channel, source_ref) twice
+    returns the first rating, also when both arrive at once: a double submit is not counted
+    twice.
+    """
+    draft = check_rating(session, ctx, **fields)
+    rating_id = store_rating(session, draft)
+    if rating_id is None:
+        return _stored_twin(session, draft)
+    return session.get(Rating, rating_id)
 
 
 def submit_rating(session_factory: sessionmaker, ctx: ServiceContext, **fields) -> RatingView:
-    """Record a rating in its own transaction; a view readable after it has closed.
+    """Record a rating in its own, short transaction; a view readable after it has closed.
 
-    Takes the keyword arguments of `record_rating`.
+    Takes the keyword arguments of `check_rating`. The values are checked before the write
+    transaction opens and the comment's sentiment is computed outside it, so the SQLite
+    write lock is held only for the lookups and the INSERTs.
     """
     with session_factory.begin() as session:
-        return RatingView.of(record_rating(session, ctx, **fields))
+        draft = check_rating(session, ctx, **fields)
+        rating_id = store_rating(session, draft)
+        if rating_id is None:
+            return RatingView.of(_stored_twin(session, draft))
+    return RatingView(
+        id=rating_id,
+        service_code=draft.service.code,
+        service_name=draft.service.name,
+        department=draft.service.department,
+        score=draft.score,
+        aspect=draft.aspect,
+        comment=draft.comment,
+        channel=str(draft.channel),
+        created_at=draft.created_at,
+        excluded=False,
+        follow_up_deadline=draft.follow_up_deadline,
+        follow_up_status=FollowUpStatus.OPEN if draft.follow_up_deadline else None,
+    )
 
 
 def _comment_sentiment(ctx: ServiceContext, comment: str | None) -> float | None:

@@ -32,7 +32,7 @@ from minyi.models import (
     TicketStatus,
 )
 from minyi.services.actors import Actor
-from minyi.services.catalog import get_department, get_service
+from minyi.services.catalog import get_department, service_ref
 from minyi.services.context import ServiceContext
 from minyi.services.outbox import enqueue_message
 from minyi.services.permissions import require
@@ -69,6 +69,10 @@ MOVE_ZH = {
     "verdict": "回访评价",
     "request_extension": "申请延期",
 }
+
+
+# file_ticket's default: store the complaint only; routing comes later (route_ticket).
+NOT_ROUTED: Any = object()
 
 
 def ticket_due_dates(ctx: ServiceContext, received: datetime) -> tuple[date, date]:
@@ -119,25 +123,30 @@ def file_ticket(
     attachments: Iterable[tuple[str, str]] = (),
     source_ref: object = None,
     at: datetime | None = None,
+    analysis: Any = NOT_ROUTED,
 ) -> Ticket:
-    """Store a complaint with its public number and SLA dates, before any NLP runs.
+    """Store a complaint with its public number and SLA dates.
 
     The same (channel, source_ref) twice returns the first ticket (double submit), also when
     both arrive at once. `attachments` are (kind, reference) pairs: a Telegram file id or a
     stored upload's name. A citizen files at most `[tickets] daily_limit_per_citizen` a day.
+    With `analysis` (the classifier's answer for the text, computed before the transaction:
+    submit_complaint) the ticket is routed as it is inserted; None routes it without NLP.
     """
-    text = check_complaint_text(ctx, text)
-    location = clean_text(
-        location, field_zh="地点", field_en="location", max_chars=300, required=False
+    checked = check_complaint(
+        ctx,
+        text=text,
+        channel=channel,
+        citizen=citizen,
+        location=location,
+        latitude=latitude,
+        longitude=longitude,
+        contact_phone=contact_phone,
+        attachments=attachments,
+        source_ref=source_ref,
     )
-    latitude, longitude = check_coordinates(latitude, longitude)
-    channel = check_channel(channel)
-    source_ref = check_source_ref(source_ref)
-    contact_phone = check_phone(contact_phone)
-    files = [check_attachment(kind, reference) for kind, reference in attachments]
-    if citizen is not None and not isinstance(citizen, Citizen):
-        raise ValidationFailed("市民身份无效", "citizen must be a registered citizen")
-    service = get_service(session, service) if service is not None else None
+    text, channel, source_ref = checked["text"], checked["channel"], checked["source_ref"]
+    service_id = service_ref(session, service).id if service is not None else None
     received = ctx.moment(at)
     same_submission = select(Ticket).where(
         Ticket.channel == channel, Ticket.source_ref == source_ref
@@ -154,15 +163,16 @@ def file_ticket(
         channel=channel,
         source_ref=source_ref,
         text=text,
-        location=location,
-        latitude=latitude,
-        longitude=longitude,
-        service_id=service.id if service else None,
-        contact_phone=contact_phone,
+        location=checked["location"],
+        latitude=checked["latitude"],
+        longitude=checked["longitude"],
+        service_id=service_id,
+        contact_phone=checked["contact_phone"],
         attachments=[
             TicketAttachment(kind=kind, reference=reference, created_at=received)
-            for kind, reference in files
+            for kind, reference in checked["attachments"]
         ],
+        closures=[],  # known empty: reading it back (TicketView.of) needs no query
         status=S.RECEIVED,
         needs_triage=True,
         received_at=received,
@@ -180,6 +190,9 @@ def file_ticket(
         {"channel": channel.value},
         received,
     )
+    if analysis is not NOT_ROUTED:
+        # Routed before the INSERT: one flush writes the ticket as routed, no UPDATE after.
+        route_ticket(session, ctx, ticket, at=received, analysis=analysis)
 
     def draw_number() -> None:
         ticket.number = next_ticket_number(session, ctx, ctx.local_date(received))
@@ -191,6 +204,35 @@ def file_ticket(
         before_insert=draw_number,
     )
     return ticket
+
+
+def check_complaint(
+    ctx: ServiceContext,
+    *,
+    text: object,
+    channel: Channel | str,
+    citizen: Citizen | None = None,
+    location: object = None,
+    latitude: object = None,
+    longitude: object = None,
+    contact_phone: object = None,
+    attachments: Iterable[tuple[str, str]] = (),
+    source_ref: object = None,
+    **_ignored: Any,
+) -> dict[str, Any]:
+    """The values of a complaint checked and cleaned (no database); ValidationFailed."""
+    checked: dict[str, Any] = {"text": check_complaint_text(ctx, text)}
+    checked["location"] = clean_text(
+        location, field_zh="地点", field_en="location", max_chars=300, required=False
+    )
+    checked["latitude"], checked["longitude"] = check_coordinates(latitude, longitude)
+    checked["channel"] = check_channel(channel)
+    checked["source_ref"] = check_source_ref(source_ref)
+    checked["contact_phone"] = check_phone(contact_phone)
+    checked["attachments"] = [check_attachment(kind, ref) for kind, ref in attachments]
+    if citizen is not None and not isinstance(citizen, Citizen):
+        raise ValidationFailed("市民身份无效", "citizen must be a registered citizen")
+    return checked
 
 
 def _check_daily_limit(
@@ -316,13 +358,22 @@ ROUTER = Actor.system("nlp", "ticket.assign")
 
 
 def route_ticket(
-    session: Session, ctx: ServiceContext, ticket: Ticket, at: datetime | None = None
+    session: Session,
+    ctx: ServiceContext,
+    ticket: Ticket,
+    at: datetime | None = None,
+    *,
+    analysis: Any = None,
 ) -> Ticket:
-    """Classify a received ticket; confident predictions are assigned, the rest go to triage."""
+    """Classify a received ticket; confident predictions are assigned, the rest go to triage.
+
+    `analysis` is the classifier's answer for the ticket's text when the caller has it
+    already (computed outside the transaction); otherwise ctx.analyzer runs here.
+    """
     if ticket.status != S.RECEIVED:
         return ticket
     moment = ctx.moment(at)
-    if ctx.analyzer is None:
+    if analysis is None and ctx.analyzer is None:
         _event(
             ticket,
             "triage",
@@ -334,7 +385,8 @@ def route_ticket(
         )
         session.flush()
         return ticket
-    analysis = ctx.analyzer(ticket.text)
+    if analysis is None:
+        analysis = ctx.analyzer(ticket.text)
     apply_analysis(ticket, analysis)
     if is_praise(ctx, analysis):
         return record_praise(session, ctx, ticket, moment)
@@ -453,25 +505,25 @@ def apply_request_type_sla(ctx: ServiceContext, ticket: Ticket) -> None:
 def submit_complaint(
     session_factory: sessionmaker, ctx: ServiceContext, **fields: Any
 ) -> TicketView:
-    """File a complaint in its own transaction, then route it in a second one.
+    """File and route a complaint in one short write transaction; NLP runs before it opens.
 
-    The ticket is committed before NLP runs, so a classifier failure leaves it in triage
-    instead of losing it. Takes the keyword arguments of `file_ticket`; returns a view that
-    stays readable after the sessions have closed.
+    The values are checked first, then the classifier reads the text with no transaction
+    open (so the SQLite write lock is never held for NLP), then one transaction stores the
+    ticket as routed. A classifier failure is logged and the ticket filed for triage: it is
+    never lost. Takes the keyword arguments of `file_ticket`; returns a view that stays
+    readable after the session has closed. A double submit returns the stored ticket as is.
     """
+    fields["attachments"] = list(fields.get("attachments", ()))
+    checked = check_complaint(ctx, **fields)
+    analysis = None
+    if ctx.analyzer is not None:
+        try:
+            analysis = ctx.analyzer(checked["text"])
+        except Exception:
+            log.exception("routing failed for a complaint; filed for triage")
+            analysis = NOT_ROUTED
     with session_factory.begin() as session:
-        ticket = file_ticket(session, ctx, **fields)
-        if ticket.status != S.RECEIVED:  # a double submit of a ticket already routed
-            return TicketView.of(ticket)
-        ticket_id = ticket.id
-    try:
-        with session_factory.begin() as session:
-            ticket = route_ticket(session, ctx, get_ticket(session, ticket_id, for_update=True))
-            return TicketView.of(ticket)
-    except Exception:
-        log.exception("routing failed for ticket %s; left in triage", ticket_id)
-    with session_factory() as session:
-        return TicketView.of(session.get(Ticket, ticket_id))
+        return TicketView.of(file_ticket(session, ctx, **fields, analysis=analysis))
 
 
 def department_for_topic(
