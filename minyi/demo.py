@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from minyi import demo_texts as T
@@ -29,7 +29,6 @@ from minyi.models import (
     Department,
     ExtensionRequest,
     FollowUpStatus,
-    OutboxMessage,
     Outlet,
     Rating,
     Role,
@@ -580,13 +579,6 @@ class _Demo:
         for pool in self.citizen_pool.values():
             for unused in pool:
                 self.session.delete(unused)
-        # The demo's citizens are fictitious: their past notifications count as delivered,
-        # so the bot never tries to send them.
-        self.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.sent_at.is_(None))
-            .values(sent_at=OutboxMessage.created_at)
-        )
         self.session.flush()
 
     def summary(self) -> DemoSummary:

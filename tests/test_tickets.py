@@ -144,6 +144,20 @@ def test_full_lifecycle_records_every_event(session, ctx, county, clock):
     assert kinds_sent == ["ticket_status", "ticket_reply", "ticket_verdict_request"]
 
 
+
+def test_a_web_citizen_is_told_nothing_through_the_outbox(session, ctx, county):
+    # No sender drains a web citizen's messages: they would wait forever. The status page is
+    # how a web citizen follows the ticket.
+    citizen = make_citizen(session, channel=Channel.WEB)
+    ticket = make_ticket(session, ctx, citizen=citizen)
+    tickets.assign(session, ctx, ticket, "zjj", actor=county["admin"])
+    tickets.start(session, ctx, ticket, actor=county["officer"])
+    tickets.reply(session, ctx, ticket, actor=county["officer"], text="已安排维修。")
+    tickets.close(session, ctx, ticket, actor=county["officer"])
+    session.commit()
+    assert [e.kind for e in ticket.events][-1] == "closed"
+    assert count(session, OutboxMessage) == 0
+
 ILLEGAL = [
     (S.RECEIVED, "start"),
     (S.RECEIVED, "reply"),

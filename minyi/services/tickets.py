@@ -34,7 +34,7 @@ from minyi.models import (
 from minyi.services.actors import Actor
 from minyi.services.catalog import get_department, service_ref
 from minyi.services.context import ServiceContext
-from minyi.services.outbox import enqueue_message
+from minyi.services.outbox import can_reach, enqueue_message
 from minyi.services.permissions import require
 from minyi.services.validation import (
     check_channel,
@@ -937,8 +937,9 @@ def decide_extension(
 def _notify_citizen(
     session: Session, ticket: Ticket, kind: str, step: str, payload: dict, moment: datetime
 ) -> None:
-    # One message per step and reopen round, so a retried request never notifies twice.
-    if ticket.citizen_id is not None:
+    # One message per step and reopen round, so a retried request never notifies twice. A web
+    # or imported citizen has no sender listening: they read /t/<number>, nothing is queued.
+    if ticket.citizen_id is not None and can_reach(session.get(Citizen, ticket.citizen_id)):
         enqueue_message(
             session,
             citizen_id=ticket.citizen_id,
