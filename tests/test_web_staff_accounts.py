@@ -82,7 +82,7 @@ def test_only_admins_reach_accounts_and_the_audit_log(web_client, staff_world, r
     assert "/staff/accounts" not in home and "/staff/audit" not in home  # not in the menu
     user_id = staff_world.other_officer.id
     for path in ("/staff/accounts", "/staff/accounts/new", "/staff/audit",
-                 f"/staff/accounts/{user_id}/password"):
+                 f"/staff/accounts/{user_id}/password", f"/staff/accounts/{user_id}/telegram"):
         assert web_client.get(path).status_code == 403, path
     token = csrf_token_of(web_client, "/staff/password")
     response = web_client.post(
@@ -104,6 +104,34 @@ def test_an_admin_deactivates_and_reactivates_an_account(web_app, staff_world):
     assert officer.get("/staff/").status_code == 302  # signed out at once
     admin.post(f"/staff/accounts/{user_id}/active", data={"csrf_token": token, "active": "1"})
     assert sign_in(officer, "jt1").status_code == 302
+
+
+@pytest.mark.postgres
+def test_an_admin_sets_and_clears_an_officers_digest_chat(web_client, staff_world, session_factory):
+    sign_in(web_client, "admin1")
+    user_id = staff_world.officer.id
+    path = f"/staff/accounts/{user_id}/telegram"
+    token = csrf_token_of(web_client, path)
+
+    refused = web_client.post(path, data={"csrf_token": token, "chat_id": "12ab<script>"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "会话编号应为数字" in page
+    assert "<script>" not in page and "12ab&lt;script&gt;" in page  # kept, escaped
+    forged = web_client.post(path, data={"csrf_token": "forged", "chat_id": "4242"})
+    assert forged.status_code == 400
+    with session_factory() as session:
+        assert session.get(StaffUser, user_id).telegram_chat_id is None
+
+    saved = web_client.post(path, data={"csrf_token": token, "chat_id": " -100123 "})
+    assert saved.status_code == 302
+    listing = web_client.get(saved.headers["Location"]).get_data(as_text=True)
+    assert "Telegram 会话已保存" in listing and "-100123" in listing
+    web_client.post(path, data={"csrf_token": token, "chat_id": ""})
+    with session_factory() as session:
+        assert session.get(StaffUser, user_id).telegram_chat_id is None
+        actions = session.scalars(select(AuditEntry.action)).all()
+        assert actions.count("staff.telegram") == 2
+    assert "设置摘要 Telegram 会话" in web_client.get("/staff/audit").get_data(as_text=True)
 
 
 def test_an_admin_cannot_deactivate_themselves(web_client, staff_world):

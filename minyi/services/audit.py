@@ -19,6 +19,7 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
     "staff.activate": ("启用账号", "account reactivated"),
     "staff.deactivate": ("停用账号", "account deactivated"),
     "staff.password": ("修改密码", "password changed"),
+    "staff.telegram": ("设置摘要 Telegram 会话", "digest Telegram chat set"),
     "follow_up.verify": ("核实差评", "差评 verified"),
     "follow_up.rectify": ("整改差评", "差评 rectified"),
     "follow_up.complete": ("差评反馈市民", "差评 answered to the citizen"),

@@ -33,6 +33,7 @@ DONE = {
     "password": ("密码已修改，该账号的其他登录已失效。", "Password changed; sessions ended."),
     "activated": ("账号已启用。", "The account is active again."),
     "deactivated": ("账号已停用，其登录立即失效。", "Account deactivated; it is signed out."),
+    "telegram": ("每周摘要的 Telegram 会话已保存。", "The digest's Telegram chat was saved."),
 }
 
 
@@ -101,6 +102,32 @@ def account_password(user_id: int):
             return redirect(url_for("staff.accounts", done="password"))
     return (
         render_template("staff/accounts/password.html", user=user, own=False, error=error),
+        400 if error else 200,
+    )
+
+
+@bp.route("/accounts/<int:user_id>/telegram", methods=["GET", "POST"])
+def account_telegram(user_id: int):
+    """Where the account's weekly digest goes on Telegram, besides its staff home page."""
+    actor = staff_actor()
+    require(actor, "staff.manage")
+    session = read_session() if request.method == "GET" else db_session()
+    user = staff_accounts.get_staff_user(session, user_id, actor=actor)
+    value = request.form.get("chat_id", "") if request.method == "POST" else None
+    error = None
+    if request.method == "POST":
+        if not csrf_ok():
+            error = CSRF_ERROR
+        else:
+            try:
+                staff_accounts.set_staff_telegram(session, user, value, actor=actor)
+                session.commit()
+                return redirect(url_for("staff.accounts", done="telegram"))
+            except MinyiError as exc:
+                session.rollback()
+                error = error_pair(exc)
+    return (
+        render_template("staff/accounts/telegram.html", user=user, value=value, error=error),
         400 if error else 200,
     )
 
