@@ -107,7 +107,9 @@ def test_an_admin_deactivates_and_reactivates_an_account(web_app, staff_world):
 
 
 @pytest.mark.postgres
-def test_an_admin_sets_and_clears_an_officers_digest_chat(web_client, staff_world, session_factory):
+def test_an_admin_sets_and_clears_an_officers_digest_chat(
+    web_client, staff_world, session_factory
+):
     sign_in(web_client, "admin1")
     user_id = staff_world.officer.id
     path = f"/staff/accounts/{user_id}/telegram"
