@@ -89,16 +89,18 @@ def test_other_department_ticket_is_not_found_like_an_unknown_number(session, ct
         inbox.ticket_detail(session, ctx, other.id, actor=county.actor("admin"))
 
 
-def test_filters_status_topic_sentiment_channel(session, ctx, county):
+def test_filters_status_topic_sentiment_type_channel(session, ctx, county):
     water = assigned_ticket(session, ctx, county, channel=Channel.TELEGRAM)
-    water.topic, water.sentiment_label = "城乡建设", "negative"
+    water.topic, water.sentiment_label, water.request_type = "城乡建设", "negative", "投诉"
     lamp = assigned_ticket(session, ctx, county)
-    lamp.topic, lamp.sentiment_label = "环境保护", "neutral"
+    lamp.topic, lamp.sentiment_label, lamp.request_type = "环境保护", "neutral", "咨询"
     advance(session, ctx, county, lamp, "start")
     session.flush()
     assert listed(session, ctx, county, status=S.IN_PROGRESS) == [lamp.number]
     assert listed(session, ctx, county, topic="城乡建设") == [water.number]
     assert listed(session, ctx, county, sentiment="neutral") == [lamp.number]
+    assert listed(session, ctx, county, request_type="咨询") == [lamp.number]
+    assert listed(session, ctx, county, request_type="建议") == []
     assert listed(session, ctx, county, channel=Channel.TELEGRAM) == [water.number]
     assert listed(session, ctx, county, topic="城乡建设", status=S.IN_PROGRESS) == []
 
@@ -237,6 +239,7 @@ def test_pages_run_on_from_the_open_tickets_into_the_closed_ones(session, ctx, c
     [
         ({"status": "lost"}, "状态"),
         ({"sentiment": "angry"}, "情感"),
+        ({"type": "complaint"}, "诉求类型"),
         ({"channel": "fax"}, "渠道"),
         ({"from": "2026-13-01"}, "起始日期"),
         ({"to": "yesterday"}, "截止日期"),
@@ -257,6 +260,7 @@ def test_filter_parameters_round_trip():
         "status": "in_progress",
         "topic": "城乡建设",
         "sentiment": "negative",
+        "type": "建议",
         "overdue": "1",
         "due_soon": "on",
         "channel": "telegram",
@@ -268,6 +272,7 @@ def test_filter_parameters_round_trip():
     }
     filters = inbox.parse_filters(params)
     assert filters.status == S.IN_PROGRESS and filters.search == "路灯"
+    assert filters.request_type == "建议"
     assert filters.received_from == date(2026, 11, 1) and filters.due_soon
     assert inbox.parse_filters(filters.as_params()) == filters
     assert inbox.parse_filters({"status": "", "overdue": "0", "q": "  "}) == InboxFilters()
@@ -586,3 +591,9 @@ def test_open_tickets_are_read_off_the_open_ticket_indexes(session, ctx, county,
         plans[role] = " ".join(str(row[-1]) for row in rows)
     for role, plan in plans.items():
         assert "ix_tickets_open_" in plan, (role, plan)
+
+
+def test_the_inbox_offers_exactly_nlps_request_types():
+    from nlp.request_type import LABELS
+
+    assert tuple(inbox.REQUEST_TYPE_EN) == LABELS

@@ -259,6 +259,8 @@ def test_filters_search_and_paging_links_keep_the_filters(
     html = text_of(admin.get(f"/staff/tickets?department={inbox_world.world.other.code}"))
     assert inbox_world.other in html and inbox_world.own not in html
     assert text_of(admin.get("/staff/tickets?status=received")).count("/staff/tickets/MY-") == 1
+    html = text_of(admin.get("/staff/tickets?type=咨询"))
+    assert "/staff/tickets/MY-" not in html and '<option value="咨询" selected>' in html
     with session_factory.begin() as session:
         for _ in range(26):
             make_ticket(session, ctx, text="同一小区的噪音扰民问题，晚上十一点后还在施工。")
@@ -274,6 +276,7 @@ BAD_FILTERS = [
     ("from=2026-11-25&to=2026-11-01", "起始日期不能晚于截止日期"),
     ("q=" + "长" * 101, "搜索内容太长"),
     ("channel=fax", "未知渠道"),
+    ("type=%3Cscript%3E", "未知的诉求类型"),
     ("overdue=%27%20OR%201=1", "超期"),
 ]
 

@@ -62,6 +62,9 @@ SIMILAR_WINDOW = timedelta(days=30)
 SIMILAR_SHOWN = 5
 
 SENTIMENT_ZH = {"negative": "负面", "neutral": "中性", "positive": "正面"}
+# nlp's request types (nlp.request_type.LABELS, which the web process does not import up front:
+# it loads the models) with their English names; a test keeps the two lists equal.
+REQUEST_TYPE_EN = {"投诉": "complaint", "咨询": "question", "建议": "suggestion", "表扬": "praise"}
 CHANNEL_ZH = {
     Channel.TELEGRAM: "Telegram",
     Channel.WEB: "网页",
@@ -127,6 +130,7 @@ class InboxFilters:
     status: TicketStatus | None = None
     topic: str | None = None
     sentiment: str | None = None
+    request_type: str | None = None
     overdue: bool = False
     due_soon: bool = False
     channel: Channel | None = None
@@ -142,6 +146,7 @@ class InboxFilters:
             "status": self.status.value if self.status else None,
             "topic": self.topic,
             "sentiment": self.sentiment,
+            "type": self.request_type,
             "overdue": "1" if self.overdue else None,
             "due_soon": "1" if self.due_soon else None,
             "channel": self.channel.value if self.channel else None,
@@ -154,7 +159,7 @@ class InboxFilters:
 
 
 def parse_filters(params: Mapping[str, Any]) -> InboxFilters:
-    """InboxFilters from query parameters (status, topic, sentiment, overdue, due_soon,
+    """InboxFilters from query parameters (status, topic, sentiment, type, overdue, due_soon,
     channel, from, to, q, department); ValidationFailed names the first bad one."""
 
     def param(name: str) -> str | None:
@@ -179,6 +184,12 @@ def parse_filters(params: Mapping[str, Any]) -> InboxFilters:
             f"未知的情感倾向 {sentiment!r}（可选：负面、中性、正面）",
             f"unknown sentiment {sentiment!r} (negative, neutral or positive)",
         )
+    request_type = param("type")
+    if request_type is not None and request_type not in REQUEST_TYPE_EN:
+        raise ValidationFailed(
+            f"未知的诉求类型 {request_type!r}（可选：{'、'.join(REQUEST_TYPE_EN)}）",
+            f"unknown request type {request_type!r} ({', '.join(REQUEST_TYPE_EN.values())})",
+        )
     channel = param("channel")
     received_from = _date_param(param("from"), "起始日期", "start date")
     received_to = _date_param(param("to"), "截止日期", "end date")
@@ -190,6 +201,7 @@ def parse_filters(params: Mapping[str, Any]) -> InboxFilters:
         status=status,
         topic=_short(param("topic"), "主题", "topic", 40),
         sentiment=sentiment,
+        request_type=request_type,
         overdue=_flag_param(params, "overdue", "超期", "overdue"),
         due_soon=_flag_param(params, "due_soon", "即将到期", "due soon"),
         channel=check_channel(channel) if channel is not None else None,
@@ -238,6 +250,7 @@ class FilterChoices:
     statuses: tuple[tuple[str, str], ...]
     topics: tuple[str, ...]
     sentiments: tuple[tuple[str, str], ...]
+    request_types: tuple[tuple[str, str], ...]
     channels: tuple[tuple[str, str], ...]
     # Empty for an officer, whose list is their own department's.
     departments: tuple[DepartmentRef, ...]
@@ -255,6 +268,7 @@ def filter_choices(session: Session, ctx: ServiceContext, *, actor: Actor) -> Fi
         statuses=tuple((s.value, STATUS_ZH[s]) for s in TicketStatus),
         topics=tuple(ctx.settings.nlp.topic_departments),
         sentiments=tuple(SENTIMENT_ZH.items()),
+        request_types=tuple(REQUEST_TYPE_EN.items()),
         channels=tuple((c.value, CHANNEL_ZH[c]) for c in Channel),
         departments=departments,
     )
@@ -525,6 +539,8 @@ def _conditions(
         where.append(Ticket.topic == filters.topic)
     if filters.sentiment is not None:
         where.append(Ticket.sentiment_label == filters.sentiment)
+    if filters.request_type is not None:
+        where.append(Ticket.request_type == filters.request_type)
     if filters.channel is not None:
         where.append(Ticket.channel == filters.channel)
     if filters.overdue and filters.due_soon:
