@@ -328,11 +328,16 @@ def refresh_indicator_rollups() -> int:
 def weekly_digest() -> int:
     """Make last week's digest for every officer who has none and queue it to those with a
     Telegram chat id; idempotent (one digest and one message per officer and week)."""
-    from minyi.services.digest import make_weekly_digests
+    from minyi.db import make_session_factory
+    from minyi.services.digest import make_weekly_digests, plan_weekly_digests
 
     session_factory, ctx = _survey_context()
+    # The seconds of topic analysis run without the write lock; the write itself is short.
+    read_factory = make_session_factory(session_factory.kw["bind"], read_only=True)
+    with read_factory() as session:
+        week, payloads = plan_weekly_digests(session, ctx)
     with session_factory.begin() as session:
-        run = make_weekly_digests(session, ctx)
+        run = make_weekly_digests(session, ctx, week, payloads)
     if run.created or run.queued:
         log.info(
             "每周摘要 %s：新建 %d 份，排队发送 %d 条 / weekly digest %s: %d made, %d queued",

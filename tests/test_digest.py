@@ -116,6 +116,33 @@ def test_the_job_run_twice_makes_one_digest_per_officer_and_sends_once(
         assert other.payload["new_tickets"] == 0
 
 
+@sqlite_only
+def test_the_digests_are_worked_out_while_another_writer_holds_the_lock(
+    worker, officers, session_factory, ctx, engine
+):
+    # The topic analysis takes seconds on a real county; it must not hold SQLite's one write
+    # lock, or a citizen's rating posted meanwhile would wait for it and fail.
+    from minyi.db import make_session_factory
+    from minyi.services.digest import make_weekly_digests, plan_weekly_digests
+
+    holder = engine.raw_connection()
+    try:
+        holder.driver_connection.execute("BEGIN IMMEDIATE")  # another writer, mid-transaction
+        with make_session_factory(engine, read_only=True)() as session:
+            week, payloads = plan_weekly_digests(session, ctx)
+    finally:
+        holder.driver_connection.execute("ROLLBACK")
+        holder.close()
+    assert week.label == "2026-W47"
+    assert sorted(payloads) == sorted({officers.own.id, officers.other.id})
+    assert payloads[officers.own.id]["new_tickets"] == 3
+    with session_factory.begin() as session:
+        run = make_weekly_digests(session, ctx, week, payloads)
+    assert run.created == 2 and count(session_factory, StaffDigest) == 2
+    with session_factory() as session:  # nothing left to plan for that week
+        assert plan_weekly_digests(session, ctx, week)[1] == {}
+
+
 def test_a_chat_id_added_later_gets_that_week_once(worker, officers, session_factory):
     worker.weekly_digest()
     with session_factory.begin() as session:

@@ -113,23 +113,42 @@ class DigestRun:
     officers: int
 
 
-def make_weekly_digests(
+def plan_weekly_digests(
     session: Session, ctx: ServiceContext, week: Period | str | None = None
-) -> DigestRun:
-    """Make the digest of `week` (default: digest_week) for every active officer who has none
-    yet, and queue it to those with a Telegram chat id; running it again adds nothing."""
-    if week is None:
-        week = digest_week(ctx)
-    elif not isinstance(week, Period):
-        week = parse_period(week)
-    officers = list(
-        session.scalars(
-            select(StaffUser)
-            .where(StaffUser.role == Role.OFFICER, StaffUser.active.is_(True))
-            .order_by(StaffUser.id)
+) -> tuple[Period, dict[int, dict[str, Any]]]:
+    """The digest payload of `week` (default: digest_week) per department that has an active
+    officer still without one. Reads only: the job runs it outside any write transaction, since
+    the topic analysis takes seconds and SQLite has one writer at a time (a citizen's rating
+    must not wait for it)."""
+    week = _week(ctx, week)
+    missing = (
+        select(StaffUser.department_id)
+        .where(_active_officer(), StaffUser.department_id.is_not(None))
+        .where(
+            ~select(StaffDigest.id)
+            .where(StaffDigest.staff_user_id == StaffUser.id, StaffDigest.week == week.label)
+            .exists()
         )
+        .distinct()
     )
-    made: dict[int, dict[str, Any]] = {}  # one computation per department
+    departments = sorted(session.scalars(missing))
+    return week, {d: build_digest(session, ctx, d, week) for d in departments}
+
+
+def make_weekly_digests(
+    session: Session,
+    ctx: ServiceContext,
+    week: Period | str | None = None,
+    payloads: dict[int, dict[str, Any]] | None = None,
+) -> DigestRun:
+    """Store the digest of `week` for every active officer who has none yet, and queue it to
+    those with a Telegram chat id; running it again adds nothing. `payloads` (per department,
+    from plan_weekly_digests) are computed here when not given."""
+    week = _week(ctx, week)
+    officers = list(
+        session.scalars(select(StaffUser).where(_active_officer()).order_by(StaffUser.id))
+    )
+    made: dict[int, dict[str, Any]] = dict(payloads or {})  # one computation per department
     created = queued = 0
     for officer in officers:
         existing = select(StaffDigest).where(
@@ -156,6 +175,16 @@ def make_weekly_digests(
             queued += _queue(session, ctx, officer, digest)
     session.flush()
     return DigestRun(week.label, created, queued, len(officers))
+
+
+def _week(ctx: ServiceContext, week: Period | str | None) -> Period:
+    if week is None:
+        return digest_week(ctx)
+    return week if isinstance(week, Period) else parse_period(week)
+
+
+def _active_officer():
+    return (StaffUser.role == Role.OFFICER) & StaffUser.active.is_(True)
 
 
 def _queue(session: Session, ctx: ServiceContext, officer: StaffUser, digest: StaffDigest) -> int:
