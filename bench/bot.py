@@ -426,7 +426,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=25.0)
     parser.add_argument("--handlers", action="store_true", help="handler time by handler")
     parser.add_argument(
-        "--concurrency", type=int, default=None, help="[bot] max_concurrent_updates (default 16)"
+        "--concurrency", type=int, default=None, help="[bot] max_concurrent_updates (default 8)"
     )
     args = parser.parse_args()
 

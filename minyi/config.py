@@ -165,7 +165,7 @@ class BotSettings(_Section):
     send_rate_per_s: float = Field(25, gt=0, le=30)
     # Updates handled at once (polling): more wait their turn before the dispatcher, so a
     # handler is not slowed down by a hundred others interleaved with it on the event loop.
-    max_concurrent_updates: int = Field(16, ge=1, le=1000)
+    max_concurrent_updates: int = Field(8, ge=1, le=1000)
 
     @field_validator("api_base_url")
     @classmethod
