@@ -17,6 +17,9 @@ from minyi.services.context import ServiceContext
 
 T = TypeVar("T")
 
+# At most this many queued writes share one commit (BotServices.write).
+GROUP_COMMIT_MAX = 32
+
 
 class CitizenCache:
     """Recently seen citizens by Telegram user id, so an update needs no database read.
@@ -51,6 +54,8 @@ class BotServices:
     ctx: ServiceContext
     citizens: CitizenCache = field(default_factory=CitizenCache)
     _writers: asyncio.Semaphore | None = field(default=None, repr=False)
+    _queued: list = field(default_factory=list, repr=False)
+    _committer: asyncio.Task | None = field(default=None, repr=False)
 
     @property
     def writers(self) -> asyncio.Semaphore:
@@ -65,15 +70,80 @@ class BotServices:
         return self._writers
 
     async def write(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run `work(session, ...)` in a thread, in one write transaction of its own."""
-        async with self.writers:
-            return await asyncio.to_thread(
-                self._in_session, self.session_factory, work, args, kwargs
-            )
+        """Run `work(session, ...)` in a thread, in a write transaction; its result once that
+        transaction has committed.
+
+        On SQLite, writes that queue up while another is running are committed together
+        (group commit): one transaction, each write in a savepoint of its own, so a write
+        that fails is rolled back alone and the others still commit. With synchronous=FULL
+        every commit waits for the disk (5-15 ms on a busy machine), with SQLite's write lock
+        held; one fsync for a group instead of one each is what lets a hundred citizens
+        filing at once through. Nobody is answered before the commit that holds their row,
+        so what a citizen is told was stored survives a power cut as before. A write that
+        finds no queue runs alone, exactly as one transaction of its own.
+        """
+        if not self._grouped:
+            async with self.writers:
+                return await asyncio.to_thread(
+                    self._in_session, self.session_factory, work, args, kwargs
+                )
+        future = asyncio.get_running_loop().create_future()
+        self._queued.append((work, args, kwargs, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_queued())
+        return await future
+
+    @property
+    def _grouped(self) -> bool:
+        return self.session_factory.kw["bind"].dialect.name == "sqlite"
+
+    async def _commit_queued(self) -> None:
+        while self._queued:
+            async with self.writers:
+                group = self._queued[:GROUP_COMMIT_MAX]
+                del self._queued[:GROUP_COMMIT_MAX]
+                try:
+                    outcomes = await asyncio.to_thread(self._in_group, group)
+                except asyncio.CancelledError:  # the bot is stopping: nobody waits forever
+                    for _, _, _, future in group + self._queued:
+                        future.cancel()
+                    self._queued.clear()
+                    raise
+            for (_, _, _, future), (done, value) in zip(group, outcomes, strict=True):
+                if future.done():  # its handler was cancelled meanwhile
+                    continue
+                if done:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _in_group(self, group: list) -> list[tuple[bool, Any]]:
+        if len(group) == 1:
+            work, args, kwargs, _ = group[0]
+            try:
+                return [(True, self._in_session(self.session_factory, work, args, kwargs))]
+            except Exception as error:  # noqa: BLE001 (raised again in the write's caller)
+                return [(False, error)]
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self.session_factory.begin() as session:
+                for work, args, kwargs, _ in group:
+                    try:
+                        with session.begin_nested():
+                            outcomes.append((True, work(session, *args, **kwargs)))
+                    except Exception as error:  # noqa: BLE001 (raised again in its caller)
+                        outcomes.append((False, error))
+        except Exception as error:  # noqa: BLE001 (the commit failed: none was stored)
+            return [(False, error)] * len(group)
+        return outcomes
 
     async def read(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `work(session, ...)` in a thread, in a read-only transaction."""
         return await asyncio.to_thread(self._in_session, self.read_factory, work, args, kwargs)
+
+    async def compute(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run CPU work with no database (the classifier) in a thread, off the event loop."""
+        return await asyncio.to_thread(work, *args, **kwargs)
 
     async def call(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a service that writes in transactions of its own (submit_complaint) in a thread."""

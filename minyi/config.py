@@ -163,6 +163,9 @@ class BotSettings(_Section):
     webhook_port: int = Field(8443, ge=1, le=65535)
     # Outbox sending: overall messages per second (Telegram allows about 30) and per chat.
     send_rate_per_s: float = Field(25, gt=0, le=30)
+    # Updates handled at once (polling): more wait their turn before the dispatcher, so a
+    # handler is not slowed down by a hundred others interleaved with it on the event loop.
+    max_concurrent_updates: int = Field(8, ge=1, le=1000)
 
     @field_validator("api_base_url")
     @classmethod

@@ -626,3 +626,36 @@ def test_citizen_picks_another_department_before_it_is_accepted(session, ctx, co
     tickets.start(session, ctx, ticket, actor=county["other"])
     with pytest.raises(IllegalTransition):
         tickets.choose_department(session, ctx, ticket, "ybj", actor=Actor.citizen(citizen))
+
+
+def test_ticket_brief_is_number_owner_status_and_department(session, ctx, county):
+    citizen = make_citizen(session)
+    ticket = make_ticket(session, ctx, citizen=citizen)
+    tickets.assign(session, ctx, ticket, county["zjj"].id, actor=county["admin"])
+    triaged = make_ticket(session, ctx)
+    session.flush()
+
+    brief = tickets.get_ticket_brief(session, ticket.id)
+    assert (brief.id, brief.number, brief.citizen_id) == (ticket.id, ticket.number, citizen.id)
+    assert brief.status == S.ASSIGNED and brief.first_response_at is None
+    assert (brief.department.code, brief.department.name) == ("zjj", "住建局")
+    assert tickets.get_ticket_brief(session, triaged.number).department is None
+    with pytest.raises(NotFound):
+        tickets.get_ticket_brief(session, 999_999)
+    with pytest.raises(NotFound):
+        tickets.get_ticket_brief(session, "MY-20990101-0001")
+
+
+def test_analyze_then_file_is_submit_complaint_in_two_halves(session_factory, ctx):
+    analyzed = tickets.analyze_complaint(
+        ctx, text="小区门口的路灯坏了一个多月了，晚上出行很不安全。", channel=Channel.WEB
+    )
+    assert "analysis" in analyzed
+    with session_factory() as session:
+        assert count(session, Ticket) == 0  # the classifier's half touches no database
+    with session_factory.begin() as session:
+        view = tickets.file_analyzed(session, ctx, analyzed)
+    with session_factory() as session:
+        assert tickets.get_ticket(session, view.id).number == view.number
+    with pytest.raises(ValidationFailed):
+        tickets.analyze_complaint(ctx, text="短", channel=Channel.WEB)

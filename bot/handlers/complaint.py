@@ -18,8 +18,14 @@ from minyi.models import Channel, Citizen
 from minyi.services.actors import Actor
 from minyi.services.catalog import list_departments
 from minyi.services.permissions import allowed
-from minyi.services.tickets import choose_department, get_ticket, submit_complaint
-from minyi.services.views import TicketView
+from minyi.services.tickets import (
+    analyze_complaint,
+    choose_department,
+    file_analyzed,
+    get_ticket,
+    get_ticket_brief,
+)
+from minyi.services.views import TicketBrief, TicketView
 
 router = Router(name="complaint")
 
@@ -119,9 +125,9 @@ async def expect_text(message: Message, services: BotServices, texts: Texts) -> 
 async def _file(message, state, services, texts, citizen, text, source_ref) -> None:
     data = await state.get_data()
     try:
-        view = await services.call(
-            submit_complaint,
-            services.session_factory,
+        # The classifier first, without a writer's turn; then the one write transaction.
+        analyzed = await services.compute(
+            analyze_complaint,
             services.ctx,
             text=text,
             channel=Channel.TELEGRAM,
@@ -131,6 +137,7 @@ async def _file(message, state, services, texts, citizen, text, source_ref) -> N
             attachments=[("photo", file_id) for file_id in data.get("photos", [])],
             source_ref=source_ref,
         )
+        view = await services.write(file_analyzed, services.ctx, analyzed)
     except ValidationFailed as error:  # too short or too long: say the limits, keep the flow
         await message.answer(texts.error(error))
         return
@@ -168,14 +175,19 @@ def _routing_keyboard(texts: Texts, view: TicketView):
 # -- the citizen confirms or corrects the department --------------------------------------------
 
 
-def _own_ticket(session, ticket_id: int, citizen: Citizen) -> TicketView | None:
+def _own_ticket(session, ticket_id: int, citizen: Citizen) -> TicketBrief | None:
     try:
-        ticket = get_ticket(session, ticket_id)
+        ticket = get_ticket_brief(session, ticket_id)
     except MinyiError:
         return None
     if not allowed(Actor.citizen(citizen), "ticket.view", citizen_id=ticket.citizen_id):
         return None
-    return TicketView.of(ticket)
+    return ticket
+
+
+def _own_ticket_and_departments(session, ticket_id: int, citizen: Citizen):
+    ticket = _own_ticket(session, ticket_id, citizen)
+    return ticket, (list_departments(session) if ticket is not None else [])
 
 
 @router.callback_query(RouteAccept.filter())
@@ -205,11 +217,12 @@ async def list_departments_for_ticket(
     texts: Texts,
     citizen: Citizen,
 ) -> None:
-    view = await services.read(_own_ticket, callback_data.ticket, citizen)
+    view, departments = await services.read(
+        _own_ticket_and_departments, callback_data.ticket, citizen
+    )
     if view is None:
         await alert(callback, texts("stale_button"))
         return
-    departments = await services.read(list_departments)
     pages = keyboards.page_count(len(departments))
     page = min(max(callback_data.page, 1), pages)
     await callback.answer()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -10,7 +11,7 @@ from collections.abc import Collection, Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -44,7 +45,7 @@ from minyi.services.validation import (
     check_source_ref,
     clean_text,
 )
-from minyi.services.views import STATUS_ZH, TicketView
+from minyi.services.views import STATUS_ZH, DepartmentRef, TicketBrief, TicketView
 
 log = logging.getLogger(__name__)
 
@@ -512,7 +513,17 @@ def submit_complaint(
     ticket as routed. A classifier failure is logged and the ticket filed for triage: it is
     never lost. Takes the keyword arguments of `file_ticket`; returns a view that stays
     readable after the session has closed. A double submit returns the stored ticket as is.
+    The two halves are `analyze_complaint` and `file_analyzed`, for a caller that queues
+    its writers (the bot) and must not hold a writer's turn while the classifier runs.
     """
+    analyzed = analyze_complaint(ctx, **fields)
+    with session_factory.begin() as session:
+        return file_analyzed(session, ctx, analyzed)
+
+
+def analyze_complaint(ctx: ServiceContext, **fields: Any) -> dict[str, Any]:
+    """The fields of `file_ticket` checked (ValidationFailed) and the classifier's answer
+    added as `analysis`; no database. Give the result to `file_analyzed`."""
     fields["attachments"] = list(fields.get("attachments", ()))
     checked = check_complaint(ctx, **fields)
     analysis = None
@@ -522,8 +533,12 @@ def submit_complaint(
         except Exception:
             log.exception("routing failed for a complaint; filed for triage")
             analysis = NOT_ROUTED
-    with session_factory.begin() as session:
-        return TicketView.of(file_ticket(session, ctx, **fields, analysis=analysis))
+    return fields | {"analysis": analysis}
+
+
+def file_analyzed(session: Session, ctx: ServiceContext, analyzed: dict[str, Any]) -> TicketView:
+    """Store and route a complaint `analyze_complaint` has read, in `session`'s transaction."""
+    return TicketView.of(file_ticket(session, ctx, **analyzed))
 
 
 def department_for_topic(
@@ -590,15 +605,62 @@ def get_ticket(session: Session, number_or_id: object, *, for_update: bool = Fal
     queue on the row (PostgreSQL), and the second sees the move already made and is refused.
     SQLite needs no row lock: its write transactions are serialised at BEGIN.
     """
-    ref = check_ref(number_or_id, kind_zh="工单", kind_en="ticket")
-    column = Ticket.id if isinstance(ref, int) else Ticket.number
+    ref, column = _ticket_ref(number_or_id)
     query = select(Ticket).where(column == ref)
     if for_update:
         query = query.with_for_update(of=Ticket)
     ticket = session.scalar(query)
     if ticket is None:
-        raise NotFound(f"找不到工单 {ref}", f"unknown ticket {ref}")
+        raise _unknown_ticket(ref)
     return ticket
+
+
+def get_ticket_brief(session: Session, number_or_id: object) -> TicketBrief:
+    """A ticket's number, owner, status and department in one SELECT; NotFound otherwise.
+
+    For a button on a ticket (the citizen accepting the suggested department): a TicketView
+    would load the events, attachments and closures too, five queries more.
+    """
+    ref, column = _ticket_ref(number_or_id)
+    by = "id" if column is Ticket.id else "number"
+    row = session.execute(_brief_query(by), {"ref": ref}).first()
+    if row is None:
+        raise _unknown_ticket(ref)
+    department = None
+    if row.department_id is not None:
+        department = DepartmentRef(row.department_id, row.code, row.name, row.name_en)
+    return TicketBrief(
+        row.id, row.number, row.citizen_id, S(row.status), department, row.first_response_at
+    )
+
+
+def _ticket_ref(number_or_id: object):
+    ref = check_ref(number_or_id, kind_zh="工单", kind_en="ticket")
+    return ref, Ticket.id if isinstance(ref, int) else Ticket.number
+
+
+def _unknown_ticket(ref) -> NotFound:
+    return NotFound(f"找不到工单 {ref}", f"unknown ticket {ref}")
+
+
+@functools.cache
+def _brief_query(by: str):
+    # Built once per key column: building it costs more CPU than SQLite takes to run it.
+    return (
+        select(
+            Ticket.id,
+            Ticket.number,
+            Ticket.citizen_id,
+            Ticket.status,
+            Ticket.first_response_at,
+            Department.id.label("department_id"),
+            Department.code,
+            Department.name,
+            Department.name_en,
+        )
+        .outerjoin(Department, Department.id == Ticket.department_id)
+        .where(getattr(Ticket, by) == bindparam("ref"))
+    )
 
 
 def assign(

@@ -153,6 +153,18 @@ class TicketView:
 
 
 @dataclass(frozen=True)
+class TicketBrief:
+    """What a button on a ticket needs: its number, owner, status and department."""
+
+    id: int
+    number: str
+    citizen_id: int | None
+    status: TicketStatus
+    department: DepartmentRef | None
+    first_response_at: datetime | None
+
+
+@dataclass(frozen=True)
 class RatingView:
     id: int
     service_code: str

@@ -1,0 +1,69 @@
+"""BotServices.write on SQLite: writes that queue up commit together, each in a savepoint."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import event, func, select
+
+from bot.app import build_services
+from minyi.errors import ValidationFailed
+from minyi.models import Channel, Citizen
+from minyi.services.citizens import get_or_create_citizen
+from tests.bot_support import async_test, bot_settings
+
+
+def _register(session, external_id: int) -> int:
+    return get_or_create_citizen(session, channel=Channel.TELEGRAM, external_id=external_id).id
+
+
+def _register_then_refuse(session, external_id: int) -> int:
+    _register(session, external_id)
+    raise ValidationFailed("不行", "refused")
+
+
+@pytest.fixture
+def services(engine, tmp_path):
+    return build_services(bot_settings(tmp_path), engine)
+
+
+def _commits(engine) -> list:
+    commits: list = []
+    event.listen(engine, "commit", lambda conn: commits.append(conn))
+    return commits
+
+
+@async_test
+async def test_queued_writes_share_one_commit_and_a_failure_is_rolled_back_alone(
+    services, engine
+):
+    commits = _commits(engine)
+    outcomes = await asyncio.gather(
+        services.write(_register, 1),
+        services.write(_register, 2),
+        services.write(_register_then_refuse, 3),
+        services.write(_register, 4),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[2], ValidationFailed)
+    assert all(isinstance(o, int) for i, o in enumerate(outcomes) if i != 2)
+    with services.read_factory() as session:
+        stored = set(session.scalars(select(Citizen.external_id)))
+    assert stored == {"1", "2", "4"}  # the refused write left nothing behind
+    if engine.dialect.name == "sqlite":
+        assert len(commits) == 1  # one commit, one fsync, for the four
+    else:
+        assert len(commits) == 3  # PostgreSQL: a transaction each (the refused one rolled back)
+
+
+@async_test
+async def test_a_write_alone_is_a_transaction_of_its_own(services, engine):
+    commits = _commits(engine)
+    first = await services.write(_register, 7)
+    with pytest.raises(ValidationFailed):
+        await services.write(_register_then_refuse, 8)
+    assert await services.write(_register, 7) == first  # committed: found again
+    with services.read_factory() as session:
+        assert session.scalar(select(func.count()).select_from(Citizen)) == 1
+    assert len(commits) == 2
