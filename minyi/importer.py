@@ -158,6 +158,7 @@ class ImportReport:
     citizens_created: int = 0
     analysed: int = 0  # distinct texts the NLP scored
     routed: int = 0  # received tickets the NLP assigned to a department
+    praise: int = 0  # received tickets filed as praise (表扬), as the live routing files them
     triage: int = 0  # received tickets left in triage
     batches: int = 0
     blank_lines: int = 0
@@ -172,10 +173,13 @@ class ImportReport:
             zh = f"已导入 {self.rows} 条评价，差评跟进 {self.follow_ups} 条"
             en = f"imported {self.rows} ratings, {self.follow_ups} follow-ups"
         else:
-            zh = f"已导入 {self.rows} 张工单，自动派单 {self.routed} 张，待分拣 {self.triage} 张"
+            zh = (
+                f"已导入 {self.rows} 张工单，自动派单 {self.routed} 张，待分拣 {self.triage} 张，"
+                f"记为表扬 {self.praise} 条"
+            )
             en = (
                 f"imported {self.rows} tickets, {self.routed} routed by NLP, "
-                f"{self.triage} left in triage"
+                f"{self.triage} left in triage, {self.praise} filed as praise"
             )
         return (
             f"{zh}，新建群众 {self.citizens_created} 人，NLP 分析 {self.analysed} 条文本，"
@@ -840,7 +844,12 @@ class _TicketRow:
     sentiment_score: float | None = None
     sentiment_label: str | None = None
     keywords: list[str] | None = None
+    request_type: str | None = None
+    request_type_probability: float | None = None
     predicted_department_id: int | None = None
+    praise_department_id: int | None = None
+    # The routing event route_ticket would record (assigned, triage or praise_recorded).
+    route_kind: str | None = None
     routed: dict | None = field(default=None)
 
 
@@ -851,7 +860,8 @@ class _Tickets(_Job):
     INSERT = tuple(
         "id number citizen_id channel source_ref text status department_id "
         "predicted_department_id topic topic_confidence sentiment_score "
-        "sentiment_label keywords needs_triage received_at response_due_date "
+        "sentiment_label keywords request_type request_type_probability "
+        "praise_department_id needs_triage received_at response_due_date "
         "first_response_at due_date original_due_date first_replied_at "
         "last_replied_at reply_text first_closed_at last_closed_at reopen_count "
         "bounce_count escalated escalation_count updated_at".split()
@@ -865,10 +875,8 @@ class _Tickets(_Job):
     def __init__(self, *args: Any):
         super().__init__(*args)
         self.departments = _Memo(lambda raw: catalog.get_department(self.session, raw.strip()))
-        self.active_departments = {
-            department.code: department.id
-            for department in catalog.list_departments(self.session, active_only=True)
-        }
+        # The same facts route_ticket reads, once for the whole file.
+        self.directory = tickets.active_department_directory(self.session)
         self.numbers: set[str] = set()
         self.path_name = ""
         self.import_id = ""
@@ -1053,17 +1061,25 @@ class _Tickets(_Job):
             tickets.apply_analysis(ticket, analysis)
             if ticket.status != _S.RECEIVED:
                 continue
-            code = tickets.choose_department_code(
-                self.ctx, analysis.topic, ticket.text, self.active_departments
-            )
-            ticket.predicted_department_id = self.active_departments.get(code)
-            detail = {"topic": ticket.topic, "confidence": round(ticket.topic_confidence, 3)}
-            if code is not None and tickets.is_confident(self.ctx, analysis):
+            # The live rule (route_ticket), decided the same way: praise, assigned or triage.
+            decision = tickets.decide_routing(self.ctx, analysis, ticket.text, self.directory)
+            ticket.routed = decision.detail
+            if decision.praise:
+                ticket.status = _S.CLOSED.value
+                ticket.praise_department_id = self.directory.id_of(decision.department_code)
+                ticket.route_kind = "praise_recorded"
+                continue
+            ticket.predicted_department_id = self.directory.id_of(decision.predicted_code)
+            if ticket.due is None:  # a 咨询's own SLA, as apply_request_type_sla
+                ticket.due = tickets.question_due_date(
+                    self.ctx, ticket.request_type, ticket.received
+                )
+            if decision.assigned:
                 ticket.status = _S.ASSIGNED.value
-                ticket.department_id = self.active_departments[code]
-                ticket.routed = detail | {"department": code}
+                ticket.department_id = self.directory.id_of(decision.department_code)
+                ticket.route_kind = "assigned"
             else:
-                ticket.routed = detail
+                ticket.route_kind = "triage"
 
     def write(self, session: Session, batch: list[_TicketRow]) -> None:
         db, ctx = self.db, self.ctx
@@ -1090,6 +1106,8 @@ class _Tickets(_Job):
                 + (ticket.source_ref, ticket.text, ticket.status, ticket.department_id)
                 + (ticket.predicted_department_id, ticket.topic, ticket.topic_confidence)
                 + (ticket.sentiment_score, ticket.sentiment_label, keywords)
+                + (ticket.request_type, ticket.request_type_probability)
+                + (ticket.praise_department_id,)
                 + (f(ticket.status == _S.RECEIVED), t(ticket.received), d(response_due))
                 + (t(ticket.first_response), d(due), d(due), t(ticket.replied), t(ticket.replied))
                 + (ticket.reply_text, t(ticket.closed), t(ticket.closed), 0, 0, f(False), 0, now)
@@ -1101,7 +1119,7 @@ class _Tickets(_Job):
                 (ticket_id, "imported", None, imported_as, IMPORT_ACTOR, json.dumps(detail), now)
             )
             if routed is not None:  # the same events as route_ticket, by the same actor
-                kind = "assigned" if ticket.status == _S.ASSIGNED else "triage"
+                kind = ticket.route_kind
                 events.append(
                     (
                         ticket_id,
@@ -1115,6 +1133,8 @@ class _Tickets(_Job):
                 )
                 if kind == "assigned":
                     self.report.routed += 1
+                elif kind == "praise_recorded":
+                    self.report.praise += 1
             if ticket.status == _S.RECEIVED:
                 self.report.triage += 1
             if ticket.closed is not None:

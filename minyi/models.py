@@ -359,6 +359,9 @@ class Ticket(Base):
     predicted_department: Mapped[Department | None] = relationship(
         foreign_keys=[predicted_department_id]
     )
+    praise_department: Mapped[Department | None] = relationship(
+        foreign_keys=[praise_department_id]
+    )
     citizen: Mapped[Citizen | None] = relationship()
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"

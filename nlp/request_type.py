@@ -66,6 +66,19 @@ _OPENING_CUES = (
 # Praise words that are praise wherever they stand (not the 谢谢 closing a complaint).
 _PRAISE_ANYWHERE = re.compile(r"(?<![不没未])(?:表扬|点赞|点个赞|锦旗|感谢信|好评)")
 _QUESTION_MARKER = "<q>"
+# Words of dissatisfaction: thanks around them is politeness, not praise ("谢谢，但问题还是没
+# 解决"). They override a praise cue and divide the praise odds by CUE_ODDS; "没有不满意"
+# (nothing to complain of) is not one.
+_DISSATISFIED = re.compile(
+    r"(?<![没无有])(?:不满意|不太满意|很不满|不满$)"
+    r"|(?:没|没有|没能|未|未能|仍未|还未)(?:得到)?(?:解决|处理|落实|回复|答复)"
+    r"|没人管|没人理|无人管|不作为|推诿|推脱|敷衍|态度(?:恶劣|很差|太差|极差|差)|差评"
+)
+# Where a text starts and ends says much of its type once the cue words are out: 希望…,
+# 能否…, …吗, …了, …好. The model reads the first and last 1-3 characters of the first and
+# last clause (cue words removed) as markers ^希, ^希望, 吗$, 很好$.
+_CLAUSE_END = re.compile(r"[。!?;,，\n]+")
+_MARKER_SPAN = 200
 
 
 @dataclass(frozen=True)
@@ -85,15 +98,32 @@ def strip_cues(text: str) -> str:
     return _CUE_RE.sub(" ", text)
 
 
-def model_words(tokens: list[str], text: str, words: list[str] | None = None) -> list[str]:
-    """The word features the model reads: content words that are not cue words, plus a
-    marker when the cleaned text asks a question."""
+def model_words(
+    tokens: list[str], text: str, words: list[str] | None = None, stripped: str | None = None
+) -> list[str]:
+    """The word features the model reads: content words that are not cue words, a marker
+    when the cleaned text asks a question, and the opening and closing markers of the text
+    with its cue words removed (`stripped`, computed when not given)."""
     if words is None:
         words = content_words(tokens)
     out = [w for w in words if w not in _CUE_SET]
     if "?" in text:
         out.append(_QUESTION_MARKER)
+    out += position_markers(strip_cues(text) if stripped is None else stripped)
     return out
+
+
+def position_markers(stripped: str) -> list[str]:
+    """^ + the first 1-3 characters of the first clause, the last 1-3 of the last + $."""
+    head = next((p.strip() for p in _CLAUSE_END.split(stripped[:_MARKER_SPAN]) if p.strip()), "")
+    if not head:
+        return []
+    tail = next(
+        (p.strip() for p in reversed(_CLAUSE_END.split(stripped[-_MARKER_SPAN:])) if p.strip()),
+        "",
+    )
+    head, tail = head[:8], tail[-8:]
+    return ["^" + head[:k] for k in (1, 2, 3)] + [tail[-k:] + "$" for k in (1, 2, 3)]
 
 
 def cue_label(text: str) -> str | None:
@@ -102,21 +132,35 @@ def cue_label(text: str) -> str | None:
     opening = opening.lstrip(" ,，:：【[（(")
     for label, pattern in _OPENING_CUES:
         if pattern.search(opening):
-            return label
-    if _PRAISE_ANYWHERE.search(text):
+            return None if label == PRAISE and dissatisfied(text) else label
+    if _PRAISE_ANYWHERE.search(text) and not dissatisfied(text):
         return PRAISE
     return None
 
 
+def dissatisfied(text: str) -> bool:
+    """Whether the cleaned `text` says something was not resolved or not satisfactory."""
+    return _DISSATISFIED.search(text) is not None
+
+
 def combine(
-    probs: np.ndarray, labels: list[str], cue: str | None, sentiment: float | None = None
+    probs: np.ndarray,
+    labels: list[str],
+    cue: str | None,
+    sentiment: float | None = None,
+    unhappy: bool = False,
 ) -> np.ndarray:
-    """Model probabilities with a cue's odds and the sentiment odds applied (a new array)."""
+    """Model probabilities with a cue's odds, the sentiment odds and, for a text that says
+    it is `unhappy` (`dissatisfied`), praise odds divided by CUE_ODDS that the sentiment
+    may lower but not raise (a new array)."""
     odds = np.ones(len(labels))
     if cue is not None and cue in labels:
         odds[labels.index(cue)] = CUE_ODDS
+    if unhappy and PRAISE in labels:
+        odds[labels.index(PRAISE)] /= CUE_ODDS
     if sentiment is not None and PRAISE in labels and 0.0 < sentiment < 1.0:
         lo, hi = SENTIMENT_ODDS_CLIP
+        hi = 1.0 if unhappy else hi
         odds[labels.index(PRAISE)] *= min(max(sentiment / (1.0 - sentiment), lo), hi)
     p = probs * odds
     return p / p.sum()
@@ -145,8 +189,11 @@ def predict(
     m = model()
     if word_lists is None:
         word_lists = [None] * len(texts)
-    words = [model_words(t, x, w) for t, x, w in zip(token_lists, texts, word_lists, strict=True)]
     stripped = [strip_cues(x) for x in texts]
+    words = [
+        model_words(t, x, w, s)
+        for t, x, w, s in zip(token_lists, texts, word_lists, stripped, strict=True)
+    ]
     scores, known = m.decision(words, stripped)
     probs = softmax(scores.astype(np.float64) / m.temperature)
     if sentiments is None:
@@ -157,7 +204,7 @@ def predict(
         if not k and cue is None:
             out.append(NO_TYPE)
             continue
-        p = combine(p, m.labels, cue, s)
+        p = combine(p, m.labels, cue, s, dissatisfied(text))
         order = np.argsort(-p, kind="stable")
         ranked = tuple((m.labels[i], float(p[i])) for i in order)
         out.append(RequestTypeResult(ranked[0][0], ranked[0][1], ranked))

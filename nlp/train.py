@@ -112,8 +112,19 @@ def _features(text: str) -> list[str]:
     return topic_features(segment(cleaned), cleaned)
 
 
-def _fit(feature_lists, labels, classes, *, c=SVC_C, min_df=MIN_DF, max_features=MAX_FEATURES):
-    """Fit vectoriser + LinearSVC, then refit on the strongest features; (vectoriser, clf)."""
+def _fit(
+    feature_lists,
+    labels,
+    classes,
+    *,
+    c=SVC_C,
+    min_df=MIN_DF,
+    max_features=MAX_FEATURES,
+    sample_weight=None,
+):
+    """Fit vectoriser + LinearSVC, then refit on the strongest features; (vectoriser, clf).
+
+    `sample_weight` (one per row, optional) scales each row's share of the loss."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import LinearSVC
 
@@ -130,7 +141,9 @@ def _fit(feature_lists, labels, classes, *, c=SVC_C, min_df=MIN_DF, max_features
             norm="l2",
         )
         x = vec.fit_transform(feature_lists)
-        clf = LinearSVC(C=c, class_weight="balanced", random_state=SEED).fit(x, y)
+        clf = LinearSVC(C=c, class_weight="balanced", random_state=SEED).fit(
+            x, y, sample_weight=sample_weight
+        )
         return vec, clf
 
     vec, clf = fit()

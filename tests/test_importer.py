@@ -1034,3 +1034,121 @@ def test_imports_leave_the_indicator_rollups_exact(
         march = {row["department"]: row for row in department_indicators(s, ictx, "2025-03")}
         assert march["rsj"]["ratings"] == 2 and march["zjj"]["tickets"] == 2
         assert march["zjj"]["ratings"] == 0
+
+
+# The texts of the request-type import test: praise naming a department, praise naming
+# none, a 咨询, praise nlp is unsure of (routed as any ticket) and a complaint.
+REQUEST_TYPES = {
+    "感谢人社局的王科长帮我们讨回了工资": FakeAnalysis(
+        "劳动和社会保障", 0.95, request_type="表扬", request_type_probability=0.93
+    ),
+    "谢谢你们，问题已经解决了，非常满意": FakeAnalysis(
+        None, 0.2, needs_review=True, request_type="表扬", request_type_probability=0.97
+    ),
+    "请问社保卡丢了怎么补办": FakeAnalysis(
+        "劳动和社会保障", 0.94, request_type="咨询", request_type_probability=0.9
+    ),
+    "社保窗口的人还行吧，就是排队太久": FakeAnalysis(
+        "劳动和社会保障", 0.93, request_type="表扬", request_type_probability=0.6
+    ),
+    "小区楼道里的垃圾没人清运": FakeAnalysis(
+        "城乡建设", 0.96, request_type="投诉", request_type_probability=0.88
+    ),
+}
+
+
+def request_type_context(settings, clock):
+    tuned = settings.model_copy(
+        update={"tickets": settings.tickets.model_copy(update={"question_sla_working_days": 3})}
+    )
+    return ServiceContext.from_settings(
+        tuned,
+        analyzer=lambda text: REQUEST_TYPES[text],
+        batch_analyzer=lambda texts: [REQUEST_TYPES[text] for text in texts],
+        clock=clock,
+    )
+
+
+def routing_outcome(ticket: Ticket) -> tuple:
+    """What routing decided for a ticket, without what differs between live and imported."""
+    routing = [(e.kind, e.from_status, e.to_status, e.actor, e.detail) for e in ticket.events]
+    return (
+        ticket.status,
+        ticket.department_id,
+        ticket.predicted_department_id,
+        ticket.praise_department_id,
+        ticket.needs_triage,
+        ticket.request_type,
+        ticket.request_type_probability,
+        routing[1:],  # after "received" (live) or "imported"
+    )
+
+
+def test_import_files_request_types_and_praise_as_live_filing_does(
+    engine, settings, catalogue, session_factory, tmp_path
+):
+    """Each received row is routed by the live rule: the same status, departments, request
+    type, praise record and events as the same text filed on the web; a 咨询 gets its SLA."""
+    received = datetime(2025, 9, 30, 2, 0, tzinfo=UTC)  # 10:00 in Beijing, a Tuesday
+    ctx = request_type_context(settings, lambda: received)
+    texts = list(REQUEST_TYPES)
+    path = write(
+        tmp_path,
+        lines("received_at,text", *(f"2025-09-30 10:00,{text}" for text in texts)),
+    )
+    report = import_tickets(engine, ctx, path)
+    assert (report.rows, report.praise, report.routed, report.triage) == (5, 2, 3, 0)
+    assert "记为表扬 2 条" in str(report) and "2 filed as praise" in str(report)
+    live = [
+        tickets.submit_complaint(session_factory, ctx, text=text, channel="web").number
+        for text in texts
+    ]
+    with session_factory() as s:
+        imported = s.scalars(
+            select(Ticket).where(Ticket.channel == "import").order_by(Ticket.id)
+        ).all()
+        filed = [s.scalar(select(Ticket).where(Ticket.number == n)) for n in live]
+        assert [routing_outcome(t) for t in imported] == [routing_outcome(t) for t in filed]
+        assert [t.due_date for t in imported] == [t.due_date for t in filed]
+        named, unnamed, question, unsure, complaint = imported
+        assert named.status == "closed" and named.department_id is None
+        assert named.praise_department_id == catalogue["rsj"]
+        assert [e.kind for e in named.events] == ["imported", "praise_recorded"]
+        assert named.events[1].detail == {
+            "request_type": "表扬",
+            "probability": 0.93,
+            "department": "rsj",
+        }
+        assert unnamed.status == "closed" and unnamed.praise_department_id is None
+        assert not s.scalar(select(func.count()).select_from(TicketClosure))
+        # 3 working days from Tuesday 2025-09-30: the National Day holiday runs to 10-08,
+        # Saturday 10-11 is its 调休 working day.
+        assert question.request_type == "咨询" and question.due_date == date(2025, 10, 11)
+        assert question.department_id == catalogue["rsj"]
+        assert complaint.due_date != question.due_date
+        assert unsure.status == "assigned" and unsure.request_type == "表扬"
+        assert unsure.request_type_probability == 0.6
+        assert complaint.request_type == "投诉" and complaint.status == "assigned"
+
+
+def test_imported_history_keeps_its_department_and_gets_a_request_type(
+    engine, settings, catalogue, session_factory, tmp_path
+):
+    """A row the county already routed is not re-routed, praise or not: only nlp's reading
+    (request type included) is stored with it."""
+    ctx = request_type_context(settings, lambda: datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
+    path = write(
+        tmp_path,
+        lines(
+            "received_at,text,department_code,status",
+            "2025-09-30 10:00,感谢人社局的王科长帮我们讨回了工资,rsj,assigned",
+        ),
+    )
+    report = import_tickets(engine, ctx, path)
+    assert (report.rows, report.praise, report.routed) == (1, 0, 0)
+    with session_factory() as s:
+        ticket = s.scalars(select(Ticket)).one()
+        assert ticket.status == "assigned" and ticket.department_id == catalogue["rsj"]
+        assert ticket.request_type == "表扬" and ticket.request_type_probability == 0.93
+        assert ticket.praise_department_id is None
+        assert [e.kind for e in ticket.events] == ["imported"]

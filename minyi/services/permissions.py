@@ -53,6 +53,8 @@ RULES: dict[str, Rule] = {
     ),
     "rating.appeal": Rule("申诉评价", "appeal this rating", frozenset({ADMIN, OFFICER})),
     "rating.decide_appeal": Rule("审核申诉", "decide appeals", frozenset({ADMIN})),
+    # Praise (表扬) citizens filed: an officer reads the praise of their own department.
+    "praise.view": Rule("查看表扬", "read praise", frozenset({ADMIN, ANALYST, OFFICER})),
     "indicators.view": Rule(
         "查看部门指标", "view this department's indicators", frozenset({ADMIN, ANALYST, OFFICER})
     ),

@@ -8,10 +8,11 @@ import math
 import re
 import secrets
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -389,25 +390,18 @@ def route_ticket(
     if analysis is None:
         analysis = ctx.analyzer(ticket.text)
     apply_analysis(ticket, analysis)
-    if is_praise(ctx, analysis):
-        return record_praise(session, ctx, ticket, moment)
+    directory = active_department_directory(session)
+    decision = decide_routing(ctx, analysis, ticket.text, directory)
+    if decision.praise:
+        return record_praise(session, ctx, ticket, moment, decision, directory)
     apply_request_type_sla(ctx, ticket)
-    department = department_for_topic(session, ctx, analysis.topic, ticket.text)
-    ticket.predicted_department_id = department.id if department else None
-    detail = {"topic": ticket.topic, "confidence": round(ticket.topic_confidence, 3)}
-    if is_confident(ctx, analysis) and department is not None:
-        ticket.department_id = department.id
+    ticket.predicted_department_id = directory.id_of(decision.predicted_code)
+    if decision.assigned:
+        ticket.department_id = directory.id_of(decision.department_code)
         ticket.needs_triage = False
-        _move(
-            ticket,
-            S.ASSIGNED,
-            "assigned",
-            ROUTER,
-            detail | {"department": department.code},
-            moment,
-        )
+        _move(ticket, S.ASSIGNED, "assigned", ROUTER, decision.detail, moment)
     else:
-        _event(ticket, "triage", ROUTER, S.RECEIVED, S.RECEIVED, detail, moment)
+        _event(ticket, "triage", ROUTER, S.RECEIVED, S.RECEIVED, decision.detail, moment)
     session.flush()
     return ticket
 
@@ -453,54 +447,154 @@ def is_praise(ctx: ServiceContext, analysis: Any) -> bool:
     )
 
 
+class DepartmentDirectory:
+    """The active departments as routing reads them: code -> (id, name), in id order.
+
+    Loaded once per routed ticket (`active_department_directory`) or once per import, so
+    that live filing and the bulk importer decide with the same pure rules
+    (`decide_routing`) on the same facts.
+    """
+
+    def __init__(self, departments: Iterable[tuple[str, int, str]]):
+        self.ids: dict[str, int] = {}
+        self.names: dict[str, str] = {}
+        for code, department_id, name in departments:
+            self.ids[code] = department_id
+            self.names[code] = name
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.ids
+
+    def __iter__(self):
+        return iter(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def id_of(self, code: str | None) -> int | None:
+        return self.ids.get(code) if code is not None else None
+
+
+def active_department_directory(session: Session) -> DepartmentDirectory:
+    """The county's active departments, for `decide_routing`."""
+    return DepartmentDirectory(
+        session.execute(
+            select(Department.code, Department.id, Department.name)
+            .where(Department.active.is_(True))
+            .order_by(Department.id)
+        ).all()
+    )
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    """What the routing rules do with a newly received ticket, from what nlp said.
+
+    praise: filed as praise for `department_code` (None: no department recognised);
+    otherwise assigned to `department_code` when `assigned`, else left in triage with
+    `predicted_code` as the suggestion. `detail` is the routing event's detail.
+    """
+
+    praise: bool
+    assigned: bool
+    department_code: str | None
+    predicted_code: str | None
+    detail: dict
+
+
+def decide_routing(
+    ctx: ServiceContext, analysis: Any, text: str, directory: DepartmentDirectory
+) -> RoutingDecision:
+    """The one routing rule of a received ticket (route_ticket and the bulk importer).
+
+    Praise (`is_praise`) goes to the department it names, else the one its keywords or
+    topic point to; anything else to the topic's department (`choose_department_code`)
+    when nlp is confident (`is_confident`), else to triage.
+    """
+    topic = getattr(analysis, "topic", None)
+    if is_praise(ctx, analysis):
+        code = department_code_named_in(ctx, text, directory) or choose_department_code(
+            ctx, topic, text, directory
+        )
+        probability = float(getattr(analysis, "request_type_probability", 0.0) or 0.0)
+        detail = {"request_type": PRAISE, "probability": round(probability, 3), "department": code}
+        return RoutingDecision(True, False, code, None, detail)
+    code = choose_department_code(ctx, topic, text, directory)
+    detail = {
+        "topic": topic,
+        "confidence": round(float(getattr(analysis, "topic_probability", 0.0) or 0.0), 3),
+    }
+    if code is not None and is_confident(ctx, analysis):
+        return RoutingDecision(False, True, code, code, detail | {"department": code})
+    return RoutingDecision(False, False, None, code, detail)
+
+
 def record_praise(
-    session: Session, ctx: ServiceContext, ticket: Ticket, moment: datetime
+    session: Session,
+    ctx: ServiceContext,
+    ticket: Ticket,
+    moment: datetime,
+    decision: RoutingDecision,
+    directory: DepartmentDirectory,
 ) -> Ticket:
     """File a praise: recorded for the department it names, never in an inbox or a queue.
 
     The ticket gets no department_id (it is no department's complaint: indicators and
     inboxes never count it) and is closed at once with a `praise_recorded` event;
-    praise_department_id keeps the department it thanks (named in the text, else the one
-    its keywords or topic point to).
+    praise_department_id keeps the department it thanks (`decide_routing`).
     """
-    department = department_named_in(session, ctx, ticket.text) or department_for_topic(
-        session, ctx, ticket.topic, ticket.text
-    )
-    ticket.praise_department_id = department.id if department else None
+    ticket.praise_department_id = directory.id_of(decision.department_code)
     ticket.needs_triage = False
-    detail = {
-        "request_type": PRAISE,
-        "probability": round(ticket.request_type_probability or 0.0, 3),
-        "department": department.code if department else None,
-    }
-    _move(ticket, S.CLOSED, "praise_recorded", ROUTER, detail, moment)
+    _move(ticket, S.CLOSED, "praise_recorded", ROUTER, decision.detail, moment)
     session.flush()
     return ticket
 
 
-def department_named_in(session: Session, ctx: ServiceContext, text: str) -> Department | None:
+def praise_filed() -> ColumnElement[bool]:
+    """The tickets filed as praise (`record_praise`): closed as 表扬 with no department.
+
+    Praise nlp was less sure of is routed like a complaint and gets a department, so it is
+    not among these; it shows in the inbox with its request type.
+    """
+    return and_(
+        Ticket.request_type == PRAISE,
+        Ticket.department_id.is_(None),
+        Ticket.status == S.CLOSED,
+    )
+
+
+def department_code_named_in(
+    ctx: ServiceContext, text: str, directory: DepartmentDirectory
+) -> str | None:
     """The active department whose name (with or without its 县/市 prefix) the text holds,
     else the one with the most [nlp] department_keywords in it; None when nothing matches."""
-    active = session.scalars(
-        select(Department).where(Department.active.is_(True)).order_by(Department.id)
-    ).all()
-    for department in active:
-        name = department.name
+    for code, name in directory.names.items():
         if name in text or (len(name) > 3 and name[0] in "县市区镇" and name[1:] in text):
-            return department
+            return code
     keywords = ctx.settings.nlp.department_keywords
-    hits = {d: sum(text.count(k) for k in keywords.get(d.code, [])) for d in active}
-    best = max(active, key=lambda d: hits[d], default=None)
+    hits = {code: sum(text.count(k) for k in keywords.get(code, [])) for code in directory}
+    best = max(directory, key=lambda code: hits[code], default=None)
     return best if best is not None and hits[best] > 0 else None
 
 
 def apply_request_type_sla(ctx: ServiceContext, ticket: Ticket) -> None:
     """A 咨询 gets [tickets] question_sla_working_days (when configured) instead of the SLA."""
-    days = ctx.settings.tickets.question_sla_working_days
-    if days is None or ticket.request_type != QUESTION or ticket.first_response_at:
+    if ticket.first_response_at:
         return
-    day = ctx.local_date(ticket.received_at)
-    ticket.due_date = ticket.original_due_date = ctx.calendar.add_working_days(day, days)
+    due = question_due_date(ctx, ticket.request_type, ticket.received_at)
+    if due is not None:
+        ticket.due_date = ticket.original_due_date = due
+
+
+def question_due_date(
+    ctx: ServiceContext, request_type: str | None, received: datetime
+) -> date | None:
+    """The due date of a 咨询 received at `received` when [tickets] question_sla_working_days
+    is set; None otherwise (the usual SLA applies)."""
+    days = ctx.settings.tickets.question_sla_working_days
+    if days is None or request_type != QUESTION:
+        return None
+    return ctx.calendar.add_working_days(ctx.local_date(received), days)
 
 
 def submit_complaint(

@@ -62,7 +62,50 @@ def test_the_model_never_reads_a_cue_word():
     text = clean_text("请问，我想咨询一下建议投诉表扬的流程？谢谢")
     assert not any(cue in rt.strip_cues(text) for cue in ("请问", "咨询", "建议", "投诉", "谢谢"))
     words = rt.model_words(["请问", "咨询", "流程", "?"], text)
-    assert words == ["流程", "<q>"]
+    # Content words, the question marker, then where the cue-free text starts and ends.
+    assert words[:2] == ["流程", "<q>"]
+    assert words[2:] == ["^我", "^我想", "^我想 ", "程$", "流程$", "的流程$"]
+    assert not any(cue in marker for marker in words for cue in rt.CUE_WORDS)
+
+
+@pytest.mark.parametrize(
+    ("text", "unhappy"),
+    [
+        ("谢谢，但是问题还是没解决，很不满意", True),
+        ("感谢回复，不过我对处理结果不满意", True),
+        ("非常感谢，可是到现在也没人管", True),
+        ("反映了三次，一直没有回复", True),
+        ("谢谢你们，问题已经解决了，非常满意", False),
+        ("没有不满意的地方，服务很好", False),  # nothing to complain of
+        ("问题已经处理好了，谢谢", False),
+    ],
+)
+def test_dissatisfaction_is_recognised(text, unhappy):
+    assert rt.dissatisfied(clean_text(text)) is unhappy
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "谢谢，但是问题还是没解决，很不满意",
+        "感谢回复，不过我对处理结果不满意",
+        "这次不满意，下次希望改进",
+        "点赞是不可能的，问题根本没解决",
+        "给你们点个赞吧，反映了半年都没人管",
+    ],
+)
+def test_dissatisfaction_overrides_thanks(text):
+    """Thanks or a praise word next to 不满意/没解决 is never filed as praise."""
+    assert rt.cue_label(clean_text(text)) != "表扬"
+    result = nlp.analyze(text)
+    assert result.request_type != "表扬", result.request_type_probability
+
+
+def test_dissatisfaction_divides_only_the_praise_odds():
+    probs = rt.np.array([0.1, 0.1, 0.1, 0.7])
+    out = rt.combine(probs, list(rt.LABELS), None, None, True)
+    assert out.argmax() == 0 and out[3] == pytest.approx(0.7 / 20 / (0.3 + 0.7 / 20))
+    assert out[0] == pytest.approx(out[1]) == pytest.approx(out[2])
 
 
 def test_sentiment_moves_only_the_praise_odds():
@@ -126,8 +169,16 @@ def test_training_on_the_written_examples_alone(tmp_path):
     # No board data or reviews in tmp_path: the shipped written examples are enough to run.
     report = request_type_train.train(tmp_path, tmp_path / "out", folds=2)
     assert report["rows_per_source"] == {"written": 120}
-    for part in ("cues_removed_model_only", "pipeline_on_original_text"):
+    for part in (
+        "cues_removed_model_only",
+        "cues_removed_model_and_negation_rule",
+        "pipeline_on_original_text",
+    ):
         assert 0.0 <= report[part]["all"]["accuracy"] <= 1.0
+    repeated = report["repeated"]
+    assert repeated["runs"] == request_type_train.REPEATS and repeated["folds"] == 2
+    accuracy = repeated["cues_removed_model_only"]["accuracy"]
+    assert 0.0 <= accuracy["mean"] <= 1.0 and accuracy["sd"] >= 0.0
     model = rt.TopicModel.load(tmp_path / "out" / rt.ARTIFACT)
     assert model.labels == list(rt.LABELS)
 

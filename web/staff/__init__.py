@@ -16,6 +16,7 @@ from web.staff import (  # noqa: F401  (each registers routes on bp)
     followups,
     home,
     indicators,
+    praise,
     survey_results,
     survey_rounds,
     surveys,
