@@ -552,7 +552,13 @@ def _response_for(
     query = select(SurveyResponse).where(
         SurveyResponse.round_id == round_.id, SurveyResponse.respondent_key == key
     )
-    response = session.scalar(query.with_for_update() if lock else query) if known else None
+    existing = query
+    if lock:
+        # populate_existing: a row this session read before the lock was waited for must be
+        # reread, or a submit committed meanwhile by another request (PostgreSQL's row lock
+        # returns the new version) is not seen and its answers are inserted a second time.
+        query = query.with_for_update().execution_options(populate_existing=True)
+    response = session.scalar(query) if known else None
     if response is None:
         if invitation is not None and invitation.used_at is not None:
             raise IllegalTransition("此邀请链接已使用过", "this invitation has already been used")
@@ -568,7 +574,7 @@ def _response_for(
                 started_at=now,
                 updated_at=now,
             ),
-            query,
+            existing,
         )
         # A row this transaction just inserted is invisible to others: nothing to lock.
         if lock and not created:

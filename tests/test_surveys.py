@@ -336,6 +336,70 @@ def test_invitation_only_rounds_admit_invitations_once(session_factory, ctx, hal
     assert count(session_factory, SurveyResponse) == 1
 
 
+def _race(n, work):
+    """Run `work` in n threads released together; (results, errors)."""
+    barrier = threading.Barrier(n)
+    out, errors = [], []
+
+    def run():
+        barrier.wait()
+        try:
+            out.append(work())
+        except Exception as exc:  # noqa: BLE001  (counted: the tests expect none)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return out, errors
+
+
+@pytest.mark.parametrize("with_draft", [False, True], ids=["fresh", "after-chat-draft"])
+def test_one_invitation_posted_at_once_stores_one_response(session_factory, ctx, hall, with_draft):
+    """Two (or more) writers post the same invitation link at the same moment: one response,
+    one set of answers and counts, the invitation used once; the others get the stored one."""
+    with session_factory.begin() as session:
+        citizen = make_citizen(session)
+        round_ = rounds.open_round(session, ctx, HALL, invitation_only=True)
+        token = rounds.create_invitations(session, ctx, round_.id, 1)[0].split("?t=")[1]
+        if with_draft:  # a subscriber's invitation, begun in chat: the general path
+            session.scalars(select(SurveyInvitation)).one().citizen_id = citizen.id
+    if with_draft:
+        with session_factory.begin() as session:
+            save_answer(session, ctx, round_.id, Respondent.of_citizen(citizen), "overall", 2)
+
+    def submit(overall):
+        with session_factory.begin() as session:
+            return submit_response(
+                session,
+                ctx,
+                round_.id,
+                Respondent.invited(token),
+                answers=full_answers(overall=overall),
+            )
+
+    scores = iter(["4", "5", "3", "1"])
+    views, errors = _race(4, lambda: submit(next(scores)))
+    assert errors == []
+    assert sum(view.submitted_now for view in views) == 1
+    assert len({view.id for view in views}) == 1
+    winner = next(view for view in views if view.submitted_now)
+    assert all(view.answers == winner.answers for view in views)
+    assert count(session_factory, SurveyResponse) == 1
+    assert count(session_factory, SurveyAnswer) == len(winner.answers)
+    with session_factory() as session:
+        invitation = session.scalars(select(SurveyInvitation)).one()
+        assert invitation.used_at is not None
+        out = results.round_results(session, ctx, round_.id, min_sample=1)
+    assert out["responses"] == 1 and sum(out["questions"]["overall"]["counts"].values()) == 1
+    # Afterwards the link, posted again, stores nothing and says it was submitted.
+    again = submit("2")
+    assert not again.submitted_now and again.answers == winner.answers
+    assert count(session_factory, SurveyAnswer) == len(winner.answers)
+
+
 def test_a_subscriber_answers_once_by_chat_or_by_the_invitation_link(session_factory, ctx, hall):
     with session_factory.begin() as session:
         citizen = make_citizen(session)
