@@ -619,6 +619,87 @@ def test_the_comparison_flags_only_significant_changes(session_factory, ctx, hal
     assert not any(c["significant"] for q in tiny["questions"].values() for c in q["changes"])
 
 
+def test_the_trend_covers_every_round_and_flags_only_significant_changes(
+    session_factory, ctx, hall
+):
+    plans = [  # (responses, overall score of most of them)
+        (60, "2"),
+        (60, "2"),  # the same as round 1: no flag
+        (60, "5"),  # a real rise: flagged
+        (10, "5"),  # too few answers: null figures, nothing flagged
+    ]
+    for number, (size, score) in enumerate(plans):
+        with session_factory.begin() as session:
+            round_ = rounds.open_round(session, ctx, HALL)
+        forms = [
+            full_answers(overall=score if n % 5 else "4", recommend=str(n % 11))
+            for n in range(size)
+        ]
+        _answer_many(session_factory, ctx, round_.id, forms, start=1000 * number)
+        with session_factory.begin() as session:
+            rounds.close_round(session, ctx, round_.id)
+    with session_factory() as session:
+        out = results.survey_trend(session, ctx, HALL)
+        only = results.survey_trend(session, ctx, HALL, keys=("recommend",))
+    assert [r["round"] for r in out["rounds"]] == [1, 2, 3, 4]
+    assert [r["responses"] for r in out["rounds"]] == [60, 60, 60, 10]
+    assert set(only["questions"]) == {"recommend"}
+    # Rating, rubric and NPS questions only; text and choices have no trend of a mean.
+    assert set(out["questions"]) == {
+        "overall",
+        "recommend",
+        "social_rating",
+        "medical_rating",
+        "norms",
+    }
+    overall = out["questions"]["overall"]
+    assert overall["type"] == "rating" and overall["department"] == "zwfw"
+    points = overall["points"]
+    assert [p["round"] for p in points] == [1, 2, 3, 4]
+    assert [p["n"] for p in points] == [60, 60, 60, 10]
+    first, second, third, fourth = points
+    assert first["changes"] is None
+    assert first["mean"] == 2.4 and first["mean_ci"][0] < 2.4 < first["mean_ci"][1]
+    assert first["satisfaction_rate"] == 0.2 and len(first["satisfaction_ci"]) == 2
+    assert not any(c["significant"] for c in second["changes"].values())
+    assert second["changes"]["mean"]["difference"] == 0.0
+    rise = third["changes"]
+    assert rise["mean"]["significant"] and rise["mean"]["difference"] == 2.4
+    assert rise["satisfaction_rate"]["significant"] and rise["mean"]["p"] < 0.001
+    assert rise["mean"]["previous_round"] == 2
+    assert fourth["insufficient"] and fourth["mean"] is None and fourth["mean_ci"] is None
+    assert not any(c["significant"] for c in fourth["changes"].values())
+    nps = out["questions"]["recommend"]["points"][0]
+    assert nps["nps"] is not None and len(nps["nps_ci"]) == 2 and "satisfaction_rate" not in nps
+    # The same figures as each round's own results.
+    with session_factory() as session:
+        third_round = rounds.get_round(session, HALL, 3)
+        own = results.round_results(session, ctx, third_round.id)["questions"]["overall"]
+    assert (third["mean"], third["mean_ci"]) == (own["mean"], own["mean_ci"])
+
+
+def test_the_trend_follows_a_key_across_versions_and_skips_a_changed_type(
+    session_factory, ctx, hall
+):
+    with session_factory.begin() as session:
+        first = rounds.open_round(session, ctx, HALL)
+    _answer_many(session_factory, ctx, first.id, [full_answers() for _ in range(3)])
+    with session_factory.begin() as session:
+        rounds.close_round(session, ctx, first.id)
+        changed = hall_template()
+        norms = next(q for q in changed["questions"] if q["key"] == "norms")
+        norms.clear()  # "norms" becomes a rating: another question under the same key
+        norms.update(key="norms", type="rating", text={"zh": "规范程度"})
+        catalog.import_survey(session, ctx, changed)
+        second = rounds.open_round(session, ctx, HALL)
+    _answer_many(session_factory, ctx, second.id, [full_answers()], start=100)
+    with session_factory() as session:
+        out = results.survey_trend(session, ctx, HALL, min_sample=1)
+    assert [p["round"] for p in out["questions"]["overall"]["points"]] == [1, 2]
+    assert [p["round"] for p in out["questions"]["norms"]["points"]] == [2]
+    assert out["questions"]["norms"]["type"] == "rating"
+
+
 def test_department_scores_feed_the_department_picture(session_factory, ctx, clock, open_hall):
     forms = [
         full_answers(overall="5", service="social", social_rating=str(1 + n % 5))
