@@ -215,6 +215,24 @@ def test_a_page_of_a_round_that_ended_is_not_posted_into_the_next(
     assert answer(client, full_answers(), page=refused).status_code == 303
 
 
+
+def test_a_round_closed_by_another_process_takes_no_more_posts(
+    client, session_factory, ctx, open_hall
+):
+    """The page's process keeps the open round it showed; a close written elsewhere (the
+    worker, the staff area in another process) still refuses the next post."""
+    page = client.get(f"/s/{HALL}")
+    with session_factory.begin() as session:
+        rounds.close_round(session, ctx, open_hall.id)
+    late = answer(client, full_answers(), page=page)
+    assert late.status_code == 404 and "目前没有进行中的调查" in text_of(late)
+    assert count(session_factory, SurveyResponse) == 0
+    with session_factory.begin() as session:
+        rounds.open_round(session, ctx, HALL)
+    fresh = client.get(f"/s/{HALL}")
+    assert answer(client, full_answers(), page=fresh).status_code == 303
+    assert count(session_factory, SurveyResponse) == 1
+
 # -- rounds that cannot be answered ----------------------------------------------------------
 
 
