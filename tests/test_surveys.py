@@ -720,6 +720,55 @@ def test_department_scores_feed_the_department_picture(session_factory, ctx, clo
     assert later["survey_answers"] == 0 and later["survey_mean_score"] is None
 
 
+def test_survey_ratings_feed_the_department_indicators(session_factory, ctx, clock, hall):
+    """调查满意度 beside the complaint-based indicators: the 4-5 share of the rating questions
+    tied to a department, by the submit time of the responses, with its interval and n."""
+    from minyi.indicators import department_indicators
+
+    with session_factory.begin() as session:
+        across = rounds.open_round(session, ctx, HALL)  # 25 Nov to 2 Dec: across the month end
+    forms = [full_answers(overall="5" if n % 5 else "2", social_rating="4") for n in range(40)]
+    _answer_many(session_factory, ctx, across.id, forms)
+    clock.advance(days=6)  # 1 December
+    _answer_many(session_factory, ctx, across.id, [full_answers(overall="1")] * 5, start=100)
+    with session_factory.begin() as session:
+        rounds.close_round(session, ctx, across.id)
+    clock.advance(days=1)
+    with session_factory.begin() as session:
+        inside = rounds.open_round(session, ctx, HALL, closes_at=clock.now + timedelta(days=5))
+    _answer_many(session_factory, ctx, inside.id, [full_answers(overall="5")] * 30, start=200)
+    with session_factory.begin() as session:
+        rounds.close_round(session, ctx, inside.id)
+    with session_factory() as session:
+        november = {r["department"]: r for r in department_indicators(session, ctx, "2026-11")}
+        december = {r["department"]: r for r in department_indicators(session, ctx, "2026-12")}
+        one = department_indicators(session, ctx, "2026-12", department="zwfw")
+        october = department_indicators(session, ctx, "2026-10", department="zwfw")[0]
+    zwfw = november["zwfw"]["survey"]
+    # "overall" only: the zwfw rubric ("norms") is not a satisfaction rating.
+    assert (zwfw["answers"], zwfw["satisfied"], zwfw["satisfaction_rate"]) == (40, 32, 0.8)
+    low, high = zwfw["satisfaction_ci"]
+    assert low < 0.8 < high and not zwfw["insufficient"]
+    assert zwfw["change"] == {"previous": None, "change": None, "significant": False}
+    rsj = november["rsj"]["survey"]
+    assert (rsj["answers"], rsj["satisfied"]) == (40, 40) and rsj["satisfaction_rate"] == 1.0
+    ybj = november["ybj"]["survey"]
+    assert ybj["answers"] == 0 and ybj["satisfaction_rate"] is None and ybj["insufficient"]
+    # December: the 5 late answers of the first round (by submit time) and all of the second.
+    later = december["zwfw"]["survey"]
+    assert (later["answers"], later["satisfied"]) == (35, 30)
+    assert later["change"]["previous"] == 0.8 and not later["change"]["significant"]
+    assert december["rsj"]["survey"]["answers"] == 35
+    assert one[0]["survey"] == later
+    assert october["survey"]["answers"] == 0 and october["survey"]["satisfaction_rate"] is None
+    # Below the minimum sample: counts are given, the share is not.
+    ctx.settings.indicators.min_denominator = 41
+    with session_factory() as session:
+        small = department_indicators(session, ctx, "2026-11", department="zwfw")[0]["survey"]
+    assert small["answers"] == 40 and small["satisfaction_rate"] is None
+    assert small["satisfaction_ci"] is None and small["insufficient"]
+
+
 # -- export ----------------------------------------------------------------------------------
 
 
