@@ -1289,6 +1289,13 @@ def survey_satisfaction(
     if department_ids is not None:
         rating = and_(rating, SurveyQuestion.department_id.in_(department_ids))
     inside = and_(SurveyRound.opens_at >= start, SurveyRound.closes_at <= end)
+    # The rounds and questions are chosen first (IN lists), so that the answers are reached
+    # through their (question_id, round_id) index instead of a scan of every answer.
+    questions = select(SurveyQuestion.id).where(rating)
+    rounds_inside = select(SurveyRound.id).where(inside)
+    rounds_across = select(SurveyRound.id).where(
+        SurveyRound.opens_at < end, SurveyRound.closes_at > start, not_(inside)
+    )
     kept = (
         select(
             SurveyQuestion.department_id.label("department_id"),
@@ -1298,8 +1305,10 @@ def survey_satisfaction(
             SurveyAnswerCount.count.label("answers"),
         )
         .join(SurveyQuestion, SurveyQuestion.id == SurveyAnswerCount.question_id)
-        .join(SurveyRound, SurveyRound.id == SurveyAnswerCount.round_id)
-        .where(rating, inside)
+        .where(
+            SurveyAnswerCount.round_id.in_(rounds_inside),
+            SurveyAnswerCount.question_id.in_(questions),
+        )
     )
     across = (
         select(
@@ -1308,13 +1317,10 @@ def survey_satisfaction(
             literal(1),
         )
         .join(SurveyQuestion, SurveyQuestion.id == SurveyAnswer.question_id)
-        .join(SurveyRound, SurveyRound.id == SurveyAnswer.round_id)
         .join(SurveyResponse, SurveyResponse.id == SurveyAnswer.response_id)
         .where(
-            rating,
-            SurveyRound.opens_at < end,
-            SurveyRound.closes_at > start,
-            not_(inside),
+            SurveyAnswer.question_id.in_(questions),
+            SurveyAnswer.round_id.in_(rounds_across),
             SurveyResponse.submitted_at >= start,
             SurveyResponse.submitted_at < end,
         )
