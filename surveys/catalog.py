@@ -250,10 +250,10 @@ def definition_of_text(stored: str) -> SurveyDefinition:
 
 @lru_cache(maxsize=128)
 def _parse_stored(stored: str) -> SurveyDefinition:
-    return version_definition_of(json.loads(stored))
+    return _definition_of_data(json.loads(stored))
 
 
-def version_definition_of(data: dict) -> SurveyDefinition:
+def _definition_of_data(data: dict) -> SurveyDefinition:
     return _parse_cached(json.dumps(data, ensure_ascii=False, sort_keys=True))
 
 

@@ -307,7 +307,7 @@ def close_round(
 # Built once and run with a parameter: the page and the submit of every visitor use them.
 # What answering needs of a round, as plain columns: no ORM objects to build, and the
 # definition as its stored text, which keys the parsed definition (definition_of_text), so a
-# page view or a submit neither decodes nor re-encodes the JSON. Built once.
+# page view or a submit neither decodes nor re-encodes the JSON.
 _ROUND_COLUMNS = select(
     SurveyRound.id,
     SurveyRound.number,
