@@ -33,6 +33,10 @@ average is printed with the web figures because it moves them more than any code
   89 ms, slowest 98 ms; engine submit_response 140/s (p50 8.0 ms, p99 16.0 ms) against a
   bare insert transaction 183/s (77%); web 66 req/s against bare 162 (per round 59/192,
   66/115, 105/162, i.e. 31%, 57%, 65%): 41% of the medians, p99 104 ms (bare p99 42 ms).
+- Again at 03:52-03:58 (load average 8.3-9.5): round_results median 129 ms, slowest
+  175 ms; survey_trend 72 ms; 调查满意度 13 ms with the round inside the period, 562 ms
+  across its edge; engine 79/s against bare 126/s (62%); web 37 req/s against bare 88
+  (per round 40%, 37%, 50%): 42%, p99 243 ms (bare p99 97 ms).
   Neither target is met on this machine under this load: with synchronous=FULL every commit
   is an fsync, and a submit still writes about 19 WAL pages (was 28) against the bare
   insert's 2; the p99 of the bare endpoint alone is 42 ms here.
