@@ -911,10 +911,13 @@ def survey_progress(runtime: Runtime, slug: str, number: int | None) -> None:
 @click.option("--round", "number", type=click.IntRange(1), help="轮次 / round (latest)")
 @click.option("--format", "fmt", type=click.Choice(["json"]), default="json", show_default=True)
 @click.option("--compare", is_flag=True, help="附与上一轮的比较 / add the comparison")
+@click.option("--trend", is_flag=True, help="附历轮趋势 / add the trend over every round")
 @click.pass_obj
-def survey_results(runtime: Runtime, slug: str, number: int | None, fmt: str, compare: bool):
+def survey_results(
+    runtime: Runtime, slug: str, number: int | None, fmt: str, compare: bool, trend: bool
+):
     """一轮的结果 / a round's results: counts, means with 95% intervals, NPS, text topics."""
-    from surveys.results import compare_rounds, round_results
+    from surveys.results import compare_rounds, round_results, survey_trend
     from surveys.rounds import get_round
     from surveys.worker import run_text_analysis
 
@@ -926,6 +929,8 @@ def survey_results(runtime: Runtime, slug: str, number: int | None, fmt: str, co
         out = round_results(session, ctx, round_id)
         if compare:
             out["comparison"] = compare_rounds(session, ctx, round_id)
+        if trend:
+            out["trend"] = survey_trend(session, ctx, slug)
     click.echo(json.dumps(out, ensure_ascii=False))
 
 

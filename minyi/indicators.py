@@ -31,10 +31,13 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     literal_column,
+    not_,
     select,
     text,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -49,6 +52,11 @@ from minyi.models import (
     IndicatorStale,
     Rating,
     Service,
+    SurveyAnswer,
+    SurveyAnswerCount,
+    SurveyQuestion,
+    SurveyResponse,
+    SurveyRound,
     Ticket,
     TicketClosure,
     TicketStatus,
@@ -1264,6 +1272,96 @@ def _changes(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any
     return changes
 
 
+# -- survey scores beside the indicators ----------------------------------------------------
+
+
+def survey_satisfaction(
+    session: Session, start: datetime, end: datetime, department_ids: list[int] | None = None
+) -> dict[int, tuple[int, int]]:
+    """department id -> (answers scoring 4-5, answers) of the rating questions tied to it,
+    over the responses submitted in [start, end); one statement, summed in SQL.
+
+    A round that lies wholly inside the window is read from its kept answer counts (a few
+    rows however many responses it had); a round across an edge of the window is counted
+    from its answers, by the submit time of their responses.
+    """
+    rating = and_(SurveyQuestion.department_id.is_not(None), SurveyQuestion.kind == "rating")
+    if department_ids is not None:
+        rating = and_(rating, SurveyQuestion.department_id.in_(department_ids))
+    inside = and_(SurveyRound.opens_at >= start, SurveyRound.closes_at <= end)
+    # The rounds and questions are chosen first (IN lists), so that the answers are reached
+    # through their (question_id, round_id) index instead of a scan of every answer.
+    questions = select(SurveyQuestion.id).where(rating)
+    rounds_inside = select(SurveyRound.id).where(inside)
+    rounds_across = select(SurveyRound.id).where(
+        SurveyRound.opens_at < end, SurveyRound.closes_at > start, not_(inside)
+    )
+    kept = (
+        select(
+            SurveyQuestion.department_id.label("department_id"),
+            case(
+                (SurveyAnswerCount.value.in_(("4", "5")), SurveyAnswerCount.count), else_=0
+            ).label("satisfied"),
+            SurveyAnswerCount.count.label("answers"),
+        )
+        .join(SurveyQuestion, SurveyQuestion.id == SurveyAnswerCount.question_id)
+        .where(
+            SurveyAnswerCount.round_id.in_(rounds_inside),
+            SurveyAnswerCount.question_id.in_(questions),
+        )
+    )
+    across = (
+        select(
+            SurveyQuestion.department_id,
+            case((SurveyAnswer.number >= 4, 1), else_=0),
+            literal(1),
+        )
+        .join(SurveyQuestion, SurveyQuestion.id == SurveyAnswer.question_id)
+        .join(SurveyResponse, SurveyResponse.id == SurveyAnswer.response_id)
+        .where(
+            SurveyAnswer.question_id.in_(questions),
+            SurveyAnswer.round_id.in_(rounds_across),
+            SurveyResponse.submitted_at >= start,
+            SurveyResponse.submitted_at < end,
+        )
+    )
+    both = union_all(kept, across).subquery()
+    rows = session.execute(
+        select(
+            both.c.department_id, func.sum(both.c.satisfied), func.sum(both.c.answers)
+        ).group_by(both.c.department_id)
+    )
+    return {dept: (int(satisfied), int(answers)) for dept, satisfied, answers in rows}
+
+
+def _survey_figure(now: tuple[int, int], before: tuple[int, int], minimum: int) -> dict[str, Any]:
+    """调查满意度: the share of a department's survey ratings scoring 4-5, its Wilson
+    interval, and its change against the previous period (flagged only when significant)."""
+    satisfied, answers = now
+    before_satisfied, before_answers = before
+    enough = answers >= max(minimum, 1)
+    enough_before = before_answers >= max(minimum, 1)
+    rate = round(satisfied / answers, 4) if enough else None
+    previous = round(before_satisfied / before_answers, 4) if enough_before else None
+    interval = wilson_interval(satisfied, answers) if enough else None
+    both = enough and enough_before
+    return {
+        "satisfaction_rate": rate,
+        "satisfaction_ci": [round(interval[0], 4), round(interval[1], 4)] if interval else None,
+        "satisfied": satisfied,
+        "answers": answers,
+        "insufficient": not enough,
+        "change": {
+            "previous": previous,
+            "change": (
+                round(satisfied / answers - before_satisfied / before_answers, 4) if both else None
+            ),
+            "significant": both
+            and significant_change(satisfied, answers, before_satisfied, before_answers),
+        },
+    }
+
+
 def department_indicators(
     session: Session,
     ctx: ServiceContext,
@@ -1275,7 +1373,8 @@ def department_indicators(
 
     One dict per department, ordered by code: `department`, `department_name`, `service`,
     `period`, every key of INDICATOR_KEYS, `insufficient`, `denominators`, `numerators` (of
-    the shares) and `changes` (against the previous period). A period without data gives
+    the shares), `changes` (against the previous period) and `survey` (调查满意度, see
+    survey_satisfaction; None for a service). A period without data gives
     zeros and nulls.
     """
     if not isinstance(period, Period):
@@ -1298,6 +1397,11 @@ def department_indicators(
     # The previous period only feeds the changes of the shares: no median needed.
     previous = _totals(session, ctx, period.previous(), ids, service_id, with_median=False)
     empty = Totals(_blank_counts(), 0, 0, 0)
+    surveys_now = surveys_before = None
+    if service_row is None:  # survey questions are tied to departments, not to services
+        surveys_now = survey_satisfaction(session, *_period_window(ctx, period), ids)
+        surveys_before = survey_satisfaction(session, *_period_window(ctx, period.previous()), ids)
+    minimum = ctx.settings.indicators.min_denominator
     result = []
     for dept in departments:
         now = _indicators(current.get(dept.id, empty), ctx)
@@ -1313,6 +1417,13 @@ def department_indicators(
         row["denominators"] = now["denominators"]
         row["numerators"] = now["numerators"]
         row["changes"] = _changes(now, before)
+        row["survey"] = (
+            _survey_figure(
+                surveys_now.get(dept.id, (0, 0)), surveys_before.get(dept.id, (0, 0)), minimum
+            )
+            if surveys_now is not None
+            else None
+        )
         result.append(row)
     return result
 

@@ -722,7 +722,10 @@ class SurveyAnswer(Base):
     __tablename__ = "survey_answers"
     __table_args__ = (
         UniqueConstraint("response_id", "question_id", name="uq_survey_answers_question"),
-        Index("ix_survey_answers_round_question", "round_id", "question_id"),
+        # Leading by question: a question's answers (and the foreign-key check of a deleted
+        # draft question), and a round's answers to given questions. One such index, not two:
+        # each puts a submit's answers on as many index pages as it has questions.
+        Index("ix_survey_answers_question_round", "question_id", "round_id"),
         # The text answers the worker has yet to analyse, found without a table scan.
         Index(
             "ix_survey_answers_unanalysed",
@@ -736,7 +739,7 @@ class SurveyAnswer(Base):
     response_id: Mapped[int] = mapped_column(ForeignKey("survey_responses.id"))
     # Copied from the response so results read one table.
     round_id: Mapped[int] = mapped_column(ForeignKey("survey_rounds.id"))
-    question_id: Mapped[int] = mapped_column(ForeignKey("survey_questions.id"), index=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("survey_questions.id"))
     number: Mapped[int | None] = mapped_column(SmallInteger)  # rating, rubric, nps
     # A single choice's key, or a multiple choice's keys in the question's order joined by ";".
     choice: Mapped[str | None] = mapped_column(String(400))

@@ -241,6 +241,22 @@ def _parse_cached(source: str) -> SurveyDefinition:
     return parse_definition(json.loads(source))
 
 
+def definition_of_text(stored: str) -> SurveyDefinition:
+    """The parsed definition of a version's stored JSON text (as the database returns it),
+    parsed once per process for each distinct text: keyed by content, like version_definition,
+    but without decoding and re-encoding the JSON on every call."""
+    return _parse_stored(stored)
+
+
+@lru_cache(maxsize=128)
+def _parse_stored(stored: str) -> SurveyDefinition:
+    return _definition_of_data(json.loads(stored))
+
+
+def _definition_of_data(data: dict) -> SurveyDefinition:
+    return _parse_cached(json.dumps(data, ensure_ascii=False, sort_keys=True))
+
+
 def export_definition(session: Session, slug: object, version: int | None = None) -> dict:
     """The definition file of a survey's version (latest when None), as import reads it."""
     survey = get_survey(session, slug)

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from minyi.models import SurveyAnswer, SurveyAnswerCount, SurveyQuestion
+from minyi.models import SurveyAnswer, SurveyAnswerCount, SurveyQuestion, SurveyRound
 from surveys.definition import Question
 
 
@@ -97,7 +97,18 @@ def rebuild_counts(session: Session, round_id: int) -> int:
             SurveyAnswer.choice,
             func.count(),
         )
-        .where(SurveyAnswer.round_id == round_id)
+        .where(
+            # The round's version's questions: the answers' index leads by question.
+            SurveyAnswer.question_id.in_(
+                select(SurveyQuestion.id).where(
+                    SurveyQuestion.version_id
+                    == select(SurveyRound.version_id)
+                    .where(SurveyRound.id == round_id)
+                    .scalar_subquery()
+                )
+            ),
+            SurveyAnswer.round_id == round_id,
+        )
         .group_by(SurveyAnswer.question_id, SurveyAnswer.number, SurveyAnswer.choice)
     ).all()
     counts: dict[tuple[int, str], int] = defaultdict(int)

@@ -47,7 +47,7 @@ from surveys.answers import AnswersInvalid, check_answer, check_each, complete_a
 from surveys.catalog import version_definition
 from surveys.counts import bump_counts, count_value
 from surveys.definition import SurveyDefinition
-from surveys.rounds import RoundView, get_round_by_id, hash_token
+from surveys.rounds import RoundView, get_round_by_id, hash_token, round_view
 
 log = logging.getLogger(__name__)
 
@@ -208,16 +208,18 @@ def submit_response(
     if not isinstance(file_complaints, bool):
         raise ValidationFailed("是否转为投诉须为是或否", "file_complaints must be true or false")
     now = ctx.moment(at)
-    round_ = get_round_by_id(session, round_id)
-    definition = version_definition(round_.version) if round_.version else None
+    # The round's plain columns and its cached definition: all the common case needs.
+    view = round_view(session, round_id)
+    definition = view.definition
     if answers is not None and not isinstance(answers, dict):
         raise ValidationFailed("答案格式无效", "answers must be a mapping of question keys")
-    who = _identify(session, round_, respondent)
+    who = _identify(session, view, respondent)
     first = _submit_first(
-        session, ctx, round_, definition, respondent, who, answers, file_complaints, now
+        session, ctx, view, definition, respondent, who, answers, file_complaints, now
     )
     if first is not None:
         return first
+    round_ = get_round_by_id(session, view.id)
     existing = _existing_response(session, round_, who[0])
     if existing is not None and existing.submitted_at is not None:
         return _view(session, existing, definition)
@@ -255,7 +257,7 @@ def submit_response(
 def _submit_first(
     session: Session,
     ctx: ServiceContext,
-    round_: SurveyRound,
+    round_: RoundView,
     definition: SurveyDefinition | None,
     respondent: Respondent,
     who: tuple[str, int | None, SurveyInvitation | None],
@@ -315,7 +317,7 @@ def _submit_first(
 def _store_answers(
     session: Session,
     ctx: ServiceContext,
-    round_: SurveyRound,
+    round_: SurveyRound | RoundView,
     definition: SurveyDefinition,
     response: SurveyResponse,
     kept: dict[str, Any],
@@ -472,7 +474,7 @@ def _kept_answers(
 
 
 def _identify(
-    session: Session, round_: SurveyRound, respondent: Respondent
+    session: Session, round_: SurveyRound | RoundView, respondent: Respondent
 ) -> tuple[str, int | None, SurveyInvitation | None]:
     """(respondent key, citizen id, invitation) of a respondent in this round, or refuse."""
     if not isinstance(respondent, Respondent):
@@ -510,7 +512,9 @@ def _identify(
     return f"web:{respondent.web_id}", None, None
 
 
-def _invitation_by_token(session: Session, round_: SurveyRound, token: object) -> SurveyInvitation:
+def _invitation_by_token(
+    session: Session, round_: SurveyRound | RoundView, token: object
+) -> SurveyInvitation:
     if not isinstance(token, str) or not 10 <= len(token) <= 100:
         raise ValidationFailed("邀请链接无效", "invalid invitation link")
     digest = hash_token(token.strip())
@@ -552,7 +556,13 @@ def _response_for(
     query = select(SurveyResponse).where(
         SurveyResponse.round_id == round_.id, SurveyResponse.respondent_key == key
     )
-    response = session.scalar(query.with_for_update() if lock else query) if known else None
+    existing = query
+    if lock:
+        # populate_existing: a row this session read before the lock was waited for must be
+        # reread, or a submit committed meanwhile by another request (PostgreSQL's row lock
+        # returns the new version) is not seen and its answers are inserted a second time.
+        query = query.with_for_update().execution_options(populate_existing=True)
+    response = session.scalar(query) if known else None
     if response is None:
         if invitation is not None and invitation.used_at is not None:
             raise IllegalTransition("此邀请链接已使用过", "this invitation has already been used")
@@ -568,7 +578,7 @@ def _response_for(
                 started_at=now,
                 updated_at=now,
             ),
-            query,
+            existing,
         )
         # A row this transaction just inserted is invisible to others: nothing to lock.
         if lock and not created:

@@ -21,14 +21,17 @@ from sqlalchemy.orm import Session
 from minyi.models import (
     Department,
     SurveyAnswer,
+    SurveyAnswerCount,
     SurveyInvitation,
     SurveyQuestion,
     SurveyResponse,
+    SurveyRound,
+    SurveyVersion,
 )
 from minyi.services.catalog import get_department
 from minyi.services.context import ServiceContext
 from surveys import stats
-from surveys.catalog import version_definition
+from surveys.catalog import get_survey, version_definition
 from surveys.counts import read_counts
 from surveys.definition import Question
 from surveys.rounds import get_round_by_id, previous_round
@@ -246,6 +249,143 @@ def _per_choice(question: Question, values: dict) -> tuple[Counter, int]:
         for key in combo.split(";") if question.kind == "multiple" else [combo]:
             counts[key] += count
     return counts, n
+
+
+def survey_trend(
+    session: Session,
+    ctx: ServiceContext,
+    slug: object,
+    *,
+    keys: tuple[str, ...] | None = None,
+    min_sample: int | None = None,
+) -> dict[str, Any]:
+    """Every opened round of a survey, per rating, rubric and NPS question: the mean (and the
+    share answering 4-5, or the NPS) with its 95% interval, oldest round first.
+
+    Questions are those of the latest round's version (or `keys` of them), matched by key and
+    type in earlier versions. Each point's `changes` test it against the question's previous
+    point (Welch's t for the mean, the two-proportion z-test for the share, a z-test for the
+    NPS); a change is `significant` only when p < 0.05 and both rounds reach the minimum
+    sample. A mean, share or NPS below the minimum is null, as in round_results. One query
+    reads the kept counts of every round.
+    """
+    survey = get_survey(session, slug)
+    minimum = ctx.settings.indicators.min_denominator if min_sample is None else min_sample
+    opened = session.execute(
+        select(SurveyRound.id, SurveyRound.number, SurveyRound.opens_at, SurveyRound.version_id)
+        .where(SurveyRound.survey_id == survey.id, SurveyRound.number.is_not(None))
+        .order_by(SurveyRound.number)
+    ).all()
+    round_ids = [row.id for row in opened]
+    responses = (
+        dict(
+            session.execute(
+                select(SurveyResponse.round_id, func.count())
+                .where(
+                    SurveyResponse.round_id.in_(round_ids),
+                    SurveyResponse.submitted_at.is_not(None),
+                )
+                .group_by(SurveyResponse.round_id)
+            ).all()
+        )
+        if round_ids
+        else {}
+    )
+    out: dict[str, Any] = {
+        "survey": survey.slug,
+        "min_sample": minimum,
+        "rounds": [
+            {
+                "round": row.number,
+                "opens_at": row.opens_at.isoformat(),
+                "responses": responses.get(row.id, 0),
+            }
+            for row in opened
+        ],
+        "questions": {},
+    }
+    latest = next((row for row in reversed(opened) if row.version_id is not None), None)
+    if latest is None:
+        return out
+    definition = version_definition(session.get(SurveyVersion, latest.version_id))
+    wanted = [
+        q for q in definition.questions if q.scale is not None and (keys is None or q.key in keys)
+    ]
+    if not wanted:
+        return out
+    kinds = {q.key: q.kind for q in wanted}
+    counts: dict[tuple[int, str], dict[int, int]] = {}
+    rows = session.execute(
+        select(
+            SurveyAnswerCount.round_id,
+            SurveyQuestion.key,
+            SurveyQuestion.kind,
+            SurveyAnswerCount.value,
+            SurveyAnswerCount.count,
+        )
+        .join(SurveyQuestion, SurveyQuestion.id == SurveyAnswerCount.question_id)
+        .where(
+            SurveyAnswerCount.round_id.in_(round_ids),
+            SurveyQuestion.key.in_(kinds),
+            SurveyQuestion.kind.in_(("rating", "rubric", "nps")),
+        )
+    )
+    for round_id, key, kind, value, count in rows:
+        if kinds[key] == kind:  # a key reused for another type asks something else
+            counts.setdefault((round_id, key), {})[int(value)] = count
+    numbers = {row.id: row.number for row in opened}
+    asked = _asked_in(session, {row.version_id for row in opened if row.version_id}, kinds)
+    for question in wanted:
+        low, high = question.scale
+        points: list[dict[str, Any]] = []
+        before: dict[int, int] | None = None
+        for row in opened:
+            if (row.version_id, question.key) not in asked:
+                continue  # that round's version did not ask it
+            values = counts.get((row.id, question.key), {})
+            scale = {v: values.get(v, 0) for v in range(low, high + 1)}
+            summary = summarise(question, values, minimum)
+            point = {"round": numbers[row.id], "n": summary["n"]}
+            point |= {k: summary[k] for k in _TREND_FIGURES[question.kind]}
+            point["insufficient"] = summary["_insufficient"]
+            point["changes"] = None
+            if before is not None:
+                point["changes"] = {
+                    change["measure"]: {
+                        "previous_round": points[-1]["round"],
+                        "difference": change["difference"],
+                        "p": change["p"],
+                        "significant": change["significant"],
+                    }
+                    for change in _changes(question, scale, before, minimum)
+                }
+            points.append(point)
+            before = scale
+        out["questions"][question.key] = {
+            "type": question.kind,
+            "department": question.department,
+            "points": points,
+        }
+    return out
+
+
+_TREND_FIGURES = {
+    "rating": ("mean", "mean_ci", "satisfaction_rate", "satisfaction_ci"),
+    "rubric": ("mean", "mean_ci", "satisfaction_rate", "satisfaction_ci"),
+    "nps": ("mean", "mean_ci", "nps", "nps_ci"),
+}
+
+
+def _asked_in(session: Session, version_ids: set[int], kinds: dict[str, str]) -> set:
+    """(version id, key) of the versions that ask each question with the same type."""
+    if not version_ids:
+        return set()
+    rows = session.execute(
+        select(SurveyQuestion.version_id, SurveyQuestion.key, SurveyQuestion.kind).where(
+            SurveyQuestion.version_id.in_(version_ids), SurveyQuestion.key.in_(kinds)
+        )
+    )
+    return {(version, key) for version, key, kind in rows if kinds[key] == kind}
 
 
 def department_scores(

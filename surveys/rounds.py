@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy import Text, bindparam, cast, exists, func, join, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from minyi.db import insert_or_get
@@ -30,11 +30,12 @@ from minyi.models import (
     SurveyResponse,
     SurveyRound,
     SurveySchedule,
+    SurveyVersion,
 )
 from minyi.services.context import ServiceContext
 from minyi.services.outbox import enqueue_message
 from minyi.services.validation import check_moment, check_ref
-from surveys.catalog import get_survey, latest_version, version_definition
+from surveys.catalog import definition_of_text, get_survey, latest_version, version_definition
 from surveys.definition import SurveyDefinition
 from surveys.schedule import next_window, schedule_expression
 
@@ -60,6 +61,7 @@ class RoundView:
     invite_subscribers: bool
     version: int | None
     definition: SurveyDefinition | None  # None until the round opens
+    version_id: int | None = None
 
     @property
     def title(self) -> str:
@@ -83,6 +85,29 @@ class RoundView:
             invite_subscribers=round_.invite_subscribers,
             version=version.number if version else None,
             definition=version_definition(version) if version else None,
+            version_id=round_.version_id,
+        )
+
+    @classmethod
+    def of_row(cls, row) -> RoundView:
+        """From a row of _ROUND_COLUMNS: no ORM objects, the definition parsed once per process
+        for each distinct stored text (a published version's text never changes)."""
+        return cls(
+            id=row.id,
+            slug=row.slug,
+            number=row.number,
+            status=RoundStatus(row.status),
+            opens_at=row.opens_at,
+            closes_at=row.closes_at,
+            invitation_only=row.invitation_only,
+            invite_subscribers=row.invite_subscribers,
+            version=row.version_number,
+            definition=(
+                definition_of_text(row.definition_text)
+                if row.definition_text is not None
+                else None
+            ),
+            version_id=row.version_id,
         )
 
 
@@ -280,14 +305,32 @@ def close_round(
 
 
 # Built once and run with a parameter: the page and the submit of every visitor use them.
+# What answering needs of a round, as plain columns: no ORM objects to build, and the
+# definition as its stored text, which keys the parsed definition (definition_of_text), so a
+# page view or a submit neither decodes nor re-encodes the JSON.
+_ROUND_COLUMNS = select(
+    SurveyRound.id,
+    SurveyRound.number,
+    SurveyRound.status,
+    SurveyRound.opens_at,
+    SurveyRound.closes_at,
+    SurveyRound.invitation_only,
+    SurveyRound.invite_subscribers,
+    SurveyRound.version_id,
+    Survey.slug,
+    SurveyVersion.number.label("version_number"),
+    cast(SurveyVersion.definition, Text).label("definition_text"),
+).select_from(
+    join(SurveyRound, Survey, Survey.id == SurveyRound.survey_id).outerjoin(
+        SurveyVersion, SurveyVersion.id == SurveyRound.version_id
+    )
+)
 _OPEN_ROUND = (
-    select(SurveyRound)
-    .join(Survey, Survey.id == SurveyRound.survey_id)
-    .where(Survey.slug == bindparam("slug"), SurveyRound.status == RoundStatus.OPEN)
-    .options(contains_eager(SurveyRound.survey), joinedload(SurveyRound.version))
+    _ROUND_COLUMNS.where(Survey.slug == bindparam("slug"), SurveyRound.status == RoundStatus.OPEN)
     .order_by(SurveyRound.opens_at.desc())
     .limit(1)
 )
+_ROUND_VIEW = _ROUND_COLUMNS.where(SurveyRound.id == bindparam("id"))
 _ROUND_TO_ANSWER = (
     select(SurveyRound)
     .where(SurveyRound.id == bindparam("id"))
@@ -301,14 +344,26 @@ def open_round_for(
     """The round of `slug` that can be answered now; NotFound / IllegalTransition otherwise."""
     now = ctx.moment(at)
     # One query for the page of every visitor; the survey alone is looked up to explain a miss.
-    round_ = session.scalar(_OPEN_ROUND, {"slug": slug}) if isinstance(slug, str) else None
-    survey = round_.survey if round_ is not None else get_survey(session, slug)
-    if round_ is None or not round_.opens_at <= now < round_.closes_at:
+    row = session.execute(_OPEN_ROUND, {"slug": slug}).first() if isinstance(slug, str) else None
+    if row is None or not row.opens_at <= now < row.closes_at:
+        survey_slug = row.slug if row is not None else get_survey(session, slug).slug
         raise IllegalTransition(
-            f"问卷 {survey.slug} 当前没有进行中的调查",
-            f"survey {survey.slug} has no open round now",
+            f"问卷 {survey_slug} 当前没有进行中的调查",
+            f"survey {survey_slug} has no open round now",
         )
-    return RoundView.of(round_)
+    return RoundView.of_row(row)
+
+
+def round_view(session: Session, round_id: object) -> RoundView:
+    """A round by id as a RoundView, read in one statement (the submit's hot path); NotFound
+    otherwise. Its status and times are read now, so a round closed meanwhile shows closed."""
+    ref = check_ref(round_id, kind_zh="调查轮次", kind_en="round")
+    if not isinstance(ref, int):
+        raise ValidationFailed("调查轮次标识无效", f"invalid round id {round_id!r}")
+    row = session.execute(_ROUND_VIEW, {"id": ref}).first()
+    if row is None:
+        raise NotFound(f"找不到调查轮次 {ref}", f"unknown round {ref}")
+    return RoundView.of_row(row)
 
 
 def public_rounds(

@@ -44,7 +44,7 @@ from minyi.services.permissions import allowed, require
 from surveys import catalog, rounds
 from surveys.catalog import ImportResult
 from surveys.definition import SurveyDefinition, parse_definition, parse_definition_json
-from surveys.results import compare_rounds, round_results
+from surveys.results import compare_rounds, round_results, survey_trend
 from surveys.rounds import RoundView, ScheduleView
 
 # A new survey starts with the question every satisfaction survey asks; the analyst may edit
@@ -561,6 +561,7 @@ class StaffResults:
     rounds: list[RoundView]  # every round that has opened, the latest first
     results: dict[str, Any]  # surveys.results.round_results, limited to `keys`
     comparison: dict[str, Any]  # surveys.results.compare_rounds, limited to `keys`
+    trend: dict[str, Any]  # surveys.results.survey_trend over every round, limited to `keys`
     keys: tuple[str, ...]  # the questions shown, in the order asked
     limited: bool  # an officer's view: only their department's questions
     may_export: bool
@@ -612,12 +613,14 @@ def survey_results(
         comparison,
         questions={k: v for k, v in comparison["questions"].items() if k in keys},
     )
+    trend = survey_trend(session, ctx, slug, keys=keys)
     return StaffResults(
         slug=view.slug,
         round=view,
         rounds=opened,
         results=results,
         comparison=comparison,
+        trend=trend,
         keys=keys,
         limited=not manager,
         may_export=allowed(actor, "survey.export"),

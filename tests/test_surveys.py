@@ -336,6 +336,70 @@ def test_invitation_only_rounds_admit_invitations_once(session_factory, ctx, hal
     assert count(session_factory, SurveyResponse) == 1
 
 
+def _race(n, work):
+    """Run `work` in n threads released together; (results, errors)."""
+    barrier = threading.Barrier(n)
+    out, errors = [], []
+
+    def run():
+        barrier.wait()
+        try:
+            out.append(work())
+        except Exception as exc:  # noqa: BLE001  (counted: the tests expect none)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return out, errors
+
+
+@pytest.mark.parametrize("with_draft", [False, True], ids=["fresh", "after-chat-draft"])
+def test_one_invitation_posted_at_once_stores_one_response(session_factory, ctx, hall, with_draft):
+    """Two (or more) writers post the same invitation link at the same moment: one response,
+    one set of answers and counts, the invitation used once; the others get the stored one."""
+    with session_factory.begin() as session:
+        citizen = make_citizen(session)
+        round_ = rounds.open_round(session, ctx, HALL, invitation_only=True)
+        token = rounds.create_invitations(session, ctx, round_.id, 1)[0].split("?t=")[1]
+        if with_draft:  # a subscriber's invitation, begun in chat: the general path
+            session.scalars(select(SurveyInvitation)).one().citizen_id = citizen.id
+    if with_draft:
+        with session_factory.begin() as session:
+            save_answer(session, ctx, round_.id, Respondent.of_citizen(citizen), "overall", 2)
+
+    def submit(overall):
+        with session_factory.begin() as session:
+            return submit_response(
+                session,
+                ctx,
+                round_.id,
+                Respondent.invited(token),
+                answers=full_answers(overall=overall),
+            )
+
+    scores = iter(["4", "5", "3", "1"])
+    views, errors = _race(4, lambda: submit(next(scores)))
+    assert errors == []
+    assert sum(view.submitted_now for view in views) == 1
+    assert len({view.id for view in views}) == 1
+    winner = next(view for view in views if view.submitted_now)
+    assert all(view.answers == winner.answers for view in views)
+    assert count(session_factory, SurveyResponse) == 1
+    assert count(session_factory, SurveyAnswer) == len(winner.answers)
+    with session_factory() as session:
+        invitation = session.scalars(select(SurveyInvitation)).one()
+        assert invitation.used_at is not None
+        out = results.round_results(session, ctx, round_.id, min_sample=1)
+    assert out["responses"] == 1 and sum(out["questions"]["overall"]["counts"].values()) == 1
+    # Afterwards the link, posted again, stores nothing and says it was submitted.
+    again = submit("2")
+    assert not again.submitted_now and again.answers == winner.answers
+    assert count(session_factory, SurveyAnswer) == len(winner.answers)
+
+
 def test_a_subscriber_answers_once_by_chat_or_by_the_invitation_link(session_factory, ctx, hall):
     with session_factory.begin() as session:
         citizen = make_citizen(session)
@@ -555,6 +619,87 @@ def test_the_comparison_flags_only_significant_changes(session_factory, ctx, hal
     assert not any(c["significant"] for q in tiny["questions"].values() for c in q["changes"])
 
 
+def test_the_trend_covers_every_round_and_flags_only_significant_changes(
+    session_factory, ctx, hall
+):
+    plans = [  # (responses, overall score of most of them)
+        (60, "2"),
+        (60, "2"),  # the same as round 1: no flag
+        (60, "5"),  # a real rise: flagged
+        (10, "5"),  # too few answers: null figures, nothing flagged
+    ]
+    for number, (size, score) in enumerate(plans):
+        with session_factory.begin() as session:
+            round_ = rounds.open_round(session, ctx, HALL)
+        forms = [
+            full_answers(overall=score if n % 5 else "4", recommend=str(n % 11))
+            for n in range(size)
+        ]
+        _answer_many(session_factory, ctx, round_.id, forms, start=1000 * number)
+        with session_factory.begin() as session:
+            rounds.close_round(session, ctx, round_.id)
+    with session_factory() as session:
+        out = results.survey_trend(session, ctx, HALL)
+        only = results.survey_trend(session, ctx, HALL, keys=("recommend",))
+    assert [r["round"] for r in out["rounds"]] == [1, 2, 3, 4]
+    assert [r["responses"] for r in out["rounds"]] == [60, 60, 60, 10]
+    assert set(only["questions"]) == {"recommend"}
+    # Rating, rubric and NPS questions only; text and choices have no trend of a mean.
+    assert set(out["questions"]) == {
+        "overall",
+        "recommend",
+        "social_rating",
+        "medical_rating",
+        "norms",
+    }
+    overall = out["questions"]["overall"]
+    assert overall["type"] == "rating" and overall["department"] == "zwfw"
+    points = overall["points"]
+    assert [p["round"] for p in points] == [1, 2, 3, 4]
+    assert [p["n"] for p in points] == [60, 60, 60, 10]
+    first, second, third, fourth = points
+    assert first["changes"] is None
+    assert first["mean"] == 2.4 and first["mean_ci"][0] < 2.4 < first["mean_ci"][1]
+    assert first["satisfaction_rate"] == 0.2 and len(first["satisfaction_ci"]) == 2
+    assert not any(c["significant"] for c in second["changes"].values())
+    assert second["changes"]["mean"]["difference"] == 0.0
+    rise = third["changes"]
+    assert rise["mean"]["significant"] and rise["mean"]["difference"] == 2.4
+    assert rise["satisfaction_rate"]["significant"] and rise["mean"]["p"] < 0.001
+    assert rise["mean"]["previous_round"] == 2
+    assert fourth["insufficient"] and fourth["mean"] is None and fourth["mean_ci"] is None
+    assert not any(c["significant"] for c in fourth["changes"].values())
+    nps = out["questions"]["recommend"]["points"][0]
+    assert nps["nps"] is not None and len(nps["nps_ci"]) == 2 and "satisfaction_rate" not in nps
+    # The same figures as each round's own results.
+    with session_factory() as session:
+        third_round = rounds.get_round(session, HALL, 3)
+        own = results.round_results(session, ctx, third_round.id)["questions"]["overall"]
+    assert (third["mean"], third["mean_ci"]) == (own["mean"], own["mean_ci"])
+
+
+def test_the_trend_follows_a_key_across_versions_and_skips_a_changed_type(
+    session_factory, ctx, hall
+):
+    with session_factory.begin() as session:
+        first = rounds.open_round(session, ctx, HALL)
+    _answer_many(session_factory, ctx, first.id, [full_answers() for _ in range(3)])
+    with session_factory.begin() as session:
+        rounds.close_round(session, ctx, first.id)
+        changed = hall_template()
+        norms = next(q for q in changed["questions"] if q["key"] == "norms")
+        norms.clear()  # "norms" becomes a rating: another question under the same key
+        norms.update(key="norms", type="rating", text={"zh": "规范程度"})
+        catalog.import_survey(session, ctx, changed)
+        second = rounds.open_round(session, ctx, HALL)
+    _answer_many(session_factory, ctx, second.id, [full_answers()], start=100)
+    with session_factory() as session:
+        out = results.survey_trend(session, ctx, HALL, min_sample=1)
+    assert [p["round"] for p in out["questions"]["overall"]["points"]] == [1, 2]
+    assert [p["round"] for p in out["questions"]["norms"]["points"]] == [2]
+    assert out["questions"]["norms"]["type"] == "rating"
+
+
 def test_department_scores_feed_the_department_picture(session_factory, ctx, clock, open_hall):
     forms = [
         full_answers(overall="5", service="social", social_rating=str(1 + n % 5))
@@ -573,6 +718,55 @@ def test_department_scores_feed_the_department_picture(session_factory, ctx, clo
     # zwfw has "overall" (30 × 5) and the "norms" rubric (30 × 4).
     assert zwfw["survey_answers"] == 60 and zwfw["survey_mean_score"] == 4.5
     assert later["survey_answers"] == 0 and later["survey_mean_score"] is None
+
+
+def test_survey_ratings_feed_the_department_indicators(session_factory, ctx, clock, hall):
+    """调查满意度 beside the complaint-based indicators: the 4-5 share of the rating questions
+    tied to a department, by the submit time of the responses, with its interval and n."""
+    from minyi.indicators import department_indicators
+
+    with session_factory.begin() as session:
+        across = rounds.open_round(session, ctx, HALL)  # 25 Nov to 2 Dec: across the month end
+    forms = [full_answers(overall="5" if n % 5 else "2", social_rating="4") for n in range(40)]
+    _answer_many(session_factory, ctx, across.id, forms)
+    clock.advance(days=6)  # 1 December
+    _answer_many(session_factory, ctx, across.id, [full_answers(overall="1")] * 5, start=100)
+    with session_factory.begin() as session:
+        rounds.close_round(session, ctx, across.id)
+    clock.advance(days=1)
+    with session_factory.begin() as session:
+        inside = rounds.open_round(session, ctx, HALL, closes_at=clock.now + timedelta(days=5))
+    _answer_many(session_factory, ctx, inside.id, [full_answers(overall="5")] * 30, start=200)
+    with session_factory.begin() as session:
+        rounds.close_round(session, ctx, inside.id)
+    with session_factory() as session:
+        november = {r["department"]: r for r in department_indicators(session, ctx, "2026-11")}
+        december = {r["department"]: r for r in department_indicators(session, ctx, "2026-12")}
+        one = department_indicators(session, ctx, "2026-12", department="zwfw")
+        october = department_indicators(session, ctx, "2026-10", department="zwfw")[0]
+    zwfw = november["zwfw"]["survey"]
+    # "overall" only: the zwfw rubric ("norms") is not a satisfaction rating.
+    assert (zwfw["answers"], zwfw["satisfied"], zwfw["satisfaction_rate"]) == (40, 32, 0.8)
+    low, high = zwfw["satisfaction_ci"]
+    assert low < 0.8 < high and not zwfw["insufficient"]
+    assert zwfw["change"] == {"previous": None, "change": None, "significant": False}
+    rsj = november["rsj"]["survey"]
+    assert (rsj["answers"], rsj["satisfied"]) == (40, 40) and rsj["satisfaction_rate"] == 1.0
+    ybj = november["ybj"]["survey"]
+    assert ybj["answers"] == 0 and ybj["satisfaction_rate"] is None and ybj["insufficient"]
+    # December: the 5 late answers of the first round (by submit time) and all of the second.
+    later = december["zwfw"]["survey"]
+    assert (later["answers"], later["satisfied"]) == (35, 30)
+    assert later["change"]["previous"] == 0.8 and not later["change"]["significant"]
+    assert december["rsj"]["survey"]["answers"] == 35
+    assert one[0]["survey"] == later
+    assert october["survey"]["answers"] == 0 and october["survey"]["satisfaction_rate"] is None
+    # Below the minimum sample: counts are given, the share is not.
+    ctx.settings.indicators.min_denominator = 41
+    with session_factory() as session:
+        small = department_indicators(session, ctx, "2026-11", department="zwfw")[0]["survey"]
+    assert small["answers"] == 40 and small["satisfaction_rate"] is None
+    assert small["satisfaction_ci"] is None and small["insufficient"]
 
 
 # -- export ----------------------------------------------------------------------------------

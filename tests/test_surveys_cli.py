@@ -108,6 +108,13 @@ def test_open_results_and_export(cli, tmp_path):
     assert overall["n"] == 3 and overall["counts"] == {"1": 0, "2": 0, "3": 1, "4": 1, "5": 1}
     assert overall["mean"] is None and "overall" in out["insufficient"]  # fewer than 30
     assert "comparison" in json.loads(cli("survey", "results", HALL, "--compare").output)
+    assert "trend" not in out
+    trend = json.loads(cli("survey", "results", HALL, "--trend").output)["trend"]
+    assert trend["rounds"] == [
+        {"round": 1, "opens_at": trend["rounds"][0]["opens_at"], "responses": 3}
+    ]
+    (point,) = trend["questions"]["overall"]["points"]
+    assert point["n"] == 3 and point["mean"] is None and point["changes"] is None
     assert cli("survey", "results", HALL, "--round", "9").exit_code == 1
 
     assert (

@@ -375,3 +375,64 @@ def test_the_xlsx_export_opens_as_a_workbook(web_client, world):
     assert header[:3] == ["部门 department", "统计期 period", "评价数 ratings"]
     values = dict(zip(header, [cell.value for cell in sheet[2]], strict=True))
     assert values["评价数 ratings"] == 12 and values["满意率 satisfaction"] == 0.75
+
+
+# -- survey scores beside the indicators ------------------------------------------------------
+
+
+@pytest.fixture
+def surveyed(world, session_factory, ctx, clock):
+    """An October survey round with a rating tied to `own`: 12 answers, 9 of them 4-5."""
+    from surveys import catalog, rounds
+    from surveys.responses import Respondent, submit_response
+
+    definition = {
+        "slug": "hall-check",
+        "title": {"zh": "大厅满意度"},
+        "questions": [
+            {"key": "hall", "type": "rating", "department": world.own.code,
+             "text": {"zh": "您对社保窗口满意吗？"}},
+            {"key": "norms", "type": "rubric", "department": world.own.code,
+             "levels": {"1": {"zh": "差"}, "5": {"zh": "好"}}, "text": {"zh": "规范程度"}},
+        ],
+    }  # fmt: skip
+    today = clock.now
+    clock.now = local(2026, 10, 10)
+    with session_factory.begin() as session:
+        catalog.import_survey(session, ctx, definition)
+        round_ = rounds.open_round(session, ctx, "hall-check", closes_at=local(2026, 10, 20))
+        for n in range(12):
+            submit_response(
+                session, ctx, round_.id, Respondent.web(f"indicator-visitor-{n:04d}"),
+                answers={"hall": 5 if n < 9 else 2, "norms": 1},
+            )  # fmt: skip
+        rounds.close_round(session, ctx, round_.id)
+    clock.now = today
+    return world
+
+
+def test_survey_satisfaction_is_shown_beside_the_indicators(web_client, web_app, surveyed):
+    sign_in(web_client, "analyst1")
+    rows = {r["department"]: r for r in web_client.get("/api/indicators?period=2026-10").json}
+    own = rows[surveyed.own.code]["survey"]
+    # 9 of 12 ratings scored 4-5 (the rubric is not a satisfaction rating); Wilson 46.8-91.1%.
+    assert (own["answers"], own["satisfied"], own["satisfaction_rate"]) == (12, 9, 0.75)
+    assert own["satisfaction_ci"] == [0.4677, 0.9111] and own["insufficient"] is False
+    other = rows[surveyed.other.code]["survey"]
+    assert other["answers"] == 0 and other["satisfaction_rate"] is None
+    overview = web_client.get("/staff/indicators?period=2026-10").get_data(as_text=True)
+    table = overview[overview.index('<table class="list indicators">') :]
+    assert "调查满意度" in table and "75.0%" in table and "n=12" in table
+    page = web_client.get(
+        f"/staff/indicators/departments/{surveyed.own.code}?period=2026-10"
+    ).get_data(as_text=True)
+    figures = page[page.index("本期指标") : page.index("近 12 期趋势")]
+    survey = figures[figures.index("调查满意度") :]
+    assert "75.0%" in survey and "9/12" in survey and "46.8%–91.1%" in survey
+    assert "本期或上期样本不足，不作比较" in survey  # September had no survey
+    # The officer of another department sees their own, with too few data.
+    officer = web_app.test_client()
+    sign_in(officer, "jt1")
+    theirs = officer.get("/api/indicators?period=2026-10").json
+    assert [r["department"] for r in theirs] == [surveyed.other.code]
+    assert theirs[0]["survey"]["insufficient"] is True

@@ -848,10 +848,12 @@ def test_results_show_intervals_nps_and_flag_only_significant_changes(
     assert html.count('class="chart-flag') == text.count("显著上升") + text.count("显著下降")
     assert "<svg" in html and "cdn" not in html.lower()
     first = page_text(client.get(f"/staff/surveys/{SLUG}/results?round=1"))
-    assert "这是第一轮" in first and "显著" not in first.replace("标为“显著”", "")
+    # Round 1 has no comparison (the trend over every round is the same on each round's page).
+    assert "这是第一轮" in first and "与第" not in first and "显著上升 p" not in first
     # Comparing round 2 with itself changes nothing, so nothing is flagged.
     same = client.get(f"/staff/surveys/{SLUG}/results?round=2&compare=2").get_data(as_text=True)
-    assert "chart-flag" not in same and "平均分：4.50 → 4.50" in page_text_of(same)
+    comparison = re.sub(r'<svg class="chart survey-trend".*?</svg>', "", same, flags=re.S)
+    assert "chart-flag" not in comparison and "平均分：4.50 → 4.50" in page_text_of(same)
 
 
 def page_text_of(html: str) -> str:
@@ -978,3 +980,36 @@ def test_a_question_keyed_new_can_be_edited(web_app, staff_world, session_factor
     assert added.status_code == 302
     page = client.get(f"/staff/surveys/{SLUG}/questions/new")
     assert page.status_code == 200 and ">新窗口</textarea>" in page.get_data(as_text=True)
+
+
+def test_results_show_the_trend_over_every_round(
+    web_app, staff_world, session_factory, ctx, two_rounds
+):
+    from surveys import rounds
+
+    with session_factory.begin() as session:
+        rounds.close_round(session, ctx, two_rounds[1])
+        third = rounds.open_round(session, ctx, SLUG).id
+    # Round 3 as glowing as round 2 (no flag); round 2 rose from round 1 (flagged).
+    answer_round(
+        session_factory,
+        ctx,
+        third,
+        [{"overall": 5 - i % 2, "recommend": 9, "how": "hall"} for i in range(10)],
+    )
+    client = signed_in(web_app, "analyst")
+    html = client.get(f"/staff/surveys/{SLUG}/results?round=1").get_data(as_text=True)
+    text = page_text_of(html)
+    assert "历轮趋势（3 轮）" in text  # every round, whichever round is shown
+    assert html.count('class="chart survey-trend"') == 4  # overall and NPS: mean and rate/NPS
+    trend = html[html.index('class="chart survey-trend"') :]
+    trend = trend[: trend.index("</svg>")]  # the overall question's mean
+    assert trend.count('class="chart-whisker"') == 3 and trend.count("<polyline") == 1
+    assert trend.count("▲") == 1 and "▼" not in trend
+    assert "第 2 轮：4.50（95%: " in page_text_of(f"<main>{trend}</main>")
+    assert "较上一轮显著上升" in trend
+    assert "第 3 轮：4.50" in trend and trend.count("显著") == 1
+    assert "cdn" not in html.lower() and "<script" not in trend
+    # An officer's trend holds their department's question only.
+    officer = signed_in(web_app, "officer").get(f"/staff/surveys/{SLUG}/results")
+    assert officer.get_data(as_text=True).count('class="chart survey-trend"') == 2

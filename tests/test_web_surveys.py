@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html as html_entities
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -214,6 +215,24 @@ def test_a_page_of_a_round_that_ended_is_not_posted_into_the_next(
     assert answer(client, full_answers(), page=refused).status_code == 303
 
 
+
+def test_a_round_closed_by_another_process_takes_no_more_posts(
+    client, session_factory, ctx, open_hall
+):
+    """The page's process keeps the open round it showed; a close written elsewhere (the
+    worker, the staff area in another process) still refuses the next post."""
+    page = client.get(f"/s/{HALL}")
+    with session_factory.begin() as session:
+        rounds.close_round(session, ctx, open_hall.id)
+    late = answer(client, full_answers(), page=page)
+    assert late.status_code == 404 and "目前没有进行中的调查" in text_of(late)
+    assert count(session_factory, SurveyResponse) == 0
+    with session_factory.begin() as session:
+        rounds.open_round(session, ctx, HALL)
+    fresh = client.get(f"/s/{HALL}")
+    assert answer(client, full_answers(), page=fresh).status_code == 303
+    assert count(session_factory, SurveyResponse) == 1
+
 # -- rounds that cannot be answered ----------------------------------------------------------
 
 
@@ -266,6 +285,56 @@ def test_an_invitation_only_round_takes_each_link_once(client, app, session_fact
     fields = hidden_fields(page.get_data(as_text=True))
     fields.pop("_t")
     assert client.post(f"/s/{HALL}", data=fields | full_answers()).status_code == 403
+
+
+def test_one_invitation_link_posted_twice_at_once_stores_one_response(
+    app, session_factory, ctx, hall
+):
+    """Two browsers (or a double tap on a slow line) post the same link at the same moment:
+    both are sent on to the page, one response is stored, and the link then says 已提交."""
+    with session_factory.begin() as session:
+        round_ = rounds.open_round(session, ctx, HALL, invitation_only=True)
+        token = rounds.create_invitations(session, ctx, round_.id, 1)[0].split("?t=")[1]
+    browsers = [app.test_client() for _ in range(2)]
+    pages = [browser.get(f"/s/{HALL}?t={token}") for browser in browsers]
+    barrier = threading.Barrier(len(browsers))
+    posted, errors = [], []
+
+    def post(browser, page, overall):
+        fields = hidden_fields(page.get_data(as_text=True)) | full_answers(overall=overall)
+        barrier.wait()
+        try:
+            posted.append(browser.post(f"/s/{HALL}", data=fields))
+        except Exception as exc:  # noqa: BLE001  (counted: the test expects none)
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=post, args=(browser, page, score))
+        for browser, page, score in zip(browsers, pages, ("4", "1"), strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert [r.status_code for r in posted] == [303, 303]
+    assert count(session_factory, SurveyResponse) == 1
+    with session_factory() as session:
+        (response_id,) = session.scalars(select(SurveyResponse.id)).all()
+        answers = session.scalar(
+            select(func.count()).where(SurveyAnswer.response_id == response_id)
+        )
+    assert count(session_factory, SurveyAnswer) == answers
+    outcomes = sorted(text_of(b.get(f"/s/{HALL}?t={token}")) for b in browsers)
+    assert sum("感谢您的参与" in page for page in outcomes) == 1
+    assert sum("您已提交过本次调查" in page for page in outcomes) == 1
+    # A later post of the form still open in a browser, or a visit from anywhere, says 已提交.
+    for browser, page in zip(browsers, pages, strict=True):
+        fields = hidden_fields(page.get_data(as_text=True)) | full_answers(overall="2")
+        assert browser.post(f"/s/{HALL}", data=fields).status_code == 303
+        assert "您已提交过本次调查" in text_of(browser.get(f"/s/{HALL}?t={token}"))
+    assert "您已提交过本次调查" in text_of(app.test_client().get(f"/s/{HALL}?t={token}"))
+    assert count(session_factory, SurveyAnswer) == answers
 
 
 def test_a_subscriber_continues_on_the_web_what_they_began_in_chat(

@@ -60,18 +60,32 @@ class SurveyForm(FlaskForm):
 @bp.route("/s/<slug>", methods=["GET", "POST"])
 def answer(slug: str):
     """The open round of a survey: its form, or "already answered" once submitted."""
+    token = _token()
+    if request.method == "POST":
+        # The round the form was shown for, as this process last read it: a round's
+        # definition never changes once it is open, and the submit reads the round's status
+        # and times again in its own transaction, so a round closed meanwhile is refused
+        # there; then the page is looked up afresh below.
+        known = _known_rounds().get(slug)
+        if known is not None and request.form.get(ROUND_FIELD) == str(known.id):
+            respondent = Respondent.invited(token) if token else Respondent.web(browser_id())
+            outcome = _take_form(known, respondent, token, fresh=False)
+            if outcome is not None:
+                return outcome
+            _known_rounds().pop(slug, None)
     ctx = service_context()
     db = read_session()
     try:
         round_view = rounds.open_round_for(db, ctx, slug)
     except IllegalTransition:
+        _known_rounds().pop(slug, None)
         return _not_open(slug)
     except MinyiError:  # an unknown or malformed slug
         return _unknown(slug)
-    token = _token()
     respondent = Respondent.invited(token) if token else Respondent.web(browser_id())
     if request.method == "POST":
         return _take_form(round_view, respondent, token)
+    _remember_round(round_view)
     try:
         existing = response_status(db, ctx, round_view.id, respondent)
     except MinyiError as refused:
@@ -87,7 +101,26 @@ def _token() -> str | None:
     return (token.strip() or None) if token else None
 
 
-def _take_form(round_view: RoundView, respondent: Respondent, token: str | None):
+KNOWN_ROUNDS_KEPT = 256  # surveys whose open round a process keeps (a county has a few)
+
+
+def _known_rounds() -> dict[str, RoundView]:
+    """slug -> the open round this app's process last showed (one dict per app)."""
+    return current_app.extensions["minyi"].setdefault("survey_rounds", {})
+
+
+def _remember_round(round_view: RoundView) -> None:
+    known = _known_rounds()
+    if len(known) >= KNOWN_ROUNDS_KEPT and round_view.slug not in known:
+        known.clear()
+    known[round_view.slug] = round_view
+
+
+def _take_form(
+    round_view: RoundView, respondent: Respondent, token: str | None, *, fresh: bool = True
+):
+    """The posted form, stored or refused. With `fresh=False` (the round as this process last
+    read it) a refusal of the round itself returns None, so that the caller reads it again."""
     form = SurveyForm()
     definition = round_view.definition
     posted = _posted_answers(definition)
@@ -112,6 +145,10 @@ def _take_form(round_view: RoundView, respondent: Respondent, token: str | None)
         )
     except AnswersInvalid as refused:
         return _form_page(round_view, form, token, answers=posted, errors=refused.errors), 400
+    except IllegalTransition as refused:
+        if not fresh:  # e.g. closed since this process read it: the caller looks again
+            return None
+        return _refused(round_view, refused)
     except MinyiError as refused:
         return _refused(round_view, refused)
     if view.submitted_now:

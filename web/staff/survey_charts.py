@@ -178,3 +178,119 @@ def _rating_label(score: int, language: str) -> str:
 
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- the trend over every round ---------------------------------------------------------------
+
+TREND_HEIGHT = 150
+TREND_TOP, TREND_BOTTOM = 22, 30  # room for ▲▼ above, round labels below
+TREND_LEFT, TREND_RIGHT = 40, WIDTH - 12
+TREND_CI = {"mean": "mean_ci", "satisfaction_rate": "satisfaction_ci", "nps": "nps_ci"}
+
+
+@dataclass(frozen=True)
+class TrendMark:
+    """One round of a measure: the value with its 95% interval, as placed on the chart."""
+
+    round: int
+    x: float
+    y: float | None  # None: 样本不足 in that round (a gap in the line)
+    y_low: float | None
+    y_high: float | None
+    written: str  # the value as written, with its interval and n
+    significant: bool  # a significant change from the question's previous round
+    rising: bool | None
+    p: float | None
+
+
+@dataclass(frozen=True)
+class TrendChart:
+    measure: str
+    label: str
+    marks: list[TrendMark]
+    lines: list[str]  # polyline points of each run of rounds with a value
+    ticks: list[tuple[float, str]]  # (y, label) of the value axis
+    flagged: int  # how many significant changes
+    height: int = TREND_HEIGHT
+    left: int = TREND_LEFT
+    right: int = TREND_RIGHT
+    width: int = WIDTH
+
+
+def trend(question: Question, series: dict, language: str) -> list[TrendChart]:
+    """A question's measures over every round (surveys.results.survey_trend): one chart per
+    measure, each round a dot with its 95% interval as a whisker, the line broken where a
+    round has too few answers, ▲/▼ only on the changes the engine flags significant."""
+    points = series.get("points") or []
+    if len(points) < 2:
+        return []
+    measures = ["mean", "nps" if question.kind == "nps" else "satisfaction_rate"]
+    step = (TREND_RIGHT - TREND_LEFT) / (len(points) - 1)
+    charts = []
+    for measure in measures:
+        low, high = _scale(question, measure)
+        values = [
+            bound
+            for point in points
+            for bound in (point.get(TREND_CI[measure]) or [point.get(measure)])
+            if bound is not None
+        ]
+        if values and measure == "satisfaction_rate":  # zoom to tens of percent
+            low = max(0.0, int(min(values) * 10) / 10)
+            high = min(1.0, (int(max(values) * 10) + 1) / 10)
+
+        def y(value, low=low, high=high):
+            if value is None:
+                return None
+            span = high - low or 1
+            plot = TREND_HEIGHT - TREND_TOP - TREND_BOTTOM
+            return round(TREND_TOP + plot * (high - value) / span, 1)
+
+        marks, lines, run = [], [], []
+        for index, point in enumerate(points):
+            x = round(TREND_LEFT + step * index, 1)
+            value = point.get(measure)
+            interval = point.get(TREND_CI[measure])
+            change = (point.get("changes") or {}).get(measure) or {}
+            significant = bool(change.get("significant"))
+            written = _written(measure, value)
+            if value is not None and interval:
+                written += (
+                    f"（95%: {_written(measure, interval[0])}–{_written(measure, interval[1])},"
+                    f" n={point['n']}）"
+                )
+            elif value is None:
+                written = "样本不足" if language != "en" else "too few answers"
+            marks.append(
+                TrendMark(
+                    round=point["round"],
+                    x=x,
+                    y=y(value),
+                    y_low=y(interval[0]) if interval else None,
+                    y_high=y(interval[1]) if interval else None,
+                    written=written,
+                    significant=significant,
+                    rising=(change.get("difference") or 0) > 0 if significant else None,
+                    p=change.get("p"),
+                )
+            )
+            if value is None:
+                if len(run) > 1:
+                    lines.append(" ".join(run))
+                run = []
+            else:
+                run.append(f"{x},{y(value)}")
+        if len(run) > 1:
+            lines.append(" ".join(run))
+        ticks = [(y(v), _written(measure, v)) for v in (high, (low + high) / 2, low)]
+        charts.append(
+            TrendChart(
+                measure=measure,
+                label=_measure_label(question, measure, language),
+                marks=marks,
+                lines=lines,
+                ticks=ticks,
+                flagged=sum(mark.significant for mark in marks),
+            )
+        )
+    return charts

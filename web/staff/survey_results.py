@@ -42,7 +42,7 @@ def survey_results(slug: str):
         previous_number=request.args.get("compare", type=int),
     )
     language = current_language()
-    charts, comparisons = {}, {}
+    charts, comparisons, trends = {}, {}, {}
     if found is not None and found.round.definition is not None:
         definition = found.round.definition
         for key in found.keys:
@@ -50,6 +50,9 @@ def survey_results(slug: str):
             charts[key] = survey_charts.distribution(
                 question, found.results["questions"][key], language
             )
+            series = found.trend["questions"].get(key)
+            if series:
+                trends[key] = survey_charts.trend(question, series, language)
             compared = found.comparison["questions"].get(key)
             if compared:
                 comparisons[key] = survey_charts.comparison(
@@ -61,6 +64,7 @@ def survey_results(slug: str):
         found=found,
         charts=charts,
         comparisons=comparisons,
+        trends=trends,
         kinds=KIND_NAMES,
         sentiments=SENTIMENTS,
         manage=allowed(actor, "survey.manage"),
