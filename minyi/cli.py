@@ -1072,8 +1072,9 @@ def _routing_preview(runtime: Runtime, analysis, text: str, threshold: float):
             "配置 [nlp] enabled = false：投诉一律进入待分拣队列 / [nlp] enabled = false: "
             "every complaint would go to triage"
         )
-    praise_at = settings.nlp.praise_threshold
-    if analysis.request_type == "表扬" and analysis.request_type_probability >= praise_at:
+    from minyi.services.tickets import is_praise
+
+    if is_praise(settings, analysis):
         routing |= {"decision": "praise", "reason": "request type 表扬"}
         return routing, (
             "将记为表扬（不进入任何待办队列）/ would be filed as praise (no queue or inbox)"

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from minyi.config import Settings
 from minyi.db import insert_or_get
 from minyi.errors import IllegalTransition, LimitReached, NotFound, ValidationFailed
 from minyi.models import (
@@ -438,12 +439,12 @@ PRAISE = "表扬"
 QUESTION = "咨询"
 
 
-def is_praise(ctx: ServiceContext, analysis: Any) -> bool:
+def is_praise(settings: Settings, analysis: Any) -> bool:
     """Whether nlp is sure enough that the text thanks or praises rather than complains."""
     return (
         getattr(analysis, "request_type", None) == PRAISE
         and float(getattr(analysis, "request_type_probability", 0.0) or 0.0)
-        >= ctx.settings.nlp.praise_threshold
+        >= settings.nlp.praise_threshold
     )
 
 
@@ -512,7 +513,7 @@ def decide_routing(
     when nlp is confident (`is_confident`), else to triage.
     """
     topic = getattr(analysis, "topic", None)
-    if is_praise(ctx, analysis):
+    if is_praise(ctx.settings, analysis):
         code = department_code_named_in(ctx, text, directory) or choose_department_code(
             ctx, topic, text, directory
         )
