@@ -249,6 +249,29 @@ def test_the_department_page_lists_top_topics_with_a_complaint_each(web_client, 
     assert "样本不足，不判断上升" in topics
 
 
+def test_the_department_page_keeps_its_topics_until_a_complaint_changes(
+    web_app, web_client, world, session_factory, ctx
+):
+    sign_in(web_client, "admin1")
+    cache = web_app.extensions["minyi"]["topic_cache"]
+    path = f"/staff/indicators/departments/{world.own.code}?period=2026-10"
+    def topics():
+        html = web_client.get(path).get_data(as_text=True)
+        return html[html.index("最多的主题") :]
+
+    first = topics()
+    assert topics() == first
+    assert (cache.hits, cache.misses) == (1, 1)
+    with session_factory.begin() as session:
+        admin = Actor.staff(session.get(type(world.admin), world.admin.id))
+        for n in range(2):
+            ticket = make_ticket(session, ctx, text="小区门口的路灯坏了。", at=local(2026, 10, 20))
+            tickets.assign(session, ctx, ticket, world.own.id, actor=admin, at=local(2026, 10, 20))
+            ticket.topic = "城乡建设"
+    assert "50.0%" in topics()  # 3 of 6 each now
+    assert cache.misses == 2
+
+
 # -- the classified complaint summary ------------------------------------------------------
 
 

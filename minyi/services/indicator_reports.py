@@ -9,7 +9,9 @@ rising topics), the classified complaint summary and the monthly report. Nothing
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import hashlib
+import threading
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -22,6 +24,7 @@ from minyi.indicators import (
     PROPORTIONS,
     TABLE_COLUMNS,
     Period,
+    _period_window,
     complaint_summary,
     department_indicators,
     department_tickets,
@@ -392,6 +395,94 @@ def topic_digest(
     )  # fmt: skip
 
 
+class TopicCache:
+    """Topic digests kept per department, period and options, each with the fingerprint of
+    the complaints it was made from (ids and topics of the department's complaints in the
+    period and the one before). A new, reassigned or reclassified complaint changes the
+    fingerprint, and the digest is made again; a closed period's stays until evicted.
+
+    The analysis (nlp summaries and rising terms over every complaint of two periods) is the
+    slow part of a department's page; the fingerprint is one narrow query. One per web app
+    (thread-safe), bounded to `size` entries, least recently used evicted first.
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self.hits = self.misses = 0
+        self._entries: OrderedDict[tuple, tuple[bytes, TopicDigest]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def digest(
+        self,
+        session: Session,
+        ctx: ServiceContext,
+        period: Period,
+        department_id: int,
+        *,
+        top: int = 5,
+        with_terms: bool = True,
+    ) -> TopicDigest:
+        """topic_digest(...), from the cache while the complaints it read are unchanged."""
+        key = (
+            department_id, period.label, top, with_terms,
+            ctx.settings.indicators.min_denominator, ctx.settings.calendar.timezone,
+        )  # fmt: skip
+        mark = topic_fingerprint(session, ctx, period, department_id)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and found[0] == mark:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return found[1]
+            self.misses += 1
+        digest = topic_digest(session, ctx, period, department_id, top=top, with_terms=with_terms)
+        with self._lock:
+            self._entries[key] = (mark, digest)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return digest
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def topic_fingerprint(
+    session: Session, ctx: ServiceContext, period: Period, department_id: int
+) -> bytes:
+    """A digest of what topic_digest reads: the ids and topics of the department's complaints
+    received in `period` and the period before (a complaint's text and number never change)."""
+    start, _ = _period_window(ctx, period.previous())
+    middle, end = _period_window(ctx, period)
+    rows = session.execute(
+        select(Ticket.id, Ticket.topic, Ticket.received_at >= middle)
+        .where(
+            Ticket.department_id == department_id,
+            Ticket.received_at >= start,
+            Ticket.received_at < end,
+        )
+        .order_by(Ticket.id)
+    )
+    fingerprint = hashlib.blake2b(digest_size=16)
+    for ticket_id, topic, current in rows:
+        fingerprint.update(f"{ticket_id}\x1f{topic}\x1f{bool(current)}\x1e".encode())
+    return fingerprint.digest()
+
+
+def _topics(
+    cache: TopicCache | None,
+    session: Session,
+    ctx: ServiceContext,
+    period: Period,
+    department_id: int,
+    **options,
+) -> TopicDigest:
+    if cache is None:
+        return topic_digest(session, ctx, period, department_id, **options)
+    return cache.digest(session, ctx, period, department_id, **options)
+
+
 # --- a department's page -------------------------------------------------------------------
 
 
@@ -412,8 +503,10 @@ def department_page(
     department: object,
     *,
     actor: Actor,
+    topics: TopicCache | None = None,
 ) -> DepartmentPage:
-    """One department's indicators, their trend over the last 12 periods, and its topics."""
+    """One department's indicators, their trend over the last 12 periods, and its topics
+    (from `topics` while the department's complaints are unchanged)."""
     dept = visible_department(session, department, actor=actor)
     period = period if isinstance(period, Period) else parse_period(period)
     rows = [
@@ -426,7 +519,7 @@ def department_page(
         row=rows[-1],
         trends={key: trend_points(rows, key) for key in TREND_KEYS},
         counts=[(row["period"], row["ratings"], row["tickets"]) for row in rows],
-        topics=topic_digest(session, ctx, period, dept.id),
+        topics=_topics(topics, session, ctx, period, dept.id),
     )
 
 
@@ -472,6 +565,7 @@ def monthly_report(
     *,
     actor: Actor,
     department: object = None,
+    topics: TopicCache | None = None,
 ) -> MonthlyReport:
     """The printable report of `period`: a county summary and a page per department, or the
     page of one department (what an officer may print)."""
@@ -497,7 +591,9 @@ def monthly_report(
         ReportPage(
             row,
             trend_points(by_department[row["department"]], "satisfaction_rate"),
-            topic_digest(session, ctx, period, ids[row["department"]], top=3, with_terms=False),
+            _topics(
+                topics, session, ctx, period, ids[row["department"]], top=3, with_terms=False
+            ),
         )
         for row in rows
     ]

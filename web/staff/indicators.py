@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import re
 
-from flask import Response, redirect, render_template, request, url_for
+from flask import Response, current_app, redirect, render_template, request, url_for
 
 from minyi.errors import ValidationFailed
 from minyi.indicators import INSUFFICIENT_ZH, Period, write_csv, write_xlsx
@@ -58,6 +58,10 @@ def ticket_url(number: str) -> str:
 
 def _period() -> Period:
     return reports.period_or_default(service_context(), request.args.get("period"))
+
+
+def _topic_cache() -> reports.TopicCache:
+    return current_app.extensions["minyi"]["topic_cache"]
 
 
 def _bad_request(exc: ValidationFailed, endpoint: str, **values):
@@ -113,7 +117,7 @@ def department_indicators(code: str):
     except ValidationFailed as exc:
         return _bad_request(exc, "staff.department_indicators", code=code)
     page = reports.department_page(
-        read_session(), service_context(), period, code, actor=staff_actor()
+        read_session(), service_context(), period, code, actor=staff_actor(), topics=_topic_cache()
     )
     return render_template("staff/indicators/department.html", page=page, **_context())
 
@@ -146,6 +150,7 @@ def indicator_report():
         period,
         actor=staff_actor(),
         department=request.args.get("department") or None,
+        topics=_topic_cache(),
     )
     return render_template("staff/indicators/report.html", report=report, **_context())
 
