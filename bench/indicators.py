@@ -259,6 +259,7 @@ def run(engine, settings, args) -> None:
     for label, function in (
         ("2026-10, all departments", query("2026-10")),
         ("2026-10, one department", query("2026-10", department="d07")),
+        ("2026-10, one service", query("2026-10", service="s702")),
         ("2026-Q3, all departments", query("2026-Q3")),
         ("2026-11, all departments (pending windows)", query("2026-11")),
     ):
@@ -301,18 +302,25 @@ def staff_pages(engine, settings, ctx):
     )
     assert signed_in.status_code == 302, signed_in.status_code
 
-    def page(path):
+    cache = app.extensions["minyi"]["topic_cache"]
+
+    def page(path, cached=True):
         def once():
+            app.extensions["minyi"]["topic_cache"] = cache if cached else None
             response = client.get(path)
             assert response.status_code == 200, (path, response.status_code)
 
         return once
 
+    department = "/staff/indicators/departments/d07?period=2026-10"
     return (
         ("overview 2026-10 (30 departments, interval plot)",
          page("/staff/indicators?period=2026-10")),
-        ("department d07 2026-10 (12 months of trends, topics)",
-         page("/staff/indicators/departments/d07?period=2026-10")),
+        ("department d07 2026-10, topics analysed on every request (no cache)",
+         page(department, cached=False)),
+        ("department d07 2026-10 (12 months of trends, topics cached)", page(department)),
+        ("service s702 of d07 2026-10 (trends, topics cached)",
+         page(department + "&service=s702")),
     )  # fmt: skip
 
 

@@ -1028,13 +1028,14 @@ def _settled_months(
     if department_ids is not None:
         parameters["departments"] = list(department_ids)
     result: dict[date, dict[int, dict[str, Any]]] = defaultdict(dict)
+    counted = len(COUNT_COLUMNS)
     for dept, month, *values in session.execute(
         _month_statement(department_ids is not None), parameters
     ):
-        result[_as_date(month)][dept] = {
-            name: _as_date(value) if name in DATE_COLUMNS else int(value or 0)
-            for name, value in zip(ROLLUP_COLUMNS, values, strict=True)
-        }
+        row = dict(zip(COUNT_COLUMNS, values[:counted], strict=True))
+        for name, value in zip(ROLLUP_COLUMNS[counted:], values[counted:], strict=True):
+            row[name] = _as_date(value)
+        result[_as_date(month)][dept] = row
     return result
 
 
@@ -1506,7 +1507,10 @@ def department_indicators(
     """
     if not isinstance(period, Period):
         period = parse_period(period)
-    service_row: Service | None = get_service(session, service) if service is not None else None
+    # An inactive service still has its history.
+    service_row: Service | None = (
+        get_service(session, service, active_only=False) if service is not None else None
+    )
     if department is not None:
         departments = [get_department(session, department)]
     elif service_row is not None:
@@ -1772,18 +1776,24 @@ def complaint_summary(
 
 
 def department_tickets(
-    session: Session, ctx: ServiceContext, period: Period, department_id: int
+    session: Session,
+    ctx: ServiceContext,
+    period: Period,
+    department_id: int,
+    service_id: int | None = None,
 ) -> list[Ticket]:
-    """The tickets a department holds that were received in `period`, oldest first."""
+    """The tickets a department holds that were received in `period` (about one service when
+    `service_id` is given), oldest first."""
     start, end = _period_window(ctx, period)
-    return list(
-        session.scalars(
-            select(Ticket)
-            .where(
-                Ticket.department_id == department_id,
-                Ticket.received_at >= start,
-                Ticket.received_at < end,
-            )
-            .order_by(Ticket.received_at, Ticket.id)
+    statement = (
+        select(Ticket)
+        .where(
+            Ticket.department_id == department_id,
+            Ticket.received_at >= start,
+            Ticket.received_at < end,
         )
+        .order_by(Ticket.received_at, Ticket.id)
     )
+    if service_id is not None:
+        statement = statement.where(Ticket.service_id == service_id)
+    return list(session.scalars(statement))
