@@ -48,6 +48,7 @@ from minyi.models import (
     FollowUpStatus,
     IndicatorDaily,
     IndicatorDepartmentDaily,
+    IndicatorDepartmentMonthly,
     IndicatorMedian,
     IndicatorStale,
     Rating,
@@ -614,6 +615,7 @@ def refresh_rollups(session: Session, ctx: ServiceContext) -> int:
                     delete(rollup).where(rollup.c.department_id == dept, rollup.c.day.in_(chunk))
                 )
     _insert_rows(session, fresh)
+    _rewrite_months(session, stale, fresh)
     _forget_medians(session, stale)
     for chunk in _chunks(stale.ids):
         session.execute(delete(IndicatorStale).where(IndicatorStale.id.in_(chunk)))
@@ -728,6 +730,88 @@ def _insert_rows(session: Session, rows: dict[Bucket, dict]) -> None:
         session.execute(insert(IndicatorDepartmentDaily.__table__), chunk)
 
 
+# --- the month level ------------------------------------------------------------------------
+
+MONTHLY = IndicatorDepartmentMonthly.__table__
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def month_end(first: date) -> date:
+    """The last day of the month that begins on `first`."""
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return following - timedelta(days=1)
+
+
+def month_rows(rows: dict[tuple[int, date], dict]) -> dict[tuple[int, date], dict[str, Any]]:
+    """Department-day rows summed per department-month (the indicator_department_monthly rows)."""
+    summed: dict[tuple[int, date], dict[str, Any]] = defaultdict(_blank)
+    for (dept, day), row in rows.items():
+        _add(summed[(dept, month_start(day))], row)
+    return dict(summed)
+
+
+def _insert_months(session: Session, rows: dict[tuple[int, date], dict]) -> None:
+    values = [
+        {"department_id": dept, "month": month, **row} for (dept, month), row in rows.items()
+    ]
+    for chunk in _chunks(values, 2000):
+        session.execute(insert(MONTHLY), chunk)
+
+
+def _rewrite_months(session: Session, stale: StaleDays, fresh: dict[Bucket, dict]) -> None:
+    """Rewrite the month rows of every department-month a stale day lies in, from the
+    department rows just written (the same transaction: the two levels always agree)."""
+    if stale.everything:
+        session.execute(delete(MONTHLY))
+        _insert_months(session, month_rows(department_rows(fresh)))
+        return
+    # month -> departments (None: every department)
+    months: dict[date, set[int] | None] = {month_start(day): None for day in stale.all_departments}
+    for dept, days in _pairs_by_department(stale).items():
+        for month in {month_start(day) for day in days}:
+            if month in months and months[month] is None:
+                continue
+            months.setdefault(month, set()).add(dept)
+    daily = IndicatorDepartmentDaily.__table__
+    for month, departments in sorted(months.items(), key=lambda item: item[0]):
+        removed = delete(MONTHLY).where(MONTHLY.c.month == month)
+        summed = (
+            select(
+                daily.c.department_id,
+                literal(month, Date),
+                *(func.sum(daily.c[name]) for name in COUNT_COLUMNS),
+                *(func.max(daily.c[name]) for name in UNTIL_COLUMNS),
+                *(func.min(daily.c[name]) for name in FIRST_COLUMNS),
+            )
+            .where(daily.c.day >= month, daily.c.day <= month_end(month))
+            .group_by(daily.c.department_id)
+        )
+        if departments is not None:
+            chosen = sorted(departments)
+            removed = removed.where(MONTHLY.c.department_id.in_(chosen))
+            summed = summed.where(daily.c.department_id.in_(chosen))
+        session.execute(removed)
+        session.execute(
+            insert(MONTHLY).from_select(
+                ["department_id", "month", *COUNT_COLUMNS, *UNTIL_COLUMNS, *FIRST_COLUMNS],
+                summed,
+            )
+        )
+
+
+def month_covered(stale: StaleDays, department_id: int, month: date) -> bool:
+    """Whether a stale marker touches the department in the month beginning on `month`."""
+    if stale.everything:
+        return True
+    last = month_end(month)
+    return any(month <= day <= last for day in stale.all_departments) or any(
+        dept == department_id and month <= day <= last for dept, day in stale.pairs
+    )
+
+
 def _chunks(items: list, size: int = 500) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -790,10 +874,25 @@ def rebuild_rollups(session: Session, ctx: ServiceContext) -> RebuildReport:
         for key in set(fresh_departments) | set(effective_departments)
         if _row_or_blank(fresh_departments, key) != _row_or_blank(effective_departments, key)
     )
+    # The month rows are derived from the department rows; a month a marker touches is read
+    # day by day, so only the others can be wrong.
+    fresh_months = month_rows(fresh_departments)
+    stored_months = {
+        key: row for key, row in department_monthly_rows(session).items()
+        if not month_covered(markers, *key)
+    }  # fmt: skip
+    differed += sum(
+        1
+        for key in set(fresh_months) | set(stored_months)
+        if not month_covered(markers, *key)
+        and _row_or_blank(fresh_months, key) != _row_or_blank(stored_months, key)
+    )
     for rollup in ROLLUP_TABLES:
         session.execute(delete(rollup))
+    session.execute(delete(MONTHLY))
     session.execute(delete(IndicatorMedian.__table__))
     _insert_rows(session, fresh)
+    _insert_months(session, fresh_months)
     session.execute(delete(IndicatorStale).where(IndicatorStale.id.in_(markers.ids)))
     session.flush()
     return RebuildReport(len(fresh), differed)
@@ -866,26 +965,135 @@ def _rollup_sums(
     today: date,
     department_ids: list[int] | None,
     service_id: int | None,
+    stale: StaleDays,
+    months: dict[date, dict[int, dict[str, Any]]],
 ) -> dict[int, dict[str, Any]]:
     """Per department: the rollup summed over the period, stale days recomputed on the fly.
+
+    A whole month of the period that has ended is read from its month row (`months`, see
+    _settled_months) when that row is settled: no stale marker touches the department in
+    that month and every open follow-up and unanswered ticket of it is past its deadline,
+    so nothing in it depends on today. Every other department-month, and the days of the
+    period outside such months, are summed day by day (_day_sums).
 
     Adds `due_counted`: tickets due in P whose due date has passed, plus those due today or
     later that are already closed on time (one still open and not yet due is not late yet).
     """
+    eligible = _eligible_months(period, today) if service_id is None else []
+    totals: dict[int, dict[str, Any]] = defaultdict(_blank)
+    rest = month_end(eligible[-1]) + timedelta(days=1) if eligible else period.first
+    if rest <= period.last:
+        _merge(totals, _day_sums(session, ctx, rest, period.last, today, department_ids,
+                                 service_id, stale))  # fmt: skip
+    wanted = None if department_ids is None else set(department_ids)
+    for month in eligible:
+        last = month_end(month)
+        if stale.everything or any(month <= day <= last for day in stale.all_departments):
+            _merge(totals, _day_sums(session, ctx, month, last, today, department_ids,
+                                     service_id, stale))  # fmt: skip
+            continue
+        unsettled = {dept for dept, day in stale.pairs if month <= day <= last}
+        for dept, row in months.get(month, {}).items():
+            if dept in unsettled or (wanted is not None and dept not in wanted):
+                continue
+            if any((row[until] or date.min) >= today for until in UNTIL_COLUMNS):
+                unsettled.add(dept)  # some still in time: read its days
+                continue
+            total = totals[dept]
+            _add(total, row)
+            total["due_counted"] = total.get("due_counted", 0) + row["due"]
+        if wanted is not None:
+            unsettled &= wanted
+        if unsettled:
+            _merge(totals, _day_sums(session, ctx, month, last, today, sorted(unsettled),
+                                     service_id, stale))  # fmt: skip
+    return totals
+
+
+def _eligible_months(period: Period, today: date) -> list[date]:
+    """The first days of the months wholly inside `period` that ended before `today`."""
+    months = []
+    month = period.first
+    while month.day == 1 and month_end(month) <= period.last and month_end(month) < today:
+        months.append(month)
+        month = month_end(month) + timedelta(days=1)
+    return months
+
+
+def _settled_months(
+    session: Session,
+    periods: Iterable[Period],
+    today: date,
+    department_ids: list[int] | None,
+    stale: StaleDays,
+) -> dict[date, dict[int, dict[str, Any]]]:
+    """The stored month rows of the ended months of `periods` (one query), month by month."""
+    months = sorted({month for period in periods for month in _eligible_months(period, today)})
+    if not months or stale.everything:
+        return {}
+    parameters: dict[str, Any] = {"months": months}
+    if department_ids is not None:
+        parameters["departments"] = list(department_ids)
+    result: dict[date, dict[int, dict[str, Any]]] = defaultdict(dict)
+    counted = len(COUNT_COLUMNS)
+    for dept, month, *values in session.execute(
+        _month_statement(department_ids is not None), parameters
+    ):
+        row = dict(zip(COUNT_COLUMNS, values[:counted], strict=True))
+        for name, value in zip(ROLLUP_COLUMNS[counted:], values[counted:], strict=True):
+            row[name] = _as_date(value)
+        result[_as_date(month)][dept] = row
+    return result
+
+
+@lru_cache(maxsize=2)
+def _month_statement(by_department: bool):
+    statement = select(
+        MONTHLY.c.department_id, MONTHLY.c.month, *(MONTHLY.c[name] for name in ROLLUP_COLUMNS)
+    ).where(MONTHLY.c.month.in_(bindparam("months", expanding=True)))
+    if by_department:
+        statement = statement.where(
+            MONTHLY.c.department_id.in_(bindparam("departments", expanding=True))
+        )
+    return statement
+
+
+def _merge(totals: dict[int, dict[str, Any]], part: dict[int, dict[str, Any]]) -> None:
+    """Add one part of a period's sums (its own days) to the totals, department by department."""
+    for dept, row in part.items():
+        total = totals[dept]
+        _add(total, row)
+        for name in SUM_EXTRAS[:5]:
+            total[name] = total.get(name, 0) + row.get(name, 0)
+        for name in SUM_EXTRAS[5:]:
+            if row.get(name) is not None:
+                total[name] = min(total.get(name) or row[name], row[name])
+
+
+def _day_sums(
+    session: Session,
+    ctx: ServiceContext,
+    first: date,
+    last: date,
+    today: date,
+    department_ids: list[int] | None,
+    service_id: int | None,
+    stale: StaleDays,
+) -> dict[int, dict[str, Any]]:
+    """Per department: the day rows of first..last summed, stale days recomputed on the fly."""
     table = IndicatorDepartmentDaily if service_id is None else IndicatorDaily
-    stale = read_stale(session, ctx)
     in_period = StaleDays(
         stale.ids,
         stale.everything,
-        set(period.days())
+        {first + timedelta(days=n) for n in range((last - first).days + 1)}
         if stale.everything
-        else {day for day in stale.all_departments if period.first <= day <= period.last},
-        {(dept, day) for dept, day in stale.pairs if period.first <= day <= period.last},
+        else {day for day in stale.all_departments if first <= day <= last},
+        {(dept, day) for dept, day in stale.pairs if first <= day <= last},
     )
     totals: dict[int, dict[str, Any]] = defaultdict(_blank)
     if not in_period.everything:
         statement = _sums_statement(table, department_ids is not None, service_id is not None)
-        parameters = {"first": period.first, "last": period.last, "today": today}
+        parameters = {"first": first, "last": last, "today": today}
         if department_ids is not None:
             parameters["departments"] = list(department_ids)
         if service_id is not None:
@@ -900,13 +1108,15 @@ def _rollup_sums(
             row = totals[dept]
             for name, value in zip((*ROLLUP_COLUMNS, *SUM_EXTRAS), values, strict=True):
                 row[name] = int(value or 0) if name in COUNT_SUMS else _as_date(value)
-    for first, last in _ranges(in_period.days()):
+    for range_first, range_last in _ranges(in_period.days()):
         departments = department_ids
         if not in_period.everything and not any(
-            first <= day <= last for day in in_period.all_departments
+            range_first <= day <= range_last for day in in_period.all_departments
         ):
             # Only the departments stale in this range: read through their indexes.
-            stale_departments = {d for d, day in in_period.pairs if first <= day <= last}
+            stale_departments = {
+                d for d, day in in_period.pairs if range_first <= day <= range_last
+            }
             departments = sorted(
                 stale_departments
                 if department_ids is None
@@ -915,16 +1125,17 @@ def _rollup_sums(
             if not departments:
                 continue
         fresh = compute_buckets(
-            session, ctx, first, last, department_ids=departments, service_id=service_id
-        )
+            session, ctx, range_first, range_last, department_ids=departments,
+            service_id=service_id,
+        )  # fmt: skip
         for (dept, _service, day), row in fresh.items():
             if in_period.covers(dept, day):
                 total = totals[dept]
                 _add(total, row)
                 due = row["due"] if day < today else row["closed_on_time"]
                 total["due_counted"] = total.get("due_counted", 0) + due
-                for count, first, until, pending, mixed, start in PENDING:
-                    if row[first] is not None and row[first] >= today:
+                for count, early, until, pending, mixed, start in PENDING:
+                    if row[early] is not None and row[early] >= today:
                         total[pending] = total.get(pending, 0) + row[count]
                     elif (row[until] or date.min) >= today:
                         total[mixed] = total.get(mixed, 0) + 1
@@ -1079,6 +1290,8 @@ def _medians(
     period: Period,
     department_ids: list[int] | None,
     service_id: int | None,
+    stale: StaleDays,
+    all_ids: list[int],
 ) -> dict[int, tuple[int, float]]:
     """The medians of `period`: cached ones where no stale day says otherwise, else computed."""
     if service_id is not None:
@@ -1088,17 +1301,12 @@ def _medians(
     ).where(IndicatorMedian.period == period.label)
     if department_ids is not None:
         statement = statement.where(IndicatorMedian.department_id.in_(department_ids))
-    stale = read_stale(session, ctx)
     result = {
         dept: (replied, median)
         for dept, replied, median in session.execute(statement)
         if not _stale_in(stale, dept, period)
     }
-    wanted = (
-        set(department_ids)
-        if department_ids is not None
-        else set(session.scalars(select(Department.id)))
-    )
+    wanted = set(department_ids if department_ids is not None else all_ids)
     missing = sorted(wanted - set(result))
     if missing:
         result.update(_median_reply_hours(session, ctx, period, missing, None))
@@ -1124,12 +1332,19 @@ def _totals(
     department_ids: list[int] | None,
     service_id: int | None,
     *,
+    today: date,
+    stale: StaleDays,
+    months: dict[date, dict[int, dict[str, Any]]],
+    all_ids: list[int],
     with_median: bool = True,
 ) -> dict[int, Totals]:
-    today = ctx.local_date(ctx.now())
-    sums = _rollup_sums(session, ctx, period, today, department_ids, service_id)
+    sums = _rollup_sums(session, ctx, period, today, department_ids, service_id, stale, months)
     bad_pending, unanswered_pending = _still_pending(session, ctx, period, today, sums, service_id)
-    medians = _medians(session, ctx, period, department_ids, service_id) if with_median else {}
+    medians = (
+        _medians(session, ctx, period, department_ids, service_id, stale, all_ids)
+        if with_median
+        else {}
+    )
     totals = {
         dept: Totals(
             counts={name: int(row.get(name) or 0) for name in COUNT_COLUMNS},
@@ -1251,6 +1466,17 @@ def _indicators(totals: Totals, ctx: ServiceContext) -> dict[str, Any]:
         "median_first_reply_hours": totals.replied
     }
     result["numerators"] = {key: shares[key][0] for key in PROPORTIONS}
+    result["_shares"] = shares
+    return result
+
+
+def _proportions(totals: Totals, minimum: int) -> dict[str, Any]:
+    """Only what a change needs of a period: its shares (None below the minimum)."""
+    shares = _shares(totals)
+    result: dict[str, Any] = {
+        key: None if shares[key][1] < minimum else round(shares[key][0] / shares[key][1], 4)
+        for key in PROPORTIONS
+    }
     result["_shares"] = shares
     return result
 
@@ -1379,7 +1605,10 @@ def department_indicators(
     """
     if not isinstance(period, Period):
         period = parse_period(period)
-    service_row: Service | None = get_service(session, service) if service is not None else None
+    # An inactive service still has its history.
+    service_row: Service | None = (
+        get_service(session, service, active_only=False) if service is not None else None
+    )
     if department is not None:
         departments = [get_department(session, department)]
     elif service_row is not None:
@@ -1393,19 +1622,30 @@ def department_indicators(
         )
     ids = [dept.id for dept in departments] if department or service_row else None
     service_id = service_row.id if service_row else None
-    current = _totals(session, ctx, period, ids, service_id)
+    today = ctx.local_date(ctx.now())
+    stale = read_stale(session, ctx)
+    before = period.previous()
+    # The month rows of both periods in one query (none for a service: it reads its days).
+    months = (
+        {}
+        if service_id is not None
+        else _settled_months(session, (period, before), today, ids, stale)
+    )
+    common = {"today": today, "stale": stale, "months": months,
+              "all_ids": [dept.id for dept in departments]}  # fmt: skip
+    current = _totals(session, ctx, period, ids, service_id, **common)
     # The previous period only feeds the changes of the shares: no median needed.
-    previous = _totals(session, ctx, period.previous(), ids, service_id, with_median=False)
+    previous = _totals(session, ctx, before, ids, service_id, with_median=False, **common)
     empty = Totals(_blank_counts(), 0, 0, 0)
     surveys_now = surveys_before = None
     if service_row is None:  # survey questions are tied to departments, not to services
         surveys_now = survey_satisfaction(session, *_period_window(ctx, period), ids)
-        surveys_before = survey_satisfaction(session, *_period_window(ctx, period.previous()), ids)
+        surveys_before = survey_satisfaction(session, *_period_window(ctx, before), ids)
     minimum = ctx.settings.indicators.min_denominator
     result = []
     for dept in departments:
         now = _indicators(current.get(dept.id, empty), ctx)
-        before = _indicators(previous.get(dept.id, empty), ctx)
+        shares_before = _proportions(previous.get(dept.id, empty), minimum)
         row = {
             "department": dept.code,
             "department_name": dept.name,
@@ -1416,7 +1656,7 @@ def department_indicators(
         row["insufficient"] = now["insufficient"]
         row["denominators"] = now["denominators"]
         row["numerators"] = now["numerators"]
-        row["changes"] = _changes(now, before)
+        row["changes"] = _changes(now, shares_before)
         row["survey"] = (
             _survey_figure(
                 surveys_now.get(dept.id, (0, 0)), surveys_before.get(dept.id, (0, 0)), minimum
@@ -1435,6 +1675,17 @@ def rollup_rows(session: Session) -> dict[Bucket, dict[str, Any]]:
             name: getattr(row, name) for name in ROLLUP_COLUMNS
         }
         for row in session.scalars(select(IndicatorDaily))
+    }
+
+
+def department_monthly_rows(session: Session) -> dict[tuple[int, date], dict[str, Any]]:
+    """The stored month rollup, department-month by department-month."""
+    return {
+        (row.department_id, _as_date(row.month)): {
+            name: _as_date(getattr(row, name)) if name in DATE_COLUMNS else getattr(row, name)
+            for name in ROLLUP_COLUMNS
+        }
+        for row in session.scalars(select(IndicatorDepartmentMonthly))
     }
 
 
@@ -1634,18 +1885,24 @@ def complaint_summary(
 
 
 def department_tickets(
-    session: Session, ctx: ServiceContext, period: Period, department_id: int
+    session: Session,
+    ctx: ServiceContext,
+    period: Period,
+    department_id: int,
+    service_id: int | None = None,
 ) -> list[Ticket]:
-    """The tickets a department holds that were received in `period`, oldest first."""
+    """The tickets a department holds that were received in `period` (about one service when
+    `service_id` is given), oldest first."""
     start, end = _period_window(ctx, period)
-    return list(
-        session.scalars(
-            select(Ticket)
-            .where(
-                Ticket.department_id == department_id,
-                Ticket.received_at >= start,
-                Ticket.received_at < end,
-            )
-            .order_by(Ticket.received_at, Ticket.id)
+    statement = (
+        select(Ticket)
+        .where(
+            Ticket.department_id == department_id,
+            Ticket.received_at >= start,
+            Ticket.received_at < end,
         )
+        .order_by(Ticket.received_at, Ticket.id)
     )
+    if service_id is not None:
+        statement = statement.where(Ticket.service_id == service_id)
+    return list(session.scalars(statement))

@@ -836,6 +836,24 @@ class IndicatorDepartmentDaily(IndicatorCounts, Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
 
 
+class IndicatorDepartmentMonthly(IndicatorCounts, Base):
+    """IndicatorDepartmentDaily summed per county-local month: what a past month reads.
+
+    `month` is the month's first day. Counts are sums, `*_until` the latest and `*_first`
+    the earliest deadline of the month's days. Always rewritten from the department rows in
+    the transaction that rewrites those (refresh, rebuild), so it never disagrees with them.
+    A reader uses a row only for a month that has ended, whose open follow-ups and
+    unanswered tickets are all past their deadline and that no stale marker touches; any
+    other department-month is read day by day.
+    """
+
+    __tablename__ = "indicator_department_monthly"
+    __table_args__ = (Index("ix_indicator_department_monthly_month", "month"),)
+
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
 class IndicatorMedian(Base):
     """A department's median first-reply hours for one period, cached: medians do not add up.
 

@@ -92,3 +92,64 @@ def test_a_topic_rises_only_when_its_share_rose_significantly(session, ctx):
     # September against August (no complaints): too few to compare, nothing rises.
     september = reports.topic_digest(session, ctx, parse_period("2026-09"), department.id)
     assert not september.enough_to_compare and september.rising == []
+
+
+@pytest.mark.usefixtures("engine")
+def test_the_topic_cache_serves_a_digest_until_its_complaints_change(session, ctx, monkeypatch):
+    departments = [make_department(session), make_department(session)]
+    admin = Actor.staff(make_staff(session, Role.ADMIN))
+    filed = []
+    for n in range(6):
+        at = datetime(2026, 10, 1 + n, 10, tzinfo=BJ)
+        ticket = make_ticket(session, ctx, text=f"小区停水三天了，第{n}号反映。", at=at)
+        tickets.assign(session, ctx, ticket, departments[0], actor=admin, at=at)
+        ticket.topic = "供水"
+        filed.append(ticket)
+    session.commit()
+    made = []
+    original = reports.topic_digest
+    monkeypatch.setattr(
+        reports, "topic_digest", lambda *args, **kw: made.append(args[3]) or original(*args, **kw)
+    )
+    cache = reports.TopicCache()
+    october, own = parse_period("2026-10"), departments[0].id
+
+    def counts(period=october, **options):
+        digest = cache.digest(session, ctx, period, own, **options)
+        return [(line.topic, line.count) for line in digest.top]
+
+    assert counts() == [("供水", 6)] and counts() == [("供水", 6)]
+    assert len(made) == 1 and (cache.hits, cache.misses) == (1, 1)
+    # Other options or another period are other entries.
+    assert counts(top=3, with_terms=False) == [("供水", 6)]
+    assert counts(parse_period("2026-11")) == []
+    assert len(made) == 3
+    # A reclassified complaint, a new one, one moved away: each is seen at once.
+    filed[0].topic = "道路"
+    session.commit()
+    assert counts() == [("供水", 5), ("道路", 1)]
+    at = datetime(2026, 10, 20, 10, tzinfo=BJ)
+    ticket = make_ticket(session, ctx, text="路面坑洼，请尽快处理。", at=at)
+    tickets.assign(session, ctx, ticket, departments[0], actor=admin, at=at)
+    ticket.topic = "道路"
+    session.commit()
+    assert counts() == [("供水", 5), ("道路", 2)]
+    tickets.reassign(
+        session, ctx, filed[1], departments[1], actor=admin, reason="不属于本部门职责"
+    )
+    session.commit()
+    assert counts() == [("供水", 4), ("道路", 2)]
+    # A complaint of the previous period counts too (it decides what is rising).
+    at = datetime(2026, 9, 20, 10, tzinfo=BJ)
+    ticket = make_ticket(session, ctx, text="小区停水。", at=at)
+    tickets.assign(session, ctx, ticket, departments[0], actor=admin, at=at)
+    session.commit()
+    before = len(made)
+    assert cache.digest(session, ctx, october, own).previous_tickets == 1
+    assert len(made) == before + 1
+    # Bounded: the least recently used entry goes first.
+    small = reports.TopicCache(size=1)
+    small.digest(session, ctx, october, own)
+    small.digest(session, ctx, parse_period("2026-09"), own)
+    small.digest(session, ctx, october, own)
+    assert small.misses == 3 and small.hits == 0

@@ -14,10 +14,13 @@ from sqlalchemy import func, insert, select, update
 from minyi.errors import MinyiError
 from minyi.indicators import (
     department_indicators,
+    department_monthly_rows,
     department_rollup_rows,
     department_rows,
     fill_medians,
     mark_days_stale,
+    mark_everything_stale,
+    month_rows,
     rebuild_rollups,
     refresh_rollups,
     rollup_rows,
@@ -27,6 +30,7 @@ from minyi.models import (
     Channel,
     FollowUpStatus,
     IndicatorDepartmentDaily,
+    IndicatorDepartmentMonthly,
     IndicatorMedian,
     IndicatorStale,
     Rating,
@@ -322,6 +326,7 @@ def test_rollup_equals_a_from_scratch_computation_after_random_writes(
     reference = reference_rollup(session)
     assert rollup_rows(session) == reference
     assert department_rollup_rows(session) == department_rows(reference)
+    assert department_monthly_rows(session) == month_rows(department_rows(reference))
     assert [department_indicators(session, ctx, p) for p in periods] == before
     # Cached medians give what the tickets give.
     fill_medians(session, ctx, periods)
@@ -333,6 +338,62 @@ def test_rollup_equals_a_from_scratch_computation_after_random_writes(
     assert [department_indicators(session, ctx, p) for p in periods] == before
 
 
+def from_scratch(session, ctx, period):
+    """The indicators computed from the base tables alone: every day marked stale, undone."""
+    nested = session.begin_nested()
+    mark_everything_stale(session)
+    rows = department_indicators(session, ctx, period)
+    nested.rollback()
+    return rows
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_month_rows_answer_what_the_base_tables_say_whatever_the_day(
+    session, settings, clock, seed
+):
+    """A past month is read from its month row only when nothing in it depends on today:
+    around month ends, while follow-ups and response windows of the month are still open,
+    and long after, the answer is the from-scratch one."""
+    clock.now = datetime(2026, 11, 20, 4, tzinfo=UTC)
+    ctx = ServiceContext.from_settings(roomy(settings), analyzer=None, clock=clock)
+    county = RandomCounty(session, ctx, seed)
+    for _ in range(250):
+        county.step()
+    # 差评 and unanswered complaints at the end of October: in time for a few days more.
+    for n, service in enumerate(county.services):
+        at = datetime(2026, 10, 29 + n % 3, 20, tzinfo=BJ).astimezone(UTC)
+        ratings.record_rating(session, ctx, service=service, score=1, at=at)
+        ticket = make_ticket(session, ctx, citizen=county.citizens[0], service=service, at=at)
+        tickets.assign(session, ctx, ticket, service.department, actor=county.admin, at=at)
+    session.commit()
+    refresh_rollups(session, ctx)
+    session.commit()
+    assert department_monthly_rows(session)
+    # Stale days of one department in October, left unrefreshed: its month is read by day.
+    rating = session.scalars(
+        select(Rating).where(Rating.excluded.is_(False)).order_by(Rating.id)
+    ).first()
+    rating.score = 6 - rating.score
+    session.flush()
+    for now in (
+        datetime(2026, 10, 31, 15, 59, tzinfo=UTC),  # 23:59 on 31 October, Beijing
+        datetime(2026, 10, 31, 16, 1, tzinfo=UTC),  # 00:01 on 1 November
+        datetime(2026, 11, 3, 4, tzinfo=UTC),
+        datetime(2026, 11, 30, 16, 1, tzinfo=UTC),
+        datetime(2026, 12, 20, 4, tzinfo=UTC),
+        datetime(2027, 2, 1, 4, tzinfo=UTC),
+    ):
+        clock.now = now
+        for period in ("2026-09", "2026-10", "2026-11", "2026-Q4", "2026-W44", "2026-12"):
+            assert department_indicators(session, ctx, period) == from_scratch(
+                session, ctx, period
+            ), (now, period)
+    refresh_rollups(session, ctx)
+    session.commit()
+    for period in ("2026-10", "2026-Q4"):
+        assert department_indicators(session, ctx, period) == from_scratch(session, ctx, period)
+
+
 def test_rebuild_finds_and_repairs_a_wrong_row(session, ctx):
     service = make_service(session)
     ratings.record_rating(
@@ -340,12 +401,16 @@ def test_rebuild_finds_and_repairs_a_wrong_row(session, ctx):
     )
     refresh_rollups(session, ctx)
     session.execute(update(IndicatorDepartmentDaily).values(score_5=7))
+    session.execute(update(IndicatorDepartmentMonthly).values(score_5=9))
     session.commit()
-    assert department_indicators(session, ctx, "2026-10")[0]["ratings"] == 7
+    # A past month reads its month row, a week its day rows.
+    assert department_indicators(session, ctx, "2026-10")[0]["ratings"] == 9
+    assert department_indicators(session, ctx, "2026-W40")[0]["ratings"] == 7
     report = rebuild_rollups(session, ctx)
     session.commit()
-    assert (report.buckets, report.differed) == (1, 1)
+    assert (report.buckets, report.differed) == (1, 2)
     assert department_indicators(session, ctx, "2026-10")[0]["ratings"] == 1
+    assert department_indicators(session, ctx, "2026-W40")[0]["ratings"] == 1
 
 
 def test_a_late_edit_marks_the_old_day_stale(session, ctx):

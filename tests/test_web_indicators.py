@@ -249,6 +249,29 @@ def test_the_department_page_lists_top_topics_with_a_complaint_each(web_client, 
     assert "样本不足，不判断上升" in topics
 
 
+def test_the_department_page_keeps_its_topics_until_a_complaint_changes(
+    web_app, web_client, world, session_factory, ctx
+):
+    sign_in(web_client, "admin1")
+    cache = web_app.extensions["minyi"]["topic_cache"]
+    path = f"/staff/indicators/departments/{world.own.code}?period=2026-10"
+    def topics():
+        html = web_client.get(path).get_data(as_text=True)
+        return html[html.index("最多的主题") :]
+
+    first = topics()
+    assert topics() == first
+    assert (cache.hits, cache.misses) == (1, 1)
+    with session_factory.begin() as session:
+        admin = Actor.staff(session.get(type(world.admin), world.admin.id))
+        for n in range(2):
+            ticket = make_ticket(session, ctx, text="小区门口的路灯坏了。", at=local(2026, 10, 20))
+            tickets.assign(session, ctx, ticket, world.own.id, actor=admin, at=local(2026, 10, 20))
+            ticket.topic = "城乡建设"
+    assert "50.0%" in topics()  # 3 of 6 each now
+    assert cache.misses == 2
+
+
 # -- the classified complaint summary ------------------------------------------------------
 
 
@@ -436,3 +459,110 @@ def test_survey_satisfaction_is_shown_beside_the_indicators(web_client, web_app,
     theirs = officer.get("/api/indicators?period=2026-10").json
     assert [r["department"] for r in theirs] == [surveyed.other.code]
     assert theirs[0]["survey"]["insufficient"] is True
+
+
+# -- one service: ?service=CODE --------------------------------------------------------------
+
+
+@pytest.fixture
+def second_service(world, session_factory, ctx):
+    """A second service of `own` with 3 ratings in October (all 5): the department has 15."""
+    from tests.builders import make_service
+
+    with session_factory.begin() as session:
+        service = make_service(session, department=session.get(type(world.own), world.own.id),
+                               name="医保报销")  # fmt: skip
+        for n in range(3):
+            ratings.record_rating(session, ctx, service=service.id, score=5,
+                                  at=local(2026, 10, 10 + n))  # fmt: skip
+        return service.code
+
+
+def test_the_api_gives_one_service_of_a_department(web_client, world, second_service):
+    sign_in(web_client, "analyst1")
+    response = web_client.get(f"/api/indicators?period=2026-10&service={second_service}")
+    assert response.status_code == 200
+    [row] = response.get_json()
+    assert (row["department"], row["service"], row["ratings"]) == (
+        world.own.code, second_service, 3
+    )
+    assert row["satisfaction_rate"] is None and "satisfaction_rate" in row["insufficient"]
+    [first] = web_client.get(
+        f"/api/indicators?period=2026-10&department={world.own.code}"
+        f"&service={world.own_service.code}"
+    ).get_json()
+    assert (first["service"], first["ratings"], first["satisfaction_rate"]) == (
+        world.own_service.code, 12, 0.75
+    )
+    whole_path = f"/api/indicators?period=2026-10&department={world.own.code}"
+    [whole] = web_client.get(whole_path).get_json()
+    assert whole["service"] is None and whole["ratings"] == 15
+
+
+def test_a_service_is_read_within_the_officers_own_department_only(web_client, world):
+    sign_in(web_client, "hr1")
+    own = web_client.get(f"/api/indicators?period=2026-10&service={world.own_service.code}")
+    assert own.status_code == 200 and own.get_json()[0]["ratings"] == 12
+    # Another department's service answers exactly like a service that does not exist.
+    other = web_client.get(f"/api/indicators?period=2026-10&service={world.other_service.code}")
+    unknown = web_client.get("/api/indicators?period=2026-10&service=nosuch")
+    assert other.status_code == unknown.status_code == 404
+    assert other.get_json()["message_zh"] == f"找不到服务事项 {world.other_service.code}"
+    assert unknown.get_json()["message_zh"] == "找不到服务事项 nosuch"
+    assert unknown.get_json()["message"] == "unknown service nosuch"
+    page = web_client.get(
+        f"/staff/indicators/departments/{world.own.code}?service={world.other_service.code}"
+    )
+    assert page.status_code == 404 and "找不到服务事项" in page.get_data(as_text=True)
+
+
+@sqlite_only
+def test_a_service_of_another_department_is_a_400(web_client, world):
+    sign_in(web_client, "analyst1")
+    response = web_client.get(
+        f"/api/indicators?period=2026-10&department={world.other.code}"
+        f"&service={world.own_service.code}"
+    )
+    assert response.status_code == 400
+    assert response.get_json()["message_zh"] == (
+        f"服务事项 {world.own_service.code} 不属于部门 {world.other.code}"
+    )
+    page = web_client.get(
+        f"/staff/indicators/departments/{world.other.code}?service={world.own_service.code}"
+    )
+    assert page.status_code == 400 and "不属于部门" in page.get_data(as_text=True)
+    unknown = web_client.get(f"/staff/indicators/departments/{world.own.code}?service=nosuch")
+    assert unknown.status_code == 404 and "找不到服务事项 nosuch" in unknown.get_data(as_text=True)
+
+
+def test_the_department_page_of_one_service(web_client, world, second_service):
+    sign_in(web_client, "admin1")
+    base = f"/staff/indicators/departments/{world.own.code}?period=2026-10"
+    whole = web_client.get(base).get_data(as_text=True)
+    assert f'<option value="{second_service}">' in whole  # the services to choose from
+    html = web_client.get(f"{base}&service={second_service}").get_data(as_text=True)
+    assert "医保报销" in html and f'<option value="{second_service}" selected>' in html
+    assert "查看整个部门" in html
+    assert f"service={second_service}" in html  # the exports carry it
+    # Its figures: 3 ratings (too few), and none of the department's complaints name it.
+    assert "n=3" in html and "本期投诉 0 件" in html
+    # The overview of one service is its department's page.
+    response = web_client.get(f"/staff/indicators?period=2026-10&service={second_service}")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(
+        f"/staff/indicators/departments/{world.own.code}?period=2026-10&service={second_service}"
+    )
+
+
+@sqlite_only
+def test_the_export_of_one_service(web_client, world, second_service):
+    sign_in(web_client, "hr1")
+    response = web_client.get(
+        f"/staff/indicators/export.csv?period=2026-10&service={second_service}"
+    )
+    assert response.status_code == 200
+    assert f"indicators-2026-10-{world.own.code}-{second_service}.csv" in (
+        response.headers["Content-Disposition"]
+    )
+    body = response.get_data(as_text=True)
+    assert f"{world.own.code}/{second_service},2026-10,3," in body

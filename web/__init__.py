@@ -10,6 +10,7 @@ from sqlalchemy.orm import sessionmaker
 
 from minyi.config import Settings, load_settings
 from minyi.db import make_engine, make_session_factory
+from minyi.services.indicator_reports import TopicCache
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ def create_app(
         "read_session_factory": read_session_factory,
         # Only set when this factory made the engine; the caller owns an engine it passed in.
         "engine": engine,
+        # Department pages' topic analysis, per department and period (see TopicCache).
+        "topic_cache": TopicCache(),
     }
 
     from web import api, database, errors, limits, public, staff, surveys, visitor

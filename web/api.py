@@ -51,9 +51,11 @@ def ticket(number: str):
 
 @bp.get("/indicators")
 def indicators():
-    """The rows of `minyi indicators --format json` for ?period= (&department=); staff only.
+    """The rows of `minyi indicators --format json` for ?period= (&department=, &service=);
+    staff only.
 
-    An officer gets their own department (another one is a 404, like an unknown code).
+    An officer gets their own department (another one, or another department's service, is
+    a 404, like an unknown code). With service=CODE: the one row of that service.
     """
     period = request.args.get("period", "")
     if not period.strip():
@@ -69,5 +71,6 @@ def indicators():
         period_or_default(ctx, period),
         actor=current_user.actor,
         department=request.args.get("department") or None,
+        service=request.args.get("service") or None,
     )
     return jsonify(rows)

@@ -9,7 +9,9 @@ rising topics), the classified complaint summary and the monthly report. Nothing
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import hashlib
+import threading
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -22,6 +24,7 @@ from minyi.indicators import (
     PROPORTIONS,
     TABLE_COLUMNS,
     Period,
+    _period_window,
     complaint_summary,
     department_indicators,
     department_tickets,
@@ -29,9 +32,9 @@ from minyi.indicators import (
     significant_change,
     wilson_interval,
 )
-from minyi.models import Department, Role, Ticket
+from minyi.models import Department, Role, Service, Ticket
 from minyi.services.actors import Actor
-from minyi.services.catalog import get_department
+from minyi.services.catalog import get_department, get_service
 from minyi.services.context import ServiceContext
 from minyi.services.permissions import require
 
@@ -90,6 +93,41 @@ def visible_department(session: Session, ref: object, *, actor: Actor) -> Depart
     return department
 
 
+def visible_service(session: Session, ref: object, *, actor: Actor) -> Service:
+    """The service `ref` (code or id, inactive ones too: they keep their history) if `actor`
+    may read its indicators; NotFound if not. An officer asking for another department's
+    service is told it does not exist, exactly as for an unknown code."""
+    _staff(actor)
+    shown = ref.code if isinstance(ref, Service) else str(ref).strip()
+    unknown = NotFound(f"找不到服务事项 {shown}", f"unknown service {shown}")
+    try:
+        service = get_service(session, ref, active_only=False)
+    except NotFound:
+        raise unknown from None
+    if _is_officer(actor) and service.department_id != actor.department_id:
+        raise unknown
+    require(actor, "indicators.view", department_id=service.department_id)
+    return service
+
+
+def check_service_of(service: Service | None, department: Department) -> None:
+    """ValidationFailed when `service` is not one of `department`'s."""
+    if service is not None and service.department_id != department.id:
+        raise ValidationFailed(
+            f"服务事项 {service.code} 不属于部门 {department.code}",
+            f"service {service.code} does not belong to department {department.code}",
+        )
+
+
+def department_services(session: Session, department: Department) -> list[Service]:
+    """A department's services by code (inactive ones too), for choosing one to read."""
+    return list(
+        session.scalars(
+            select(Service).where(Service.department_id == department.id).order_by(Service.code)
+        )
+    )
+
+
 def own_department(session: Session, *, actor: Actor) -> Department | None:
     """An officer's own department; None for analysts and admins (they read the county)."""
     _staff(actor)
@@ -110,9 +148,16 @@ def indicator_rows(
     *,
     actor: Actor,
     department: object = None,
+    service: object = None,
 ) -> list[dict[str, Any]]:
     """The engine's rows (the CLI's JSON) that `actor` may read: an officer's own department
-    when no department is asked for, one department, or every department."""
+    when no department is asked for, one department, or every department; with `service`,
+    the one row of that service (an officer: of their own department only)."""
+    if service is not None:
+        found = visible_service(session, service, actor=actor)
+        if department is not None:
+            check_service_of(found, visible_department(session, department, actor=actor))
+        return department_indicators(session, ctx, period, service=found)
     if department is not None:
         dept = visible_department(session, department, actor=actor)
     else:
@@ -337,8 +382,10 @@ def topic_digest(
     *,
     top: int = 5,
     with_terms: bool = True,
+    service_id: int | None = None,
 ) -> TopicDigest:
-    """A department's top and rising complaint topics in `period`, against the period before.
+    """A department's top and rising complaint topics in `period`, against the period before
+    (only the complaints about one service when `service_id` is given).
 
     A topic rises when its share of the department's complaints went up and a two-proportion
     test finds the change significant at 95%; with fewer than min_denominator complaints in
@@ -346,8 +393,8 @@ def topic_digest(
     more complaints than before (nlp.hot.rising_terms) are given too.
     """
     previous_period = period.previous()
-    current = department_tickets(session, ctx, period, department_id)
-    previous = department_tickets(session, ctx, previous_period, department_id)
+    current = department_tickets(session, ctx, period, department_id, service_id)
+    previous = department_tickets(session, ctx, previous_period, department_id, service_id)
     minimum = ctx.settings.indicators.min_denominator
     enough = len(current) >= minimum and len(previous) >= minimum
     groups: dict[str, list[Ticket]] = defaultdict(list)
@@ -392,6 +439,105 @@ def topic_digest(
     )  # fmt: skip
 
 
+class TopicCache:
+    """Topic digests kept per department, period and options, each with the fingerprint of
+    the complaints it was made from (ids and topics of the department's complaints in the
+    period and the one before). A new, reassigned or reclassified complaint changes the
+    fingerprint, and the digest is made again; a closed period's stays until evicted.
+
+    The analysis (nlp summaries and rising terms over every complaint of two periods) is the
+    slow part of a department's page; the fingerprint is one narrow query. One per web app
+    (thread-safe), bounded to `size` entries, least recently used evicted first.
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self.hits = self.misses = 0
+        self._entries: OrderedDict[tuple, tuple[bytes, TopicDigest]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def digest(
+        self,
+        session: Session,
+        ctx: ServiceContext,
+        period: Period,
+        department_id: int,
+        *,
+        top: int = 5,
+        with_terms: bool = True,
+        service_id: int | None = None,
+    ) -> TopicDigest:
+        """topic_digest(...), from the cache while the complaints it read are unchanged."""
+        key = (
+            department_id, service_id, period.label, top, with_terms,
+            ctx.settings.indicators.min_denominator, ctx.settings.calendar.timezone,
+        )  # fmt: skip
+        mark = topic_fingerprint(session, ctx, period, department_id, service_id)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and found[0] == mark:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return found[1]
+            self.misses += 1
+        digest = topic_digest(
+            session, ctx, period, department_id, top=top, with_terms=with_terms,
+            service_id=service_id,
+        )  # fmt: skip
+        with self._lock:
+            self._entries[key] = (mark, digest)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return digest
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def topic_fingerprint(
+    session: Session,
+    ctx: ServiceContext,
+    period: Period,
+    department_id: int,
+    service_id: int | None = None,
+) -> bytes:
+    """A digest of what topic_digest reads: the ids and topics of the department's complaints
+    received in `period` and the period before (a complaint's text and number never change)."""
+    start, _ = _period_window(ctx, period.previous())
+    middle, end = _period_window(ctx, period)
+    statement = (
+        select(Ticket.id, Ticket.topic, Ticket.received_at >= middle)
+        .where(
+            Ticket.department_id == department_id,
+            Ticket.received_at >= start,
+            Ticket.received_at < end,
+        )
+        .order_by(Ticket.id)
+    )
+    if service_id is not None:
+        statement = statement.where(Ticket.service_id == service_id)
+    rows = session.execute(statement)
+    fingerprint = hashlib.blake2b(digest_size=16)
+    for ticket_id, topic, current in rows:
+        fingerprint.update(f"{ticket_id}\x1f{topic}\x1f{bool(current)}\x1e".encode())
+    return fingerprint.digest()
+
+
+def _topics(
+    cache: TopicCache | None,
+    session: Session,
+    ctx: ServiceContext,
+    period: Period,
+    department_id: int,
+    **options,
+) -> TopicDigest:
+    if cache is None:
+        return topic_digest(session, ctx, period, department_id, **options)
+    return cache.digest(session, ctx, period, department_id, **options)
+
+
 # --- a department's page -------------------------------------------------------------------
 
 
@@ -403,6 +549,8 @@ class DepartmentPage:
     trends: dict[str, list[TrendPoint]]
     counts: list[tuple[str, int, int]]  # (period, ratings, tickets), oldest first
     topics: TopicDigest
+    service: Service | None = None  # the one service read, or the whole department
+    services: list[Service] = field(default_factory=list)  # the department's, to choose from
 
 
 def department_page(
@@ -412,12 +560,18 @@ def department_page(
     department: object,
     *,
     actor: Actor,
+    topics: TopicCache | None = None,
+    service: object = None,
 ) -> DepartmentPage:
-    """One department's indicators, their trend over the last 12 periods, and its topics."""
+    """One department's indicators, their trend over the last 12 periods, and its topics
+    (from `topics` while the department's complaints are unchanged); with `service`, those
+    of one of its services."""
     dept = visible_department(session, department, actor=actor)
+    chosen = visible_service(session, service, actor=actor) if service is not None else None
+    check_service_of(chosen, dept)
     period = period if isinstance(period, Period) else parse_period(period)
     rows = [
-        department_indicators(session, ctx, each, department=dept)[0]
+        department_indicators(session, ctx, each, department=dept, service=chosen)[0]
         for each in trend_periods(period)
     ]
     return DepartmentPage(
@@ -426,7 +580,11 @@ def department_page(
         row=rows[-1],
         trends={key: trend_points(rows, key) for key in TREND_KEYS},
         counts=[(row["period"], row["ratings"], row["tickets"]) for row in rows],
-        topics=topic_digest(session, ctx, period, dept.id),
+        topics=_topics(
+            topics, session, ctx, period, dept.id, service_id=chosen.id if chosen else None
+        ),
+        service=chosen,
+        services=department_services(session, dept),
     )
 
 
@@ -472,6 +630,7 @@ def monthly_report(
     *,
     actor: Actor,
     department: object = None,
+    topics: TopicCache | None = None,
 ) -> MonthlyReport:
     """The printable report of `period`: a county summary and a page per department, or the
     page of one department (what an officer may print)."""
@@ -497,7 +656,9 @@ def monthly_report(
         ReportPage(
             row,
             trend_points(by_department[row["department"]], "satisfaction_rate"),
-            topic_digest(session, ctx, period, ids[row["department"]], top=3, with_terms=False),
+            _topics(
+                topics, session, ctx, period, ids[row["department"]], top=3, with_terms=False
+            ),
         )
         for row in rows
     ]

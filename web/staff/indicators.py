@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import re
 
-from flask import Response, redirect, render_template, request, url_for
+from flask import Response, current_app, redirect, render_template, request, url_for
 
 from minyi.errors import ValidationFailed
 from minyi.indicators import INSUFFICIENT_ZH, Period, write_csv, write_xlsx
@@ -60,6 +60,10 @@ def _period() -> Period:
     return reports.period_or_default(service_context(), request.args.get("period"))
 
 
+def _topic_cache() -> reports.TopicCache | None:
+    return current_app.extensions["minyi"].get("topic_cache")
+
+
 def _bad_request(exc: ValidationFailed, endpoint: str, **values):
     """The page's filter form again, with what was wrong; nothing is looked up."""
     return (
@@ -89,11 +93,17 @@ def _context() -> dict:
 
 @bp.get("/indicators")
 def indicators():
-    """Every department for a period, as an interval plot and a table in code order."""
+    """Every department for a period, as an interval plot and a table in code order
+    (?service=CODE: that service on its department's page)."""
     own = reports.own_department(read_session(), actor=staff_actor())
+    query = {key: request.args[key] for key in ("period", "service") if request.args.get(key)}
     if own is not None:  # an officer: their own department is their overview
-        query = {"period": request.args["period"]} if request.args.get("period") else {}
         return redirect(url_for("staff.department_indicators", code=own.code, **query))
+    if "service" in query:  # one service: its department's page shows it
+        service = reports.visible_service(read_session(), query["service"], actor=staff_actor())
+        return redirect(
+            url_for("staff.department_indicators", code=service.department.code, **query)
+        )
     try:
         period = _period()
         measure = reports.check_measure(request.args.get("measure"))
@@ -107,13 +117,20 @@ def indicators():
 
 @bp.get("/indicators/departments/<code>")
 def department_indicators(code: str):
-    """One department: its figures and changes, 12 periods of trends, top and rising topics."""
+    """One department: its figures and changes, 12 periods of trends, top and rising topics;
+    ?service=CODE: the same for one of its services."""
     try:
         period = _period()
     except ValidationFailed as exc:
         return _bad_request(exc, "staff.department_indicators", code=code)
     page = reports.department_page(
-        read_session(), service_context(), period, code, actor=staff_actor()
+        read_session(),
+        service_context(),
+        period,
+        code,
+        actor=staff_actor(),
+        topics=_topic_cache(),
+        service=request.args.get("service") or None,
     )
     return render_template("staff/indicators/department.html", page=page, **_context())
 
@@ -146,6 +163,7 @@ def indicator_report():
         period,
         actor=staff_actor(),
         department=request.args.get("department") or None,
+        topics=_topic_cache(),
     )
     return render_template("staff/indicators/report.html", report=report, **_context())
 
@@ -159,14 +177,17 @@ def export_indicators(file_format: str):
     except ValidationFailed as exc:
         return _bad_request(exc, "staff.indicators")
     department = request.args.get("department") or None
+    service = request.args.get("service") or None
     rows = reports.indicator_rows(
-        read_session(), service_context(), period, actor=staff_actor(), department=department
-    )
-    if department is None and reports.own_department(read_session(), actor=staff_actor()) is None:
+        read_session(), service_context(), period, actor=staff_actor(), department=department,
+        service=service,
+    )  # fmt: skip
+    own = reports.own_department(read_session(), actor=staff_actor())
+    if department is None and service is None and own is None:
         stem = f"indicators-{period.label}"
     else:
-        code = re.sub(r"[^A-Za-z0-9_.-]", "_", rows[0]["department"])
-        stem = f"indicators-{period.label}-{code}"
+        code = rows[0]["department"] + (f"-{rows[0]['service']}" if service else "")
+        stem = f"indicators-{period.label}-{re.sub(r'[^A-Za-z0-9_.-]', '_', code)}"
     if file_format == "csv":
         text = io.StringIO()
         write_csv(rows, text)
