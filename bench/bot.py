@@ -39,8 +39,9 @@ Measured 2026-12-02 on the 2-core machine shared with other jobs, SQLite synchro
     5.7   8, sync NORMAL       125    265   47%  4.33 vs 1.28   26 / 203 / 236 ms   2.2 s
     5.4   1 citizen x 100       52    140   37%  7.08 vs 2.30   10 /  55 /  65 ms   75 ms
 
-Other runs that day with group commit in (limit 8 or 16): ratio 30-47% (echo 250-680 updates/s as the load came
-and went); the echo bot's own handler p99 was 205-500 ms with 100 citizens and 17 ms alone.
+Other runs that day with group commit in (limit 8 or 16): ratio 30-47% (echo 250-680
+updates/s as the load came and went); the echo bot's own handler p99 was 205-500 ms with 100
+citizens and 17 ms alone.
 Before this round of work, same machine (load 6-10): Minyi 47-68 updates/s, echo 63-85 (both
 capped by the crowd itself, which sorted every message the fake had sent for each button
 press), GC pauses up to 0.95 s, handler p99 10.8 s. Tickets stored: always 500 of 500, 0
