@@ -11,7 +11,9 @@ Prints CPU per complaint (time.process_time, robust to the machine's load) and t
 statements per complaint; --profile N prints the N costliest functions (cProfile).
 
 Measured 2026-12-02 on the shared 2-core machine, SQLite synchronous=FULL, 500 complaints:
-see the figures in the report of the branch that added this script.
+
+    ORM (file_ticket + route_ticket, one flush)   CPU 11.6 ms, 11.3 statements  (load 1.4)
+    plain INSERTs (store_complaint)               CPU  2.7 ms,  6.5 statements  (load 3.0)
 """
 
 from __future__ import annotations
