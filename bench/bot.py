@@ -40,8 +40,8 @@ Measured 2026-12-02 on the 2-core machine shared with other jobs, SQLite synchro
     5.4   1 citizen x 100       52    140   37%  7.08 vs 2.30   10 /  55 /  65 ms   75 ms
 
 Other runs that day with group commit in (limit 8 or 16): ratio 30-47% (echo 250-680
-updates/s as the load came and went); the echo bot's own handler p99 was 205-500 ms with 100
-citizens and 17 ms alone.
+updates/s as the load came and went); the echo bot's own handler p99 was 205-500 ms with
+100 citizens and 17 ms alone.
 Before this round of work, same machine (load 6-10): Minyi 47-68 updates/s, echo 63-85 (both
 capped by the crowd itself, which sorted every message the fake had sent for each button
 press), GC pauses up to 0.95 s, handler p99 10.8 s. Tickets stored: always 500 of 500, 0
@@ -58,6 +58,16 @@ every other handler's p50 is 17-40 ms. Group commit took the fsync out of the wa
 costs about what NORMAL does); the targets (400 updates/s, 40% of the echo bot, handler p99
 < 20 ms) are not met on this loaded machine: the CPU of filing a ticket through the ORM is
 what is left.
+
+Filing with plain INSERTs (tickets.store_complaint; bench/filing.py: 11.6 -> 2.7 ms of CPU
+and 11.3 -> 6.5 statements per complaint in-process), same machine, back to back, load 1.9:
+
+    before  141 updates/s, echo 728: 19%, CPU 6.81 vs 1.32 ms/update, handler p99 273 ms
+    after   179 updates/s, echo 624: 29%, CPU 5.25 vs 1.53 ms/update, handler p99 157 ms
+    after   186 updates/s, echo 628: 30%, CPU 5.23 vs 1.52 ms/update, handler p99 151 ms (load 2.7)
+
+The targets are still not met: what is left is the bot's own per-update CPU (routers, FSM,
+keyboards, Bot API calls, the classifier), not the filing transaction.
 
 Outbox (load average 4.6-7.7): 10,000 messages to 1,000 chats at 25/s configured went out
 at 22.8/s, busiest second 25, 42.1 s between two to one chat, 0 lost, 0 doubled, 0 left

@@ -140,3 +140,36 @@ def test_the_real_nlp_files_a_thank_you_as_praise(session_factory, settings, clo
         assert got[thanks.number].request_type == "表扬"
         assert got[complaint.number].request_type == "投诉"
         assert got[complaint.number].status != S.CLOSED
+
+
+@pytest.mark.parametrize(
+    "analysis",
+    [
+        PRAISE,  # filed as praise
+        FakeAnalysis("城乡建设", 0.95, keywords=("路灯",)),  # assigned
+        FakeAnalysis("城乡建设", 0.3, needs_review=True),  # triage with a suggestion
+        None,  # NLP off: triage
+    ],
+)
+def test_the_view_of_a_filed_complaint_is_the_stored_ticket(
+    session_factory, settings, clock, county, analysis
+):
+    # submit_complaint builds its view from what it inserted, without reading it back: it
+    # must say exactly what a read of the stored ticket says.
+    ctx = ServiceContext.from_settings(
+        settings, analyzer=(lambda _: analysis) if analysis else None, clock=clock
+    )
+    view = tickets.submit_complaint(
+        session_factory,
+        ctx,
+        text="小区路灯坏了一个月，感谢人社局",
+        channel=Channel.TELEGRAM,
+        latitude=30.5,
+        longitude=114.3,
+        contact_phone="13812345678",
+        attachments=[("photo", "file-1"), ("photo", "file-2")],
+        source_ref="update-1",
+    )
+    with session_factory() as s:
+        stored = tickets.TicketView.of(tickets.get_ticket(s, view.number))
+    assert view == stored

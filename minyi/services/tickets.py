@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from minyi.config import Settings
-from minyi.db import insert_or_get
+from minyi.db import insert_unless_taken
 from minyi.errors import IllegalTransition, LimitReached, NotFound, ValidationFailed
 from minyi.models import (
     Channel,
@@ -26,6 +26,7 @@ from minyi.models import (
     DecisionStatus,
     Department,
     ExtensionRequest,
+    IndicatorStale,
     RoutingCorrection,
     Ticket,
     TicketAttachment,
@@ -47,7 +48,14 @@ from minyi.services.validation import (
     check_source_ref,
     clean_text,
 )
-from minyi.services.views import STATUS_ZH, DepartmentRef, TicketBrief, TicketView
+from minyi.services.views import (
+    STATUS_ZH,
+    DepartmentRef,
+    EventView,
+    TicketBrief,
+    TicketView,
+    mask_phone,
+)
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +144,127 @@ def file_ticket(
     With `analysis` (the classifier's answer for the text, computed before the transaction:
     submit_complaint) the ticket is routed as it is inserted; None routes it without NLP.
     """
+    filed = store_complaint(
+        session,
+        ctx,
+        text=text,
+        channel=channel,
+        citizen=citizen,
+        location=location,
+        latitude=latitude,
+        longitude=longitude,
+        service=service,
+        contact_phone=contact_phone,
+        attachments=attachments,
+        source_ref=source_ref,
+        at=at,
+        analysis=analysis,
+    )
+    if isinstance(filed, Ticket):
+        return filed
+    return session.get(Ticket, filed.id)
+
+
+class TicketDraft:
+    """A ticket being filed, before its INSERT: the columns `file_ticket` writes, its events
+    (as rows to insert) and its attachments. The routing rules (`apply_routing`) read and
+    set it as they would a Ticket row."""
+
+    def __init__(self, **columns: Any) -> None:
+        self.__dict__.update(columns)
+        self.events: list[dict[str, Any]] = []
+
+    def columns(self) -> dict[str, Any]:
+        return {name: value for name, value in self.__dict__.items() if name != "events"}
+
+
+@dataclass(frozen=True)
+class FiledTicket:
+    """What `store_complaint` inserted: the new ticket's id, number and draft."""
+
+    id: int
+    number: str
+    draft: TicketDraft
+    attachments: list[tuple[str, str]]
+    directory: DepartmentDirectory | None
+
+    def view(self) -> TicketView:
+        """The stored ticket as a view, from what was inserted: no read back."""
+        draft = self.draft
+        directory = self.directory
+        return TicketView(
+            id=self.id,
+            number=self.number,
+            status=draft.status,
+            channel=str(draft.channel),
+            text=draft.text,
+            location=draft.location,
+            citizen_id=draft.citizen_id,
+            service_id=draft.service_id,
+            contact_phone_masked=mask_phone(draft.contact_phone),
+            attachments=tuple(self.attachments),
+            department=directory.ref(draft.department_id) if directory else None,
+            predicted_department=(
+                directory.ref(draft.predicted_department_id) if directory else None
+            ),
+            topic=draft.topic,
+            topic_confidence=draft.topic_confidence,
+            needs_triage=draft.needs_triage,
+            sentiment_label=draft.sentiment_label,
+            keywords=tuple(draft.keywords or ()),
+            received_at=draft.received_at,
+            response_due_date=draft.response_due_date,
+            due_date=draft.due_date,
+            original_due_date=draft.original_due_date,
+            first_response_at=None,
+            first_replied_at=None,
+            last_replied_at=None,
+            reply_text=None,
+            first_closed_at=None,
+            last_closed_at=None,
+            reopen_count=0,
+            bounce_count=0,
+            escalated=False,
+            closures=(),
+            events=tuple(
+                EventView(
+                    e["kind"],
+                    e["from_status"],
+                    e["to_status"],
+                    e["actor"],
+                    e["created_at"],
+                    e["detail"],
+                )
+                for e in draft.events
+            ),
+        )
+
+
+def store_complaint(
+    session: Session,
+    ctx: ServiceContext,
+    *,
+    text: object,
+    channel: Channel | str,
+    citizen: Citizen | None = None,
+    location: object = None,
+    latitude: object = None,
+    longitude: object = None,
+    service=None,
+    contact_phone: object = None,
+    attachments: Iterable[tuple[str, str]] = (),
+    source_ref: object = None,
+    at: datetime | None = None,
+    analysis: Any = NOT_ROUTED,
+) -> FiledTicket | Ticket:
+    """`file_ticket`'s rules with plain INSERTs; the FiledTicket, or the Ticket already stored
+    under the same (channel, source_ref) (a double submit).
+
+    The ticket is checked, dated, routed (`apply_routing`) and numbered before one INSERT
+    each for it, its attachments and its events; no ORM unit of work, no read back. The
+    number is drawn first (the day's counter row stays locked until commit); an INSERT that
+    finds its (channel, source_ref) taken gives the number back, so numbers have no gaps.
+    """
     checked = check_complaint(
         ctx,
         text=text,
@@ -148,36 +277,37 @@ def file_ticket(
         attachments=attachments,
         source_ref=source_ref,
     )
-    text, channel, source_ref = checked["text"], checked["channel"], checked["source_ref"]
+    channel, source_ref = checked["channel"], checked["source_ref"]
     service_id = service_ref(session, service).id if service is not None else None
     received = ctx.moment(at)
-    same_submission = select(Ticket).where(
-        Ticket.channel == channel, Ticket.source_ref == source_ref
-    )
-    if source_ref is not None:
-        existing = session.scalar(same_submission)
-        if existing is not None:
-            return existing
     if citizen is not None:
-        _check_daily_limit(session, ctx, citizen, received)
+        twin = _check_daily_limit(session, ctx, citizen, received, channel, source_ref)
+        if twin is not None:
+            return twin
     response_due, due = ticket_due_dates(ctx, received)
-    ticket = Ticket(
+    draft = TicketDraft(
         citizen_id=citizen.id if citizen else None,
         channel=channel,
         source_ref=source_ref,
-        text=text,
+        text=checked["text"],
         location=checked["location"],
         latitude=checked["latitude"],
         longitude=checked["longitude"],
         service_id=service_id,
         contact_phone=checked["contact_phone"],
-        attachments=[
-            TicketAttachment(kind=kind, reference=reference, created_at=received)
-            for kind, reference in checked["attachments"]
-        ],
-        closures=[],  # known empty: reading it back (TicketView.of) needs no query
         status=S.RECEIVED,
         needs_triage=True,
+        department_id=None,
+        predicted_department_id=None,
+        praise_department_id=None,
+        topic=None,
+        topic_confidence=None,
+        sentiment_score=None,
+        sentiment_label=None,
+        keywords=None,
+        request_type=None,
+        request_type_probability=None,
+        first_response_at=None,
         received_at=received,
         updated_at=received,
         response_due_date=response_due,
@@ -185,7 +315,7 @@ def file_ticket(
         original_due_date=due,
     )
     _event(
-        ticket,
+        draft,
         "received",
         Actor.citizen(citizen) if citizen else Actor.system(channel.value),
         None,
@@ -193,20 +323,59 @@ def file_ticket(
         {"channel": channel.value},
         received,
     )
+    directory = None
     if analysis is not NOT_ROUTED:
-        # Routed before the INSERT: one flush writes the ticket as routed, no UPDATE after.
-        route_ticket(session, ctx, ticket, at=received, analysis=analysis)
-
-    def draw_number() -> None:
-        ticket.number = next_ticket_number(session, ctx, ctx.local_date(received))
-
-    ticket, _ = insert_or_get(
-        session,
-        ticket,
-        same_submission if source_ref is not None else None,
-        before_insert=draw_number,
+        # Routed before the INSERT: the ticket is written as routed, no UPDATE after.
+        if analysis is None and ctx.analyzer is not None:
+            analysis = ctx.analyzer(draft.text)
+        directory = active_department_directory(session)
+        apply_routing(ctx, draft, analysis, directory, received)
+    day = ctx.local_date(received)
+    serial = _draw_serials(session, day, 1)
+    number = _format_number(ctx, day, serial)
+    ticket_id = insert_unless_taken(
+        session, Ticket.__table__, draft.columns() | {"number": number}, ("channel", "source_ref")
     )
-    return ticket
+    connection = session.connection()
+    if ticket_id is None:  # the same submission was stored meanwhile: give the number back
+        connection.execute(_GIVE_BACK, {"counter_day": day, "serial": serial})
+        return session.scalar(_same_submission(channel, source_ref))
+    if checked["attachments"]:
+        connection.execute(
+            _INSERT_ATTACHMENT,
+            [
+                {"ticket_id": ticket_id, "kind": kind, "reference": ref, "created_at": received}
+                for kind, ref in checked["attachments"]
+            ],
+        )
+    connection.execute(_INSERT_EVENT, [event | {"ticket_id": ticket_id} for event in draft.events])
+    if draft.department_id is not None:
+        # What the ORM's after_flush hook (minyi.models) would mark for this row.
+        connection.execute(
+            _MARK_STALE,
+            [
+                {"department_id": draft.department_id, "at": received, "day": None},
+                {"department_id": draft.department_id, "at": None, "day": draft.due_date},
+            ],
+        )
+    return FiledTicket(ticket_id, number, draft, checked["attachments"], directory)
+
+
+_INSERT_ATTACHMENT = insert(TicketAttachment.__table__)
+_INSERT_EVENT = insert(TicketEvent.__table__)
+_MARK_STALE = insert(IndicatorStale.__table__)
+_GIVE_BACK = (
+    update(TicketNumberCounter.__table__)
+    .where(
+        TicketNumberCounter.__table__.c.day == bindparam("counter_day"),
+        TicketNumberCounter.__table__.c.last == bindparam("serial"),
+    )
+    .values(last=TicketNumberCounter.__table__.c.last - 1)
+)
+
+
+def _same_submission(channel: Channel, source_ref: str):
+    return select(Ticket).where(Ticket.channel == channel, Ticket.source_ref == source_ref)
 
 
 def check_complaint(
@@ -239,24 +408,43 @@ def check_complaint(
 
 
 def _check_daily_limit(
-    session: Session, ctx: ServiceContext, citizen: Citizen, received: datetime
-) -> None:
+    session: Session,
+    ctx: ServiceContext,
+    citizen: Citizen,
+    received: datetime,
+    channel: Channel,
+    source_ref: str | None,
+) -> Ticket | None:
+    """LimitReached once the citizen has filed the day's limit, unless this is a double
+    submit of one already filed: that ticket then (a double submit is never refused)."""
     limit = ctx.settings.tickets.daily_limit_per_citizen
     day_start = datetime.combine(ctx.local_date(received), time.min, tzinfo=ctx.timezone)
-    filed = session.scalar(
-        select(func.count(Ticket.id)).where(
-            Ticket.citizen_id == citizen.id,
-            Ticket.received_at >= day_start,
-            Ticket.received_at < day_start + timedelta(days=1),
+    filed = (
+        session.connection()
+        .execute(
+            _FILED_TODAY,
+            {"citizen_id": citizen.id, "start": day_start, "end": day_start + timedelta(days=1)},
         )
+        .scalar_one()
     )
-    if filed >= limit:
-        raise LimitReached(
-            f"您今天已提交 {filed} 件投诉，每天最多 {limit} 件，请明天再提交；"
-            "紧急情况请拨打 12345",
-            f"you have filed {filed} complaints today, the daily limit is {limit}: please try "
-            "again tomorrow (urgent matters: call 12345)",
-        )
+    if filed < limit:
+        return None
+    if source_ref is not None:
+        twin = session.scalar(_same_submission(channel, source_ref))
+        if twin is not None:
+            return twin
+    raise LimitReached(
+        f"您今天已提交 {filed} 件投诉，每天最多 {limit} 件，请明天再提交；紧急情况请拨打 12345",
+        f"you have filed {filed} complaints today, the daily limit is {limit}: please try "
+        "again tomorrow (urgent matters: call 12345)",
+    )
+
+
+_FILED_TODAY = select(func.count(Ticket.id)).where(
+    Ticket.citizen_id == bindparam("citizen_id"),
+    Ticket.received_at >= bindparam("start"),
+    Ticket.received_at < bindparam("end"),
+)
 
 
 def check_phone(value: object) -> str | None:
@@ -376,25 +564,36 @@ def route_ticket(
     if ticket.status != S.RECEIVED:
         return ticket
     moment = ctx.moment(at)
-    if analysis is None and ctx.analyzer is None:
-        _event(
-            ticket,
-            "triage",
-            ROUTER,
-            S.RECEIVED,
-            S.RECEIVED,
-            {"reason": "nlp unavailable"},
-            moment,
-        )
-        session.flush()
-        return ticket
-    if analysis is None:
+    if analysis is None and ctx.analyzer is not None:
         analysis = ctx.analyzer(ticket.text)
+    directory = active_department_directory(session) if analysis is not None else None
+    apply_routing(ctx, ticket, analysis, directory, moment)
+    session.flush()
+    return ticket
+
+
+def apply_routing(
+    ctx: ServiceContext,
+    ticket: Any,
+    analysis: Any,
+    directory: DepartmentDirectory | None,
+    moment: datetime,
+) -> None:
+    """The routing of a received ticket (a Ticket row or file_ticket's draft), no database.
+
+    No analysis (NLP unavailable): triage. Otherwise what nlp said is kept on the ticket and
+    `decide_routing` files it as praise (`record_praise`), assigns it, or leaves it in triage.
+    """
+    if analysis is None:
+        _event(
+            ticket, "triage", ROUTER, S.RECEIVED, S.RECEIVED, {"reason": "nlp unavailable"}, moment
+        )
+        return
     apply_analysis(ticket, analysis)
-    directory = active_department_directory(session)
     decision = decide_routing(ctx, analysis, ticket.text, directory)
     if decision.praise:
-        return record_praise(session, ctx, ticket, moment, decision, directory)
+        _record_praise(ticket, moment, decision, directory)
+        return
     apply_request_type_sla(ctx, ticket)
     ticket.predicted_department_id = directory.id_of(decision.predicted_code)
     if decision.assigned:
@@ -403,8 +602,6 @@ def route_ticket(
         _move(ticket, S.ASSIGNED, "assigned", ROUTER, decision.detail, moment)
     else:
         _event(ticket, "triage", ROUTER, S.RECEIVED, S.RECEIVED, decision.detail, moment)
-    session.flush()
-    return ticket
 
 
 def apply_analysis(ticket: Ticket, analysis: Any) -> None:
@@ -456,12 +653,17 @@ class DepartmentDirectory:
     (`decide_routing`) on the same facts.
     """
 
-    def __init__(self, departments: Iterable[tuple[str, int, str]]):
+    def __init__(self, departments: Iterable[tuple]):
+        # (code, id, name) or (code, id, name, name_en)
         self.ids: dict[str, int] = {}
         self.names: dict[str, str] = {}
-        for code, department_id, name in departments:
+        self.refs: dict[int, DepartmentRef] = {}
+        for code, department_id, name, *name_en in departments:
             self.ids[code] = department_id
             self.names[code] = name
+            self.refs[department_id] = DepartmentRef(
+                department_id, code, name, name_en[0] if name_en else None
+            )
 
     def __contains__(self, code: object) -> bool:
         return code in self.ids
@@ -475,16 +677,20 @@ class DepartmentDirectory:
     def id_of(self, code: str | None) -> int | None:
         return self.ids.get(code) if code is not None else None
 
+    def ref(self, department_id: int | None) -> DepartmentRef | None:
+        return self.refs.get(department_id) if department_id is not None else None
+
 
 def active_department_directory(session: Session) -> DepartmentDirectory:
     """The county's active departments, for `decide_routing`."""
-    return DepartmentDirectory(
-        session.execute(
-            select(Department.code, Department.id, Department.name)
-            .where(Department.active.is_(True))
-            .order_by(Department.id)
-        ).all()
-    )
+    return DepartmentDirectory(session.connection().execute(_ACTIVE_DEPARTMENTS))
+
+
+_ACTIVE_DEPARTMENTS = (
+    select(Department.code, Department.id, Department.name, Department.name_en)
+    .where(Department.active.is_(True))
+    .order_by(Department.id)
+)
 
 
 @dataclass(frozen=True)
@@ -544,11 +750,17 @@ def record_praise(
     inboxes never count it) and is closed at once with a `praise_recorded` event;
     praise_department_id keeps the department it thanks (`decide_routing`).
     """
+    _record_praise(ticket, moment, decision, directory)
+    session.flush()
+    return ticket
+
+
+def _record_praise(
+    ticket: Any, moment: datetime, decision: RoutingDecision, directory: DepartmentDirectory
+) -> None:
     ticket.praise_department_id = directory.id_of(decision.department_code)
     ticket.needs_triage = False
     _move(ticket, S.CLOSED, "praise_recorded", ROUTER, decision.detail, moment)
-    session.flush()
-    return ticket
 
 
 def praise_filed() -> ColumnElement[bool]:
@@ -633,7 +845,8 @@ def analyze_complaint(ctx: ServiceContext, **fields: Any) -> dict[str, Any]:
 
 def file_analyzed(session: Session, ctx: ServiceContext, analyzed: dict[str, Any]) -> TicketView:
     """Store and route a complaint `analyze_complaint` has read, in `session`'s transaction."""
-    return TicketView.of(file_ticket(session, ctx, **analyzed))
+    filed = store_complaint(session, ctx, **analyzed)
+    return TicketView.of(filed) if isinstance(filed, Ticket) else filed.view()
 
 
 def department_for_topic(
@@ -1152,7 +1365,7 @@ def _move(
 
 
 def _event(
-    ticket: Ticket,
+    ticket: Ticket | TicketDraft,
     kind: str,
     actor: Actor,
     from_status,
@@ -1160,17 +1373,17 @@ def _event(
     detail: dict | None,
     moment: datetime,
 ) -> None:
-    ticket.events.append(
-        TicketEvent(
-            kind=kind,
-            from_status=from_status and str(from_status),
-            to_status=to_status and str(to_status),
-            actor=actor.label,
-            staff_user_id=actor.staff_user_id,
-            detail=detail,
-            created_at=moment,
-        )
-    )
+    values = {
+        "kind": kind,
+        "from_status": from_status and str(from_status),
+        "to_status": to_status and str(to_status),
+        "actor": actor.label,
+        "staff_user_id": actor.staff_user_id,
+        "detail": detail,
+        "created_at": moment,
+    }
+    # A draft keeps its events as rows for its INSERT (store_complaint).
+    ticket.events.append(values if isinstance(ticket, TicketDraft) else TicketEvent(**values))
     # Every change stamps the ticket with the move's time, not the wall clock (`onupdate`).
     ticket.updated_at = moment
 
@@ -1187,21 +1400,39 @@ def next_ticket_numbers(
 
     One atomic upsert of the day's counter, so numbers drawn concurrently never repeat.
     """
+    last = _draw_serials(session, day, count, after=after)
+    return [_format_number(ctx, day, serial) for serial in range(last - count + 1, last + 1)]
+
+
+def _draw_serials(session: Session, day: date, count: int, *, after: int = 0) -> int:
+    """Bump the day's counter by `count` (above `after`); the last serial drawn."""
+    connection = session.connection()
+    statement = _counter_upsert(connection.dialect.name)
+    return connection.execute(
+        statement, {"day": day, "first": after + count, "after": after, "count": count}
+    ).scalar_one()
+
+
+def _format_number(ctx: ServiceContext, day: date, serial: int) -> str:
+    return f"{ctx.settings.tickets.number_prefix}-{day:%Y%m%d}-{serial:04d}"
+
+
+@functools.cache
+def _counter_upsert(dialect: str):
+    # Built once per dialect: building it costs more CPU than SQLite takes to run it.
     table = TicketNumberCounter.__table__
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = dialect == "postgresql"
     insert = postgresql.insert if postgres else sqlite.insert
     larger = func.greatest if postgres else func.max  # SQLite's two-argument max is scalar
-    statement = (
+    return (
         insert(table)
-        .values(day=day, last=after + count)
+        .values(day=bindparam("day"), last=bindparam("first"))
         .on_conflict_do_update(
-            index_elements=[table.c.day], set_={"last": larger(table.c.last, after) + count}
+            index_elements=[table.c.day],
+            set_={"last": larger(table.c.last, bindparam("after")) + bindparam("count")},
         )
         .returning(table.c.last)
     )
-    last = session.execute(statement).scalar_one()
-    prefix = ctx.settings.tickets.number_prefix
-    return [f"{prefix}-{day:%Y%m%d}-{serial:04d}" for serial in range(last - count + 1, last + 1)]
 
 
 def ticket_number_serial(ctx: ServiceContext, number: str) -> tuple[date, int] | None:
