@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, g
+from flask import Blueprint, current_app, g, request
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from minyi.errors import MinyiError
+from minyi.errors import MinyiError, NotFound, PermissionDenied
 from minyi.models import Role
 from minyi.services.actors import Actor
 
@@ -90,6 +90,31 @@ CSRF_ERROR = (
 def error_pair(exc: MinyiError) -> tuple[str, str]:
     """A service refusal as the (zh, en) pair the templates' error box shows."""
     return exc.message_zh, exc.message_en
+
+
+@dataclass(frozen=True)
+class FilteredListing:
+    """One page of a filtered staff list, or the refusal of its filters."""
+
+    typed: dict[str, str]  # what was typed, shown back in the filter form
+    page: object | None  # the service's Page; None when the filters were refused
+    error: tuple[str, str] | None
+    pager_args: dict[str, str]  # the filters that were set, kept by the pager's links
+
+
+def filtered_listing(filter_keys, check_filter, list_page) -> FilteredListing:
+    """The query string's filters checked by the service (`check_filter(**typed)`), then
+    `list_page(filters, page_number)`. A refused filter is a message on the page with what was
+    typed kept; NotFound and PermissionDenied (another department's) stay 404 and 403."""
+    typed = {key: request.args.get(key, "") for key in filter_keys}
+    page = error = None
+    try:
+        page = list_page(check_filter(**typed), request.args.get("page"))
+    except (NotFound, PermissionDenied):
+        raise
+    except MinyiError as exc:
+        error = error_pair(exc)
+    return FilteredListing(typed, page, error, {k: v for k, v in typed.items() if v})
 
 
 @dataclass(frozen=True)

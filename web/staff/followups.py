@@ -15,7 +15,15 @@ from minyi.models import Role
 from minyi.services import followups
 from web.database import db_session, read_session, service_context
 from web.public import ASPECTS_EN, LEVEL_NAMES
-from web.staff.common import CSRF_ERROR, bp, csrf_ok, error_pair, nav_item, staff_actor
+from web.staff.common import (
+    CSRF_ERROR,
+    bp,
+    csrf_ok,
+    error_pair,
+    filtered_listing,
+    nav_item,
+    staff_actor,
+)
 
 nav_item("staff.follow_ups", "差评整改", "Follow-ups", order=30)
 nav_item("staff.appeals", "评价申诉", "Appeals", roles=[Role.ADMIN], order=35)
@@ -62,36 +70,26 @@ def follow_ups():
     actor = staff_actor()
     ctx = service_context()
     session = read_session()
-    typed = {key: request.args.get(key, "") for key in FILTER_KEYS}
-    error = page = None
-    try:
-        filters = followups.check_queue_filter(**typed)
-        page = followups.follow_up_queue(
-            session,
-            ctx,
-            actor=actor,
-            filters=filters,
-            page=request.args.get("page"),
-            per_page=PER_PAGE,
-        )
-    except (NotFound, PermissionDenied):
-        raise
-    except MinyiError as exc:
-        error = error_pair(exc)
+    listing = filtered_listing(
+        FILTER_KEYS,
+        followups.check_queue_filter,
+        lambda filters, number: followups.follow_up_queue(
+            session, ctx, actor=actor, filters=filters, page=number, per_page=PER_PAGE
+        ),
+    )
     return (
         render_template(
             "staff/followups/list.html",
-            page=page,
-            typed=typed,
-            # The pager keeps the filters that were set.
-            pager_args={key: value for key, value in typed.items() if value},
+            page=listing.page,
+            typed=listing.typed,
+            pager_args=listing.pager_args,
             services=followups.follow_up_services(session, actor=actor),
             departments=followups.follow_up_departments(session, actor=actor),
             today=ctx.local_date(ctx.now()),
-            error=error,
+            error=listing.error,
             **_page_names(),
         ),
-        400 if error else 200,
+        400 if listing.error else 200,
     )
 
 

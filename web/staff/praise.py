@@ -7,13 +7,12 @@ message with what was typed kept; another department (for an officer) is a 404.
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import render_template
 
-from minyi.errors import MinyiError, NotFound, PermissionDenied
 from minyi.models import Role
 from minyi.services import inbox, praise
 from web.database import read_session, service_context
-from web.staff.common import bp, error_pair, nav_item, staff_actor
+from web.staff.common import bp, filtered_listing, nav_item, staff_actor
 
 nav_item("staff.praise_list", "表扬", "Praise", order=32)
 
@@ -25,35 +24,26 @@ FILTER_KEYS = ("department", "date_from", "date_to")
 def praise_list():
     actor = staff_actor()
     session, ctx = read_session(), service_context()
-    typed = {key: request.args.get(key, "") for key in FILTER_KEYS}
     departments = praise.praise_departments(session, actor=actor)
-    error = page = None
-    try:
-        filters = praise.check_praise_filter(**typed)
-        page = praise.list_praise(
-            session,
-            ctx,
-            actor=actor,
-            filters=filters,
-            page=request.args.get("page"),
-            per_page=PER_PAGE,
-        )
-    except (NotFound, PermissionDenied):
-        raise
-    except MinyiError as exc:
-        error = error_pair(exc)
+    listing = filtered_listing(
+        FILTER_KEYS,
+        praise.check_praise_filter,
+        lambda filters, number: praise.list_praise(
+            session, ctx, actor=actor, filters=filters, page=number, per_page=PER_PAGE
+        ),
+    )
     return (
         render_template(
             "staff/praise/list.html",
-            page=page,
-            typed=typed,
-            pager_args={key: value for key, value in typed.items() if value},
+            page=listing.page,
+            typed=listing.typed,
+            pager_args=listing.pager_args,
             departments=departments,
             no_department=praise.NO_DEPARTMENT,
             channel_zh=inbox.CHANNEL_ZH,
             # Analysts and admins may open the ticket itself; an officer reads it here.
             ticket_links=actor.role != Role.OFFICER,
-            error=error,
+            error=listing.error,
         ),
-        400 if error else 200,
+        400 if listing.error else 200,
     )
