@@ -11,6 +11,15 @@ Flask-Limiter stays on (its limit raised through FLASK_MINYI_RATING_LIMIT, since
 comes from one address). The bare endpoint does one INSERT with the same SQLite pragmas.
 Target: the site >= 55% of the bare endpoint's requests/s, p99 < 20 ms. Every 200 is checked
 (thanks page, one row per request).
+
+Measured 2026-12-02 on the 2-core machine with nothing else running (load average 1.0-2.3,
+falling from earlier work), 3-5 rounds x 1000 requests: bare 507-557 req/s (p50 7.1-7.6 ms,
+p99 10.8-12.2), the site 267-319 req/s (p50 12.1-14.4 ms, p99 20.5-23.5): 53-57% of bare.
+Under load 4-6 the same code read 59-61% (the bare endpoint suffers more from a busy
+machine). 4 connections in flight make p50 = 4 / throughput, so the p99 follows the site's
+CPU per request: about 3.6 ms in-process (Flask test client, no profiler), of which the
+thanks page render, the Flask-WTF form, Flask-Limiter and the first statement of the write
+transaction (BEGIN IMMEDIATE) are each 10-15%.
 """
 
 from __future__ import annotations
