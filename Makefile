@@ -24,7 +24,7 @@ run: $(STAMP_RUN)
 	$(BIN)/minyi init --demo
 	$(BIN)/minyi serve
 
-# Two workers (the machine's cores): the suite takes ~3 minutes instead of ~15.
+# Two workers (the machine's cores): the suite of ~2,260 tests takes ~6 minutes instead of ~20.
 test: $(STAMP_TEST)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
