@@ -127,6 +127,41 @@ class DemoSummary:
         return "\n".join(self.lines())
 
 
+# The demo's survey: a short version of docs/surveys.md's service-hall template.
+DEMO_SURVEY: dict[str, Any] = {
+    "slug": "hall-monthly",
+    "title": {"zh": "政务服务大厅月度满意度调查", "en": "Monthly service-hall survey"},
+    "intro": {"zh": "请就您本月在政务服务中心办事的体验打分，约需 1 分钟。"},
+    "questions": [
+        {"key": "overall", "type": "rating", "required": True, "department": "zwfw",
+         "text": {"zh": "您对本次办事的总体满意度", "en": "Overall satisfaction"}},
+        {"key": "staff", "type": "rating", "required": True, "department": "zwfw",
+         "text": {"zh": "窗口工作人员的服务态度", "en": "The staff's manner"}},
+        {"key": "recommend", "type": "nps",
+         "text": {"zh": "您有多大可能向亲友推荐这里？", "en": "Would you recommend it?"}},
+        {"key": "how", "type": "single", "required": True,
+         "text": {"zh": "您通过什么方式办理？", "en": "How did you apply?"},
+         "choices": [{"key": "hall", "text": {"zh": "到大厅窗口"}},
+                     {"key": "online", "text": {"zh": "网上办理"}},
+                     {"key": "phone", "text": {"zh": "电话预约后到窗口"}}]},
+        {"key": "improve", "type": "multiple", "min": 1, "max": 2,
+         "text": {"zh": "最希望改进的方面（最多两项）", "en": "What to improve (up to two)"},
+         "choices": [{"key": "queue", "text": {"zh": "排队时间"}},
+                     {"key": "guide", "text": {"zh": "办事指引"}},
+                     {"key": "online", "text": {"zh": "网上办理"}},
+                     {"key": "parking", "text": {"zh": "停车"}}]},
+        {"key": "why", "type": "text", "max_chars": 300, "show_if": {"overall": [1, 2]},
+         "text": {"zh": "哪里让您不满意？", "en": "What went wrong?"}},
+    ],
+}  # fmt: skip
+DEMO_SURVEY_WHY = (
+    "排队等了一个多小时，叫号系统还出故障。",
+    "窗口说材料不全，但网上的办事指南没有写清楚。",
+    "工作人员态度冷淡，问了两遍都不耐烦。",
+    "网上办理提交后一直没有人审核。",
+)
+
+
 class _NotYet(Exception):
     """A planned step lies after `now`: the story of this object stops here."""
 
@@ -575,6 +610,60 @@ class _Demo:
             tickets.close(session, ctx, ticket, actor=officer, at=self._at(moment))
 
     # -- wrap-up ---------------------------------------------------------------------------
+    # -- a monthly satisfaction survey ---------------------------------------------------
+    def build_survey(self) -> None:
+        """Three closed monthly rounds of a short hall survey, answered on the web, so the
+        results, the round-over-round trend and 调查满意度 beside the indicators have data."""
+        from surveys import catalog as survey_catalog
+        from surveys import responses, rounds
+
+        last_month = self.end_day.replace(day=1) - timedelta(days=1)
+        months = [last_month]
+        for _ in range(2):
+            months.insert(0, months[0].replace(day=1) - timedelta(days=1))
+        first_opens = self._local(months[0].replace(day=1), time(9))
+        survey_catalog.import_survey(
+            self.session, self.ctx, DEMO_SURVEY, at=first_opens - timedelta(days=3)
+        )
+        for back, month_end in zip((2, 1, 0), months, strict=True):
+            opens = self._local(month_end.replace(day=1), time(9))
+            closes = self._local(month_end, time(18))
+            opened = rounds.open_round(
+                self.session, self.ctx, DEMO_SURVEY["slug"], closes_at=closes, at=opens
+            )
+            # Satisfaction drifts up round by round, as after a hall's rectification.
+            lift = (2 - back) * 0.06
+            for n in range(self.rng.randint(70, 110)):
+                moment = self._any_moment(
+                    opens.date() + timedelta(days=self.rng.randrange(max(1, month_end.day - 1)))
+                )
+                moment = min(max(moment, opens + timedelta(minutes=5)), closes)
+                overall = self._survey_score(0.55 + lift)
+                answers: dict[str, object] = {
+                    "overall": overall,
+                    "staff": self._survey_score(0.6 + lift),
+                    "recommend": min(10, max(0, overall * 2 + self.rng.randint(-2, 1))),
+                    "how": self.rng.choice(["hall", "online", "phone"]),
+                    "improve": self.rng.sample(["queue", "guide", "online", "parking"], 2),
+                }
+                if overall <= 2:
+                    answers["why"] = self.rng.choice(DEMO_SURVEY_WHY)
+                responses.submit_response(
+                    self.session,
+                    self.ctx,
+                    opened.id,
+                    responses.Respondent.web(f"demo-visitor-{back}-{n:04d}"),
+                    answers=answers,
+                    at=moment,
+                )
+            rounds.close_round(self.session, self.ctx, opened.id, at=closes)
+
+    def _survey_score(self, good: float) -> int:
+        roll = self.rng.random()
+        if roll < good:
+            return self.rng.choice((4, 5, 5))
+        return 3 if roll < good + 0.25 else self.rng.choice((1, 2))
+
     def finish(self) -> None:
         for pool in self.citizen_pool.values():
             for unused in pool:
@@ -656,5 +745,6 @@ def load_demo(
     demo.build_staff()
     demo.build_ratings()
     demo.build_tickets()
+    demo.build_survey()
     demo.finish()
     return demo.summary()

@@ -275,6 +275,23 @@ def test_verdicts_reopen_and_extensions_follow_the_rules(db):
     assert _count(db, OutboxMessage) == 0
 
 
+def test_the_demo_survey_has_three_closed_rounds_with_a_trend(db, demo_settings):
+    from surveys import results, rounds
+
+    ctx = ServiceContext.from_settings(demo_settings, analyzer=None)
+    views = sorted(rounds.survey_rounds(db, "hall-monthly"), key=lambda v: v.number)
+    assert [v.number for v in views] == [1, 2, 3]
+    assert all(v.status.value == "closed" for v in views)
+    trend = results.survey_trend(db, ctx, "hall-monthly")
+    points = trend["questions"]["overall"]["points"]
+    assert len(points) == 3 and all(p["n"] >= 30 and not p["insufficient"] for p in points)
+    # Satisfaction drifts up round by round (the story the demo tells).
+    assert points[-1]["satisfaction_rate"] > points[0]["satisfaction_rate"]
+    last = results.round_results(db, ctx, views[-1].id)
+    assert last["responses"] == points[-1]["n"]
+    assert sum(last["questions"]["how"]["counts"].values()) == last["responses"]
+
+
 def test_load_refuses_a_database_that_is_not_empty(demo, demo_settings):
     ctx = ServiceContext.from_settings(demo_settings, analyzer=None, clock=lambda: NOW)
     with make_session_factory(demo[0])() as session, pytest.raises(ValidationFailed):
