@@ -489,6 +489,23 @@ def mark_moment_stale(session_or_connection, department_id: int, at: datetime) -
     )
 
 
+def mark_new_ticket_stale(
+    session_or_connection, department_id: int, received_at: datetime, due_date: date
+) -> None:
+    """Mark what a new ticket row counts in (its receipt's local day and its due day) stale
+    for its department, as an ORM flush of a ticket does.
+
+    For a ticket INSERTed without the ORM (a complaint's plain INSERTs): same transaction.
+    """
+    session_or_connection.execute(
+        _MARK_STALE,
+        [
+            {"department_id": department_id, "at": received_at, "day": None},
+            {"department_id": department_id, "at": None, "day": due_date},
+        ],
+    )
+
+
 _MARK_STALE = insert(IndicatorStale)
 
 

@@ -20,13 +20,13 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from minyi.config import Settings
 from minyi.db import insert_unless_taken
 from minyi.errors import IllegalTransition, LimitReached, NotFound, ValidationFailed
+from minyi.indicators import mark_new_ticket_stale
 from minyi.models import (
     Channel,
     Citizen,
     DecisionStatus,
     Department,
     ExtensionRequest,
-    IndicatorStale,
     RoutingCorrection,
     Ticket,
     TicketAttachment,
@@ -350,20 +350,12 @@ def store_complaint(
         )
     connection.execute(_INSERT_EVENT, [event | {"ticket_id": ticket_id} for event in draft.events])
     if draft.department_id is not None:
-        # What the ORM's after_flush hook (minyi.models) would mark for this row.
-        connection.execute(
-            _MARK_STALE,
-            [
-                {"department_id": draft.department_id, "at": received, "day": None},
-                {"department_id": draft.department_id, "at": None, "day": draft.due_date},
-            ],
-        )
+        mark_new_ticket_stale(connection, draft.department_id, received, draft.due_date)
     return FiledTicket(ticket_id, number, draft, checked["attachments"], directory)
 
 
 _INSERT_ATTACHMENT = insert(TicketAttachment.__table__)
 _INSERT_EVENT = insert(TicketEvent.__table__)
-_MARK_STALE = insert(IndicatorStale.__table__)
 _GIVE_BACK = (
     update(TicketNumberCounter.__table__)
     .where(
