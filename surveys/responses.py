@@ -246,12 +246,7 @@ def submit_response(
         invitation = session.get(SurveyInvitation, response.invitation_id)
         invitation.used_at = now
     session.flush()
-    return replace(
-        _view(session, response, definition, answers=kept),
-        submitted_now=True,
-        complaints=tuple(complaints),
-        complaints_refused=tuple(refused),
-    )
+    return _submitted_view(session, response, definition, kept, complaints, refused)
 
 
 def _submit_first(
@@ -306,6 +301,18 @@ def _submit_first(
     complaints, refused = _store_answers(
         session, ctx, round_, definition, response, kept, citizen, file_complaints, now
     )
+    return _submitted_view(session, response, definition, kept, complaints, refused)
+
+
+def _submitted_view(
+    session: Session,
+    response: SurveyResponse,
+    definition: SurveyDefinition,
+    kept: dict[str, Any],
+    complaints: list,
+    refused: list,
+) -> ResponseView:
+    """What a submit returns, by either path: the response with the complaints it filed."""
     return replace(
         _view(session, response, definition, answers=kept),
         submitted_now=True,
