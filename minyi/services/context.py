@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -72,6 +72,10 @@ class ServiceContext:
     def local_date(self, moment: datetime) -> date:
         """The county's calendar date of an aware `moment`."""
         return moment.astimezone(self.timezone).date()
+
+    def local_midnight(self, day: date) -> datetime:
+        """The moment the county's calendar `day` begins (bounds of a filter by local dates)."""
+        return datetime.combine(day, time.min, tzinfo=self.timezone)
 
 
 def use_active_models(settings: Settings) -> None:

@@ -13,7 +13,7 @@ found"); analysts read every department; admins do everything.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
@@ -501,9 +501,6 @@ def _today(ctx: ServiceContext) -> date:
     return ctx.local_date(ctx.now())
 
 
-def _local_midnight(ctx: ServiceContext, day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=ctx.timezone)
-
 
 def _days_left(ctx: ServiceContext, status: FollowUpStatus, deadline: date, today: date):
     if status not in OPEN_STATUSES:
@@ -550,9 +547,9 @@ def follow_up_queue(
         conditions.append(f.status.in_(OPEN_STATUSES))
         conditions.append(or_(*windows))
     if filters.date_from is not None:
-        conditions.append(r.created_at >= _local_midnight(ctx, filters.date_from))
+        conditions.append(r.created_at >= ctx.local_midnight(filters.date_from))
     if filters.date_to is not None:
-        conditions.append(r.created_at < _local_midnight(ctx, filters.date_to + timedelta(days=1)))
+        conditions.append(r.created_at < ctx.local_midnight(filters.date_to + timedelta(days=1)))
     found = paginate(
         session,
         select(f).join(r, r.id == f.rating_id).where(*conditions).order_by(f.deadline, f.id),

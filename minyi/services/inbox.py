@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, text, true
@@ -518,9 +518,6 @@ def _due_soon(day: _Today) -> ColumnElement[bool]:
     return and_(_is_open(), Ticket.due_date.between(day.today, day.due_soon_until))
 
 
-def _local_midnight(ctx: ServiceContext, day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=ctx.timezone)
-
 
 def _conditions(
     session: Session, ctx: ServiceContext, actor: Actor, filters: InboxFilters, day: _Today
@@ -550,9 +547,9 @@ def _conditions(
     elif filters.due_soon:
         where.append(_due_soon(day))
     if filters.received_from is not None:
-        where.append(Ticket.received_at >= _local_midnight(ctx, filters.received_from))
+        where.append(Ticket.received_at >= ctx.local_midnight(filters.received_from))
     if filters.received_to is not None:
-        end = _local_midnight(ctx, filters.received_to + timedelta(days=1))
+        end = ctx.local_midnight(filters.received_to + timedelta(days=1))
         where.append(Ticket.received_at < end)
     if filters.search is not None:
         q = filters.search

@@ -10,7 +10,7 @@ no department was recognised for), narrowed by department and by the day it was 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -92,9 +92,6 @@ def _department_ref(department: Department | None) -> DepartmentRef | None:
     return DepartmentRef(department.id, department.code, department.name, department.name_en)
 
 
-def _local_midnight(ctx: ServiceContext, day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=ctx.timezone)
-
 
 def list_praise(
     session: Session,
@@ -131,9 +128,9 @@ def list_praise(
             )
         conditions.append(Ticket.praise_department_id == department.id)
     if filters.date_from is not None:
-        conditions.append(Ticket.received_at >= _local_midnight(ctx, filters.date_from))
+        conditions.append(Ticket.received_at >= ctx.local_midnight(filters.date_from))
     if filters.date_to is not None:
-        end = _local_midnight(ctx, filters.date_to + timedelta(days=1))
+        end = ctx.local_midnight(filters.date_to + timedelta(days=1))
         conditions.append(Ticket.received_at < end)
     found = paginate(
         session,

@@ -9,7 +9,7 @@ import re
 import secrets
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, func, insert, select, update
@@ -410,7 +410,7 @@ def _check_daily_limit(
     """LimitReached once the citizen has filed the day's limit, unless this is a double
     submit of one already filed: that ticket then (a double submit is never refused)."""
     limit = ctx.settings.tickets.daily_limit_per_citizen
-    day_start = datetime.combine(ctx.local_date(received), time.min, tzinfo=ctx.timezone)
+    day_start = ctx.local_midnight(ctx.local_date(received))
     filed = (
         session.connection()
         .execute(
