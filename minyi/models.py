@@ -274,6 +274,7 @@ class RatingAppeal(Base):
 # bound parameter, so that SQLite and PostgreSQL can match a query's condition to the index.
 OPEN_TICKET = "status != 'closed'"
 OPEN_TICKET_WHERE = {"sqlite_where": text(OPEN_TICKET), "postgresql_where": text(OPEN_TICKET)}
+PRAISED = "praise_department_id IS NOT NULL"
 
 
 class Ticket(Base):
@@ -301,6 +302,16 @@ class Ticket(Base):
         # the same weeks across departments.
         Index("ix_tickets_status_received", "status", "received_at"),
         Index("ix_tickets_received", "received_at"),
+        # A department's 表扬 page, newest first (minyi.services.praise): praise is the only
+        # ticket with praise_department_id set, so the partial index is small, and the page's
+        # "praise_department_id = ?" tells both databases it applies.
+        Index(
+            "ix_tickets_praise_department_received",
+            "praise_department_id",
+            "received_at",
+            sqlite_where=text(PRAISED),
+            postgresql_where=text(PRAISED),
+        ),
         UniqueConstraint("channel", "source_ref", name="uq_tickets_channel_source_ref"),
     )
 

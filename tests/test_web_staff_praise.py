@@ -84,9 +84,40 @@ def test_officer_reads_their_own_departments_praise_only(web_app, filed):
     assert "村口的路修好了" not in html  # the other department's
     assert "问题已经解决了" not in html  # no department recognised: analysts see it
     assert "服务还行吧" not in html and "拖欠补贴" not in html  # routed as tickets
-    # An officer cannot open a praise as a ticket (it is no department's): no link to one.
-    assert "/staff/tickets/" + filed["later"] not in html
+    assert f'href="/staff/tickets/{filed["later"]}"' in html  # they open their praise
     assert 'name="department"' not in html  # no department choice for an officer
+
+
+@SQLITE_ONLY
+def test_officer_opens_their_departments_praise_but_no_other(web_app, filed):
+    client = signed_in(web_app, "officer")
+    own = client.get(f"/staff/tickets/{filed['later']}")
+    assert own.status_code == 200
+    html = own.get_data(as_text=True)
+    assert "帮我们讨回了拖欠的工资" in html
+    assert "ticket-actions" not in html  # closed praise: nothing to do but read it
+    for text in ("县交通运输局把村口的路修好了，谢谢", "谢谢你们，问题已经解决了，非常满意"):
+        other = client.get(f"/staff/tickets/{filed[text]}")
+        assert other.status_code == 404  # another department's praise, or nobody's
+        assert "找不到工单" in other.get_data(as_text=True)
+    # The other department's officer opens theirs and not ours.
+    client = signed_in(web_app, "other_officer")
+    theirs = filed["县交通运输局把村口的路修好了，谢谢"]
+    assert client.get(f"/staff/tickets/{theirs}").status_code == 200
+    assert client.get(f"/staff/tickets/{filed['later']}").status_code == 404
+
+
+@SQLITE_ONLY
+def test_is_filed_praise_agrees_with_the_praise_query(session_factory, filed):
+    from sqlalchemy import select
+
+    from minyi.models import Ticket
+
+    with session_factory() as session:
+        every = session.scalars(select(Ticket)).all()
+        by_query = set(session.scalars(select(Ticket.id).where(tickets.praise_filed())))
+    assert {t.id for t in every if tickets.is_filed_praise(t)} == by_query
+    assert 0 < len(by_query) < len(every)
 
 
 @SQLITE_ONLY

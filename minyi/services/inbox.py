@@ -452,8 +452,16 @@ def _sees_all(actor: Actor) -> bool:
 
 
 def _may_see(actor: Actor, ticket: Ticket) -> bool:
-    return _sees_all(actor) or (
-        ticket.department_id is not None and ticket.department_id == actor.department_id
+    if _sees_all(actor):
+        return True
+    if ticket.department_id is not None:
+        return ticket.department_id == actor.department_id
+    # Praise is filed with no department (it is in no inbox) but is read by the department it
+    # thanks: its officers open it from the 表扬 page like any ticket of theirs.
+    return (
+        tickets.is_filed_praise(ticket)
+        and ticket.praise_department_id is not None
+        and ticket.praise_department_id == actor.department_id
     )
 
 

@@ -755,6 +755,15 @@ def _record_praise(
     _move(ticket, S.CLOSED, "praise_recorded", ROUTER, decision.detail, moment)
 
 
+def is_filed_praise(ticket: Ticket) -> bool:
+    """`praise_filed()` for one loaded ticket."""
+    return (
+        ticket.request_type == PRAISE
+        and ticket.department_id is None
+        and ticket.status == S.CLOSED
+    )
+
+
 def praise_filed() -> ColumnElement[bool]:
     """The tickets filed as praise (`record_praise`): closed as 表扬 with no department.
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from flask import render_template
 
-from minyi.models import Role
 from minyi.services import inbox, praise
 from web.database import read_session, service_context
 from web.staff.common import bp, filtered_listing, nav_item, staff_actor
@@ -41,8 +40,6 @@ def praise_list():
             departments=departments,
             no_department=praise.NO_DEPARTMENT,
             channel_zh=inbox.CHANNEL_ZH,
-            # Analysts and admins may open the ticket itself; an officer reads it here.
-            ticket_links=actor.role != Role.OFFICER,
             error=listing.error,
         ),
         400 if listing.error else 200,
