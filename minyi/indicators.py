@@ -609,27 +609,57 @@ def _lock_rollups(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": 0x6D696E7969})
 
 
-def refresh_rollups(session: Session, ctx: ServiceContext) -> int:
-    """Recompute the stale department-days into the rollup and drop their markers; flushes.
+@dataclass(frozen=True)
+class RefreshPlan:
+    """The stale markers read at one moment and the rows their days should now have."""
 
-    Returns the number of markers handled. A writer's marker committed while this runs is
-    not among those read, so it survives and is handled by the next refresh.
+    stale: StaleDays
+    fresh: dict[Bucket, dict]
+
+
+def plan_refresh(session: Session, ctx: ServiceContext) -> RefreshPlan | None:
+    """Read the stale markers and recompute their days (reads only); None when none is stale.
+
+    Run it in a read-only session so that the recomputation, the slow part, holds no write
+    lock: citizens' ratings go on being written meanwhile (their markers are not in the plan).
     """
-    _lock_rollups(session)
     stale = read_stale(session, ctx)
     if not stale.ids:
+        return None
+    return RefreshPlan(stale, _recompute(session, ctx, stale))
+
+
+def _markers_left(session: Session, ids: list[int]) -> int:
+    return sum(
+        session.scalar(select(func.count()).where(IndicatorStale.id.in_(chunk))) or 0
+        for chunk in _chunks(ids)
+    )
+
+
+def apply_refresh(session: Session, plan: RefreshPlan | None) -> int:
+    """Write a plan's rows in place of its days' rows and drop its markers; flushes.
+
+    Returns the number of markers handled: 0 when another refresher folded any of them in
+    since the plan was read (its rows may be newer than the plan's, so the plan is dropped;
+    whatever is still stale is the next refresh's). A writer's marker committed after the
+    plan was read is not among its markers, so it survives.
+    """
+    if plan is None:
         return 0
-    fresh = _recompute(session, ctx, stale)
+    _lock_rollups(session)
+    stale, fresh = plan.stale, plan.fresh
+    if _markers_left(session, stale.ids) != len(stale.ids):
+        return 0
     for rollup in ROLLUP_TABLES:
         if stale.everything:
             session.execute(delete(rollup))
             continue
         for chunk in _chunks(sorted(stale.all_departments)):
             session.execute(delete(rollup).where(rollup.c.day.in_(chunk)))
-        for dept, days in _pairs_by_department(stale).items():
-            for chunk in _chunks(sorted(days)):
+        for day, departments in _departments_by_day(stale).items():
+            for chunk in _chunks(sorted(departments)):
                 session.execute(
-                    delete(rollup).where(rollup.c.department_id == dept, rollup.c.day.in_(chunk))
+                    delete(rollup).where(rollup.c.day == day, rollup.c.department_id.in_(chunk))
                 )
     _insert_rows(session, fresh)
     _rewrite_months(session, stale, fresh)
@@ -638,6 +668,13 @@ def refresh_rollups(session: Session, ctx: ServiceContext) -> int:
         session.execute(delete(IndicatorStale).where(IndicatorStale.id.in_(chunk)))
     session.flush()
     return len(stale.ids)
+
+
+def refresh_rollups(session: Session, ctx: ServiceContext) -> int:
+    """Recompute the stale department-days into the rollup and drop their markers in one
+    transaction (`session`'s); flushes. The scheduler's job splits the two halves."""
+    _lock_rollups(session)
+    return apply_refresh(session, plan_refresh(session, ctx))
 
 
 def _forget_medians(session: Session, stale: StaleDays) -> None:
@@ -649,12 +686,14 @@ def _forget_medians(session: Session, stale: StaleDays) -> None:
     labels = sorted({label for day in stale.all_departments for label in periods_containing(day)})
     for chunk in _chunks(labels):
         session.execute(delete(medians).where(medians.c.period.in_(chunk)))
-    for dept, days in _pairs_by_department(stale).items():
-        labels = sorted({label for day in days for label in periods_containing(day)})
-        for chunk in _chunks(labels):
-            session.execute(
-                delete(medians).where(medians.c.department_id == dept, medians.c.period.in_(chunk))
-            )
+    by_label: dict[str, set[int]] = defaultdict(set)
+    for day, departments in _departments_by_day(stale).items():
+        for label in periods_containing(day):
+            by_label[label] |= departments
+    for label, departments in by_label.items():
+        for chunk in _chunks(sorted(departments)):
+            chosen = medians.c.department_id.in_(chunk)
+            session.execute(delete(medians).where(medians.c.period == label, chosen))
 
 
 def fill_medians(session: Session, ctx: ServiceContext, periods: Iterable[Period | str]) -> int:
@@ -664,19 +703,25 @@ def fill_medians(session: Session, ctx: ServiceContext, periods: Iterable[Period
     one is computed by readers until the next refresh). Returns the rows written.
     """
     stale = read_stale(session, ctx)
+    if stale.everything:
+        return 0
+    periods = [p if isinstance(p, Period) else parse_period(p) for p in periods]
     departments = set(session.scalars(select(Department.id)))
+    cached: dict[str, set[int]] = defaultdict(set)
+    for chunk in _chunks([period.label for period in periods]):
+        for dept, label in session.execute(
+            select(IndicatorMedian.department_id, IndicatorMedian.period).where(
+                IndicatorMedian.period.in_(chunk)
+            )
+        ):
+            cached[label].add(dept)
     written = 0
     for period in periods:
-        if not isinstance(period, Period):
-            period = parse_period(period)
-        if stale.everything:
-            return written
-        cached = set(
-            session.scalars(
-                select(IndicatorMedian.department_id).where(IndicatorMedian.period == period.label)
-            )
-        )
-        missing = {dept for dept in departments - cached if not _stale_in(stale, dept, period)}
+        missing = {
+            dept
+            for dept in departments - cached[period.label]
+            if not _stale_in(stale, dept, period)
+        }
         if not missing:
             continue
         computed = _median_reply_hours(session, ctx, period, sorted(missing), None)
@@ -713,6 +758,16 @@ def _stale_in(stale: StaleDays, dept: int, period: Period) -> bool:
         period.first <= day <= period.last
         for day in stale.all_departments | {d for p, d in stale.pairs if p == dept}
     )
+
+
+def _departments_by_day(stale: StaleDays) -> dict[date, set[int]]:
+    """The stale (department, day) pairs by day, days stale for all left out: a refresh
+    deletes a day's rows of its departments in one statement (a rating marks today only)."""
+    by_day: dict[date, set[int]] = defaultdict(set)
+    for dept, day in stale.pairs:
+        if day not in stale.all_departments:
+            by_day[day].add(dept)
+    return by_day
 
 
 def _pairs_by_department(stale: StaleDays) -> dict[int, set[date]]:

@@ -314,12 +314,22 @@ def refresh_indicator_rollups() -> int:
 
     Readers are exact without it (they recompute stale days on the fly); it keeps them fast.
     """
-    from minyi.indicators import fill_medians, recent_periods, refresh_rollups
+    from minyi.db import make_session_factory
+    from minyi.indicators import apply_refresh, fill_medians, plan_refresh, recent_periods
 
     session_factory, ctx = _survey_context()
+    # The recomputation of the stale days reads without the write lock (SQLite has one
+    # writer: citizens' ratings would wait for it); the write that follows is short. The
+    # medians are computed under the lock: a refresh between reading and writing them could
+    # not be told apart from no change, and they are a few indexed reads.
+    read_factory = make_session_factory(session_factory.kw["bind"], read_only=True)
+    with read_factory() as session:
+        plan = plan_refresh(session, ctx)
     with session_factory.begin() as session:
-        handled = refresh_rollups(session, ctx)
-        fill_medians(session, ctx, recent_periods(ctx))
+        handled = apply_refresh(session, plan)
+        # Ended periods only: a current one is forgotten by the next rating of the day anyway.
+        today = ctx.local_date(ctx.now())
+        fill_medians(session, ctx, [p for p in recent_periods(ctx) if p.last < today])
     if handled:
         log.debug("indicator rollup: %d stale markers folded in", handled)
     return handled

@@ -887,10 +887,12 @@ class IndicatorStale(Base):
     Written in the same transaction as the change (the after_flush hook below, or a bulk
     writer's mark_days_stale), so a committed change is never missing from the indicators.
     Rows are never unique: a refresh deletes exactly the ids it read, so a marker written
-    while it ran survives it.
+    while it ran survives it. Ids are never reused (SQLite's AUTOINCREMENT; PostgreSQL's
+    sequence): a refresh planned earlier tells its markers from newer ones by id.
     """
 
     __tablename__ = "indicator_stale"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     department_id: Mapped[int] = mapped_column(Integer)  # 0: every department

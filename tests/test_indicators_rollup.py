@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, insert, select, update
 
+from minyi.db import make_session_factory
 from minyi.errors import MinyiError
 from minyi.indicators import (
+    apply_refresh,
     department_indicators,
     department_monthly_rows,
     department_rollup_rows,
@@ -21,6 +23,7 @@ from minyi.indicators import (
     mark_days_stale,
     mark_everything_stale,
     month_rows,
+    plan_refresh,
     rebuild_rollups,
     refresh_rollups,
     rollup_rows,
@@ -458,17 +461,26 @@ def test_concurrent_writers_and_refreshers_end_exact(engine, session_factory, se
             errors.append(exc)
 
     stop = threading.Event()
+    read_only = make_session_factory(engine, read_only=True)
 
-    def refresh():
+    def refresh(split):
+        # One refresher in one transaction, one as the scheduler's job does it: the plan
+        # read without the write lock, then applied (or dropped) in a short write.
         try:
             while not stop.is_set():
-                with session_factory.begin() as session:
-                    refresh_rollups(session, ctx)
+                if split:
+                    with read_only() as session:
+                        plan = plan_refresh(session, ctx)
+                    with session_factory.begin() as session:
+                        apply_refresh(session, plan)
+                else:
+                    with session_factory.begin() as session:
+                        refresh_rollups(session, ctx)
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
     writers = [threading.Thread(target=write, args=(n,)) for n in range(2)]
-    refreshers = [threading.Thread(target=refresh) for _ in range(2)]
+    refreshers = [threading.Thread(target=refresh, args=(split,)) for split in (False, True)]
     for thread in writers + refreshers:
         thread.start()
     for thread in writers:
@@ -488,6 +500,63 @@ def test_concurrent_writers_and_refreshers_end_exact(engine, session_factory, se
             + sum(r["ratings"] for r in department_indicators(session, ctx, "2026-11"))
             == 50
         )
+
+
+def test_a_plan_applied_late_keeps_newer_writes_stale(session_factory, engine, settings, clock):
+    clock.now = datetime(2026, 11, 20, 4, tzinfo=UTC)
+    ctx = ServiceContext.from_settings(roomy(settings), analyzer=None, clock=clock)
+    read_only = make_session_factory(engine, read_only=True)
+    day = datetime(2026, 11, 3, 2, tzinfo=UTC)
+    with session_factory.begin() as session:
+        service = make_service(session).id
+        ratings.record_rating(session, ctx, service=service, score=5, at=day)
+
+    def plan():
+        with read_only() as session:
+            return plan_refresh(session, ctx)
+
+    def rate(score):
+        with session_factory.begin() as session:
+            ratings.record_rating(session, ctx, service=service, score=score, at=day)
+
+    def apply(planned):
+        with session_factory.begin() as session:
+            return apply_refresh(session, planned)
+
+    def november_ratings():
+        with session_factory() as session:
+            return department_indicators(session, ctx, "2026-11")[0]["ratings"]
+
+    # A plan whose markers another refresh folded in is dropped, even when the markers
+    # written since then have the same ids (SQLite reuses the ids of an emptied table
+    # unless AUTOINCREMENT says otherwise).
+    older = plan()
+    assert apply(plan()) == 1
+    rate(4)
+    assert apply(older) == 0
+    assert apply(plan()) == 1
+    assert november_ratings() == 2
+    # A rating written while a plan is read is not in its rows, but its marker survives the
+    # plan's write: readers still count it, and the next refresh folds it in.
+    rate(5)
+    older = plan()
+    rate(1)
+    assert apply(older) == 1
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(IndicatorStale)) == 1
+    assert november_ratings() == 4
+    # Two plans of the same markers: the newer one applied first wins, the older is dropped
+    # (its rows lack the rating written between them).
+    older = plan()
+    rate(2)
+    newer = plan()
+    assert apply(newer) == 2
+    assert apply(older) == 0
+    assert apply(plan()) == 0 and plan() is None
+    with session_factory() as session:
+        assert rollup_rows(session) == reference_rollup(session)
+        assert department_rollup_rows(session) == department_rows(reference_rollup(session))
+    assert november_ratings() == 5
 
 
 def test_a_ticket_counts_once_it_has_a_department(session, ctx):
