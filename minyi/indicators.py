@@ -61,6 +61,7 @@ from minyi.models import (
     Ticket,
     TicketClosure,
     TicketStatus,
+    ticket_stale_marks,
 )
 from minyi.services.catalog import get_department, get_service
 from minyi.services.context import ServiceContext
@@ -497,12 +498,9 @@ def mark_new_ticket_stale(
 
     For a ticket INSERTed without the ORM (a complaint's plain INSERTs): same transaction.
     """
+    marks = ticket_stale_marks({department_id}, {received_at}, {due_date})
     session_or_connection.execute(
-        _MARK_STALE,
-        [
-            {"department_id": department_id, "at": received_at, "day": None},
-            {"department_id": department_id, "at": None, "day": due_date},
-        ],
+        _MARK_STALE, [{"department_id": dept, "at": at, "day": day} for dept, at, day in marks]
     )
 
 

@@ -908,11 +908,25 @@ def _values(obj: object, name: str) -> set:
     return {v for v in (*history.added, *history.unchanged, *history.deleted) if v is not None}
 
 
+StaleMark = tuple[int, datetime | None, date | None]  # department, moment, local day
+
+
+def ticket_stale_marks(
+    departments: set[int], received: set[datetime], due: set[date]
+) -> set[StaleMark]:
+    """What a ticket row counts in, for each department it had: the local day of its
+    receipt and its due day. Both the hook below and plain INSERTs of tickets
+    (minyi.indicators.mark_new_ticket_stale) mark these."""
+    return {(dept, at, None) for dept in departments for at in received} | {
+        (dept, None, day) for dept in departments for day in due
+    }
+
+
 @event.listens_for(Session, "after_flush")
 def _mark_indicator_days(session: Session, _flush_context) -> None:
     # The one place that keeps the rollups honest under ORM writes: every rating, follow-up,
     # ticket or closure row written marks the department-days it counted in, old and new.
-    marks: set[tuple[int, datetime | None, date | None]] = set()
+    marks: set[StaleMark] = set()
     follow_up_ratings: set[int] = set()
     moved_service_tickets: set[int] = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
@@ -925,12 +939,10 @@ def _mark_indicator_days(session: Session, _flush_context) -> None:
         elif isinstance(obj, BadReviewFollowUp):
             follow_up_ratings.update(_values(obj, "rating_id"))
         elif isinstance(obj, Ticket):
-            departments = _values(obj, "department_id")
-            marks.update(
-                (dept, at, None) for dept in departments for at in _values(obj, "received_at")
-            )
-            marks.update(
-                (dept, None, day) for dept in departments for day in _values(obj, "due_date")
+            marks |= ticket_stale_marks(
+                _values(obj, "department_id"),
+                _values(obj, "received_at"),
+                _values(obj, "due_date"),
             )
             if attributes.get_history(obj, "service_id").deleted and obj.id is not None:
                 moved_service_tickets.add(obj.id)
