@@ -51,6 +51,8 @@ RATINGS_PER_WORKING_DAY = 24
 CITIZEN_BATCH = 100
 TICKETS_PER_DAY = 2.5
 TRIAGE_SHARE = 0.05
+# Thanks (表扬) a day across the county: about ten a month, filed as praise by the NLP.
+PRAISE_PER_DAY = 0.35
 RECENT_DAYS = 21
 WORK_PERIODS = ((time(8, 30), time(12, 0)), (time(14, 0), time(17, 30)))
 
@@ -84,6 +86,7 @@ class DemoSummary:
     tickets_reopened: int = 0
     tickets_escalated: int = 0
     extensions: dict[str, int] = field(default_factory=dict)
+    praise: int = 0
     logins: list[DemoLogin] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -107,6 +110,7 @@ class DemoSummary:
                 f"reassigned {self.tickets_reassigned}, reopened {self.tickets_reopened}, "
                 f"escalated {self.tickets_escalated}; extensions: {ext}"
             ),
+            f"  表扬 praise {self.praise} (不进待办工单 / in no inbox)",
             (
                 "  演示账号（仅供演示，上线前请删除或修改密码）/ demo logins (DEMO ONLY — "
                 "change or remove before real use):"
@@ -664,6 +668,33 @@ class _Demo:
             return self.rng.choice((4, 5, 5))
         return 3 if roll < good + 0.25 else self.rng.choice((1, 2))
 
+    def build_praise(self, rng: random.Random) -> None:
+        """Citizens' thanks, filed and read by the NLP like any message: praise naming a
+        department is recorded for it (the 表扬 page), never an inbox's complaint. Without
+        the NLP nothing tells thanks from a complaint, so there is none."""
+        if self.ctx.analyzer is None:
+            return
+        codes = list(T.PROFILES)
+        weights = [T.PROFILES[c].ratings for c in codes]
+        day = self.start_day
+        while day <= self.end_day:
+            if rng.random() < PRAISE_PER_DAY:
+                moment = self._any_moment(day, 8, 22)
+                if moment <= self.now_local - timedelta(minutes=5):
+                    name = self.departments[rng.choices(codes, weights)[0]].name
+                    template = rng.choice(T.PRAISE)
+                    ticket = tickets.file_ticket(
+                        self.session,
+                        self.ctx,
+                        text=template.format(dept=name, staff=rng.choice(T.SURNAMES)),
+                        channel=Channel.WEB if rng.random() < 0.6 else Channel.PHONE,
+                        at=self._at(moment),
+                    )
+                    tickets.route_ticket(
+                        self.session, self.ctx, ticket, at=self._at(moment + timedelta(minutes=2))
+                    )
+            day += timedelta(days=1)
+
     def finish(self) -> None:
         for pool in self.citizen_pool.values():
             for unused in pool:
@@ -714,6 +745,7 @@ class _Demo:
             extensions={
                 st.value: extensions.get(st, 0) for st in DecisionStatus if extensions.get(st)
             },
+            praise=count(Ticket, tickets.praise_filed()),
             logins=list(self.logins),
         )
 
@@ -746,5 +778,7 @@ def load_demo(
     demo.build_ratings()
     demo.build_tickets()
     demo.build_survey()
+    # Its own random stream: the rest of the demo stays what it was without it.
+    demo.build_praise(random.Random(f"{seed}:praise"))
     demo.finish()
     return demo.summary()

@@ -830,6 +830,18 @@ REPLY_OPENINGS = (
     "市民您好，关于您反映的{theme}问题，",
     "您好！针对您反映的问题，我单位高度重视。",
 )
+# Thanks citizens send ({dept}: a department's name; {staff}: a surname). The last two
+# name no department: analysts see them as praise no department was recognised for.
+PRAISE = (
+    "感谢{dept}窗口的工作人员，耐心帮我把材料一次办好，非常满意！",
+    "{dept}的工作人员热情周到，给你们点赞！",
+    "上周反映的问题{dept}很快就处理好了，谢谢你们，非常满意",
+    "表扬{dept}，服务态度好，办事效率高，谢谢！",
+    "非常感谢{dept}的同志们，帮我解决了大难题",
+    "{dept}的{staff}同志办事认真负责，特此表扬",
+    "谢谢你们，问题已经解决了，非常满意",
+    "感谢政府的工作人员，这次办事特别顺利",
+)
 REPLY_CLOSINGS = ("感谢您的监督。", "如仍有问题请再次联系我们。", "感谢您对我们工作的支持。")
 REPLY_AGAIN = (
     "您好，针对您反馈问题仍未解决的情况，我单位再次现场核查，{action}。",

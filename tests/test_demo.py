@@ -344,6 +344,10 @@ def fake_analyze(text_: str) -> FakeAnalysis:
     """Keyword routing that is sometimes wrong (噪音 -> 环境保护), as a real model would be."""
     if "路灯" in text_:
         raise RuntimeError("model failure")
+    if any(cue in text_ for cue in ("感谢", "谢谢", "表扬", "点赞")):  # the demo's thanks
+        return FakeAnalysis(
+            "劳动和社会保障", 0.6, request_type="表扬", request_type_probability=0.95
+        )
     for topic, words in TOPIC_WORDS.items():
         if any(w in text_ for w in words):
             return FakeAnalysis(topic, 0.8)
@@ -371,5 +375,13 @@ def test_with_nlp_routes_through_the_classifier_and_corrects_its_mistakes(
             assert _count(session, RoutingCorrection) > 0
             assert summary.tickets_in_triage <= 0.1 * len(tickets)
             assert _count(session, Rating, Rating.sentiment_score.is_not(None)) > 0
+            # Thanks are filed as praise for the department they name, in no inbox.
+            praise = [t for t in tickets if t.request_type == "表扬"]
+            assert len(praise) == summary.praise > 3
+            assert all(t.status == "closed" and t.department_id is None for t in praise)
+            names = {d.name for d in session.scalars(select(Department))}
+            named = [t for t in praise if any(name in t.text for name in names)]
+            assert named and all(t.praise_department.name in t.text for t in named)
+            assert f"表扬 praise {summary.praise}" in str(summary)
     finally:
         engine.dispose()
