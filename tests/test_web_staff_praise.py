@@ -96,6 +96,9 @@ def test_officer_opens_their_departments_praise_but_no_other(web_app, filed):
     html = own.get_data(as_text=True)
     assert "帮我们讨回了拖欠的工资" in html
     assert "ticket-actions" not in html  # closed praise: nothing to do but read it
+    assert "<dt>表扬的部门</dt><dd>县人力资源和社会保障局</dd>" in html
+    assert "办结期限" not in html and "承办部门" not in html  # nothing to answer by a date
+    assert 'href="/staff/praise"' in html and "返回表扬列表" in html
     for text in ("县交通运输局把村口的路修好了，谢谢", "谢谢你们，问题已经解决了，非常满意"):
         other = client.get(f"/staff/tickets/{filed[text]}")
         assert other.status_code == 404  # another department's praise, or nobody's

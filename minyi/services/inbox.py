@@ -41,6 +41,7 @@ from minyi.services.views import (
     STATUS_ZH,
     DepartmentRef,
     TicketView,
+    department_ref,
     mask_external_id,
     mask_phone,
 )
@@ -360,6 +361,10 @@ class TicketDetail:
     actions: tuple[str, ...]
     pending_extension: ExtensionView | None
     extensions: tuple[ExtensionView, ...]
+    # Filed as 表扬 (tickets.is_filed_praise): no department handles it, the one it thanks
+    # reads it (None when the text named none).
+    praise: bool = False
+    praise_department: DepartmentRef | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The detail as JSON-ready values (dates in ISO 8601)."""
@@ -407,6 +412,8 @@ class TicketDetail:
             "actions": list(self.actions),
             "pending_extension": _plain(self.pending_extension),
             "extensions": [_plain(e) for e in self.extensions],
+            "praise": self.praise,
+            "praise_department": _plain(self.praise_department),
         }
 
 
@@ -771,6 +778,8 @@ def ticket_detail(
         actions=available_actions(actor, ticket, has_pending_extension=pending is not None),
         pending_extension=pending,
         extensions=extensions,
+        praise=tickets.is_filed_praise(ticket),
+        praise_department=department_ref(ticket.praise_department),
     )
 
 

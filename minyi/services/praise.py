@@ -23,7 +23,7 @@ from minyi.services.paging import DEFAULT_PER_PAGE, Page, paginate
 from minyi.services.permissions import require
 from minyi.services.tickets import praise_filed
 from minyi.services.validation import check_day, check_ref
-from minyi.services.views import DepartmentRef
+from minyi.services.views import DepartmentRef, department_ref
 
 # The department filter's value for praise no department was recognised for.
 NO_DEPARTMENT = "none"
@@ -86,13 +86,6 @@ def _check_can_view(actor: Actor) -> None:
     require(actor, "praise.view", department_id=actor.department_id)
 
 
-def _department_ref(department: Department | None) -> DepartmentRef | None:
-    if department is None:
-        return None
-    return DepartmentRef(department.id, department.code, department.name, department.name_en)
-
-
-
 def list_praise(
     session: Session,
     ctx: ServiceContext,
@@ -147,7 +140,7 @@ def list_praise(
             text=ticket.text,
             received_at=ticket.received_at,
             channel=Channel(ticket.channel),
-            department=_department_ref(ticket.praise_department),
+            department=department_ref(ticket.praise_department),
             probability=ticket.request_type_probability,
         )
         for ticket in found.items
@@ -161,6 +154,6 @@ def praise_departments(session: Session, *, actor: Actor) -> list[DepartmentRef]
     if actor.role == Role.OFFICER:
         return []
     return [
-        _department_ref(department)
+        department_ref(department)
         for department in session.scalars(select(Department).order_by(Department.code))
     ]

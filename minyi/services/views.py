@@ -119,8 +119,8 @@ class TicketView:
             service_id=ticket.service_id,
             contact_phone_masked=mask_phone(ticket.contact_phone),
             attachments=tuple((a.kind, a.reference) for a in ticket.attachments),
-            department=_department(ticket.department),
-            predicted_department=_department(ticket.predicted_department),
+            department=department_ref(ticket.department),
+            predicted_department=department_ref(ticket.predicted_department),
             topic=ticket.topic,
             topic_confidence=ticket.topic_confidence,
             needs_triage=ticket.needs_triage,
@@ -191,7 +191,7 @@ class RatingView:
             id=rating.id,
             service_code=rating.service.code,
             service_name=rating.service.name,
-            department=_department(rating.service.department),
+            department=department_ref(rating.service.department),
             score=rating.score,
             aspect=rating.aspect,
             comment=rating.comment,
@@ -219,7 +219,8 @@ def mask_external_id(external_id: str | None) -> str | None:
     return "*" * max(len(external_id) - 2, 4) + external_id[-2:]
 
 
-def _department(department) -> DepartmentRef | None:
+def department_ref(department) -> DepartmentRef | None:
+    """A Department row as a DepartmentRef (None stays None)."""
     if department is None:
         return None
     return DepartmentRef(department.id, department.code, department.name, department.name_en)
