@@ -1600,21 +1600,30 @@ def survey_score_counts(
     )
     for question_id, value, count in counted:
         add(*by_id[question_id], int(value), int(count))
+    # The part-days: each asked key's score read from the responses' answers in SQL (JSON
+    # path), counted per version and score.
+    versions_of: dict[str, list[int]] = defaultdict(list)
+    for version_id, keys in by_key.items():
+        for key in keys:
+            versions_of[key].append(version_id)
     for since, until in slices:
         if since >= until:
             continue
-        rows = session.execute(
-            select(SurveyResponse.version_id, SurveyResponse.answers).where(
-                SurveyResponse.round_id.in_(rounds),
-                SurveyResponse.submitted_at >= since,
-                SurveyResponse.submitted_at < until,
+        for key, version_ids in versions_of.items():
+            score = SurveyResponse.answers[key].as_integer()
+            rows = session.execute(
+                select(SurveyResponse.version_id, score, func.count())
+                .where(
+                    SurveyResponse.round_id.in_(rounds),
+                    SurveyResponse.version_id.in_(version_ids),
+                    SurveyResponse.submitted_at >= since,
+                    SurveyResponse.submitted_at < until,
+                    score.is_not(None),
+                )
+                .group_by(SurveyResponse.version_id, score)
             )
-        )
-        for version_id, answers in rows:
-            keys = by_key.get(version_id, {})
-            for key, value in (answers or {}).items():
-                if key in keys and isinstance(value, int):
-                    add(*keys[key], value, 1)
+            for version_id, value, count in rows:
+                add(*by_key[version_id][key], int(value), int(count))
     return out
 
 
