@@ -34,10 +34,10 @@ from sqlalchemy import (
     literal,
     literal_column,
     not_,
+    or_,
     select,
     text,
     type_coerce,
-    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -53,7 +53,6 @@ from minyi.models import (
     IndicatorStale,
     Rating,
     Service,
-    SurveyAnswer,
     SurveyAnswerCount,
     SurveyQuestion,
     SurveyResponse,
@@ -1571,63 +1570,142 @@ def _changes(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any
 # -- survey scores beside the indicators ----------------------------------------------------
 
 
-def survey_satisfaction(
-    session: Session, start: datetime, end: datetime, department_ids: list[int] | None = None
-) -> dict[int, tuple[int, int]]:
-    """department id -> (answers scoring 4-5, answers) of the rating questions tied to it,
-    over the responses submitted in [start, end); one statement, summed in SQL.
+# The one rule of 调查满意度 (docs/indicators.md): the answers to the rating questions tied to
+# a department, in the responses submitted in the period, the share scoring 4-5. The
+# department's indicators and surveys.results.department_scores both count through here.
+SATISFACTION_KIND = "rating"
+SATISFIED_SCORES = (4, 5)
 
-    A round that lies wholly inside the window is read from its kept answer counts (a few
-    rows however many responses it had); a round across an edge of the window is counted
-    from its answers, by the submit time of their responses.
+
+def survey_score_counts(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    department_ids: Iterable[int] | None = None,
+    kinds: tuple[str, ...] = (SATISFACTION_KIND,),
+) -> dict[int, dict[str, dict[int, int]]]:
+    """department id -> question kind -> {score: answers} of the questions of `kinds` tied to
+    the department, over the responses submitted in [start, end).
+
+    Read from the kept answer counts (a few rows per round and UTC day however many
+    responses it had): all of those of a round wholly inside the window, those of the whole
+    days of the window for a round across its edge, whose responses of the part-days at the
+    window's edges are read one by one.
     """
-    rating = and_(SurveyQuestion.department_id.is_not(None), SurveyQuestion.kind == "rating")
+    query = select(
+        SurveyQuestion.id,
+        SurveyQuestion.version_id,
+        SurveyQuestion.key,
+        SurveyQuestion.kind,
+        SurveyQuestion.department_id,
+    ).where(SurveyQuestion.department_id.is_not(None), SurveyQuestion.kind.in_(kinds))
     if department_ids is not None:
-        rating = and_(rating, SurveyQuestion.department_id.in_(department_ids))
+        query = query.where(SurveyQuestion.department_id.in_(list(department_ids)))
+    questions = session.execute(query).all()
+    out: dict[int, dict[str, dict[int, int]]] = {}
+    if not questions:
+        return out
+
+    def add(department_id: int, kind: str, score: int, count: int) -> None:
+        per_kind = out.setdefault(department_id, {}).setdefault(kind, {})
+        per_kind[score] = per_kind.get(score, 0) + count
+
+    by_id = {row.id: (row.department_id, row.kind) for row in questions}
+    by_key: dict[int, dict[str, tuple[int, str]]] = defaultdict(dict)
+    for row in questions:
+        by_key[row.version_id][row.key] = (row.department_id, row.kind)
+    asked = SurveyRound.version_id.in_(list(by_key))
     inside = and_(SurveyRound.opens_at >= start, SurveyRound.closes_at <= end)
-    # The rounds and questions are chosen first (IN lists), so that the answers are reached
-    # through their (question_id, round_id) index instead of a scan of every answer.
-    questions = select(SurveyQuestion.id).where(rating)
-    rounds_inside = select(SurveyRound.id).where(inside)
-    rounds_across = select(SurveyRound.id).where(
-        SurveyRound.opens_at < end, SurveyRound.closes_at > start, not_(inside)
+    # A round wholly inside the window: all of its counts, whatever the day.
+    rounds_inside = select(SurveyRound.id).where(asked, inside)
+    # A round across an edge: its counts of the window's whole UTC days, and the responses of
+    # the part-days at the window's edges one by one.
+    rounds = select(SurveyRound.id).where(
+        asked, SurveyRound.opens_at < end, SurveyRound.closes_at > start, not_(inside)
     )
-    kept = (
+    first_day = start.astimezone(UTC).date()
+    if datetime.combine(first_day, time.min, tzinfo=UTC) < start:
+        first_day += timedelta(days=1)
+    end_day = end.astimezone(UTC).date()  # days before it end by `end`
+    whole_days = SurveyAnswerCount.round_id.in_(rounds_inside)
+    slices = [(start, end)]
+    if first_day < end_day:
+        whole_days = or_(
+            whole_days,
+            and_(
+                SurveyAnswerCount.round_id.in_(rounds),
+                SurveyAnswerCount.day >= first_day,
+                SurveyAnswerCount.day < end_day,
+            ),
+        )
+        slices = [
+            (start, datetime.combine(first_day, time.min, tzinfo=UTC)),
+            (datetime.combine(end_day, time.min, tzinfo=UTC), end),
+        ]
+    counted = session.execute(
         select(
-            SurveyQuestion.department_id.label("department_id"),
-            case(
-                (SurveyAnswerCount.value.in_(("4", "5")), SurveyAnswerCount.count), else_=0
-            ).label("satisfied"),
-            SurveyAnswerCount.count.label("answers"),
+            SurveyAnswerCount.question_id,
+            SurveyAnswerCount.value,
+            func.sum(SurveyAnswerCount.count),
         )
-        .join(SurveyQuestion, SurveyQuestion.id == SurveyAnswerCount.question_id)
-        .where(
-            SurveyAnswerCount.round_id.in_(rounds_inside),
-            SurveyAnswerCount.question_id.in_(questions),
-        )
+        .where(whole_days, SurveyAnswerCount.question_id.in_(list(by_id)))
+        .group_by(SurveyAnswerCount.question_id, SurveyAnswerCount.value)
     )
-    across = (
-        select(
-            SurveyQuestion.department_id,
-            case((SurveyAnswer.number >= 4, 1), else_=0),
-            literal(1),
-        )
-        .join(SurveyQuestion, SurveyQuestion.id == SurveyAnswer.question_id)
-        .join(SurveyResponse, SurveyResponse.id == SurveyAnswer.response_id)
-        .where(
-            SurveyAnswer.question_id.in_(questions),
-            SurveyAnswer.round_id.in_(rounds_across),
-            SurveyResponse.submitted_at >= start,
-            SurveyResponse.submitted_at < end,
-        )
-    )
-    both = union_all(kept, across).subquery()
-    rows = session.execute(
-        select(
-            both.c.department_id, func.sum(both.c.satisfied), func.sum(both.c.answers)
-        ).group_by(both.c.department_id)
-    )
-    return {dept: (int(satisfied), int(answers)) for dept, satisfied, answers in rows}
+    for question_id, value, count in counted:
+        add(*by_id[question_id], int(value), int(count))
+    # The part-days: each asked key's score read from the responses' answers in SQL (JSON
+    # path), counted per version and score.
+    versions_of: dict[str, list[int]] = defaultdict(list)
+    for version_id, keys in by_key.items():
+        for key in keys:
+            versions_of[key].append(version_id)
+    for since, until in slices:
+        if since >= until:
+            continue
+        for key, version_ids in versions_of.items():
+            score = SurveyResponse.answers[key].as_integer()
+            rows = session.execute(
+                select(SurveyResponse.version_id, score, func.count())
+                .where(
+                    SurveyResponse.round_id.in_(rounds),
+                    SurveyResponse.version_id.in_(version_ids),
+                    SurveyResponse.submitted_at >= since,
+                    SurveyResponse.submitted_at < until,
+                    score.is_not(None),
+                )
+                .group_by(SurveyResponse.version_id, score)
+            )
+            for version_id, value, count in rows:
+                add(*by_key[version_id][key], int(value), int(count))
+    return out
+
+
+def survey_satisfaction(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    department_ids: Iterable[int] | None = None,
+) -> dict[int, tuple[int, int]]:
+    """department id -> (answers scoring 4-5, answers) of 调查满意度 over [start, end)."""
+    return {
+        department_id: satisfied_of(kinds.get(SATISFACTION_KIND, {}))
+        for department_id, kinds in survey_score_counts(
+            session, start, end, department_ids
+        ).items()
+    }
+
+
+def satisfied_of(scores: dict[int, int]) -> tuple[int, int]:
+    """(answers scoring 4-5, answers) of a score -> count mapping."""
+    return sum(scores.get(s, 0) for s in SATISFIED_SCORES), sum(scores.values())
+
+
+def survey_share(satisfied: int, answers: int, minimum: int) -> tuple[float | None, list | None]:
+    """(调查满意度, its Wilson 95% interval), both None below the minimum sample."""
+    if answers < max(minimum, 1):
+        return None, None
+    low, high = wilson_interval(satisfied, answers)
+    return round(satisfied / answers, 4), [round(low, 4), round(high, 4)]
 
 
 def _survey_figure(now: tuple[int, int], before: tuple[int, int], minimum: int) -> dict[str, Any]:
@@ -1635,18 +1713,15 @@ def _survey_figure(now: tuple[int, int], before: tuple[int, int], minimum: int) 
     interval, and its change against the previous period (flagged only when significant)."""
     satisfied, answers = now
     before_satisfied, before_answers = before
-    enough = answers >= max(minimum, 1)
-    enough_before = before_answers >= max(minimum, 1)
-    rate = round(satisfied / answers, 4) if enough else None
-    previous = round(before_satisfied / before_answers, 4) if enough_before else None
-    interval = wilson_interval(satisfied, answers) if enough else None
-    both = enough and enough_before
+    rate, interval = survey_share(satisfied, answers, minimum)
+    previous, _ = survey_share(before_satisfied, before_answers, minimum)
+    both = rate is not None and previous is not None
     return {
         "satisfaction_rate": rate,
-        "satisfaction_ci": [round(interval[0], 4), round(interval[1], 4)] if interval else None,
+        "satisfaction_ci": interval,
         "satisfied": satisfied,
         "answers": answers,
-        "insufficient": not enough,
+        "insufficient": rate is None,
         "change": {
             "previous": previous,
             "change": (

@@ -708,6 +708,13 @@ class SurveyResponse(Base):
     __table_args__ = (
         UniqueConstraint("round_id", "respondent_key", name="uq_survey_responses_respondent"),
         Index("ix_survey_responses_round_submitted", "round_id", "submitted_at"),
+        # A citizen's responses; partial, so that a web visitor's submit does not touch it.
+        Index(
+            "ix_survey_responses_citizen_id",
+            "citizen_id",
+            sqlite_where=text("citizen_id IS NOT NULL"),
+            postgresql_where=text("citizen_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -715,11 +722,14 @@ class SurveyResponse(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("survey_versions.id"))
     # Who answers: "citizen:ID", "invitation:ID" or "web:<cookie id>" (see surveys.responses).
     respondent_key: Mapped[str] = mapped_column(String(100))
-    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), index=True)
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"))
     invitation_id: Mapped[int | None] = mapped_column(ForeignKey("survey_invitations.id"))
     channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"))
     # Answers saved one by one while answering (chat resumes from here); cleared at submit.
     draft: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Every submitted answer, key -> number, choice key, list of choice keys, text or None
+    # (skipped), written once at submit: one row per response instead of one per answer.
+    answers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The respondent agreed that complaint-enabled text answers be filed as complaints.
     file_complaints: Mapped[bool] = mapped_column(Boolean, default=False)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -728,15 +738,19 @@ class SurveyResponse(Base):
 
 
 class SurveyAnswer(Base):
-    """A submitted answer; written once, at submit, so results count only finished responses."""
+    """A submitted text answer: what the NLP labels and what a complaint filed from it links to.
+
+    The response's `answers` holds every answer (texts too); only the texts get a row here,
+    so that the worker finds those not analysed yet and the results aggregate their labels.
+    """
 
     __tablename__ = "survey_answers"
+    # Each index here is one more page a submit writes per text answer, so only two: no unique
+    # (response, question), since a response's answers are inserted once, in the transaction
+    # that marks it submitted, and a round's text answers are found by round alone.
     __table_args__ = (
-        UniqueConstraint("response_id", "question_id", name="uq_survey_answers_question"),
-        # Leading by question: a question's answers (and the foreign-key check of a deleted
-        # draft question), and a round's answers to given questions. One such index, not two:
-        # each puts a submit's answers on as many index pages as it has questions.
-        Index("ix_survey_answers_question_round", "question_id", "round_id"),
+        # A round's text answers (the results' topics, sentiment and keywords).
+        Index("ix_survey_answers_round_id", "round_id"),
         # The text answers the worker has yet to analyse, found without a table scan.
         Index(
             "ix_survey_answers_unanalysed",
@@ -751,10 +765,7 @@ class SurveyAnswer(Base):
     # Copied from the response so results read one table.
     round_id: Mapped[int] = mapped_column(ForeignKey("survey_rounds.id"))
     question_id: Mapped[int] = mapped_column(ForeignKey("survey_questions.id"))
-    number: Mapped[int | None] = mapped_column(SmallInteger)  # rating, rubric, nps
-    # A single choice's key, or a multiple choice's keys in the question's order joined by ";".
-    choice: Mapped[str | None] = mapped_column(String(400))
-    text: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
     # The complaint filed from this text answer (only when the respondent opted in).
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     # NLP of a text answer, filled by the worker (surveys.results.analyse_text_answers).
@@ -766,16 +777,22 @@ class SurveyAnswer(Base):
 
 
 class SurveyAnswerCount(Base):
-    """How many submitted answers of a round gave each value, kept up to date at each submit.
+    """How many answers submitted to a round on one UTC day gave each value, kept at submit.
 
     Results read these few rows instead of counting a round's answers (100,000 responses are
-    a million answers). `value` is the number, the choice (multiple: keys joined by ";"), or ""
-    for a text answer; surveys.results.rebuild_counts recounts them from the answers.
+    a million answers); the day lets a period that cuts a round (调查满意度) read its whole
+    days here too. `value` is the number, the choice (multiple: keys joined by ";"), or ""
+    for a text answer; surveys.counts.rebuild_counts recounts them from the responses.
     """
 
     __tablename__ = "survey_answer_counts"
+    # On SQLite the rows live in the primary key's tree (no rowid table beside it): a submit's
+    # count upserts then touch one tree instead of two.
+    __table_args__ = {"sqlite_with_rowid": False}
 
+    # In this order: a submit's rows (one round, one day) lie side by side.
     round_id: Mapped[int] = mapped_column(ForeignKey("survey_rounds.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # of submitted_at, in UTC
     question_id: Mapped[int] = mapped_column(ForeignKey("survey_questions.id"), primary_key=True)
     value: Mapped[str] = mapped_column(String(400), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)

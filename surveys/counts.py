@@ -1,4 +1,5 @@
-"""Answer counts per round, question and value: bumped at each submit, read by the results.
+"""Answer counts per round, UTC day, question and value: bumped at each submit, read by the
+results and by 调查满意度.
 
 Answers are written once (at submit) and never changed, so counting them as they arrive is
 exact, and a round's results cost the same for 100 responses as for 100,000.
@@ -7,14 +8,19 @@ exact, and a round's results cost the same for 100 responses as for 100,000.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from minyi.models import SurveyAnswer, SurveyAnswerCount, SurveyQuestion, SurveyRound
+from minyi.models import SurveyAnswerCount, SurveyQuestion, SurveyResponse
+from surveys.catalog import version_definition
 from surveys.definition import Question
+from surveys.rounds import get_round_by_id
+
+CHUNK = 5000
 
 
 def count_value(question: Question, answer: Any) -> str:
@@ -28,8 +34,16 @@ def count_value(question: Question, answer: Any) -> str:
     return ""
 
 
-def bump_counts(session: Session, round_id: int, values: list[tuple[int, str]]) -> None:
-    """Add one to each (question id, value) of a round (one upsert, executed for each row).
+def count_day(submitted_at: datetime) -> date:
+    """The day a submit is counted in: its UTC date (a county's time zone may change)."""
+    return submitted_at.astimezone(UTC).date()
+
+
+def bump_counts(
+    session: Session, round_id: int, submitted_at: datetime, values: list[tuple[int, str]]
+) -> None:
+    """Add one to each (question id, value) of a round on the submit's day (one upsert,
+    executed for each row).
 
     Rows go in a fixed order, so two submits to one round lock them in the same order and
     never deadlock on PostgreSQL.
@@ -38,9 +52,13 @@ def bump_counts(session: Session, round_id: int, values: list[tuple[int, str]]) 
         return
     connection = session.connection()
     dialect = connection.dialect.name
+    day = count_day(submitted_at)
     connection.execute(
         _UPSERT[dialect if dialect == "postgresql" else "sqlite"],
-        [{"round_id": round_id, "question_id": q, "value": v} for q, v in sorted(values)],
+        [
+            {"round_id": round_id, "day": day, "question_id": q, "value": v}
+            for q, v in sorted(values)
+        ],
     )
 
 
@@ -51,12 +69,13 @@ def _upsert(insert):
         insert(table)
         .values(
             round_id=bindparam("round_id"),
+            day=bindparam("day"),
             question_id=bindparam("question_id"),
             value=bindparam("value"),
             count=1,
         )
         .on_conflict_do_update(
-            index_elements=[table.c.round_id, table.c.question_id, table.c.value],
+            index_elements=[table.c.round_id, table.c.day, table.c.question_id, table.c.value],
             set_={"count": table.c.count + 1},
         )
     )
@@ -78,46 +97,47 @@ def read_counts(session: Session, round_id: int, version_id: int) -> dict[str, d
     out: dict[str, dict] = defaultdict(dict)
     rows = session.execute(
         select(
-            SurveyAnswerCount.question_id, SurveyAnswerCount.value, SurveyAnswerCount.count
-        ).where(SurveyAnswerCount.round_id == round_id)
+            SurveyAnswerCount.question_id,
+            SurveyAnswerCount.value,
+            func.sum(SurveyAnswerCount.count),
+        )
+        .where(SurveyAnswerCount.round_id == round_id)
+        .group_by(SurveyAnswerCount.question_id, SurveyAnswerCount.value)
     )
     for question_id, value, count in rows:
         key, kind = questions[question_id]
-        out[key][int(value) if kind in ("rating", "rubric", "nps") else value] = count
+        out[key][int(value) if kind in ("rating", "rubric", "nps") else value] = int(count)
     return out
 
 
 def rebuild_counts(session: Session, round_id: int) -> int:
-    """Recount a round from its answers (a repair, or after a bulk load); returns rows written."""
-    session.execute(delete(SurveyAnswerCount).where(SurveyAnswerCount.round_id == round_id))
+    """Recount a round from its responses' answers (a repair, or after a bulk load); returns
+    the rows written."""
+    round_ = get_round_by_id(session, round_id)
+    session.execute(delete(SurveyAnswerCount).where(SurveyAnswerCount.round_id == round_.id))
+    definition = version_definition(round_.version) if round_.version else None
+    ids = dict(
+        session.execute(
+            select(SurveyQuestion.key, SurveyQuestion.id).where(
+                SurveyQuestion.version_id == round_.version_id
+            )
+        ).all()
+    )
+    counts: dict[tuple[date, int, str], int] = defaultdict(int)
     rows = session.execute(
-        select(
-            SurveyAnswer.question_id,
-            SurveyAnswer.number,
-            SurveyAnswer.choice,
-            func.count(),
-        )
-        .where(
-            # The round's version's questions: the answers' index leads by question.
-            SurveyAnswer.question_id.in_(
-                select(SurveyQuestion.id).where(
-                    SurveyQuestion.version_id
-                    == select(SurveyRound.version_id)
-                    .where(SurveyRound.id == round_id)
-                    .scalar_subquery()
-                )
-            ),
-            SurveyAnswer.round_id == round_id,
-        )
-        .group_by(SurveyAnswer.question_id, SurveyAnswer.number, SurveyAnswer.choice)
-    ).all()
-    counts: dict[tuple[int, str], int] = defaultdict(int)
-    for question_id, number, choice, count in rows:
-        value = str(number) if number is not None else (choice if choice is not None else "")
-        counts[(question_id, value)] += count
+        select(SurveyResponse.submitted_at, SurveyResponse.answers)
+        .where(SurveyResponse.round_id == round_.id, SurveyResponse.submitted_at.is_not(None))
+        .execution_options(yield_per=CHUNK)
+    )
+    for submitted_at, answers in rows:
+        day = count_day(submitted_at)
+        for key, value in (answers or {}).items():
+            question = definition.question(key) if definition else None
+            if value is not None and question is not None and key in ids:
+                counts[(day, ids[key], count_value(question, value))] += 1
     session.add_all(
-        SurveyAnswerCount(round_id=round_id, question_id=q, value=v, count=c)
-        for (q, v), c in counts.items()
+        SurveyAnswerCount(round_id=round_.id, day=d, question_id=q, value=v, count=c)
+        for (d, q, v), c in counts.items()
     )
     session.flush()
     return len(counts)

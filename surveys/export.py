@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from minyi.errors import ValidationFailed
-from minyi.models import SurveyAnswer, SurveyQuestion, SurveyResponse, SurveyRound, SurveyVersion
+from minyi.models import SurveyQuestion, SurveyResponse, SurveyRound, SurveyVersion
 from minyi.services.context import ServiceContext
 from surveys.catalog import get_survey
 from surveys.rounds import get_round
@@ -59,37 +59,29 @@ def export_rows(
             SurveyVersion.number,
             SurveyResponse.submitted_at,
             SurveyResponse.channel,
-            SurveyQuestion.key,
-            SurveyAnswer.number,
-            SurveyAnswer.choice,
-            SurveyAnswer.text,
+            SurveyResponse.answers,
         )
         .join(SurveyRound, SurveyRound.id == SurveyResponse.round_id)
         .join(SurveyVersion, SurveyVersion.id == SurveyResponse.version_id)
-        .outerjoin(SurveyAnswer, SurveyAnswer.response_id == SurveyResponse.id)
-        .outerjoin(SurveyQuestion, SurveyQuestion.id == SurveyAnswer.question_id)
         .where(SurveyRound.survey_id == survey.id, SurveyResponse.submitted_at.is_not(None))
         .order_by(SurveyRound.number, SurveyResponse.id)
     )
     if round_number is not None:
         round_ = get_round(session, survey.slug, round_number)
         query = query.where(SurveyResponse.round_id == round_.id)
-    current: list[Any] | None = None
-    current_id = None
-    for rid, rnum, vnum, submitted, channel, key, number, choice, text in session.execute(
+    blank = [None] * (len(header) - len(FIXED_COLUMNS))
+    for rid, rnum, vnum, submitted, channel, answers in session.execute(
         query.execution_options(yield_per=5000)
     ):
-        if rid != current_id:
-            if current is not None:
-                yield current
-            current_id = rid
-            local = submitted.astimezone(ctx.timezone).replace(tzinfo=None)
-            current = [rid, rnum, vnum, local.isoformat(sep=" ", timespec="seconds"), str(channel)]
-            current += [None] * (len(header) - len(FIXED_COLUMNS))
-        if key is not None:
-            current[position[key]] = number if number is not None else (choice or text)
-    if current is not None:
-        yield current
+        local = submitted.astimezone(ctx.timezone).replace(tzinfo=None)
+        row = [rid, rnum, vnum, local.isoformat(sep=" ", timespec="seconds"), str(channel)]
+        row += blank
+        for key, value in (answers or {}).items():
+            if key in position:
+                row[position[key]] = (
+                    (";".join(value) or None) if isinstance(value, list) else value
+                )
+        yield row
 
 
 def write_export(

@@ -237,6 +237,7 @@ def submit_response(
     complaints, refused = _store_answers(
         session, ctx, round_, definition, response, kept, citizen, file_complaints, now
     )
+    response.answers = kept
     response.draft = None
     response.file_complaints = file_complaints
     response.submitted_at = now
@@ -286,6 +287,7 @@ def _submit_first(
             "invitation_id": None,
             "channel": respondent.channel,
             "draft": None,
+            "answers": kept,
             "file_complaints": file_complaints,
             "started_at": now,
             "updated_at": now,
@@ -332,8 +334,9 @@ def _store_answers(
     file_complaints: bool,
     now: datetime,
 ) -> tuple[list[FiledComplaint], list[tuple[str, str, str]]]:
-    """Write a submit's answers and counts, filing the complaints asked for; what was filed
-    and what the complaint rules refused."""
+    """Write a submit's text answer rows and its counts (the answers themselves are the
+    response's `answers`), filing the complaints asked for; what was filed and what the
+    complaint rules refused."""
     questions = _question_ids(session, round_.version_id)
     complaints: list[FiledComplaint] = []
     refused: list[tuple[str, str, str]] = []
@@ -341,30 +344,29 @@ def _store_answers(
     rows: list[dict[str, Any]] = []
     for key, value in kept.items():
         question = definition.question(key)
+        counted.append((questions[key], count_value(question, value)))
+        if question.kind != "text":
+            continue
         row = {
             "response_id": response.id,
             "round_id": round_.id,
             "question_id": questions[key],
-            "number": value if question.scale is not None else None,
-            "choice": _stored_choice(question, value),
-            "text": value if question.kind == "text" else None,
+            "text": value,
             "ticket_id": None,
         }
         rows.append(row)
-        counted.append((questions[key], count_value(question, value)))
-        if question.kind == "text" and question.complaint and file_complaints:
+        if question.complaint and file_complaints:
             filed = _file_complaint(session, ctx, response, key, value, citizen, now)
             if isinstance(filed, FiledComplaint):
                 row["ticket_id"] = filed.ticket_id
                 complaints.append(filed)
             else:
                 refused.append((key, *filed))
-    # One Core executemany for all the answers (every row has the same columns), instead of
-    # one ORM insert per answer: the submit is the hot path of a survey's web page.
+    # One Core executemany for the text answers (every row has the same columns).
     if rows:
         session.connection().execute(_INSERT_ANSWERS, rows)
     # Last, so that on PostgreSQL the round's shared count rows stay locked only briefly.
-    bump_counts(session, round_.id, counted)
+    bump_counts(session, round_.id, now, counted)
     return complaints, refused
 
 
@@ -610,7 +612,7 @@ def _view(
     if answers is not None:
         answers = dict(answers)
     elif response.submitted_at is not None:
-        answers = _submitted_answers(session, response, definition)
+        answers = dict(response.answers or {})
     else:
         answers = dict(response.draft or {})
     given = {k: v for k, v in answers.items() if v is not None}
@@ -627,36 +629,6 @@ def _view(
         next_key=next_key,
         submitted_at=response.submitted_at,
     )
-
-
-def _submitted_answers(
-    session: Session, response: SurveyResponse, definition: SurveyDefinition | None
-) -> dict[str, Any]:
-    rows = session.execute(
-        select(SurveyQuestion.key, SurveyQuestion.kind, SurveyAnswer)
-        .join(SurveyAnswer, SurveyAnswer.question_id == SurveyQuestion.id)
-        .where(SurveyAnswer.response_id == response.id)
-        .order_by(SurveyQuestion.position)
-    ).all()
-    out: dict[str, Any] = {}
-    for key, kind, answer in rows:
-        if answer.number is not None:
-            out[key] = answer.number
-        elif kind == "multiple":
-            out[key] = answer.choice.split(";") if answer.choice else []
-        elif answer.choice is not None:
-            out[key] = answer.choice
-        else:
-            out[key] = answer.text
-    return out
-
-
-def _stored_choice(question, value) -> str | None:
-    if question.kind == "single":
-        return value
-    if question.kind == "multiple":
-        return ";".join(value)
-    return None
 
 
 _INSERT_ANSWERS = insert(SurveyAnswer.__table__)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from minyi.indicators import SATISFACTION_KIND, satisfied_of, survey_score_counts, survey_share
 from minyi.models import (
     Department,
     SurveyAnswer,
@@ -321,7 +322,7 @@ def survey_trend(
             SurveyQuestion.key,
             SurveyQuestion.kind,
             SurveyAnswerCount.value,
-            SurveyAnswerCount.count,
+            func.sum(SurveyAnswerCount.count),
         )
         .join(SurveyQuestion, SurveyQuestion.id == SurveyAnswerCount.question_id)
         .where(
@@ -329,10 +330,16 @@ def survey_trend(
             SurveyQuestion.key.in_(kinds),
             SurveyQuestion.kind.in_(("rating", "rubric", "nps")),
         )
+        .group_by(
+            SurveyAnswerCount.round_id,
+            SurveyQuestion.key,
+            SurveyQuestion.kind,
+            SurveyAnswerCount.value,
+        )
     )
     for round_id, key, kind, value, count in rows:
         if kinds[key] == kind:  # a key reused for another type asks something else
-            counts.setdefault((round_id, key), {})[int(value)] = count
+            counts.setdefault((round_id, key), {})[int(value)] = int(count)
     numbers = {row.id: row.number for row in opened}
     asked = _asked_in(session, {row.version_id for row in opened if row.version_id}, kinds)
     for question in wanted:
@@ -399,48 +406,33 @@ def department_scores(
 ) -> dict[str, Any]:
     """Survey answers tied to a department, submitted in [start, end), beside its indicators.
 
-    `survey_answers` counts rating and rubric answers; `survey_mean_score` and
-    `survey_satisfaction_rate` (4-5, Wilson interval) follow the indicators' small-sample rule;
-    NPS questions give `survey_nps`.
+    `survey_answers`, `survey_mean_score` and `survey_satisfaction_rate` (with its Wilson
+    interval) are those of 调查满意度: the department's rating questions, counted by the
+    indicators' own rule (minyi.indicators.survey_score_counts) and small-sample rule; NPS
+    questions give `survey_nps`.
     """
     dept: Department = get_department(session, department)
     minimum = ctx.settings.indicators.min_denominator if min_sample is None else min_sample
-    rows = session.execute(
-        select(SurveyQuestion.kind, SurveyAnswer.number, func.count(SurveyAnswer.id))
-        .join(SurveyQuestion, SurveyQuestion.id == SurveyAnswer.question_id)
-        .join(SurveyResponse, SurveyResponse.id == SurveyAnswer.response_id)
-        .where(
-            SurveyQuestion.department_id == dept.id,
-            SurveyQuestion.kind.in_(("rating", "rubric", "nps")),
-            SurveyResponse.submitted_at >= start,
-            SurveyResponse.submitted_at < end,
-        )
-        .group_by(SurveyQuestion.kind, SurveyAnswer.number)
-    ).all()
-    scores: Counter = Counter()
-    nps_counts: Counter = Counter()
-    for kind, number, count in rows:
-        (nps_counts if kind == "nps" else scores)[number] += count
-    n, mean, _ = stats.mean_sd(scores)
-    satisfied = scores[4] + scores[5]
+    kinds = survey_score_counts(
+        session, start, end, [dept.id], kinds=(SATISFACTION_KIND, "nps")
+    ).get(dept.id, {})
+    scores = kinds.get(SATISFACTION_KIND, {})
+    nps_counts = kinds.get("nps", {})
+    satisfied, n = satisfied_of(scores)
+    _, mean, _ = stats.mean_sd(scores)
+    rate, interval = survey_share(satisfied, n, minimum)
     nps_n, nps_score, nps_interval = stats.nps(nps_counts)
     insufficient = []
-    if n < minimum or n == 0:
+    if rate is None:
         insufficient += ["survey_mean_score", "survey_satisfaction_rate"]
     if nps_n < minimum or nps_n == 0:
         insufficient.append("survey_nps")
     return {
         "department": dept.code,
         "survey_answers": n,
-        "survey_mean_score": _round(mean) if "survey_mean_score" not in insufficient else None,
-        "survey_satisfaction_rate": (
-            _round(satisfied / n) if "survey_satisfaction_rate" not in insufficient else None
-        ),
-        "survey_satisfaction_ci": (
-            _pair(stats.wilson_interval(satisfied, n))
-            if "survey_satisfaction_rate" not in insufficient
-            else None
-        ),
+        "survey_mean_score": _round(mean) if rate is not None else None,
+        "survey_satisfaction_rate": rate,
+        "survey_satisfaction_ci": interval,
         "survey_nps_answers": nps_n,
         "survey_nps": _round(nps_score) if "survey_nps" not in insufficient else None,
         "survey_nps_ci": _pair(nps_interval) if "survey_nps" not in insufficient else None,

@@ -45,3 +45,13 @@ def full_answers(**overrides) -> dict:
     }
     answers.update(overrides)
     return {key: value for key, value in answers.items() if value is not None}
+
+
+def stored_answers(session_factory) -> int:
+    """How many answers the responses hold (each response keeps its answers in one column)."""
+    from sqlalchemy import select
+
+    from minyi.models import SurveyResponse
+
+    with session_factory() as session:
+        return sum(len(a or {}) for a in session.scalars(select(SurveyResponse.answers)))

@@ -14,7 +14,6 @@ from bot.context import CitizenCache
 from bot.keyboards import SurveyAnswer
 from bot.outbox import OutboxSender
 from minyi.models import Channel, Citizen, SurveyResponse, Ticket
-from minyi.models import SurveyAnswer as AnswerRow
 from surveys import catalog, rounds
 from tests.bot_support import async_test, texts_of
 from tests.builders import make_department
@@ -50,10 +49,10 @@ def _response(env, user_id: int) -> tuple[SurveyResponse, dict]:
     with env.services.session_factory() as session:
         citizen = session.scalars(select(Citizen).filter_by(external_id=str(user_id))).one()
         response = session.scalars(select(SurveyResponse).filter_by(citizen_id=citizen.id)).one()
-        rows = session.scalars(select(AnswerRow).filter_by(response_id=response.id)).all()
-        keys = {q.id: q.key for q in catalog.get_version(session, catalog.get_survey(
-            session, HALL)).questions}  # fmt: skip
-        answers = {keys[r.question_id]: r.number or r.choice or r.text for r in rows}
+        answers = {
+            key: ";".join(value) if isinstance(value, list) else value
+            for key, value in (response.answers or {}).items()
+        }
         session.expunge(response)
         return response, answers
 

@@ -38,7 +38,13 @@ from surveys.responses import (
     submit_response,
 )
 from tests.builders import FakeAnalysis, make_citizen
-from tests.survey_helpers import HALL, full_answers, hall_template, make_hall_departments
+from tests.survey_helpers import (
+    HALL,
+    full_answers,
+    hall_template,
+    make_hall_departments,
+    stored_answers,
+)
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -223,7 +229,7 @@ def test_web_form_missing_and_bad_answers_store_nothing(session_factory, ctx, op
         submit_response(session, ctx, open_hall.id, web(1), answers=form)
     assert set(refused.value.errors) == {"overall"}
     assert count(session_factory, SurveyResponse) == 0
-    assert count(session_factory, SurveyAnswer) == 0
+    assert stored_answers(session_factory) == 0
 
 
 def test_hidden_answers_are_not_stored(session_factory, ctx, open_hall):
@@ -233,13 +239,13 @@ def test_hidden_answers_are_not_stored(session_factory, ctx, open_hall):
         view = submit_response(session, ctx, open_hall.id, web(1), answers=form)
     assert "service" not in view.answers and "social_rating" not in view.answers
     assert "why" not in view.answers and view.answers["how"] == "online"
-    assert count(session_factory, SurveyAnswer) == len(view.answers)
+    assert stored_answers(session_factory) == len(view.answers)
 
 
 def test_a_second_submit_stores_nothing(session_factory, ctx, open_hall):
     with session_factory.begin() as session:
         first = submit_response(session, ctx, open_hall.id, web(1), answers=full_answers())
-    stored = count(session_factory, SurveyAnswer)
+    stored = stored_answers(session_factory)
     with session_factory.begin() as session:
         again = submit_response(
             session, ctx, open_hall.id, web(1), answers=full_answers(overall="1")
@@ -248,7 +254,7 @@ def test_a_second_submit_stores_nothing(session_factory, ctx, open_hall):
         assert response_status(session, ctx, open_hall.id, web(2)) is None
     assert first.submitted_now and not again.submitted_now
     assert again.id == first.id and again.answers["overall"] == 4 and status.submitted
-    assert count(session_factory, SurveyAnswer) == stored
+    assert stored_answers(session_factory) == stored
     assert count(session_factory, SurveyResponse) == 1
 
 
@@ -275,7 +281,7 @@ def test_concurrent_double_submits_store_one_response(session_factory, ctx, open
     assert sum(view.submitted_now for view in views) == 1
     assert len({view.id for view in views}) == 1
     assert count(session_factory, SurveyResponse) == 1
-    assert count(session_factory, SurveyAnswer) == len(views[0].answers)
+    assert stored_answers(session_factory) == len(views[0].answers)
     with session_factory() as session:
         assert (
             results.round_results(session, ctx, open_hall.id, min_sample=1)["questions"][
@@ -388,7 +394,7 @@ def test_one_invitation_posted_at_once_stores_one_response(session_factory, ctx,
     winner = next(view for view in views if view.submitted_now)
     assert all(view.answers == winner.answers for view in views)
     assert count(session_factory, SurveyResponse) == 1
-    assert count(session_factory, SurveyAnswer) == len(winner.answers)
+    assert stored_answers(session_factory) == len(winner.answers)
     with session_factory() as session:
         invitation = session.scalars(select(SurveyInvitation)).one()
         assert invitation.used_at is not None
@@ -397,7 +403,7 @@ def test_one_invitation_posted_at_once_stores_one_response(session_factory, ctx,
     # Afterwards the link, posted again, stores nothing and says it was submitted.
     again = submit("2")
     assert not again.submitted_now and again.answers == winner.answers
-    assert count(session_factory, SurveyAnswer) == len(winner.answers)
+    assert stored_answers(session_factory) == len(winner.answers)
 
 
 def test_a_subscriber_answers_once_by_chat_or_by_the_invitation_link(session_factory, ctx, hall):
@@ -715,9 +721,71 @@ def test_department_scores_feed_the_department_picture(session_factory, ctx, clo
         )
     assert rsj["survey_answers"] == 30 and rsj["survey_mean_score"] == 3.0
     assert rsj["survey_satisfaction_rate"] == 0.4 and rsj["insufficient"] == ["survey_nps"]
-    # zwfw has "overall" (30 × 5) and the "norms" rubric (30 × 4).
-    assert zwfw["survey_answers"] == 60 and zwfw["survey_mean_score"] == 4.5
+    # zwfw has "overall" (30 × 5) and the "norms" rubric (30 × 4): as in 调查满意度, the rubric
+    # is not a satisfaction rating.
+    assert zwfw["survey_answers"] == 30 and zwfw["survey_mean_score"] == 5.0
     assert later["survey_answers"] == 0 and later["survey_mean_score"] is None
+
+
+def test_department_scores_and_the_indicators_count_satisfaction_by_one_rule(
+    session_factory, ctx, clock, hall
+):
+    """department_scores and 调查满意度 beside the indicators give the same answers, share and
+    interval for any window: whole periods, and windows that cut the round's days (read from
+    the kept day counts and, at their edges, from the responses), against a plain count."""
+    from minyi.indicators import _period_window, department_indicators, parse_period
+
+    with session_factory.begin() as session:
+        across = rounds.open_round(session, ctx, HALL)  # 25 Nov to 2 Dec: across the month end
+    submitted = 0
+    for day in range(7):
+        forms = [
+            full_answers(overall=str(1 + (n + day) % 5), norms="5", social_rating=str(5 - n % 2))
+            for n in range(12)
+        ]
+        _answer_many(session_factory, ctx, across.id, forms, start=submitted)
+        submitted += len(forms)
+        clock.advance(hours=9)
+        _answer_many(session_factory, ctx, across.id, forms[:5], start=submitted)
+        submitted += 5
+        clock.advance(hours=15)
+    with session_factory() as session:
+        rows = session.execute(select(SurveyResponse.submitted_at, SurveyResponse.answers)).all()
+        assert len(rows) == submitted
+
+        def plain(start, end, key):
+            scores = [a[key] for at, a in rows if start <= at < end and key in a]
+            return len(scores), sum(score >= 4 for score in scores)
+
+        opens = across.opens_at
+        windows = [
+            _period_window(ctx, parse_period(p)) for p in ("2026-11", "2026-12", "2026-W48")
+        ] + [
+            (opens - timedelta(days=1), opens + timedelta(days=3, hours=5)),  # cuts a day
+            (opens + timedelta(hours=3), opens + timedelta(hours=20)),  # inside one day
+            (opens + timedelta(days=2, hours=7), opens + timedelta(days=30)),
+        ]
+        for start, end in windows:
+            for code, key in (("zwfw", "overall"), ("rsj", "social_rating")):
+                scores = results.department_scores(
+                    session, ctx, code, start=start, end=end, min_sample=1
+                )
+                assert scores["survey_answers"] > 0  # every window holds answers
+                n, satisfied = plain(start, end, key)
+                assert scores["survey_answers"] == n
+                if n:
+                    assert scores["survey_satisfaction_rate"] == round(satisfied / n, 4)
+        ctx.settings.indicators.min_denominator = 1
+        for label in ("2026-11", "2026-12", "2026-W48"):
+            start, end = _period_window(ctx, parse_period(label))
+            for row in department_indicators(session, ctx, label):
+                scores = results.department_scores(
+                    session, ctx, row["department"], start=start, end=end
+                )
+                figure = row["survey"]
+                assert figure["answers"] == scores["survey_answers"]
+                assert figure["satisfaction_rate"] == scores["survey_satisfaction_rate"]
+                assert figure["satisfaction_ci"] == scores["survey_satisfaction_ci"]
 
 
 def test_survey_ratings_feed_the_department_indicators(session_factory, ctx, clock, hall):

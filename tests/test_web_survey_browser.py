@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from minyi.db import make_engine, make_session_factory
-from minyi.models import SurveyAnswer, SurveyQuestion, SurveyResponse
+from minyi.models import SurveyResponse
 from minyi.runtime import Runtime
 from minyi.services.context import ServiceContext
 from surveys import catalog, rounds
@@ -52,16 +52,13 @@ def survey_site(settings, tmp_path, _sqlite_template):
 def submitted(session_factory) -> list[dict]:
     """Each submitted response's stored answers by key (a multiple choice as "a;b")."""
     with session_factory() as session:
-        rows = session.execute(
-            select(SurveyAnswer.response_id, SurveyQuestion.key, SurveyAnswer)
-            .join(SurveyQuestion, SurveyQuestion.id == SurveyAnswer.question_id)
-            .join(SurveyResponse, SurveyResponse.id == SurveyAnswer.response_id)
-            .where(SurveyResponse.submitted_at.is_not(None))
+        stored = session.scalars(
+            select(SurveyResponse.answers).where(SurveyResponse.submitted_at.is_not(None))
         ).all()
-    out: dict[int, dict] = {}
-    for response_id, key, row in rows:
-        out.setdefault(response_id, {})[key] = row.number or row.choice or row.text
-    return list(out.values())
+    return [
+        {key: ";".join(v) if isinstance(v, list) else v for key, v in answers.items()}
+        for answers in stored
+    ]
 
 
 def phone(browser, *, javascript: bool):  # noqa: F811  (the fixture's value)
