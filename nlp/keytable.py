@@ -16,7 +16,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: multiply, keep the
 class KeyTable:
     """A read-only map from non-negative int64 keys to int64 ids, queried with arrays."""
 
-    def __init__(self, keys: np.ndarray, ids: np.ndarray):
+    def __init__(self, keys: np.ndarray, ids: np.ndarray, load: float = 0.25):
         keys = np.asarray(keys, dtype=np.int64)
         ids = np.asarray(ids, dtype=np.int64)
         if len(keys) != len(ids):
@@ -25,8 +25,9 @@ class KeyTable:
             raise ValueError("KeyTable: keys must be non-negative")
         if len(np.unique(keys)) != len(keys):
             raise ValueError("KeyTable: duplicate keys")
-        # At most 1/4 full: most lookups, hits and misses alike, end at the first slot.
-        self.bits = max(4, int(4 * max(len(keys), 1) - 1).bit_length())
+        # At most `load` full (1/4 by default): most lookups, hits and misses alike, end at
+        # the first slot.
+        self.bits = max(4, int(max(len(keys), 1) / load - 1).bit_length())
         size = 1 << self.bits
         self.mask = size - 1
         self.keys = np.full(size, _EMPTY, dtype=np.int64)
@@ -47,6 +48,20 @@ class KeyTable:
             rest[first] = False
             pending, slot = pending[rest], (slot[rest] + 1) & self.mask
             probe += 1
+
+    @classmethod
+    def from_slots(cls, keys: np.ndarray, ids: np.ndarray, max_probe: int) -> KeyTable:
+        """A table from the `keys`, `ids` and `max_probe` of a built one (kept on disk)."""
+        table = cls.__new__(cls)
+        size = len(keys)
+        if size < 16 or size & (size - 1) or len(ids) != size:
+            raise ValueError("KeyTable: slots must be a power of two, keys and ids alike")
+        table.bits = size.bit_length() - 1
+        table.mask = size - 1
+        table.keys = np.asarray(keys, dtype=np.int64)
+        table.ids = np.asarray(ids)
+        table.max_probe = int(max_probe)
+        return table
 
     def _slots(self, keys: np.ndarray) -> np.ndarray:
         h = keys.astype(np.uint64) * _GOLDEN  # wraps modulo 2**64, as intended

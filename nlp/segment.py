@@ -1,4 +1,9 @@
-"""Chinese word segmentation shared by every nlp function: jieba with a civic user dictionary."""
+"""Chinese word segmentation shared by every nlp function: jieba with a civic user dictionary.
+
+`segment` and `segment_cleaned` cut with `nlp.array_segment` (jieba's default cut computed as
+array operations over a batch, from arrays cached on disk); `tokenizer()` is the jieba
+Tokenizer those arrays are built from, and cuts one text exactly the same way.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,8 @@ MAX_CHARS = 5000
 
 _init_lock = threading.Lock()
 _tokenizer = None
+_arrays_lock = threading.Lock()
+_arrays = None
 _MISSING = object()
 
 _WORD_RE = re.compile(r"[\u4e00-\u9fffA-Za-z]")
@@ -335,6 +342,31 @@ def tokenizer():
     return _tokenizer
 
 
+def array_segmenter():
+    """The `nlp.array_segment.ArraySegmenter` of `tokenizer()`'s dictionary (thread-safe).
+
+    Loaded from its cache file when there is one (no jieba import, no dictionary built);
+    otherwise built from `tokenizer()` once and cached. It is a snapshot: words added to the
+    tokenizer later are not in it.
+    """
+    global _arrays
+    if _arrays is None:
+        with _arrays_lock:
+            if _arrays is None:
+                from nlp import array_segment
+
+                path = array_segment.cache_path(_read_lines("userdict.txt"))
+                seg = array_segment.load(path)
+                if seg is None:
+                    from jieba import finalseg
+
+                    arrays = array_segment.ArraySegmenter.arrays_from(tokenizer(), finalseg)
+                    array_segment.save(path, arrays)
+                    seg = array_segment.ArraySegmenter(arrays)
+                _arrays = seg
+    return _arrays
+
+
 @lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:
     """Civic stop words: function words plus board boilerplate (您好, 请问, 谢谢…)."""
@@ -346,7 +378,12 @@ def segment(text: object) -> list[str]:
     cleaned = clean_text(text)
     if not cleaned:
         return []
-    return tokenizer().tokens(cleaned)
+    return array_segmenter().cut_many([cleaned])[0]
+
+
+def segment_cleaned(texts: list[str]) -> list[list[str]]:
+    """`segment` of many texts already cleaned by `clean_text`, cut as one batch."""
+    return array_segmenter().cut_many(texts)
 
 
 def content_words(tokens: list[str]) -> list[str]:
