@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
+from itertools import compress
 from pathlib import Path
 
 from nlp.segment import content_words, segment, stopwords
@@ -100,16 +101,34 @@ def keyword_candidates(tokens: Iterable[str], words: list[str] | None = None) ->
         words = None
     if words is None:
         words = content_words(tokens)
+    known = _candidate
+    try:
+        return list(compress(words, map(known.__getitem__, words)))
+    except KeyError:  # a word not met before: decide it once
+        pass
+    if len(known) > _CANDIDATE_CACHE_SIZE:
+        known.clear()
     code = _CODE_RE.match
     english_stop = english_stopwords()
-    return [
-        t
-        for t in words
-        if t not in stop
-        and len(t) <= 20
-        and not code(t)
-        and not (t.isascii() and (len(t) < 3 or t.lower() in english_stop))
-    ]
+    out = []
+    for t in words:
+        keep = known.get(t)
+        if keep is None:
+            keep = known[t] = bool(
+                t not in stop
+                and len(t) <= 20
+                and not code(t)
+                and not (t.isascii() and (len(t) < 3 or t.lower() in english_stop))
+            )
+        if keep:
+            out.append(t)
+    return out
+
+
+# Whether a content word may be a keyword, by word (a pure function of the word; see
+# nlp.segment._content). Cleared when it grows past the bound.
+_CANDIDATE_CACHE_SIZE = 200_000
+_candidate: dict[str, bool] = {}
 
 
 def join_negations(tokens: list[str]) -> list[str]:
@@ -176,8 +195,8 @@ def keywords_for_tokens(
     tf = Counter(words)  # keys in order of first occurrence
     # Ties go to the word met first (a stable sort keeps first-occurrence order): titles and
     # opening lines say what a complaint is about.
-    ranked = sorted(tf, key=lambda w: -tf[w] * get(w, max_idf))
-    return ranked[:k]
+    weight = {w: -c * get(w, max_idf) for w, c in tf.items()}
+    return sorted(weight, key=weight.__getitem__)[:k]
 
 
 def keywords(text: object, k: int = 5) -> list[str]:

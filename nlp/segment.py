@@ -15,6 +15,7 @@ import tempfile
 import threading
 from functools import lru_cache
 from importlib import resources
+from itertools import compress
 from pathlib import Path
 
 import numpy as np
@@ -388,7 +389,27 @@ def segment_cleaned(texts: list[str]) -> list[list[str]]:
 
 def content_words(tokens: list[str]) -> list[str]:
     """Tokens that carry meaning: not stop words, not punctuation or digits, not one CJK char."""
+    known = _content
+    try:
+        return list(compress(tokens, map(known.__getitem__, tokens)))
+    except KeyError:  # a token not met before: decide it once
+        pass
+    if len(known) > _CONTENT_CACHE_SIZE:
+        known.clear()
     stop = stopwords()
-    return [
-        t for t in tokens if t not in stop and _WORD_RE.search(t) and (len(t) > 1 or t.isascii())
-    ]
+    out = []
+    for t in tokens:
+        keep = known.get(t)
+        if keep is None:
+            keep = known[t] = bool(
+                t not in stop and _WORD_RE.search(t) and (len(t) > 1 or t.isascii())
+            )
+        if keep:
+            out.append(t)
+    return out
+
+
+# Whether a token is a content word, by token: the test is a pure function of the token and
+# board texts repeat the same few thousand tokens. Cleared when it grows past the bound.
+_CONTENT_CACHE_SIZE = 200_000
+_content: dict[str, bool] = {}

@@ -276,15 +276,18 @@ class TopicModel:
     ) -> list[TopicResult]:
         """One TopicResult per cleaned text (with its content words)."""
         probs, known = self.probabilities(word_lists, texts)
-        return [self._result(p, k, review_threshold) for p, k in zip(probs, known, strict=True)]
-
-    def _result(self, probs: np.ndarray, known: bool, threshold: float) -> TopicResult:
-        if not known:
-            return TopicResult(None, 0.0, (), True)
-        order = np.argsort(-probs, kind="stable")[:3]
-        top3 = tuple((self.labels[i], float(probs[i])) for i in order)
-        best, prob = top3[0]
-        return TopicResult(best, prob, top3, prob < threshold)
+        # The top 3 of every text from one sort (stable: ties keep the label order).
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :3]
+        top = np.take_along_axis(probs, order, axis=1).tolist()
+        labels = self.labels
+        out = []
+        for ids, ps, k in zip(order.tolist(), top, known.tolist(), strict=True):
+            if not k:
+                out.append(TopicResult(None, 0.0, (), True))
+                continue
+            top3 = tuple(zip(map(labels.__getitem__, ids), ps, strict=True))
+            out.append(TopicResult(top3[0][0], ps[0], top3, ps[0] < review_threshold))
+        return out
 
 
 def _counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
