@@ -37,7 +37,7 @@ from nlp.keytable import KeyTable
 log = logging.getLogger(__name__)
 
 # Bump when the arrays below change meaning: old cache files are then ignored.
-FORMAT = 1
+FORMAT = 2
 # Characters of one batch step: bounds the (chars x longest word) route matrix (~10 MB).
 CHUNK_CHARS = 60_000
 
@@ -103,7 +103,7 @@ class ArraySegmenter:
                 child_keys.append(node[k[:-1]] * base + int(digits[ord(k[-1])]))
                 child_ids.append(i)
         table = KeyTable(
-            np.array(child_keys, dtype=np.int64), np.array(child_ids, dtype=np.int64), load=0.5
+            np.array(child_keys, dtype=np.int64), np.array(child_ids, dtype=np.int64), load=0.25
         )
         logtotal = math.log(tk.total)
         logp = np.full(len(keys) + 1, -np.inf)

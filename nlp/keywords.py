@@ -136,14 +136,14 @@ def join_negations(tokens: list[str]) -> list[str]:
 
     A word that is a stop word (不 的), another negation, or not Chinese stays apart.
     """
-    out: list[str] = []
+    # Only the negations are visited (found by one C-level pass); the rest is copied in slices.
+    # A joined word is never a negation, so no negation is ever swallowed by the one before.
+    size = len(tokens)
     stop = stopwords()
-    skip = False
-    for i, t in enumerate(tokens):
-        if skip:
-            skip = False
-            continue
-        if t in NEGATIONS and i + 1 < len(tokens):
+    out: list[str] = []
+    done = 0
+    for i in compress(range(size), map(NEGATIONS.__contains__, tokens)):
+        if i + 1 < size:
             nxt = tokens[i + 1]
             if (
                 len(nxt) <= _NEGATED_MAX_CHARS
@@ -151,10 +151,10 @@ def join_negations(tokens: list[str]) -> list[str]:
                 and nxt not in stop
                 and _HAN_WORD_RE.match(nxt)
             ):
-                out.append(t + nxt)
-                skip = True
-                continue
-        out.append(t)
+                out += tokens[done:i]
+                out.append(tokens[i] + nxt)
+                done = i + 2
+    out += tokens[done:]
     return out
 
 
