@@ -297,22 +297,16 @@ class ArraySegmenter:
             a = alive[t]
             c = cp[run_s[:a] + t] - _HAN_FIRST
             pb, pm, ps, pe = vb[:a], vm[:a], vs[:a], ve[:a]
-            em = e_b[c]  # B <- E or S
-            p1, p2 = pe + t_eb + em, ps + t_sb + em
-            from_s = p2 >= p1
-            nb, fb = np.where(from_s, p2, p1), np.where(from_s, _S, _E)
-            em = e_m[c]  # M <- M or B
-            p1, p2 = pm + t_mm + em, pb + t_bm + em
-            from_m = p1 >= p2
-            nm, fm = np.where(from_m, p1, p2), np.where(from_m, _M, _B)
-            em = e_s[c]  # S <- S or E
-            p1, p2 = ps + t_ss + em, pe + t_es + em
-            from_s = p1 >= p2
-            ns, fs = np.where(from_s, p1, p2), np.where(from_s, _S, _E)
-            em = e_e[c]  # E <- B or M
-            p1, p2 = pb + t_be + em, pm + t_me + em
-            from_m = p2 >= p1
-            ne, fe = np.where(from_m, p2, p1), np.where(from_m, _M, _B)
+            # Each state from the better of its two predecessors; `_best` gives ties to the
+            # first one named, as jieba's max((prob, state)) gives them to the later letter.
+            em = e_b[c]
+            nb, fb = _best(ps + t_sb + em, pe + t_eb + em, _S, _E)  # B <- S or E
+            em = e_m[c]
+            nm, fm = _best(pm + t_mm + em, pb + t_bm + em, _M, _B)  # M <- M or B
+            em = e_s[c]
+            ns, fs = _best(ps + t_ss + em, pe + t_es + em, _S, _E)  # S <- S or E
+            em = e_e[c]
+            ne, fe = _best(pm + t_me + em, pb + t_be + em, _M, _B)  # E <- M or B
             vb[:a], vm[:a], vs[:a], ve[:a] = nb, nm, ns, ne  # all four computed first
             back.append(np.stack((fb, fm, fs, fe)))
         final = np.where(vs >= ve, _S, _E)
@@ -338,6 +332,12 @@ class ArraySegmenter:
         starts_here = np.concatenate(([True], ends_here[:-1])) | (index == 0)
         word_start = at[starts_here]
         return word_start, word_end
+
+
+def _best(p: np.ndarray, q: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """max(p, q) element-wise and the state it came from: `a` where p >= q, else `b`."""
+    first = p >= q
+    return np.where(first, p, q), np.where(first, a, b)
 
 
 def cache_path(userdict: list[str]) -> Path | None:

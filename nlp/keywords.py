@@ -19,7 +19,7 @@ from importlib import resources
 from itertools import compress
 from pathlib import Path
 
-from nlp.segment import content_words, segment, stopwords
+from nlp.segment import content_words, kept_tokens, segment, stopwords
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,6 @@ def keyword_candidates(tokens: Iterable[str], words: list[str] | None = None) ->
 
     `words` may pass `content_words(tokens)` when the caller already has them.
     """
-    stop = keyword_stopwords()
     tokens = list(tokens)
     # jieba reads "A3区麓谷大道" as A3 | 区麓 | 谷 …: give the unit character back to the code.
     # Most texts have no code before a unit character: one C-level search says so.
@@ -101,33 +100,19 @@ def keyword_candidates(tokens: Iterable[str], words: list[str] | None = None) ->
         words = None
     if words is None:
         words = content_words(tokens)
-    known = _candidate
-    try:
-        return list(compress(words, map(known.__getitem__, words)))
-    except KeyError:  # a word not met before: decide it once
-        pass
-    if len(known) > _CANDIDATE_CACHE_SIZE:
-        known.clear()
-    code = _CODE_RE.match
-    english_stop = english_stopwords()
-    out = []
-    for t in words:
-        keep = known.get(t)
-        if keep is None:
-            keep = known[t] = bool(
-                t not in stop
-                and len(t) <= 20
-                and not code(t)
-                and not (t.isascii() and (len(t) < 3 or t.lower() in english_stop))
-            )
-        if keep:
-            out.append(t)
-    return out
+    return kept_tokens(words, _candidate, _is_candidate)
 
 
-# Whether a content word may be a keyword, by word (a pure function of the word; see
-# nlp.segment._content). Cleared when it grows past the bound.
-_CANDIDATE_CACHE_SIZE = 200_000
+def _is_candidate(t: str) -> bool:
+    return not (
+        t in keyword_stopwords()
+        or len(t) > 20
+        or _CODE_RE.match(t)
+        or (t.isascii() and (len(t) < 3 or t.lower() in english_stopwords()))
+    )
+
+
+# Whether a content word may be a keyword, by word (nlp.segment.kept_tokens).
 _candidate: dict[str, bool] = {}
 
 

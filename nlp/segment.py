@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 from itertools import compress
@@ -389,27 +390,34 @@ def segment_cleaned(texts: list[str]) -> list[list[str]]:
 
 def content_words(tokens: list[str]) -> list[str]:
     """Tokens that carry meaning: not stop words, not punctuation or digits, not one CJK char."""
-    known = _content
+    return kept_tokens(tokens, _content, _is_content_word)
+
+
+def _is_content_word(t: str) -> bool:
+    return bool(t not in stopwords() and _WORD_RE.search(t) and (len(t) > 1 or t.isascii()))
+
+
+def kept_tokens(
+    tokens: list[str], known: dict[str, bool], test: Callable[[str], bool]
+) -> list[str]:
+    """The tokens that pass `test`, each distinct token tested once: `known` remembers the
+    answers (board texts repeat the same few thousand tokens) and is cleared when it grows
+    past TOKEN_CACHE_SIZE. `test` must be a pure function of the token."""
     try:
         return list(compress(tokens, map(known.__getitem__, tokens)))
-    except KeyError:  # a token not met before: decide it once
+    except KeyError:  # a token not met before
         pass
-    if len(known) > _CONTENT_CACHE_SIZE:
+    if len(known) > TOKEN_CACHE_SIZE:
         known.clear()
-    stop = stopwords()
     out = []
     for t in tokens:
         keep = known.get(t)
         if keep is None:
-            keep = known[t] = bool(
-                t not in stop and _WORD_RE.search(t) and (len(t) > 1 or t.isascii())
-            )
+            keep = known[t] = test(t)
         if keep:
             out.append(t)
     return out
 
 
-# Whether a token is a content word, by token: the test is a pure function of the token and
-# board texts repeat the same few thousand tokens. Cleared when it grows past the bound.
-_CONTENT_CACHE_SIZE = 200_000
+TOKEN_CACHE_SIZE = 200_000
 _content: dict[str, bool] = {}
