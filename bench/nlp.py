@@ -9,13 +9,23 @@ Texts: ~100-character complaints cut from tipdm2020_messages (via $MINYI_NLP_DAT
 interpreter: import + first result), peak RSS of a process that only runs the pipeline, and
 the size of the shipped artifacts.
 
-Measured 2026-12-02 on the shared 2-core machine while other helpers' suites ran (load
-average 7.8-9.5, so absolute figures are far below an idle machine's): pipeline 1,063-1,506
-texts/s by CPU time, 33.0x / 32.6x snownlp in the same runs; the code before the request-type
-features (opening/closing markers, dissatisfaction rule) 34.1x / 34.0x in runs alternated
-with them, so the new request type costs about 4 % of throughput. Cold start 3.0-7.6 s
-(before: 2.1-2.4 s) at that load: not comparable with the < 1.5 s target, which needs an idle
-machine. Peak RSS 187 MB, artifacts 4.34 MB.
+Texts are real board messages only when the data is found: from a worktree, set
+MINYI_NLP_DATA=/work/shared/data (else the generated set is used and the figures differ).
+
+Measured 2026-12-02 on the shared 2-core machine, each run alternated with one of the code
+before the array segmenter (e3f579a) while other helpers' suites ran (load average 5-14, so
+wall-clock figures are far below an idle machine's; compare the ratios and CPU times):
+pipeline 1,497-1,648 texts/s by CPU time (before: 828-955), 48.2x / 50.7x snownlp by CPU time
+in the same runs (before: 27.7x / 29.7x), i.e. ~1.75x the throughput. On the quiet machine
+the code before did 1,051 texts/s at 32x, so about 1,850 texts/s (~55x) is to be expected
+there: the 2,500 texts/s target (set on a machine ~2.4x faster) is not reached in absolute
+terms on this one, the >= 25x one is. Cold start by CPU time 0.66-0.74 s (before: 1.33-1.51 s
+in alternating runs), so ~1.2 s instead of 2.3 s on the quiet machine (estimated from the
+ratio; the wall clock at load 14 says 2.2-4.0 s against 6.7-7.4 s). Peak RSS 166 MB
+(before: 187 MB), artifacts 4.34 MB. Calls of analyze() one text at a time are ~5-10 %
+slower than before (the array segmenter's fixed cost per call). The first run after an
+install builds the segmenter's arrays once, as it builds the jieba prefix cache (4.9 s of CPU
+for both, kept in $MINYI_NLP_CACHE or the temp dir; 0.64 s once they are there).
 """
 
 from __future__ import annotations

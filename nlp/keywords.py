@@ -16,9 +16,10 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
+from itertools import compress
 from pathlib import Path
 
-from nlp.segment import content_words, segment, stopwords
+from nlp.segment import content_words, kept_tokens, segment, stopwords
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,6 @@ def keyword_candidates(tokens: Iterable[str], words: list[str] | None = None) ->
 
     `words` may pass `content_words(tokens)` when the caller already has them.
     """
-    stop = keyword_stopwords()
     tokens = list(tokens)
     # jieba reads "A3区麓谷大道" as A3 | 区麓 | 谷 …: give the unit character back to the code.
     # Most texts have no code before a unit character: one C-level search says so.
@@ -100,16 +100,20 @@ def keyword_candidates(tokens: Iterable[str], words: list[str] | None = None) ->
         words = None
     if words is None:
         words = content_words(tokens)
-    code = _CODE_RE.match
-    english_stop = english_stopwords()
-    return [
-        t
-        for t in words
-        if t not in stop
-        and len(t) <= 20
-        and not code(t)
-        and not (t.isascii() and (len(t) < 3 or t.lower() in english_stop))
-    ]
+    return kept_tokens(words, _candidate, _is_candidate)
+
+
+def _is_candidate(t: str) -> bool:
+    return not (
+        t in keyword_stopwords()
+        or len(t) > 20
+        or _CODE_RE.match(t)
+        or (t.isascii() and (len(t) < 3 or t.lower() in english_stopwords()))
+    )
+
+
+# Whether a content word may be a keyword, by word (nlp.segment.kept_tokens).
+_candidate: dict[str, bool] = {}
 
 
 def join_negations(tokens: list[str]) -> list[str]:
@@ -117,14 +121,14 @@ def join_negations(tokens: list[str]) -> list[str]:
 
     A word that is a stop word (不 的), another negation, or not Chinese stays apart.
     """
-    out: list[str] = []
+    # Only the negations are visited (found by one C-level pass); the rest is copied in slices.
+    # A joined word is never a negation, so no negation is ever swallowed by the one before.
+    size = len(tokens)
     stop = stopwords()
-    skip = False
-    for i, t in enumerate(tokens):
-        if skip:
-            skip = False
-            continue
-        if t in NEGATIONS and i + 1 < len(tokens):
+    out: list[str] = []
+    done = 0
+    for i in compress(range(size), map(NEGATIONS.__contains__, tokens)):
+        if i + 1 < size:
             nxt = tokens[i + 1]
             if (
                 len(nxt) <= _NEGATED_MAX_CHARS
@@ -132,10 +136,10 @@ def join_negations(tokens: list[str]) -> list[str]:
                 and nxt not in stop
                 and _HAN_WORD_RE.match(nxt)
             ):
-                out.append(t + nxt)
-                skip = True
-                continue
-        out.append(t)
+                out += tokens[done:i]
+                out.append(tokens[i] + nxt)
+                done = i + 2
+    out += tokens[done:]
     return out
 
 
@@ -176,8 +180,8 @@ def keywords_for_tokens(
     tf = Counter(words)  # keys in order of first occurrence
     # Ties go to the word met first (a stable sort keeps first-occurrence order): titles and
     # opening lines say what a complaint is about.
-    ranked = sorted(tf, key=lambda w: -tf[w] * get(w, max_idf))
-    return ranked[:k]
+    weight = {w: -c * get(w, max_idf) for w, c in tf.items()}
+    return sorted(weight, key=weight.__getitem__)[:k]
 
 
 def keywords(text: object, k: int = 5) -> list[str]:

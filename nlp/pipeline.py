@@ -10,7 +10,7 @@ from nlp import keywords, sentiment
 from nlp import request_type as request_type_mod
 from nlp import topic as topic_mod
 from nlp.normalize import has_enough_chinese
-from nlp.segment import clean_text, content_words, segment
+from nlp.segment import clean_text, content_words, segment_cleaned
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def analyze_many(
     only, emoji only, empty) is neither routed nor scored: no topic, needs review, neutral.
     """
     cleaned = [clean_text(t) for t in texts]
-    token_lists = [_segment(t) for t in cleaned]
+    token_lists = _segment(cleaned)
     word_lists = [content_words(tokens) for tokens in token_lists]
     readable = [i for i, text in enumerate(cleaned) if has_enough_chinese(text)]
     topics = [_NO_TOPIC] * len(cleaned)
@@ -103,12 +103,19 @@ _NO_TOPIC = topic_mod.TopicResult(None, 0.0, (), True)
 
 
 # Each step is guarded: a failure in one model must not lose the ticket or the other results.
-def _segment(text: str) -> list[str]:
+def _segment(texts: list[str]) -> list[list[str]]:
     try:
-        return segment(text)
+        return segment_cleaned(texts)
     except Exception:
-        log.exception("segmentation failed; treating the text as empty")
-        return []
+        log.exception("segmentation failed; cutting the texts one by one")
+    out = []
+    for text in texts:
+        try:
+            out.append(segment_cleaned([text])[0])
+        except Exception:
+            log.exception("segmentation failed; treating the text as empty")
+            out.append([])
+    return out
 
 
 def _topics(word_lists, texts, threshold) -> list[topic_mod.TopicResult]:

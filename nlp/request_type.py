@@ -153,17 +153,24 @@ def combine(
     """Model probabilities with a cue's odds, the sentiment odds and, for a text that says
     it is `unhappy` (`dissatisfied`), praise odds divided by CUE_ODDS that the sentiment
     may lower but not raise (a new array)."""
-    odds = np.ones(len(labels))
+    p = probs * np.array(_odds(labels, cue, sentiment, unhappy))
+    return p / p.sum()
+
+
+def _odds(labels: list[str], cue: str | None, sentiment: float | None, unhappy: bool) -> list:
+    # The factors of `combine`, as plain floats (the same operations as in numpy).
+    odds = [1.0] * len(labels)
     if cue is not None and cue in labels:
         odds[labels.index(cue)] = CUE_ODDS
-    if unhappy and PRAISE in labels:
-        odds[labels.index(PRAISE)] /= CUE_ODDS
-    if sentiment is not None and PRAISE in labels and 0.0 < sentiment < 1.0:
-        lo, hi = SENTIMENT_ODDS_CLIP
-        hi = 1.0 if unhappy else hi
-        odds[labels.index(PRAISE)] *= min(max(sentiment / (1.0 - sentiment), lo), hi)
-    p = probs * odds
-    return p / p.sum()
+    if PRAISE in labels:
+        i = labels.index(PRAISE)
+        if unhappy:
+            odds[i] /= CUE_ODDS
+        if sentiment is not None and 0.0 < sentiment < 1.0:
+            lo, hi = SENTIMENT_ODDS_CLIP
+            hi = 1.0 if unhappy else hi
+            odds[i] *= min(max(sentiment / (1.0 - sentiment), lo), hi)
+    return odds
 
 
 def model() -> TopicModel:
@@ -198,16 +205,24 @@ def predict(
     probs = softmax(scores.astype(np.float64) / m.temperature)
     if sentiments is None:
         sentiments = [None] * len(texts)
-    out = []
-    for text, p, k, s in zip(texts, probs, known, sentiments, strict=True):
+    # Every text's odds, then one product and one normalisation for the batch.
+    labels = m.labels
+    typed, odds = [], []
+    for i, (text, k, s) in enumerate(zip(texts, known.tolist(), sentiments, strict=True)):
         cue = cue_label(text) if use_cues else None
-        if not k and cue is None:
-            out.append(NO_TYPE)
-            continue
-        p = combine(p, m.labels, cue, s, dissatisfied(text))
-        order = np.argsort(-p, kind="stable")
-        ranked = tuple((m.labels[i], float(p[i])) for i in order)
-        out.append(RequestTypeResult(ranked[0][0], ranked[0][1], ranked))
+        if k or cue is not None:
+            typed.append(i)
+            odds.append(_odds(labels, cue, s, dissatisfied(text)))
+    out = [NO_TYPE] * len(texts)
+    if not typed:
+        return out
+    p = probs[typed] * np.array(odds)
+    p /= p.sum(axis=1, keepdims=True)
+    order = np.argsort(-p, axis=1, kind="stable")
+    ranked_p = np.take_along_axis(p, order, axis=1).tolist()
+    for i, ids, ps in zip(typed, order.tolist(), ranked_p, strict=True):
+        ranked = tuple(zip(map(labels.__getitem__, ids), ps, strict=True))
+        out[i] = RequestTypeResult(ranked[0][0], ps[0], ranked)
     return out
 
 

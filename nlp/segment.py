@@ -1,4 +1,9 @@
-"""Chinese word segmentation shared by every nlp function: jieba with a civic user dictionary."""
+"""Chinese word segmentation shared by every nlp function: jieba with a civic user dictionary.
+
+`segment` and `segment_cleaned` cut with `nlp.array_segment` (jieba's default cut computed as
+array operations over a batch, from arrays cached on disk); `tokenizer()` is the jieba
+Tokenizer those arrays are built from, and cuts one text exactly the same way.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,10 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
+from itertools import compress
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +31,8 @@ MAX_CHARS = 5000
 
 _init_lock = threading.Lock()
 _tokenizer = None
+_arrays_lock = threading.Lock()
+_arrays = None
 _MISSING = object()
 
 _WORD_RE = re.compile(r"[\u4e00-\u9fffA-Za-z]")
@@ -335,6 +344,31 @@ def tokenizer():
     return _tokenizer
 
 
+def array_segmenter():
+    """The `nlp.array_segment.ArraySegmenter` of `tokenizer()`'s dictionary (thread-safe).
+
+    Loaded from its cache file when there is one (no jieba import, no dictionary built);
+    otherwise built from `tokenizer()` once and cached. It is a snapshot: words added to the
+    tokenizer later are not in it.
+    """
+    global _arrays
+    if _arrays is None:
+        with _arrays_lock:
+            if _arrays is None:
+                from nlp import array_segment
+
+                path = array_segment.cache_path(_read_lines("userdict.txt"))
+                seg = array_segment.load(path)
+                if seg is None:
+                    from jieba import finalseg
+
+                    arrays = array_segment.ArraySegmenter.arrays_from(tokenizer(), finalseg)
+                    array_segment.save(path, arrays)
+                    seg = array_segment.ArraySegmenter(arrays)
+                _arrays = seg
+    return _arrays
+
+
 @lru_cache(maxsize=1)
 def stopwords() -> frozenset[str]:
     """Civic stop words: function words plus board boilerplate (您好, 请问, 谢谢…)."""
@@ -346,12 +380,44 @@ def segment(text: object) -> list[str]:
     cleaned = clean_text(text)
     if not cleaned:
         return []
-    return tokenizer().tokens(cleaned)
+    return array_segmenter().cut_many([cleaned])[0]
+
+
+def segment_cleaned(texts: list[str]) -> list[list[str]]:
+    """`segment` of many texts already cleaned by `clean_text`, cut as one batch."""
+    return array_segmenter().cut_many(texts)
 
 
 def content_words(tokens: list[str]) -> list[str]:
     """Tokens that carry meaning: not stop words, not punctuation or digits, not one CJK char."""
-    stop = stopwords()
-    return [
-        t for t in tokens if t not in stop and _WORD_RE.search(t) and (len(t) > 1 or t.isascii())
-    ]
+    return kept_tokens(tokens, _content, _is_content_word)
+
+
+def _is_content_word(t: str) -> bool:
+    return bool(t not in stopwords() and _WORD_RE.search(t) and (len(t) > 1 or t.isascii()))
+
+
+def kept_tokens(
+    tokens: list[str], known: dict[str, bool], test: Callable[[str], bool]
+) -> list[str]:
+    """The tokens that pass `test`, each distinct token tested once: `known` remembers the
+    answers (board texts repeat the same few thousand tokens) and is cleared when it grows
+    past TOKEN_CACHE_SIZE. `test` must be a pure function of the token."""
+    try:
+        return list(compress(tokens, map(known.__getitem__, tokens)))
+    except KeyError:  # a token not met before
+        pass
+    if len(known) > TOKEN_CACHE_SIZE:
+        known.clear()
+    out = []
+    for t in tokens:
+        keep = known.get(t)
+        if keep is None:
+            keep = known[t] = test(t)
+        if keep:
+            out.append(t)
+    return out
+
+
+TOKEN_CACHE_SIZE = 200_000
+_content: dict[str, bool] = {}

@@ -25,6 +25,7 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from importlib import resources
 from itertools import pairwise, repeat
 from pathlib import Path
@@ -140,20 +141,32 @@ class SentimentModel:
         self.char_n = int(self.config.get("char_n", 4))
         self.bigrams = bool(self.config.get("bigrams", False))
         self.bias = float(bias)
-        # Each feature maps to weight + 1j * squared ratio, so that one C-level
-        # sum(map(dict.get, ...)) gives both the dot product and the squared norm.
-        values = (
-            np.asarray(weights, dtype=np.float64) + 1j * np.asarray(ratios_sq, dtype=np.float64)
-        ).tolist()
-        self.words: dict[str, complex] = {}
-        self.chars: dict[str, complex] = {}
-        words, chars = self.words, self.chars
-        for f, v in zip(vocab, values, strict=True):
-            if f[:1] == "c":
-                chars[f[1:]] = v
-            else:
-                words[f] = v
+        # Word features get ids 0 … W-1 and character n-grams W …, each in vocabulary order
+        # (a text's weights are summed in id order: the order is part of the result).
+        vocab = list(vocab)
+        is_char = [f[:1] == "c" for f in vocab]
+        weights = np.asarray(weights, dtype=np.float64)
+        ratios_sq = np.asarray(ratios_sq, dtype=np.float64)
+        order = np.argsort(np.array(is_char, dtype=bool), kind="stable")
+        self.weight = weights[order]
+        self.ratio_sq = ratios_sq[order]
+        self._word_features = [f for f, c in zip(vocab, is_char, strict=True) if not c]
+        self._grams = [f[1:] for f, c in zip(vocab, is_char, strict=True) if c]
         self._build_batch_index()
+
+    @cached_property
+    def words(self) -> dict[str, complex]:
+        """Word feature -> weight + 1j * squared ratio (one sum gives dot product and norm)."""
+        n = len(self._word_features)
+        values = (self.weight[:n] + 1j * self.ratio_sq[:n]).tolist()
+        return dict(zip(self._word_features, values, strict=True))
+
+    @cached_property
+    def chars(self) -> dict[str, complex]:
+        """Character n-gram (unprefixed) -> weight + 1j * squared ratio."""
+        n = len(self._word_features)
+        values = (self.weight[n:] + 1j * self.ratio_sq[n:]).tolist()
+        return dict(zip(self._grams, values, strict=True))
 
     def _build_batch_index(self) -> None:
         """Arrays for `scores`: feature ids, and character n-grams as sorted integer keys.
@@ -163,31 +176,32 @@ class SentimentModel:
         key and one table serves n = 1 … char_n; a character outside the alphabet (0)
         means the gram cannot be in the vocabulary.
         """
-        self.word_ids = {f: i for i, f in enumerate(self.words)}
+        self.word_ids = {f: i for i, f in enumerate(self._word_features)}
         # The same ids by kind of feature and raw token, so no prefixed strings are built.
         self.kind_ids: dict[str, dict[str, int]] = {k: {} for k in "wnaeb"}
         for f, i in self.word_ids.items():
             self.kind_ids.setdefault(f[:1], {})[f[1:]] = i
-        grams = list(self.chars)
-        values = list(self.words.values()) + list(self.chars.values())
-        self.weight = np.array([v.real for v in values], dtype=np.float64)
-        self.ratio_sq = np.array([v.imag for v in values], dtype=np.float64)
-        alphabet = sorted({ch for g in grams for ch in g})
+        grams = self._grams
+        joined = "".join(grams)
+        alphabet = sorted(set(joined))
         self.base = len(alphabet) + 1
         self.batch_grams = bool(alphabet) and self.base**self.char_n < 2**62
         if not self.batch_grams:  # an alphabet too large for int64 keys: per-text sets
             return
-        digit = {ch: d for d, ch in enumerate(alphabet, 1)}
+        points = np.array([ord(ch) for ch in alphabet], dtype=np.int64)
         self.digits = np.zeros(ord(alphabet[-1]) + 2, dtype=np.int64)
-        self.digits[[ord(ch) for ch in alphabet]] = np.arange(1, self.base, dtype=np.int64)
-        keys = []
-        for g in grams:
-            key = 0
-            for ch in g:
-                key = key * self.base + digit[ch]
-            keys.append(key)
-        ids = np.arange(len(self.words), len(self.words) + len(grams), dtype=np.int64)
-        self.gram_table = KeyTable(np.array(keys, dtype=np.int64), ids)
+        self.digits[points] = np.arange(1, self.base, dtype=np.int64)
+        # Every gram's key at once: each character's digit times base**(characters after it).
+        cp = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+        ends = np.cumsum(lengths)
+        owner = np.repeat(np.arange(len(grams)), lengths)
+        after = ends[owner] - 1 - np.arange(len(cp))
+        place = np.power(np.int64(self.base), after, dtype=np.int64)
+        keys = np.add.reduceat(self.digits[cp] * place, ends - lengths) if len(grams) else owner
+        n = len(self._word_features)
+        ids = np.arange(n, n + len(grams), dtype=np.int64)
+        self.gram_table = KeyTable(keys.astype(np.int64), ids)
 
     @classmethod
     def load(cls, path: Path | str) -> SentimentModel:

@@ -12,7 +12,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass
-from itertools import pairwise, repeat
+from itertools import chain, islice, pairwise, repeat
 from operator import add
 from pathlib import Path
 
@@ -180,27 +180,34 @@ class TopicModel:
         return self._word_maps
 
     def _word_hits(self, word_lists) -> tuple[np.ndarray, np.ndarray]:
-        ids: list[int] = []
-        lengths = []
         word_lists = list(word_lists)
-        if any("_" in "".join(words) for words in word_lists):
+        flat = list(chain.from_iterable(word_lists))
+        if "_" in "".join(flat):
             # A word holding the bigram separator: only the feature strings are unambiguous.
+            ids: list[int] = []
+            lengths = []
             get = self.word_index.get
             for words in word_lists:
                 feats = word_features(words)
                 ids += map(get, feats, repeat(-1, len(feats)))
                 lengths.append(len(feats))
+            owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+            idx = np.array(ids, dtype=np.int64)
         else:
+            # All texts' words in one list: one lookup pass for the words, one for the pairs
+            # (pairs that straddle two texts are looked up too, then dropped).
             unigrams, bigrams = self._word_tables()
-            uget, bget = unigrams.get, bigrams.get
-            for words in word_lists:
-                size = len(words)
-                ids += map(uget, words, repeat(-1, size))
-                if size > 1:
-                    ids += map(bget, zip(words, words[1:]), repeat(-1, size - 1))
-                lengths.append(max(2 * size - 1, 0))
-        owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-        idx = np.array(ids, dtype=np.int64)
+            size = len(flat)
+            uni = np.fromiter(map(unigrams.get, flat, repeat(-1)), dtype=np.int64, count=size)
+            pairs = zip(flat, islice(flat, 1, None))
+            bi = np.fromiter(
+                map(bigrams.get, pairs, repeat(-1)), dtype=np.int64, count=max(size - 1, 0)
+            )
+            lengths = np.fromiter(map(len, word_lists), dtype=np.int64, count=len(word_lists))
+            word_owner = np.repeat(np.arange(len(word_lists), dtype=np.int64), lengths)
+            same = word_owner[:-1] == word_owner[1:]
+            owner = np.concatenate([word_owner, word_owner[:-1][same]])
+            idx = np.concatenate([uni, bi[same]])
         hit = idx >= 0
         return owner[hit], idx[hit]
 
@@ -262,7 +269,11 @@ class TopicModel:
             norms = np.sqrt(np.bincount(owner, weights=w * w, minlength=n)).astype(np.float32)
             w /= norms[owner]
             starts = (np.cumsum(lengths) - lengths)[known]
-            scores[known] = np.add.reduceat(self.coef[idx] * w[:, None], starts, axis=0)
+            # np.take and an in-place product: the same floats as coef[idx] * w[:, None], at
+            # a third of the time (no second (features x labels) temporary).
+            weighted = np.take(self.coef, idx, axis=0)
+            weighted *= w[:, None]
+            scores[known] = np.add.reduceat(weighted, starts, axis=0)
         scores += self.intercept
         return scores, known
 
@@ -276,15 +287,18 @@ class TopicModel:
     ) -> list[TopicResult]:
         """One TopicResult per cleaned text (with its content words)."""
         probs, known = self.probabilities(word_lists, texts)
-        return [self._result(p, k, review_threshold) for p, k in zip(probs, known, strict=True)]
-
-    def _result(self, probs: np.ndarray, known: bool, threshold: float) -> TopicResult:
-        if not known:
-            return TopicResult(None, 0.0, (), True)
-        order = np.argsort(-probs, kind="stable")[:3]
-        top3 = tuple((self.labels[i], float(probs[i])) for i in order)
-        best, prob = top3[0]
-        return TopicResult(best, prob, top3, prob < threshold)
+        # The top 3 of every text from one sort (stable: ties keep the label order).
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :3]
+        top = np.take_along_axis(probs, order, axis=1).tolist()
+        labels = self.labels
+        out = []
+        for ids, ps, k in zip(order.tolist(), top, known.tolist(), strict=True):
+            if not k:
+                out.append(TopicResult(None, 0.0, (), True))
+                continue
+            top3 = tuple(zip(map(labels.__getitem__, ids), ps, strict=True))
+            out.append(TopicResult(top3[0][0], ps[0], top3, ps[0] < review_threshold))
+        return out
 
 
 def _counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

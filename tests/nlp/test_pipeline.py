@@ -130,3 +130,97 @@ def test_a_fresh_process_needs_no_training_data(tmp_path):
         check=True,
     )
     assert json.loads(out.stdout)["topic"] == "劳动和社会保障"
+
+
+# What the shipped models say of a fixed sample (labels, probabilities to 4 places, keywords):
+# a speed change must leave every figure as it is. Regenerate only when the artifacts change.
+PINNED = [
+    (
+        "小区物业长期不作为，电梯经常坏，业主多次反映没有人管，请住建局督促整改。",
+        (
+            "商贸旅游",
+            0.6789,
+            True,
+            0.1013,
+            ["不作为", "没有人管", "住建局", "电梯", "整改"],
+            "投诉",
+            0.9974,
+        ),
+    ),
+    (
+        "谢谢你们，问题已经解决了，非常满意",
+        ("城乡建设", 0.5824, True, 0.8888, ["谢谢你们", "满意"], "表扬", 0.9933),
+    ),
+    (
+        "醫保報銷太慢了",
+        ("劳动和社会保障", 0.9543, False, 0.1035, ["太慢", "医保报销"], "投诉", 0.604),
+    ),
+    (
+        "请问新生儿医保怎么办理？需要带什么材料",
+        (
+            "劳动和社会保障",
+            0.9661,
+            False,
+            0.0912,
+            ["新生儿", "医保", "材料", "办理", "需要"],
+            "咨询",
+            0.9992,
+        ),
+    ),
+    (
+        "建议在学校门口增设红绿灯，方便学生过马路",
+        (
+            "城乡建设",
+            0.7388,
+            True,
+            0.7578,
+            ["增设", "红绿灯", "马路", "门口", "方便"],
+            "建议",
+            0.9965,
+        ),
+    ),
+    (
+        "公司拖欠工资三个月，也不给缴纳养老保险，劳动监察部门一直没有结果",
+        (
+            "劳动和社会保障",
+            0.9999,
+            False,
+            0.0117,
+            ["不给", "没有结果", "监察部门", "拖欠工资", "养老保险"],
+            "投诉",
+            0.9644,
+        ),
+    ),
+    (
+        "A市A3区魏家坡巷污水横流，臭气熏天",
+        (
+            "环境保护",
+            0.8171,
+            True,
+            0.2269,
+            ["魏家坡巷", "横流", "臭气熏天", "污水"],
+            "投诉",
+            0.8315,
+        ),
+    ),
+    ("hello world", (None, 0.0, True, 0.5, ["world"], None, 0.0)),
+    ("", (None, 0.0, True, 0.5, [], None, 0.0)),
+]
+
+
+def test_pinned_sample_keeps_its_labels_and_probabilities():
+    texts = [text for text, _ in PINNED]
+    for results in (nlp.analyze_many(texts), [nlp.analyze(t) for t in texts]):
+        got = [
+            (
+                a.topic,
+                round(a.topic_probability, 4),
+                a.needs_review,
+                round(a.sentiment_score, 4),
+                a.keywords,
+                a.request_type,
+                round(a.request_type_probability, 4),
+            )
+            for a in results
+        ]
+        assert got == [expected for _, expected in PINNED]

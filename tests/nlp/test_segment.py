@@ -163,3 +163,55 @@ def test_cached_log_probabilities_follow_dictionary_changes():
         seen.append(ours.tokens("甲乙丙"))
         assert seen[-1] == plain.lcut("甲乙丙")
     assert seen[1] == ["甲乙", "丙"] and seen[-1] == ["甲", "乙丙"]  # the cache followed
+
+
+def _board_like_texts():
+    import random
+
+    rng = random.Random(17)
+    words = (
+        "小区 物业 不作为 电梯 经常 坏 业主 多次 反映 没有人管 住建局 督促 整改 A市 A3区 "
+        "魏家坡巷 蔡锷南路 华庭 拖欠 工资 3.5% 的 了 是 人社局 养老保险 WiFi 12345 鿿 "
+        "政务服务中心 不动产登记 ， 。 ！ ？ 😀 \u3000 \xa0 \t 医保 报销 太慢 了 abc a1b2"
+    ).split(" ")
+    texts = ["".join(rng.choice(words) for _ in range(rng.randint(0, 40))) for _ in range(1500)]
+    chars = "小区物业停水投诉拖欠工资 \t\r\n\u3000\xa0A3区ab12.5%😀，。-+#鿿魏家坡巷的了是"
+    texts += ["".join(rng.choice(chars) for _ in range(rng.randint(0, 60))) for _ in range(1500)]
+    texts += ["", " ", "a", "鿿鿿鿿", "3.5%的人", "投诉" * 2500, "甲" * 300]
+    return texts
+
+
+def test_array_segmenter_cuts_exactly_like_the_tokenizer():
+    from nlp.segment import array_segmenter
+
+    texts = [clean_text(t) for t in _board_like_texts()]
+    ours = tokenizer()
+    expected = [ours.tokens(t) for t in texts]
+    assert array_segmenter().cut_many(texts) == expected
+    # Batches are cut in chunks: a text's tokens do not depend on its neighbours.
+    assert [array_segmenter().cut_many([t])[0] for t in texts[::37]] == expected[::37]
+    assert array_segmenter().cut_many([]) == []
+
+
+def test_array_segmenter_is_rebuilt_from_a_missing_or_corrupt_cache(tmp_path, monkeypatch):
+    from nlp import array_segment, segment
+
+    monkeypatch.setenv("MINYI_NLP_CACHE", str(tmp_path))
+    monkeypatch.setattr(segment, "_arrays", None)
+    text = "A市A3区魏家坡小区物业不作为，业主多次向社区反映都得不到解决"
+    built = segment.array_segmenter().cut_many([text])
+    (path,) = tmp_path.glob("minyi-segdict-*.npz")
+    assert not list(tmp_path.glob("*.tmp"))
+    assert array_segment.load(path).cut_many([text]) == built == [tokenizer().tokens(text)]
+    path.write_bytes(b"not arrays")
+    assert array_segment.load(path) is None
+    monkeypatch.setattr(segment, "_arrays", None)
+    assert segment.array_segmenter().cut_many([text]) == built
+    assert path.stat().st_size > 1_000_000  # rewritten
+
+
+def test_segment_cleaned_equals_segment():
+    from nlp.segment import segment_cleaned
+
+    texts = ["医保報銷太慢了", "ＡＢＣ１２３小区停水", "", "小区路灯坏了半年没人修"]
+    assert segment_cleaned([clean_text(t) for t in texts]) == [segment(t) for t in texts]
