@@ -204,10 +204,12 @@ def test_the_thanks_page_follows_renames_languages_and_deactivation(
     client.get("/lang/en")
     english = text_of(rate(client, service.code, score="1", aspect="其他"))
     assert "Thank you for your rating" in english and "Human resources must verify" in english
+    page = client.get(f"/r/{service.code}").get_data(as_text=True)
     with session_factory.begin() as session:
         catalog.set_service_active(session, service.code, active=False, actor=actor)
-    page = client.get(f"/r/{service.code}")  # rendered before: the form still posts
-    assert page.status_code == 404
+    # A page loaded before the service was deactivated still posts: refused, nothing stored.
+    late = client.post(f"/r/{service.code}", data=form_tokens(page) | {"score": "5"})
+    assert late.status_code == 404 and client.get(f"/r/{service.code}").status_code == 404
     assert count(session_factory, Rating) == 3
 
 
