@@ -167,10 +167,11 @@ def rate(service_code: str):
     return _thanks_page(view)
 
 
-# The thanks page shows only what THANKS_FIELDS name (no comment, no token, nothing of the
-# session), so it is rendered once per distinct (language, address, fields) and then served
-# from this per-app cache: the render cost a rating POST more than its checks.
-THANKS_PAGES_KEPT = 512
+# The thanks page shows only the six fields _thanks_page passes it (no comment, no token,
+# nothing of the session; base.html adds the language and the address), so it is rendered
+# once per distinct (language, address, fields) and then served from a per-app dict: the
+# render cost a rating POST more than its checks. A rename or a new deadline is a new key.
+THANKS_PAGES_KEPT = 1024  # about 3 KB each
 
 
 def _thanks_page(view) -> str:
