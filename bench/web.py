@@ -14,12 +14,23 @@ Target: the site >= 55% of the bare endpoint's requests/s, p99 < 20 ms. Every 20
 
 Measured 2026-12-02 on the 2-core machine with nothing else running (load average 1.0-2.3,
 falling from earlier work), 3-5 rounds x 1000 requests: bare 507-557 req/s (p50 7.1-7.6 ms,
-p99 10.8-12.2), the site 267-319 req/s (p50 12.1-14.4 ms, p99 20.5-23.5): 53-57% of bare.
-Under load 4-6 the same code read 59-61% (the bare endpoint suffers more from a busy
-machine). 4 connections in flight make p50 = 4 / throughput, so the p99 follows the site's
-CPU per request: about 3.6 ms in-process (Flask test client, no profiler), of which the
-thanks page render, the Flask-WTF form, Flask-Limiter and the first statement of the write
-transaction (BEGIN IMMEDIATE) are each 10-15%.
+p99 10.8-12.2), the site 267-319 req/s (p50 12.1-14.4 ms, p99 20.5-23.5): 53-57% of bare;
+at 06:23 the same code read bare 289 req/s (p99 23.7 ms), site 181 (p99 36.3): 63%.
+4 connections in flight make p50 = 4 / throughput, so the p99 follows the site's CPU per
+request, then about 3.6 ms in-process, of which the thanks page render, the Flask-WTF form,
+Flask-Limiter and the first statement of the write transaction were each 10-15%.
+
+Since then the thanks page is rendered once per (language, address, its six fields) and kept
+per app, the POST checks CSRF with Flask-WTF's validate_csrf instead of building a RatingForm,
+and public limits are counted by a thin check on Flask-Limiter's strategy and storage (its
+empty before_request pass dropped). In-process CPU per rating POST (Flask test client, old and
+new tree interleaved in one session, load average 5-7): 6.1-8.0 ms before, 3.5-5.6 ms after.
+Through gunicorn, measured 07:21-07:39 while other helpers' suites and benches loaded the
+machine (load average 7.7 -> 16.4; old and new tree alternating, one run each in turn):
+bare 53-60 req/s, the site after 34-37 req/s (60%, 70% of bare), before 35 and 25 (58%, 44%);
+p99 145-322 ms for both endpoints at that load, so only the ratio means anything there. What
+is left per POST: the write transaction (BEGIN IMMEDIATE, the service row, the INSERTs, the
+commit) about 40%, the session cookie's and the CSRF token's signature checks 15-20%.
 """
 
 from __future__ import annotations

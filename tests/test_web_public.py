@@ -188,6 +188,40 @@ def test_the_same_rating_form_posted_twice_stores_one_row(client, catalogue, ses
     assert count(session_factory, Rating) == 2
 
 
+def test_the_thanks_page_follows_renames_languages_and_deactivation(
+    client, catalogue, session_factory
+):
+    department, service, _, _ = catalogue
+    assert "社保卡申领" in text_of(rate(client, service.code, score="5"))
+    actor = Actor.system("test", "catalog.manage")
+    with session_factory.begin() as session:
+        catalog.update_service(session, service.code, name="社保卡补换", actor=actor)
+        catalog.update_department(
+            session, department.code, name="县人社局", name_en="Human resources", actor=actor
+        )
+    thanks = text_of(rate(client, service.code, score="5"))  # the same fields as the first
+    assert "社保卡补换 · 县人社局" in thanks and "社保卡申领" not in thanks
+    client.get("/lang/en")
+    english = text_of(rate(client, service.code, score="1", aspect="其他"))
+    assert "Thank you for your rating" in english and "Human resources must verify" in english
+    page = client.get(f"/r/{service.code}").get_data(as_text=True)
+    with session_factory.begin() as session:
+        catalog.set_service_active(session, service.code, active=False, actor=actor)
+    # A page loaded before the service was deactivated still posts: refused, nothing stored.
+    late = client.post(f"/r/{service.code}", data=form_tokens(page) | {"score": "5"})
+    assert late.status_code == 404 and client.get(f"/r/{service.code}").status_code == 404
+    assert count(session_factory, Rating) == 3
+
+
+def test_the_thanks_page_shows_nothing_of_another_rating(client, catalogue):
+    _, service, _, _ = catalogue
+    first = rate(client, service.code, score="2", aspect="其他", comment="第一位市民的留言")
+    second = rate(client, service.code, score="2", aspect="其他", comment="第二位")
+    assert "第一位市民的留言" not in first.get_data(as_text=True)
+    assert text_of(first) == text_of(second)
+    assert second.headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
@@ -585,6 +619,18 @@ def test_submits_are_limited_per_client(limited_app, catalogue, session_factory)
     for _ in range(3):
         client.get("/t/MY-20991231-0001?code=GUESS12345")
     assert client.get("/t/MY-20991231-0001?code=GUESS67890").status_code == 429
+
+
+def test_a_limit_counts_each_client_address_apart(limited_app, catalogue, session_factory):
+    _, service, _, _ = catalogue
+    here = limited_app.test_client()
+    there = limited_app.test_client()
+    there.environ_base["REMOTE_ADDR"] = "10.0.0.9"
+    assert [rate(here, service.code, score="5").status_code for _ in range(3)] == [200, 200, 429]
+    assert rate(there, service.code, score="5").status_code == 200
+    limited_app.extensions["minyi"]["limiter"].enabled = False  # RATELIMIT_ENABLED=False
+    assert rate(here, service.code, score="5").status_code == 200
+    assert count(session_factory, Rating) == 4
 
 
 def test_pages_load_nothing_from_outside(client, catalogue):

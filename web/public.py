@@ -28,9 +28,16 @@ from minyi.services import catalog, ratings, ticket_access, tickets
 from minyi.services.overview import site_overview
 from surveys import rounds as survey_rounds
 from web.database import current_settings, db_session, read_session, service_context
-from web.forms import ComplaintForm, RatingForm, VerdictForm, csrf_failed
+from web.forms import (
+    ComplaintForm,
+    RatingForm,
+    VerdictForm,
+    csrf_failed,
+    posted_csrf_failed,
+    submission_source_ref,
+)
 from web.uploads import clean_photo, discard_photo, store_photo
-from web.visitor import web_citizen
+from web.visitor import current_language, web_citizen
 
 log = logging.getLogger(__name__)
 
@@ -122,15 +129,18 @@ def _unknown(exc: MinyiError):
 @bp.route("/r/<service_code>", methods=["GET", "POST"])
 def rate(service_code: str):
     """The page a service's QR code opens: five levels, an aspect for a 差评, a comment."""
-    form = RatingForm()
     if request.method == "GET":
+        form = RatingForm()
         form.outlet.data = request.args.get("outlet") or None
         return _rating_page(form.fresh(), service_code)
-    if csrf_failed(form):
-        return _rating_page(form, service_code, error=CSRF_MESSAGE), 400
+    # The hot path reads the posted fields itself; a RatingForm is built only to show the
+    # page again (a refusal), with what the citizen chose kept.
+    if posted_csrf_failed():
+        return _rating_page(RatingForm(), service_code, error=CSRF_MESSAGE), 400
+    posted = request.form
     ctx = service_context()
-    score = form.score.data
-    aspect = form.aspect.data or None
+    score = posted.get("score")
+    aspect = posted.get("aspect") or None
     # An aspect belongs to a 差评; one left ticked after switching to a good level is dropped.
     if aspect and not _is_bad(ctx, score):
         aspect = None
@@ -144,16 +154,61 @@ def rate(service_code: str):
             service=service_code,
             score=score,
             aspect=aspect,
-            comment=form.comment.data,
-            outlet=form.outlet.data or None,
+            comment=posted.get("comment"),
+            outlet=posted.get("outlet") or None,
             channel=Channel.WEB,
-            source_ref=form.source_ref(),
+            source_ref=submission_source_ref(posted.get("submission")),
         )
     except NotFound as exc:
         return _unknown(exc)
     except MinyiError as exc:
-        return _rating_page(form, service_code, error=(exc.message_zh, exc.message_en)), 400
-    return render_template("public/rate_thanks.html", rating=view, level=LEVEL_NAMES[view.score])
+        error = (exc.message_zh, exc.message_en)
+        return _rating_page(RatingForm(), service_code, error=error), 400
+    return _thanks_page(view)
+
+
+# The thanks page shows only the six fields _thanks_page passes it (no comment, no token,
+# nothing of the session; base.html adds the language and the address), so it is rendered
+# once per distinct (language, address, fields) and then served from a per-app dict: the
+# render cost a rating POST more than its checks. A rename or a new deadline is a new key.
+THANKS_PAGES_KEPT = 1024  # about 3 KB each
+
+
+def _thanks_page(view) -> str:
+    department = view.department
+    fields = (
+        view.service_code,
+        view.service_name,
+        department.name,
+        department.name_en or department.name,
+        view.score,
+        view.follow_up_deadline,
+    )
+    if current_app.jinja_env.auto_reload:  # a developer editing templates sees every change
+        return _render_thanks(*fields)
+    pages = current_app.extensions["minyi"].setdefault("thanks_pages", {})
+    key = (current_language(), request.script_root, request.full_path, fields)
+    page = pages.get(key)
+    if page is None:
+        page = _render_thanks(*fields)
+        if len(pages) >= THANKS_PAGES_KEPT:
+            pages.clear()  # new deadlines and names replace old ones; nothing to keep in order
+        pages[key] = page
+    return page
+
+
+def _render_thanks(service_code, service_name, department_name, department_name_en, score,
+                   deadline) -> str:  # fmt: skip
+    """rate_thanks.html of these values only: the template reads nothing else of the rating."""
+    return render_template(
+        "public/rate_thanks.html",
+        service_code=service_code,
+        service_name=service_name,
+        department_name=department_name,
+        department_name_en=department_name_en,
+        level=LEVEL_NAMES[score],
+        deadline=deadline,
+    )
 
 
 def _rating_page(form: RatingForm, service_code: str, *, error=None):
