@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import multiprocessing
 import os
@@ -316,8 +317,11 @@ def echo_dispatcher() -> Dispatcher:
     return dispatcher
 
 
-async def run_bot(conn, bot, dispatcher, **polling_options) -> tuple[dict, Timings]:
+async def run_bot(
+    conn, bot, dispatcher, profile: str | None = None, **polling_options
+) -> tuple[dict, Timings]:
     timings = Timings(dispatcher)
+    profiler = cProfile.Profile(time.thread_time) if profile else None
     polling = asyncio.create_task(
         dispatcher.start_polling(
             bot, handle_signals=False, close_bot_session=False, **polling_options
@@ -325,8 +329,13 @@ async def run_bot(conn, bot, dispatcher, **polling_options) -> tuple[dict, Timin
     )
     await asyncio.sleep(0.5)  # polling has started
     with timings:
+        if profiler is not None:
+            profiler.enable()
         conn.send("go")
         result = await asyncio.to_thread(conn.recv)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
     await dispatcher.stop_polling()
     await polling
     return result, timings
@@ -370,11 +379,12 @@ def bench_updates(args, settings, engine) -> None:
         )
         await process._on_startup()  # loads the NLP models
         minyi, minyi_times = await run_bot(
-            parent, process.bot, process.dispatcher, **process.polling_options()
+            parent, process.bot, process.dispatcher, args.profile, **process.polling_options()
         )
         await process.bot.session.close()
         echo_bot = create_bot(settings)
-        echo, echo_times = await run_bot(parent, echo_bot, echo_dispatcher())
+        echo_profile = f"{args.profile}.echo" if args.profile else None
+        echo, echo_times = await run_bot(parent, echo_bot, echo_dispatcher(), echo_profile)
         await echo_bot.session.close()
         return minyi, minyi_times, echo, echo_times
 
@@ -471,6 +481,12 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=1_000)
     parser.add_argument("--rate", type=float, default=25.0)
     parser.add_argument("--handlers", action="store_true", help="handler time by handler")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="cProfile (CPU time) of the event loop's thread: the Minyi bot's into FILE, the echo"
+        " bot's into FILE.echo",
+    )
     parser.add_argument(
         "--concurrency", type=int, default=None, help="[bot] max_concurrent_updates (default 8)"
     )
