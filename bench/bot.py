@@ -69,6 +69,31 @@ and 11.3 -> 6.5 statements per complaint in-process), same machine, back to back
 The targets are still not met: what is left is the bot's own per-update CPU (routers, FSM,
 keyboards, Bot API calls, the classifier), not the filing transaction.
 
+Keyboards without InlineKeyboardBuilder (the fixed ones built once per language) and one
+router holding every feature's handlers instead of nine in a row, 2026-12-02, on a machine
+loaded by other helpers (load 11-13; absolute figures and the ratio move with the load, the
+ratio in this state came out 47-48% for the code before and after alike):
+
+    before  75 updates/s, echo 160: 47%, CPU 4.93 vs 1.77 ms/update, handler p99 253 ms (load 11.2)
+    after   78 updates/s, echo 162: 48%, CPU 4.62 vs 1.66 ms/update, handler p99 299 ms (load 12.8)
+    after, limit 4: 80 updates/s, echo 235: 34%, CPU 5.17 vs 1.54, handler p99 169 ms (load 13.1)
+
+What does not move with the load: bench/bot_cpu.py under callgrind (4 citizens x 2 complaints,
+40 updates, only the measured updates counted): 232.7 M instructions before, 224.9 M with the
+keyboards, 205.2 M with the one router: 5.82 -> 5.13 M instructions an update (-12%).
+In-process micro-measurements (min of 5 x 300 updates, CPU; one run each at load ~7, so
++-30%): a location in the complaint flow 1357 -> 807 us, /complain 1546 -> 813 us, /start
+3277 -> 1701 us (the echo bot's message 658 us); the accept button 4845 -> 2802 us (echo's
+button 773 us). Of the accept button's ~2 ms
+over echo nearly all is its ticket read: with the read stubbed it costs 730-826 us, as echo.
+That read is ~640 us of CPU done inline and 2-3x that through asyncio.to_thread in the
+middle of the dispatcher's work (the main thread's side of the hop ~700 us, the worker's read
+~1.2-1.7 ms on a cold core): on SQLite under WAL, where a reader never waits for a writer, the
+hop costs more than the read. What is left over the echo bot is mostly work behind such hops:
+the classifier (~2.5 ms a complaint), the filing transaction (~2.7 ms), the reads behind the
+buttons (~1 ms), each paying the thread hop; the routers, FSM, keyboards and texts of the
+non-filing steps are now within ~150 us of the echo bot's handler.
+
 Outbox (load average 4.6-7.7): 10,000 messages to 1,000 chats at 25/s configured went out
 at 22.8/s, busiest second 25, 42.1 s between two to one chat, 0 lost, 0 doubled, 0 left
 unsent.
