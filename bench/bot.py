@@ -69,6 +69,31 @@ and 11.3 -> 6.5 statements per complaint in-process), same machine, back to back
 The targets are still not met: what is left is the bot's own per-update CPU (routers, FSM,
 keyboards, Bot API calls, the classifier), not the filing transaction.
 
+Keyboards without InlineKeyboardBuilder (the fixed ones built once per language) and one
+router holding every feature's handlers instead of nine in a row, 2026-12-02, on a machine
+loaded by other helpers (load 11-13; absolute figures and the ratio move with the load, the
+ratio in this state came out 47-48% for the code before and after alike):
+
+    before  75 updates/s, echo 160: 47%, CPU 4.93 vs 1.77 ms/update, handler p99 253 ms (load 11.2)
+    after   78 updates/s, echo 162: 48%, CPU 4.62 vs 1.66 ms/update, handler p99 299 ms (load 12.8)
+    after, limit 4: 80 updates/s, echo 235: 34%, CPU 5.17 vs 1.54, handler p99 169 ms (load 13.1)
+
+What does not move with the load: bench/bot_cpu.py under callgrind (4 citizens x 2 complaints,
+40 updates, only the measured updates counted): 232.7 M instructions before, 224.9 M with the
+keyboards, 205.2 M with the one router: 5.82 -> 5.13 M instructions an update (-12%).
+In-process micro-measurements (min of 5 x 300 updates, CPU; one run each at load ~7, so
++-30%): a location in the complaint flow 1357 -> 807 us, /complain 1546 -> 813 us, /start
+3277 -> 1701 us (the echo bot's message 658 us); the accept button 4845 -> 2802 us (echo's
+button 773 us). Of the accept button's ~2 ms
+over echo nearly all is its ticket read: with the read stubbed it costs 730-826 us, as echo.
+That read is ~640 us of CPU done inline and 2-3x that through asyncio.to_thread in the
+middle of the dispatcher's work (the main thread's side of the hop ~700 us, the worker's read
+~1.2-1.7 ms on a cold core): on SQLite under WAL, where a reader never waits for a writer, the
+hop costs more than the read. What is left over the echo bot is mostly work behind such hops:
+the classifier (~2.5 ms a complaint), the filing transaction (~2.7 ms), the reads behind the
+buttons (~1 ms), each paying the thread hop; the routers, FSM, keyboards and texts of the
+non-filing steps are now within ~150 us of the echo bot's handler.
+
 Outbox (load average 4.6-7.7): 10,000 messages to 1,000 chats at 25/s configured went out
 at 22.8/s, busiest second 25, 42.1 s between two to one chat, 0 lost, 0 doubled, 0 left
 unsent.
@@ -78,6 +103,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import multiprocessing
 import os
@@ -316,8 +342,11 @@ def echo_dispatcher() -> Dispatcher:
     return dispatcher
 
 
-async def run_bot(conn, bot, dispatcher, **polling_options) -> tuple[dict, Timings]:
+async def run_bot(
+    conn, bot, dispatcher, profile: str | None = None, **polling_options
+) -> tuple[dict, Timings]:
     timings = Timings(dispatcher)
+    profiler = cProfile.Profile(time.thread_time) if profile else None
     polling = asyncio.create_task(
         dispatcher.start_polling(
             bot, handle_signals=False, close_bot_session=False, **polling_options
@@ -325,8 +354,13 @@ async def run_bot(conn, bot, dispatcher, **polling_options) -> tuple[dict, Timin
     )
     await asyncio.sleep(0.5)  # polling has started
     with timings:
+        if profiler is not None:
+            profiler.enable()
         conn.send("go")
         result = await asyncio.to_thread(conn.recv)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
     await dispatcher.stop_polling()
     await polling
     return result, timings
@@ -370,11 +404,12 @@ def bench_updates(args, settings, engine) -> None:
         )
         await process._on_startup()  # loads the NLP models
         minyi, minyi_times = await run_bot(
-            parent, process.bot, process.dispatcher, **process.polling_options()
+            parent, process.bot, process.dispatcher, args.profile, **process.polling_options()
         )
         await process.bot.session.close()
         echo_bot = create_bot(settings)
-        echo, echo_times = await run_bot(parent, echo_bot, echo_dispatcher())
+        echo_profile = f"{args.profile}.echo" if args.profile else None
+        echo, echo_times = await run_bot(parent, echo_bot, echo_dispatcher(), echo_profile)
         await echo_bot.session.close()
         return minyi, minyi_times, echo, echo_times
 
@@ -471,6 +506,12 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=1_000)
     parser.add_argument("--rate", type=float, default=25.0)
     parser.add_argument("--handlers", action="store_true", help="handler time by handler")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="cProfile (CPU time) of the event loop's thread: the Minyi bot's into FILE, the echo"
+        " bot's into FILE.echo",
+    )
     parser.add_argument(
         "--concurrency", type=int, default=None, help="[bot] max_concurrent_updates (default 8)"
     )

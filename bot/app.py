@@ -25,7 +25,7 @@ from aiogram.methods.base import Response
 from aiogram.types import ErrorEvent
 
 from bot.context import BotServices
-from bot.handlers import fresh_routers
+from bot.handlers import fresh_router
 from bot.middlewares import CitizenContext, MemoryUpdateLog, RedisUpdateLog, UpdateOnce
 from bot.outbox import OutboxSender
 from bot.replies import alert
@@ -105,7 +105,7 @@ def build_dispatcher(
     dispatcher = Dispatcher(storage=storage or MemoryStorage(), services=services)
     dispatcher.update.outer_middleware(UpdateOnce(update_log or MemoryUpdateLog()))
     dispatcher.update.outer_middleware(CitizenContext(services))
-    dispatcher.include_routers(*fresh_routers())
+    dispatcher.include_router(fresh_router())
     dispatcher.errors.register(answer_error)
     return dispatcher
 

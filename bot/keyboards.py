@@ -6,11 +6,11 @@ the right object, and the core refuses what is no longer allowed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterable, Sequence
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.texts import Texts
 
@@ -21,6 +21,7 @@ ASPECT_LABELS_EN = {
     "指引准确": "指引准确 Guidance",
     "其他": "其他 Other",
 }
+MENU_ACTIONS = ("rate", "complain", "my", "lang", "help")
 
 
 class MenuAction(CallbackData, prefix="m"):
@@ -107,19 +108,35 @@ class SurveySubmit(CallbackData, prefix="ss"):
     complaint: int
 
 
+def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
+
+
+def _markup(rows: Iterable[Sequence[InlineKeyboardButton]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[list(row) for row in rows if row])
+
+
+# Keyboards with no ids in them are built once per language: aiogram's objects are frozen,
+# so one markup can go out with any number of messages. Building one (InlineKeyboardBuilder
+# deep-copies every button it exports) cost more CPU than the rest of most handlers.
+
+
 def main_menu(texts: Texts) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for action in ("rate", "complain", "my", "lang", "help"):
-        builder.button(text=texts.raw(f"menu_{action}"), callback_data=MenuAction(action=action))
-    builder.adjust(2, 2, 1)
-    return builder.as_markup()
+    return _main_menu(texts.language)
 
 
+@functools.cache
+def _main_menu(language: str) -> InlineKeyboardMarkup:
+    texts = Texts(language)
+    menu = [_button(texts.raw(f"menu_{a}"), MenuAction(action=a)) for a in MENU_ACTIONS]
+    return _markup([menu[0:2], menu[2:4], menu[4:]])
+
+
+@functools.cache
 def languages() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text="中文", callback_data=Language(code="zh"))
-    builder.button(text="English", callback_data=Language(code="en"))
-    return builder.as_markup()
+    return _markup(
+        [[_button("中文", Language(code="zh")), _button("English", Language(code="en"))]]
+    )
 
 
 def page_count(items: int) -> int:
@@ -132,104 +149,77 @@ def departments(
     """One page of departments, one per row, with previous/next buttons."""
     pages = page_count(len(all_departments))
     page = min(max(page, 1), pages)
-    builder = InlineKeyboardBuilder()
     start = (page - 1) * PAGE_SIZE
-    for department in all_departments[start : start + PAGE_SIZE]:
-        builder.row(
-            InlineKeyboardButton(
-                text=texts.department(department),
-                callback_data=DepartmentPick(department=department.id, ticket=ticket).pack(),
-            )
-        )
-    _pager(builder, texts, page, pages, ticket)
-    return builder.as_markup()
-
-
-def _pager(builder: InlineKeyboardBuilder, texts: Texts, page: int, pages: int, ticket: int):
+    rows = [
+        [_button(texts.department(d), DepartmentPick(department=d.id, ticket=ticket))]
+        for d in all_departments[start : start + PAGE_SIZE]
+    ]
     nav = []
     if page > 1:
-        nav.append(
-            InlineKeyboardButton(
-                text=texts.raw("prev"),
-                callback_data=DepartmentPage(page=page - 1, ticket=ticket).pack(),
-            )
-        )
+        nav.append(_button(texts.raw("prev"), DepartmentPage(page=page - 1, ticket=ticket)))
     if page < pages:
-        nav.append(
-            InlineKeyboardButton(
-                text=texts.raw("next"),
-                callback_data=DepartmentPage(page=page + 1, ticket=ticket).pack(),
-            )
-        )
-    if nav:
-        builder.row(*nav)
+        nav.append(_button(texts.raw("next"), DepartmentPage(page=page + 1, ticket=ticket)))
+    rows.append(nav)
+    return _markup(rows)
 
 
 def services(all_services: Sequence) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for service in all_services:
-        builder.row(
-            InlineKeyboardButton(
-                text=service.name, callback_data=ServicePick(service=service.id).pack()
-            )
-        )
-    return builder.as_markup()
+    return _markup([_button(s.name, ServicePick(service=s.id))] for s in all_services)
 
 
 def scores(texts: Texts) -> InlineKeyboardMarkup:
     """The five 好差评 levels, best first, one per row."""
-    builder = InlineKeyboardBuilder()
-    for score in (5, 4, 3, 2, 1):
-        builder.row(
-            InlineKeyboardButton(
-                text=texts.raw(f"score_{score}"), callback_data=Score(score=score).pack()
-            )
-        )
-    return builder.as_markup()
+    return _scores(texts.language)
+
+
+@functools.cache
+def _scores(language: str) -> InlineKeyboardMarkup:
+    texts = Texts(language)
+    return _markup([_button(texts.raw(f"score_{n}"), Score(score=n))] for n in (5, 4, 3, 2, 1))
 
 
 def aspects(texts: Texts, names: Sequence[str]) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for index, name in enumerate(names):
-        label = ASPECT_LABELS_EN.get(name, name) if texts.language == "en" else name
-        builder.button(text=label, callback_data=Aspect(index=index))
-    builder.adjust(2)
-    return builder.as_markup()
+    return _aspects(texts.language, tuple(names))
+
+
+@functools.cache
+def _aspects(language: str, names: tuple[str, ...]) -> InlineKeyboardMarkup:
+    labels = [ASPECT_LABELS_EN.get(n, n) if language == "en" else n for n in names]
+    buttons = [_button(label, Aspect(index=index)) for index, label in enumerate(labels)]
+    return _markup(buttons[n : n + 2] for n in range(0, len(buttons), 2))
 
 
 def skip(texts: Texts) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=texts.raw("skip"), callback_data=SkipComment())
-    return builder.as_markup()
+    return _skip(texts.language)
+
+
+@functools.cache
+def _skip(language: str) -> InlineKeyboardMarkup:
+    return _markup([[_button(Texts(language).raw("skip"), SkipComment())]])
 
 
 def routing(texts: Texts, ticket_id: int, *, suggested: bool) -> InlineKeyboardMarkup:
     """Accept the suggested department (when there is one) or pick another."""
-    builder = InlineKeyboardBuilder()
-    if suggested:
-        builder.button(text=texts.raw("route_accept"), callback_data=RouteAccept(ticket=ticket_id))
-    builder.button(
-        text=texts.raw("route_pick"), callback_data=DepartmentPage(page=1, ticket=ticket_id)
-    )
-    builder.adjust(1)
-    return builder.as_markup()
+    pick = [_button(texts.raw("route_pick"), DepartmentPage(page=1, ticket=ticket_id))]
+    if not suggested:
+        return _markup([pick])
+    return _markup([[_button(texts.raw("route_accept"), RouteAccept(ticket=ticket_id))], pick])
 
 
 def resolved_question(texts: Texts, number: str) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(text=texts.raw("yes"), callback_data=Verdict(number=number, resolved=1))
-    builder.button(text=texts.raw("no"), callback_data=Verdict(number=number, resolved=0))
-    return builder.as_markup()
+    return _markup(
+        [
+            [
+                _button(texts.raw("yes"), Verdict(number=number, resolved=1)),
+                _button(texts.raw("no"), Verdict(number=number, resolved=0)),
+            ]
+        ]
+    )
 
 
 def satisfaction_question(number: str, resolved: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for score in range(1, 6):
-        builder.button(
-            text=str(score),
-            callback_data=Verdict(number=number, resolved=resolved, satisfaction=score),
-        )
-    return builder.as_markup()
+    verdicts = (Verdict(number=number, resolved=resolved, satisfaction=n) for n in range(1, 6))
+    return _markup([[_button(str(v.satisfaction), v) for v in verdicts]])
 
 
 def link(label: str, url: str) -> InlineKeyboardMarkup:
@@ -242,79 +232,52 @@ BUTTON_CHARS = 60  # a choice's text on a button; the whole text is in the messa
 
 def survey_invitation(texts: Texts, round_id: int, url: str | None) -> InlineKeyboardMarkup:
     """Answer here in the chat, or on the county's web page (the invitation's own link)."""
-    builder = InlineKeyboardBuilder()
-    builder.row(
-        InlineKeyboardButton(
-            text=texts.raw("survey_answer_here"), callback_data=SurveyOpen(round=round_id).pack()
-        )
-    )
+    rows = [[_button(texts.raw("survey_answer_here"), SurveyOpen(round=round_id))]]
     if url:
-        builder.row(InlineKeyboardButton(text=texts.raw("survey_answer"), url=url))
-    return builder.as_markup()
+        rows.append([InlineKeyboardButton(text=texts.raw("survey_answer"), url=url)])
+    return _markup(rows)
 
 
 def survey_rounds(choices: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    for round_id, label in choices:
-        builder.row(
-            InlineKeyboardButton(
-                text=_clip(label), callback_data=SurveyOpen(round=round_id).pack()
-            )
-        )
-    return builder.as_markup()
+    return _markup([_button(_clip(label), SurveyOpen(round=r))] for r, label in choices)
 
 
 def survey_question(
     texts: Texts, round_id: int, index: int, question, *, picked: int = 0
 ) -> InlineKeyboardMarkup | None:
     """The buttons of one question (None for text, which is typed); skip when optional."""
-    builder = InlineKeyboardBuilder()
 
     def answer(label: str, value: int) -> InlineKeyboardButton:
-        data = SurveyAnswer(round=round_id, question=index, value=value).pack()
-        return InlineKeyboardButton(text=label, callback_data=data)
+        return _button(label, SurveyAnswer(round=round_id, question=index, value=value))
 
+    rows: list[list[InlineKeyboardButton]] = []
     if question.kind == "rating":
-        for score in (5, 4, 3, 2, 1):
-            builder.row(answer(texts.raw(f"score_{score}"), score))
+        rows += ([answer(texts.raw(f"score_{score}"), score)] for score in (5, 4, 3, 2, 1))
     elif question.kind == "rubric":
-        builder.row(*(answer(str(level), level) for level in (1, 2, 3, 4, 5)))
+        rows.append([answer(str(level), level) for level in (1, 2, 3, 4, 5)])
     elif question.kind == "nps":
-        builder.row(*(answer(str(n), n) for n in range(6)))
-        builder.row(*(answer(str(n), n) for n in range(6, 11)))
+        rows.append([answer(str(n), n) for n in range(6)])
+        rows.append([answer(str(n), n) for n in range(6, 11)])
     elif question.kind == "single":
         for n, choice in enumerate(question.choices):
-            builder.row(answer(_clip(choice.text.get(texts.language)), n))
+            rows.append([answer(_clip(choice.text.get(texts.language)), n)])
     elif question.kind == "multiple":
         for n, choice in enumerate(question.choices):
             mark = "✅ " if picked >> n & 1 else "▫️ "
             data = SurveyToggle(round=round_id, question=index, picked=picked ^ 1 << n)
-            builder.row(
-                InlineKeyboardButton(
-                    text=mark + _clip(choice.text.get(texts.language)), callback_data=data.pack()
-                )
-            )
+            rows.append([_button(mark + _clip(choice.text.get(texts.language)), data)])
         done = SurveyToggle(round=round_id, question=index, picked=picked, done=1)
-        builder.row(InlineKeyboardButton(text=texts.raw("survey_done"), callback_data=done.pack()))
+        rows.append([_button(texts.raw("survey_done"), done)])
     if not question.required:
-        skip = SurveySkip(round=round_id, question=index).pack()
-        builder.row(InlineKeyboardButton(text=texts.raw("skip"), callback_data=skip))
-    markup = builder.as_markup()
-    return markup if markup.inline_keyboard else None
+        rows.append([_button(texts.raw("skip"), SurveySkip(round=round_id, question=index))])
+    return _markup(rows) if rows else None
 
 
 def survey_complaint(texts: Texts, round_id: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
-    builder.button(
-        text=texts.raw("survey_complaint_yes"),
-        callback_data=SurveySubmit(round=round_id, complaint=1),
+    choices = (("survey_complaint_yes", 1), ("survey_complaint_no", 0))
+    return _markup(
+        [_button(texts.raw(key), SurveySubmit(round=round_id, complaint=c))] for key, c in choices
     )
-    builder.button(
-        text=texts.raw("survey_complaint_no"),
-        callback_data=SurveySubmit(round=round_id, complaint=0),
-    )
-    builder.adjust(1)
-    return builder.as_markup()
 
 
 def _clip(label: str) -> str:
