@@ -43,7 +43,7 @@ average is printed with the web figures because it moves them more than any code
   insert's 2; the p99 of the bare endpoint alone is 42 ms here.
 
 2026-12-02, answers as one JSON column of the response (text answers alone keep a row, the
-counts kept per UTC day; migration 0018_survey). The machine was ~2.5x slower than the issue
+counts kept per UTC day; migration 0020_survey). The machine was ~2.5x slower than the issue
 author's and very busy (other helpers' suites and benchmarks; load averages below), so the
 figures move by 2x from one minute to the next; only same-run comparisons mean anything:
 
@@ -51,8 +51,8 @@ figures move by 2x from one minute to the next; only same-run comparisons mean a
   autocheckpoint off; repeatable whatever the load): 21.2 before, 8.6 after (responses 4.1,
   text answers 3.3 for two text answers, counts 1.0); the bare insert writes about 2.
 - round_results of 100,000 responses, old and new code in alternation, each on its own
-  database of the same bulk load (07:40-07:44, load average 13.8-14.1): before 451-609 ms median, after 237-320 ms
-  (the database is 35 MB instead of 59 MB).
+  database of the same bulk load (07:40-07:44, load average 13.8-14.1): before 451-609 ms
+  median, after 237-320 ms (the database is 35 MB instead of 59 MB).
 - Whole script, 100,000 responses (07:09-07:28, load average 8.7 rising to 14.2):
   round_results median 336 ms, slowest 407 ms; survey_trend 373 ms; 调查满意度 with the
   round inside the period 77 ms, across its edge 691 ms (the part-day's answers were then

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from minyi.db import Base, make_engine
-from minyi.migrate import upgrade
+from minyi.migrate import alembic_config, upgrade
 from minyi.models import Ticket, TicketClosure
 
 # SQLite's reflection skips expression indexes (lower(username)); PostgreSQL compares them.
@@ -101,7 +102,7 @@ def test_0013_keeps_the_outlets_already_stored_in_use(settings, tmp_path):
     engine.dispose()
 
 
-def test_0018_moves_the_answers_onto_the_responses_and_counts_them_by_day(
+def test_0020_moves_the_answers_onto_the_responses_and_counts_them_by_day(
     settings, tmp_path
 ):
     from datetime import UTC, datetime
@@ -112,7 +113,7 @@ def test_0018_moves_the_answers_onto_the_responses_and_counts_them_by_day(
     from surveys import export, results
 
     engine = make_engine(settings, f"sqlite:///{tmp_path}/old.db")
-    upgrade(engine, "0017")
+    upgrade(engine, "0019")
     definition = {
         "slug": "old",
         "title": {"zh": "旧问卷"},
@@ -207,4 +208,30 @@ def test_0018_moves_the_answers_onto_the_responses_and_counts_them_by_day(
         assert survey_satisfaction(session, *window) == {1: (1, 1)}
         whole = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
         assert survey_satisfaction(session, *whole) == {1: (2, 3)}
+    # And back: the answer rows and the per-round counts as 0019 kept them, then up again.
+    with engine.connect() as connection:
+        connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+        with connection.begin():
+            cfg = alembic_config()
+            cfg.attributes["connection"] = connection
+            command.downgrade(cfg, "0019")
+        answers = connection.execute(text(
+            "SELECT response_id, question_id, number, choice, text FROM survey_answers"
+        )).all()  # fmt: skip
+        assert sorted(answers) == [
+            (1, 1, 5, None, None), (1, 2, None, "hall", None), (1, 3, None, "queue;guide", None),
+            (1, 4, None, None, "排队太久"), (2, 1, 2, None, None), (2, 2, None, "web", None),
+            (2, 3, None, "guide", None), (3, 1, 4, None, None),
+        ]  # fmt: skip
+        totals = connection.execute(
+            text("SELECT question_id, value, count FROM survey_answer_counts")
+        ).all()
+        assert sorted(totals) == [
+            (1, "2", 1), (1, "4", 1), (1, "5", 1), (2, "hall", 1), (2, "web", 1),
+            (3, "guide", 1), (3, "queue;guide", 1), (4, "", 1),
+        ]  # fmt: skip
+    upgrade(engine)
+    with Session(engine) as session:
+        again = dict(session.execute(select(SurveyResponse.id, SurveyResponse.answers)).all())
+        assert again == stored
     engine.dispose()

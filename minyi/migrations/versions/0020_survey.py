@@ -8,8 +8,8 @@ the citizen index leaves out the web visitors' responses (no citizen), and the c
 per UTC day of submission (without a rowid table on SQLite), so that a period cutting a round
 reads its whole days from them.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-02
 """
 from collections import defaultdict
@@ -18,8 +18,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0018'
-down_revision = '0017'
+revision = '0020'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
@@ -174,4 +174,85 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError('0018 folds the answer rows into the responses; no way back')
+    bind = op.get_bind()
+    questions = {
+        (version_id, key): (qid, kind)
+        for qid, version_id, key, kind in bind.execute(
+            sa.text('SELECT id, version_id, key, kind FROM survey_questions')
+        )
+    }
+    with op.batch_alter_table('survey_answers') as batch_op:
+        batch_op.add_column(sa.Column('number', sa.SmallInteger(), nullable=True))
+        batch_op.add_column(sa.Column('choice', sa.String(length=400), nullable=True))
+        batch_op.alter_column('text', existing_type=sa.Text(), nullable=True)
+        batch_op.drop_index('ix_survey_answers_round_id')
+
+    # Every answer but the text ones (they kept their rows) becomes a row again.
+    answers_table = sa.table(
+        'survey_answers',
+        sa.column('response_id', sa.Integer()),
+        sa.column('round_id', sa.Integer()),
+        sa.column('question_id', sa.Integer()),
+        sa.column('number', sa.SmallInteger()),
+        sa.column('choice', sa.String()),
+    )
+    query = (
+        sa.select(responses.c.id, responses.c.round_id, responses.c.version_id, responses.c.answers)
+        .where(responses.c.submitted_at.is_not(None))
+        .execution_options(yield_per=CHUNK)
+    )
+    rows = []
+    for rid, round_id, version_id, answers in bind.execute(query).all():
+        for key, value in (answers or {}).items():
+            qid, kind = questions.get((version_id, key), (None, None))
+            if qid is None or value is None or kind == 'text':
+                continue
+            number = value if kind in NUMERIC else None
+            choice = None if kind in NUMERIC else _count_value(kind, value)
+            rows.append({'response_id': rid, 'round_id': round_id, 'question_id': qid,
+                         'number': number, 'choice': choice})  # fmt: skip
+    for first in range(0, len(rows), CHUNK):
+        op.bulk_insert(answers_table, rows[first:first + CHUNK])
+    with op.batch_alter_table('survey_answers') as batch_op:
+        batch_op.create_unique_constraint(
+            'uq_survey_answers_question', ['response_id', 'question_id']
+        )
+        batch_op.create_index(
+            'ix_survey_answers_question_round', ['question_id', 'round_id'], unique=False
+        )
+    with op.batch_alter_table('survey_responses') as batch_op:
+        batch_op.drop_index('ix_survey_responses_citizen_id')
+        batch_op.create_index('ix_survey_responses_citizen_id', ['citizen_id'], unique=False)
+        batch_op.drop_column('answers')
+
+    # The day counts summed back into one count per round, question and value.
+    totals = [
+        {'round_id': r, 'question_id': q, 'value': v, 'count': int(n)}
+        for r, q, v, n in bind.execute(
+            sa.text(
+                'SELECT round_id, question_id, value, SUM(count) FROM survey_answer_counts'
+                ' GROUP BY round_id, question_id, value'
+            )
+        )
+    ]
+    op.drop_table('survey_answer_counts')
+    counts_table = op.create_table(
+        'survey_answer_counts',
+        sa.Column('round_id', sa.Integer(), nullable=False),
+        sa.Column('question_id', sa.Integer(), nullable=False),
+        sa.Column('value', sa.String(length=400), nullable=False),
+        sa.Column('count', sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ['question_id'], ['survey_questions.id'],
+            name=op.f('fk_survey_answer_counts_question_id_survey_questions'),
+        ),
+        sa.ForeignKeyConstraint(
+            ['round_id'], ['survey_rounds.id'],
+            name=op.f('fk_survey_answer_counts_round_id_survey_rounds'),
+        ),
+        sa.PrimaryKeyConstraint(
+            'round_id', 'question_id', 'value', name=op.f('pk_survey_answer_counts')
+        ),
+    )
+    for first in range(0, len(totals), CHUNK):
+        op.bulk_insert(counts_table, totals[first:first + CHUNK])
