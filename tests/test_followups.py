@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from alembic import command
 from sqlalchemy import func, select, text
 
 from minyi.db import make_engine
 from minyi.errors import IllegalTransition, NotFound, PermissionDenied, ValidationFailed
-from minyi.migrate import alembic_config, upgrade
+from minyi.migrate import downgrade, upgrade
 from minyi.models import (
     AuditEntry,
     Channel,
@@ -495,12 +494,8 @@ def test_0011_keeps_completed_follow_ups_and_names_who_did_each_step(settings, t
         (1, "completed", 1, 1, 1, "已整改"),
         (2, "open", None, None, None, None),
     ]
+    downgrade(engine, "0010")
     with engine.connect() as connection:
-        connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
-        with connection.begin():
-            cfg = alembic_config()
-            cfg.attributes["connection"] = connection
-            command.downgrade(cfg, "0010")
         columns = {
             row[1]
             for row in connection.exec_driver_sql("PRAGMA table_info(bad_review_follow_ups)")
