@@ -47,6 +47,31 @@ def _count_value(kind, value):
     return ''
 
 
+def _create_counts(*, by_day: bool):
+    """survey_answer_counts as this revision keeps it (per UTC day) or as 0019 did."""
+    day = ['day'] if by_day else []
+    return op.create_table(
+        'survey_answer_counts',
+        sa.Column('round_id', sa.Integer(), nullable=False),
+        *([sa.Column('day', sa.Date(), nullable=False)] if by_day else []),
+        sa.Column('question_id', sa.Integer(), nullable=False),
+        sa.Column('value', sa.String(length=400), nullable=False),
+        sa.Column('count', sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ['question_id'], ['survey_questions.id'],
+            name=op.f('fk_survey_answer_counts_question_id_survey_questions'),
+        ),
+        sa.ForeignKeyConstraint(
+            ['round_id'], ['survey_rounds.id'],
+            name=op.f('fk_survey_answer_counts_round_id_survey_rounds'),
+        ),
+        sa.PrimaryKeyConstraint(
+            'round_id', *day, 'question_id', 'value', name=op.f('pk_survey_answer_counts')
+        ),
+        **({'sqlite_with_rowid': False} if by_day else {}),
+    )
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     with op.batch_alter_table('survey_responses') as batch_op:
@@ -128,26 +153,7 @@ def upgrade() -> None:
 
     # The counts, per UTC day of submission, recounted from the answers columns.
     op.drop_table('survey_answer_counts')
-    counts_table = op.create_table(
-        'survey_answer_counts',
-        sa.Column('round_id', sa.Integer(), nullable=False),
-        sa.Column('day', sa.Date(), nullable=False),
-        sa.Column('question_id', sa.Integer(), nullable=False),
-        sa.Column('value', sa.String(length=400), nullable=False),
-        sa.Column('count', sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ['question_id'], ['survey_questions.id'],
-            name=op.f('fk_survey_answer_counts_question_id_survey_questions'),
-        ),
-        sa.ForeignKeyConstraint(
-            ['round_id'], ['survey_rounds.id'],
-            name=op.f('fk_survey_answer_counts_round_id_survey_rounds'),
-        ),
-        sa.PrimaryKeyConstraint(
-            'round_id', 'day', 'question_id', 'value', name=op.f('pk_survey_answer_counts')
-        ),
-        sqlite_with_rowid=False,
-    )
+    counts_table = _create_counts(by_day=True)
     counts = defaultdict(int)
     query = (
         sa.select(
@@ -236,23 +242,6 @@ def downgrade() -> None:
         )
     ]
     op.drop_table('survey_answer_counts')
-    counts_table = op.create_table(
-        'survey_answer_counts',
-        sa.Column('round_id', sa.Integer(), nullable=False),
-        sa.Column('question_id', sa.Integer(), nullable=False),
-        sa.Column('value', sa.String(length=400), nullable=False),
-        sa.Column('count', sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ['question_id'], ['survey_questions.id'],
-            name=op.f('fk_survey_answer_counts_question_id_survey_questions'),
-        ),
-        sa.ForeignKeyConstraint(
-            ['round_id'], ['survey_rounds.id'],
-            name=op.f('fk_survey_answer_counts_round_id_survey_rounds'),
-        ),
-        sa.PrimaryKeyConstraint(
-            'round_id', 'question_id', 'value', name=op.f('pk_survey_answer_counts')
-        ),
-    )
+    counts_table = _create_counts(by_day=False)
     for first in range(0, len(totals), CHUNK):
         op.bulk_insert(counts_table, totals[first:first + CHUNK])
