@@ -287,6 +287,14 @@ def _survey_context(*, nlp: bool = False):
     return session_factory, ctx
 
 
+def _read_only(session_factory: sessionmaker) -> sessionmaker:
+    """Sessions on the same database that take no write lock: a job's long reads go there,
+    so that citizens' writes (SQLite has one writer) never wait for them."""
+    from minyi.db import make_session_factory
+
+    return make_session_factory(session_factory.kw["bind"], read_only=True)
+
+
 def survey_rounds():
     """Plan, open and close survey rounds as the clock says (surveys.worker.run_rounds)."""
     from surveys.worker import run_rounds
@@ -314,16 +322,13 @@ def refresh_indicator_rollups() -> int:
 
     Readers are exact without it (they recompute stale days on the fly); it keeps them fast.
     """
-    from minyi.db import make_session_factory
     from minyi.indicators import apply_refresh, fill_medians, plan_refresh, recent_periods
 
     session_factory, ctx = _survey_context()
-    # The recomputation of the stale days reads without the write lock (SQLite has one
-    # writer: citizens' ratings would wait for it); the write that follows is short. The
-    # medians are computed under the lock: a refresh between reading and writing them could
-    # not be told apart from no change, and they are a few indexed reads.
-    read_factory = make_session_factory(session_factory.kw["bind"], read_only=True)
-    with read_factory() as session:
+    # The recomputation of the stale days reads without the write lock; the write that
+    # follows is short. The medians are computed under the lock: a refresh between reading
+    # and writing them could not be told apart from no change, and they are a few indexed reads.
+    with _read_only(session_factory)() as session:
         plan = plan_refresh(session, ctx)
     with session_factory.begin() as session:
         handled = apply_refresh(session, plan)
@@ -338,13 +343,11 @@ def refresh_indicator_rollups() -> int:
 def weekly_digest() -> int:
     """Make last week's digest for every officer who has none and queue it to those with a
     Telegram chat id; idempotent (one digest and one message per officer and week)."""
-    from minyi.db import make_session_factory
     from minyi.services.digest import make_weekly_digests, plan_weekly_digests
 
     session_factory, ctx = _survey_context()
     # The seconds of topic analysis run without the write lock; the write itself is short.
-    read_factory = make_session_factory(session_factory.kw["bind"], read_only=True)
-    with read_factory() as session:
+    with _read_only(session_factory)() as session:
         week, payloads = plan_weekly_digests(session, ctx)
     with session_factory.begin() as session:
         run = make_weekly_digests(session, ctx, week, payloads)
