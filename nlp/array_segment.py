@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nlp.cache import cache_folder
 from nlp.keytable import KeyTable
 
 log = logging.getLogger(__name__)
@@ -364,7 +365,7 @@ def cache_path(userdict: list[str]) -> Path | None:
         return None
     key = f"{FORMAT}\n{folder}\n{stamps}\n" + "\n".join(userdict)
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
-    folder = Path(os.environ.get("MINYI_NLP_CACHE") or tempfile.gettempdir())
+    folder = cache_folder()
     return folder / f"minyi-segdict-{digest[:16]}.npz"
 
 

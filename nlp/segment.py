@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nlp.cache import cache_folder
 from nlp.normalize import normalize
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def _import_jieba():
 
 
 def _prefix_cache_path(jieba) -> Path:
-    folder = Path(os.environ.get("MINYI_NLP_CACHE") or tempfile.gettempdir())
+    folder = cache_folder()
     size = (Path(jieba.__file__).parent / jieba.DEFAULT_DICT_NAME).stat().st_size
     return folder / f"minyi-jieba-{jieba.__version__}-{size}.npz"
 

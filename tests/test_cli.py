@@ -51,6 +51,7 @@ def test_init_is_idempotent(run, tmp_path):
     first = run("init")
     assert first.exit_code == 0, first.output
     assert "数据库已就绪" in first.output
+    assert "语言模型已就绪" in first.output  # the segmenter's tables are built by init
     assert run("init").exit_code == 0
     assert (tmp_path / "cli.db").exists()
 

@@ -1,6 +1,7 @@
 """Segmentation: civic words stay whole, stop words go, odd input is cleaned."""
 
 import threading
+from pathlib import Path
 
 from nlp.segment import clean_text, content_words, segment, stopwords, tokenizer
 
@@ -215,3 +216,20 @@ def test_segment_cleaned_equals_segment():
 
     texts = ["医保報銷太慢了", "ＡＢＣ１２３小区停水", "", "小区路灯坏了半年没人修"]
     assert segment_cleaned([clean_text(t) for t in texts]) == [segment(t) for t in texts]
+
+
+def test_cache_folder_outlives_the_temp_dir_and_falls_back_to_it(tmp_path, monkeypatch):
+    import tempfile
+
+    from nlp.cache import cache_folder
+
+    monkeypatch.setenv("MINYI_NLP_CACHE", str(tmp_path / "chosen"))
+    assert cache_folder() == tmp_path / "chosen"
+    monkeypatch.delenv("MINYI_NLP_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_folder() == tmp_path / "xdg" / "minyi"
+    assert (tmp_path / "xdg" / "minyi").is_dir()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # minyi/ cannot be made under a file
+    assert cache_folder() == Path(tempfile.gettempdir())
