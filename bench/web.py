@@ -31,6 +31,14 @@ bare 53-60 req/s, the site after 34-37 req/s (60%, 70% of bare), before 35 and 2
 p99 145-322 ms for both endpoints at that load, so only the ratio means anything there. What
 is left per POST: the write transaction (BEGIN IMMEDIATE, the service row, the INSERTs, the
 commit) about 40%, the session cookie's and the CSRF token's signature checks 15-20%.
+
+Measured 2026-12-02 (fourth session) on the quiet machine (load average 0.9-2.0; a
+5M-iteration Python loop 0.33 s), two runs of 2 and 4 rounds: bare 401-425 req/s (p50
+8.6-8.8 ms, p99 22.6-26.6), the site 321-352 req/s (p50 10.6-11.6 ms, p99 21.7-22.6): 80-83%
+of bare, with the site's p99 at or below the bare endpoint's own in the same runs. The clients
+share the two cores with the two workers, so both endpoints' p99 is mostly waiting for a core:
+one connection at a time, the bare insert answers in 1.8 ms (p99 3.8 ms), and in-process the
+site's rating POST costs 1.3 ms of CPU (Flask test client, 1000 posts).
 """
 
 from __future__ import annotations
