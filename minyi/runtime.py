@@ -133,7 +133,8 @@ class Runtime:
         bot: bool = True,
         lease_retry_seconds: float = LEASE_RETRY_SECONDS,
     ) -> None:
-        self.settings = settings
+        # A copy: start() may fill in the public address, and the caller's settings stay theirs.
+        self.settings = settings.model_copy(deep=True)
         self.host = settings.web.host if host is None else host
         self.port = settings.web.port if port is None else port
         self.threads = threads
@@ -158,6 +159,7 @@ class Runtime:
             if self.with_web:
                 # Binding first: a port already in use fails before any job or bot has started.
                 self._server = self._bind(session_factory)
+                self._default_public_address()
             if self.with_scheduler:
                 self.scheduler = LeasedScheduler(
                     self.settings,
@@ -194,16 +196,38 @@ class Runtime:
         except (OSError, ValueError) as exc:
             raise _listen_error(self.host, self.port, exc) from None
 
-    @property
-    def url(self) -> str:
+    def _default_public_address(self) -> None:
+        """Without `[web] public_base_url`, links and QR codes point at where this server listens.
+
+        The configured default names port 5000; `minyi serve --port 8080` would otherwise print
+        status links and QR codes that lead nowhere. A server listening on every interface has no
+        one address citizens use, so it keeps the loopback name and says what to set.
+        """
+        web = self.settings.web
+        if "public_base_url" in web.model_fields_set:
+            return
+        host, port = self._listening()
+        if host in ("0.0.0.0", "::", "[::]", ""):
+            log.warning(
+                "未设置 [web] public_base_url：二维码和查询链接将指向 127.0.0.1，群众无法打开 /"
+                " [web] public_base_url is not set: QR codes and status links will point at"
+                " 127.0.0.1, which citizens cannot open"
+            )
+            host = "127.0.0.1"
+        web.public_base_url = f"http://{host}:{port}"
+
+    def _listening(self) -> tuple[str, int]:
         server = self._server
         host, port = (
             server.effective_listen[0]
             if hasattr(server, "effective_listen")
             else (server.effective_host, server.effective_port)
         )
-        if ":" in str(host):
-            host = f"[{host}]"
+        return (f"[{host}]" if ":" in str(host) else str(host)), int(port)
+
+    @property
+    def url(self) -> str:
+        host, port = self._listening()
         return f"http://{host}:{port}/"
 
     def run(self) -> None:

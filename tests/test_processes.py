@@ -183,6 +183,49 @@ def test_web_only_runtime_serves_http_and_starts_no_scheduler(sqlite_settings, t
     assert not server.is_alive()
 
 
+def _status_link_of_a_web_complaint(base: str) -> str:
+    """File a complaint through the served page, as a phone would; the link it shows to keep."""
+    import http.cookiejar
+    import urllib.parse
+
+    browser = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    page = browser.open(base + "complain", timeout=10).read().decode()
+    hidden = r'name="(csrf_token|submission)" type="hidden" value="([^"]+)"'
+    fields = dict(re.findall(hidden, page))
+    fields["text"] = "小区门口路灯坏了一个多月，晚上走路很危险，请尽快修复。"
+    body = urllib.parse.urlencode(fields).encode()
+    filed = browser.open(base + "complain", data=body, timeout=30).read().decode()
+    return re.search(r"(https?://[^\s<\"]+/t/MY-[0-9-]+\?code=)", filed).group(1)
+
+
+def test_links_point_at_the_served_port_unless_a_public_address_is_set(sqlite_settings):
+    assert "public_base_url" not in sqlite_settings.web.model_fields_set
+    runtime = Runtime(sqlite_settings, host="127.0.0.1", port=0, scheduler=False, bot=False)
+    url = runtime.start()
+    server = threading.Thread(target=runtime.run)
+    server.start()
+    try:
+        assert not url.endswith(":5000/")
+        assert _status_link_of_a_web_complaint(url).startswith(url + "t/MY-")
+        assert sqlite_settings.web.public_base_url == "http://127.0.0.1:5000"  # caller's copy
+    finally:
+        runtime.stop()
+        server.join(10)
+    configured = sqlite_settings.model_copy(deep=True)
+    configured.web = configured.web.model_validate({"public_base_url": "http://minyi.example.cn"})
+    runtime = Runtime(configured, host="127.0.0.1", port=0, scheduler=False, bot=False)
+    url = runtime.start()
+    server = threading.Thread(target=runtime.run)
+    server.start()
+    try:
+        assert _status_link_of_a_web_complaint(url).startswith("http://minyi.example.cn/t/MY-")
+    finally:
+        runtime.stop()
+        server.join(10)
+
+
 def test_worker_runtime_runs_jobs_without_a_web_server(sqlite_settings, overdue_runs):
     runtime = Runtime(sqlite_settings, web=False, bot=False, lease_retry_seconds=RETRY)
     assert runtime.start() is None
