@@ -15,7 +15,8 @@ It prints CPU per update for both bots (the process, every thread) and per step 
 
 Under callgrind (`--callgrind`) only the measured updates are instrumented: the instruction
 count (`callgrind_annotate FILE | head`) divided by the updates is the CPU per update as a
-figure that does not move with the machine's load, for comparing two versions of the code.
+figure that does not move with the machine's load, for comparing two versions of the code;
+with `--step text` (or another step) only that step's updates are counted.
 """
 
 from __future__ import annotations
@@ -79,13 +80,22 @@ def callgrind(on: bool) -> None:
 
 
 async def run(
-    bot, dispatcher, telegram, users, rounds, profile=None, *, first_user=10_000, count=False
+    bot,
+    dispatcher,
+    telegram,
+    users,
+    rounds,
+    profile=None,
+    *,
+    first_user=10_000,
+    count=False,
+    only_step=None,
 ):
     """CPU seconds by step and in all, feeding every citizen's updates one after another."""
     citizens = [Citizen(telegram, first_user + n) for n in range(users)]
     by_step = dict.fromkeys(STEPS, 0.0)
     profiler = cProfile.Profile(time.process_time) if profile else None
-    if count:
+    if count and only_step is None:
         callgrind(True)
     total = -time.process_time()
     if profiler is not None:
@@ -95,14 +105,19 @@ async def run(
             update = Update.model_validate(
                 update_for(citizen, telegram, kind, value), context={"bot": bot}
             )
+            counted = count and step == only_step
+            if counted:
+                callgrind(True)
             started = time.process_time()
             await dispatcher.feed_update(bot, update)
             by_step[step] += time.process_time() - started
+            if counted:
+                callgrind(False)
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
     total += time.process_time()
-    if count:
+    if count and only_step is None:
         callgrind(False)
     assert not telegram.refused, telegram.refused[:3]
     return total, by_step
@@ -121,6 +136,9 @@ def main() -> None:
     parser.add_argument("--profile", metavar="FILE", help="cProfile into FILE and FILE.echo")
     parser.add_argument(
         "--callgrind", action="store_true", help="instrument only the measured updates"
+    )
+    parser.add_argument(
+        "--step", choices=STEPS, help="with --callgrind: instrument only this step's updates"
     )
     parser.add_argument("--warmup", type=int, default=2, help="citizens run first, not counted")
     args = parser.parse_args()
@@ -162,7 +180,7 @@ def main() -> None:
                 )  # fmt: skip
                 total, by_step = await run(
                     process.bot, process.dispatcher, telegram, args.users, args.rounds,
-                    args.profile, count=args.callgrind,
+                    args.profile, count=args.callgrind, only_step=args.step,
                 )  # fmt: skip
                 show("minyi bot", total, by_step, updates, args.rounds)
             if args.only in (None, "echo"):
@@ -173,7 +191,7 @@ def main() -> None:
                 profile = f"{args.profile}.echo" if args.profile else None
                 total, by_step = await run(
                     bot, dispatcher, telegram, args.users, args.rounds, profile,
-                    count=args.callgrind,
+                    count=args.callgrind, only_step=args.step,
                 )  # fmt: skip
                 show("echo bot ", total, by_step, updates, args.rounds)
 
