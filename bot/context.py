@@ -14,11 +14,57 @@ from minyi.config import Settings
 from minyi.models import Channel, Citizen
 from minyi.services.citizens import find_citizen, get_or_create_citizen
 from minyi.services.context import ServiceContext
+from minyi.services.tickets import analyze_complaints
 
 T = TypeVar("T")
 
 # At most this many queued writes share one commit (BotServices.write).
 GROUP_COMMIT_MAX = 32
+# At most this many queued complaints are classified in one call (analyze_complaint).
+ANALYSIS_BATCH_MAX = 16
+
+
+class ThreadBatches:
+    """Runs `run(items)` in a thread for what was submitted; what is submitted while a batch
+    runs waits for it and goes into the next batch, together.
+
+    `run` returns one outcome per item, in order: its result, or the exception that item
+    alone raised (given to that item's caller). A caller cancelled meanwhile is skipped.
+    """
+
+    def __init__(self, run: Callable[[list], list], limit: int) -> None:
+        self.run = run
+        self.limit = limit
+        self._queued: list[tuple[Any, asyncio.Future]] = []
+        self._task: asyncio.Task | None = None
+
+    async def submit(self, item: Any) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        self._queued.append((item, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._queued:
+            batch = self._queued[: self.limit]
+            del self._queued[: self.limit]
+            try:
+                outcomes = await asyncio.to_thread(self.run, [item for item, _ in batch])
+            except asyncio.CancelledError:  # the bot is stopping: nobody waits forever
+                for _, future in batch + self._queued:
+                    future.cancel()
+                self._queued.clear()
+                raise
+            except Exception as error:  # noqa: BLE001 (raised again in every caller)
+                outcomes = [error] * len(batch)
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():  # its caller was cancelled meanwhile
+                    continue
+                if isinstance(outcome, Exception):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
 
 
 class CitizenCache:
@@ -56,6 +102,10 @@ class BotServices:
     _writers: asyncio.Semaphore | None = field(default=None, repr=False)
     _queued: list = field(default_factory=list, repr=False)
     _committer: asyncio.Task | None = field(default=None, repr=False)
+    _analyses: ThreadBatches = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._analyses = ThreadBatches(self._analyze_batch, ANALYSIS_BATCH_MAX)
 
     @property
     def writers(self) -> asyncio.Semaphore:
@@ -82,7 +132,7 @@ class BotServices:
         so what a citizen is told was stored survives a power cut as before. A write that
         finds no queue runs alone, exactly as one transaction of its own.
         """
-        if not self._grouped:
+        if not self._sqlite:
             async with self.writers:
                 return await asyncio.to_thread(
                     self._in_session, self.session_factory, work, args, kwargs
@@ -94,7 +144,7 @@ class BotServices:
         return await future
 
     @property
-    def _grouped(self) -> bool:
+    def _sqlite(self) -> bool:
         return self.session_factory.kw["bind"].dialect.name == "sqlite"
 
     async def _commit_queued(self) -> None:
@@ -141,9 +191,20 @@ class BotServices:
         """Run `work(session, ...)` in a thread, in a read-only transaction."""
         return await asyncio.to_thread(self._in_session, self.read_factory, work, args, kwargs)
 
-    async def compute(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run CPU work with no database (the classifier) in a thread, off the event loop."""
-        return await asyncio.to_thread(work, *args, **kwargs)
+    async def analyze_complaint(self, **fields: Any) -> dict[str, Any]:
+        """`tickets.analyze_complaint` in a thread: the complaint checked (its error raised
+        here) and classified, ready for `file_analyzed`.
+
+        Complaints that arrive while the classifier is busy are classified together, in one
+        call: nlp reads a batch of texts for a fraction of what it takes for each alone
+        (~0.35 instead of ~1.3 ms of CPU a text for four), and with a hundred citizens at
+        once two to four complaints were being classified at any moment, each paying the
+        whole price and its own thread hop.
+        """
+        return await self._analyses.submit(fields)
+
+    def _analyze_batch(self, complaints: list[dict[str, Any]]) -> list:
+        return analyze_complaints(self.ctx, complaints)
 
     async def call(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a service that writes in transactions of its own (submit_complaint) in a thread."""
