@@ -1,9 +1,10 @@
 """BotServices.write on SQLite: writes that queue up commit together, each in a savepoint;
-complaints classified together."""
+where reads run; complaints classified together."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from sqlalchemy import event, func, select
@@ -66,6 +67,25 @@ async def test_a_write_alone_is_a_transaction_of_its_own(services, engine):
     with services.read_factory() as session:
         assert session.scalar(select(func.count()).select_from(Citizen)) == 1
     assert len(commits) == 2
+
+
+def _thread_of_read(session) -> int:
+    session.connection()  # the read-only transaction has begun
+    return threading.get_ident()
+
+
+@async_test
+async def test_a_short_read_runs_on_the_event_loop_on_sqlite_only_and_a_scan_in_a_thread(
+    services, engine
+):
+    loop_thread = threading.get_ident()
+    on_read = await services.read(_thread_of_read)
+    assert (on_read == loop_thread) == (engine.dialect.name == "sqlite")
+    assert await services.scan(_thread_of_read) != loop_thread
+    await services.write(_register, 9)
+    # What was committed is read, on the loop as in a thread.
+    found = await services.read(lambda session: session.scalar(select(Citizen.external_id)))
+    assert found == "9"
 
 
 @async_test
