@@ -94,6 +94,40 @@ the classifier (~2.5 ms a complaint), the filing transaction (~2.7 ms), the read
 buttons (~1 ms), each paying the thread hop; the routers, FSM, keyboards and texts of the
 non-filing steps are now within ~150 us of the echo bot's handler.
 
+Complaints classified in batches (those that wait for the classifier meanwhile, one
+nlp.analyze_many call) and an update's short reads on the event loop on SQLite, 2026-12-02
+afternoon, base tree and this one alternated three times (load 3.3-4.3, other helpers busy):
+
+    base  279 / 303 / 354 updates/s, CPU 2.95 / 2.59 / 2.32 ms, handler p99 109 / 105 / 82 ms
+    this  296 / 321 / 399 updates/s, CPU 2.75 / 2.47 / 2.03 ms, handler p99  80 /  85 / 69 ms
+    minyi / echo: base 33 / 33 / 37%, this 34 / 37 / 31% (echo 845-1290 updates/s as the load
+    came and went); tickets stored 500 of 500 every run, 0 refused
+
+Every pair moved the same way (+6 to +13% updates/s, -5 to -12% CPU an update), but the
+targets are still not met, and the ratio moves more with the echo bot's run than with the
+code. With a hundred citizens, two to four complaints were being classified at any moment,
+each paying ~2.5 ms of CPU for one text in its thread (the models' arrays cold in the cache
+after the other updates; 1.3 ms warm, ~0.35 ms a text in a batch of four). Under callgrind
+(bench/bot_cpu.py --at-once 8 --users 8 --rounds 3, 120 updates): 667.8 M instructions
+before, 533-608 M after (how the batches form depends on the threads' timing, so this count
+varies by run); one at a time (--users 4 --rounds 2) the reads on the loop take 225.95 ->
+224.16 M: a thread hop is ~45 us of CPU, its cost under load is the wait for the GIL.
+
+The handler target (p99 < 20 ms) is not reachable by this design at this throughput: up to
+`max_concurrent_updates` handlers share one event loop, so each handler's wall time includes
+the others' CPU between its awaits (the answer's HTTP call, the classifier, the group
+commit). At 8 in flight and ~350 updates/s an update spends 8 / 350 = 23 ms in the
+dispatcher on average (Little's law), the handler most of it. Fewer at once shortens it and
+costs throughput (this tree, load ~3): limit 4: 237 updates/s, handler p99 62 ms; limit 2:
+225 updates/s, p99 37 ms (file_text p50 21 ms: the classifier, the commit and its fsync of
+~1 ms, the answer). What an update costs alone is in bench/bot_cpu.py (one at a time, CPU): ~0.5 ms
+for a photo or a location, ~2.8 ms for the button, ~7 ms for the text that files.
+
+Tried and dropped: one BLAS thread for numpy (threadpoolctl): one pair of bench runs showed
+3.29 -> 2.70 ms an update, but classifying 300 complaints with pauses between them measured
+the same process CPU with 1 and 2 OpenBLAS threads (2.51/2.42/1.96 vs 2.36/2.27/2.13 ms):
+the first pair was noise.
+
 Outbox (load average 4.6-7.7): 10,000 messages to 1,000 chats at 25/s configured went out
 at 22.8/s, busiest second 25, 42.1 s between two to one chat, 0 lost, 0 doubled, 0 left
 unsent.
