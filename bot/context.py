@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,15 +27,23 @@ ANALYSIS_BATCH_MAX = 16
 
 class ThreadBatches:
     """Runs `run(items)` in a thread for what was submitted; what is submitted while a batch
-    runs waits for it and goes into the next batch, together.
+    runs (or waits for its turn) goes into the next batch, together.
 
-    `run` returns one outcome per item, in order: its result, or the exception that item
-    alone raised (given to that item's caller). A caller cancelled meanwhile is skipped.
+    `run` returns one (done, value) per item, in order: (True, its result) or (False, the
+    exception that item alone raised, given to that item's caller). `turn`, when given, is
+    held around each batch (the process's writer's turn). A caller cancelled meanwhile is
+    skipped. One mechanism for the group commit and the classifier's batches.
     """
 
-    def __init__(self, run: Callable[[list], list], limit: int) -> None:
+    def __init__(
+        self,
+        run: Callable[[list], list[tuple[bool, Any]]],
+        limit: int,
+        turn: Callable[[], contextlib.AbstractAsyncContextManager] | None = None,
+    ) -> None:
         self.run = run
         self.limit = limit
+        self.turn = turn or contextlib.nullcontext
         self._queued: list[tuple[Any, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
 
@@ -47,24 +56,25 @@ class ThreadBatches:
 
     async def _drain(self) -> None:
         while self._queued:
-            batch = self._queued[: self.limit]
-            del self._queued[: self.limit]
-            try:
-                outcomes = await asyncio.to_thread(self.run, [item for item, _ in batch])
-            except asyncio.CancelledError:  # the bot is stopping: nobody waits forever
-                for _, future in batch + self._queued:
-                    future.cancel()
-                self._queued.clear()
-                raise
-            except Exception as error:  # noqa: BLE001 (raised again in every caller)
-                outcomes = [error] * len(batch)
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
+            async with self.turn():
+                batch = self._queued[: self.limit]
+                del self._queued[: self.limit]
+                try:
+                    outcomes = await asyncio.to_thread(self.run, [item for item, _ in batch])
+                except asyncio.CancelledError:  # the bot is stopping: nobody waits forever
+                    for _, future in batch + self._queued:
+                        future.cancel()
+                    self._queued.clear()
+                    raise
+                except Exception as error:  # noqa: BLE001 (raised again in every caller)
+                    outcomes = [(False, error)] * len(batch)
+            for (_, future), (done, value) in zip(batch, outcomes, strict=True):
                 if future.done():  # its caller was cancelled meanwhile
                     continue
-                if isinstance(outcome, Exception):
-                    future.set_exception(outcome)
+                if done:
+                    future.set_result(value)
                 else:
-                    future.set_result(outcome)
+                    future.set_exception(value)
 
 
 class CitizenCache:
@@ -100,11 +110,13 @@ class BotServices:
     ctx: ServiceContext
     citizens: CitizenCache = field(default_factory=CitizenCache)
     _writers: asyncio.Semaphore | None = field(default=None, repr=False)
-    _queued: list = field(default_factory=list, repr=False)
-    _committer: asyncio.Task | None = field(default=None, repr=False)
+    _group_commits: ThreadBatches = field(init=False, repr=False)
     _analyses: ThreadBatches = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._group_commits = ThreadBatches(
+            self._in_group, GROUP_COMMIT_MAX, turn=lambda: self.writers
+        )
         self._analyses = ThreadBatches(self._analyze_batch, ANALYSIS_BATCH_MAX)
 
     @property
@@ -137,39 +149,15 @@ class BotServices:
                 return await asyncio.to_thread(
                     self._in_session, self.session_factory, work, args, kwargs
                 )
-        future = asyncio.get_running_loop().create_future()
-        self._queued.append((work, args, kwargs, future))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_queued())
-        return await future
+        return await self._group_commits.submit((work, args, kwargs))
 
     @property
     def _sqlite(self) -> bool:
         return self.session_factory.kw["bind"].dialect.name == "sqlite"
 
-    async def _commit_queued(self) -> None:
-        while self._queued:
-            async with self.writers:
-                group = self._queued[:GROUP_COMMIT_MAX]
-                del self._queued[:GROUP_COMMIT_MAX]
-                try:
-                    outcomes = await asyncio.to_thread(self._in_group, group)
-                except asyncio.CancelledError:  # the bot is stopping: nobody waits forever
-                    for _, _, _, future in group + self._queued:
-                        future.cancel()
-                    self._queued.clear()
-                    raise
-            for (_, _, _, future), (done, value) in zip(group, outcomes, strict=True):
-                if future.done():  # its handler was cancelled meanwhile
-                    continue
-                if done:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
-
     def _in_group(self, group: list) -> list[tuple[bool, Any]]:
         if len(group) == 1:
-            work, args, kwargs, _ = group[0]
+            work, args, kwargs = group[0]
             try:
                 return [(True, self._in_session(self.session_factory, work, args, kwargs))]
             except Exception as error:  # noqa: BLE001 (raised again in the write's caller)
@@ -177,7 +165,7 @@ class BotServices:
         outcomes: list[tuple[bool, Any]] = []
         try:
             with self.session_factory.begin() as session:
-                for work, args, kwargs, _ in group:
+                for work, args, kwargs in group:
                     try:
                         with session.begin_nested():
                             outcomes.append((True, work(session, *args, **kwargs)))
@@ -221,8 +209,11 @@ class BotServices:
         """
         return await self._analyses.submit(fields)
 
-    def _analyze_batch(self, complaints: list[dict[str, Any]]) -> list:
-        return analyze_complaints(self.ctx, complaints)
+    def _analyze_batch(self, complaints: list[dict[str, Any]]) -> list[tuple[bool, Any]]:
+        return [
+            (not isinstance(outcome, Exception), outcome)
+            for outcome in analyze_complaints(self.ctx, complaints)
+        ]
 
     async def call(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a service that writes in transactions of its own (submit_complaint) in a thread."""
