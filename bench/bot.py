@@ -94,6 +94,58 @@ the classifier (~2.5 ms a complaint), the filing transaction (~2.7 ms), the read
 buttons (~1 ms), each paying the thread hop; the routers, FSM, keyboards and texts of the
 non-filing steps are now within ~150 us of the echo bot's handler.
 
+Complaints classified in batches (those that wait for the classifier meanwhile, one
+nlp.analyze_many call) and an update's short reads on the event loop on SQLite, 2026-12-02
+afternoon, the base tree (before both) and this one alternated, other helpers busy:
+
+    load 3.3-4.3, first three pairs:
+    base  279 / 303 / 354 updates/s, CPU 2.95 / 2.59 / 2.32 ms, handler p99 109 / 105 / 82 ms
+    this  296 / 321 / 399 updates/s, CPU 2.75 / 2.47 / 2.03 ms, handler p99  80 /  85 / 69 ms
+    minyi / echo: base 33 / 33 / 37%, this 34 / 37 / 31%
+
+    load 1.9-3.6, five pairs later (the final tree), median [range]:
+    base  303 [292-368] updates/s, CPU 2.48 [2.30-2.76] ms, echo 764-1245/s, ratio 32% [23-41]
+    this  438 [278-455] updates/s, CPU 1.81 [1.76-2.96] ms, echo 627-1205/s, ratio 42% [38-47]
+    handler p99: base 90 [82-127] ms, this 77 [57-92] ms; tickets stored 500 of 500 every
+    run, 0 refused by the fake API
+
+Two pairs in between: base 339 / 347, this 253 / 590 updates/s. Four of the later five pairs
+moved the same way (in the fifth this tree's run was the slow one, 278 vs 296 updates/s);
+in them this tree reached 400 updates/s in four runs and 40% of the echo bot in three, so
+the two throughput targets are met on a good run and missed on a bad one: the ratio moves
+with the echo bot's run as much as with the code (one run of each bot takes ~7 s, and the
+other helpers' load comes and goes).
+With a hundred citizens, two to four complaints were being classified at any moment,
+each paying ~2.5 ms of CPU for one text in its thread (the models' arrays cold in the cache
+after the other updates; 1.3 ms warm, ~0.35 ms a text in a batch of four). Batched, 500
+complaints took 208 calls: 105 alone, the rest two to seven at once. Under callgrind
+(bench/bot_cpu.py --at-once 8 --users 8 --rounds 3, 120 updates): 667.8 M instructions
+before, 533-608 M after (how the batches form depends on the threads' timing, so this count
+varies by run); one at a time (--users 4 --rounds 2) the reads on the loop take 225.95 ->
+224.16 M: a thread hop is ~45 us of CPU, its cost under load is the wait for the GIL.
+
+The handler target (p99 < 20 ms) is not reachable by this design at this throughput: up to
+`max_concurrent_updates` handlers share one event loop, so each handler's wall time includes
+the others' CPU between its awaits (the answer's HTTP call, the classifier, the group
+commit). At 8 in flight and ~350 updates/s an update spends 8 / 350 = 23 ms in the
+dispatcher on average (Little's law), the handler most of it. Fewer at once shortens it and
+costs throughput (this tree, load ~3): limit 4: 237 updates/s, handler p99 62 ms; limit 2:
+225 updates/s, p99 37 ms (file_text p50 21 ms: the classifier, the commit and its fsync of
+~1 ms, the answer). What an update costs alone is in bench/bot_cpu.py (one at a time,
+CPU): ~0.5 ms for a photo or a location, ~2.8 ms for the button, ~7 ms for the text that
+files.
+
+Tried and dropped: one BLAS thread for numpy (threadpoolctl): one pair of bench runs showed
+3.29 -> 2.70 ms an update, but classifying 300 complaints with pauses between them measured
+the same process CPU with 1 and 2 OpenBLAS threads (2.51/2.42/1.96 vs 2.36/2.27/2.13 ms):
+the first pair was noise. A shorter GIL switch interval (0.5 ms instead of 5, so the
+classifier's and the writer's threads get the GIL sooner): no change in two pairs (handler
+p99 75/80 vs 86/65 ms). An index of the handlers by state or command, so fewer filters run:
+a filter check costs 1.5-5 us (14 an update, ~30 us of ~2 ms), not worth it. Commits without
+a savepoint per write (retrying the group on a failure) would save two of the ~8.6 statements
+of a grouped complaint, but a rolled-back group expires ORM objects the handlers keep (the
+cached citizens): not done.
+
 Outbox (load average 4.6-7.7): 10,000 messages to 1,000 chats at 25/s configured went out
 at 22.8/s, busiest second 25, 42.1 s between two to one chat, 0 lost, 0 doubled, 0 left
 unsent.

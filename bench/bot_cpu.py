@@ -2,6 +2,7 @@
 
     python bench/bot_cpu.py                      # 20 citizens x 5 complaints, one at a time
     python bench/bot_cpu.py --profile /tmp/cpu   # cProfile of each bot (FILE, FILE.echo)
+    python bench/bot_cpu.py --at-once 8          # 8 citizens' updates at once: batches form
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/tmp/cg.%p \
         .venv/bin/python bench/bot_cpu.py --callgrind --users 4 --rounds 2 --only minyi
 
@@ -15,7 +16,8 @@ It prints CPU per update for both bots (the process, every thread) and per step 
 
 Under callgrind (`--callgrind`) only the measured updates are instrumented: the instruction
 count (`callgrind_annotate FILE | head`) divided by the updates is the CPU per update as a
-figure that does not move with the machine's load, for comparing two versions of the code.
+figure that does not move with the machine's load, for comparing two versions of the code;
+with `--step text` (or another step) only that step's updates are counted.
 """
 
 from __future__ import annotations
@@ -79,30 +81,50 @@ def callgrind(on: bool) -> None:
 
 
 async def run(
-    bot, dispatcher, telegram, users, rounds, profile=None, *, first_user=10_000, count=False
+    bot,
+    dispatcher,
+    telegram,
+    users,
+    rounds,
+    profile=None,
+    *,
+    first_user=10_000,
+    count=False,
+    only_step=None,
+    at_once=1,
 ):
-    """CPU seconds by step and in all, feeding every citizen's updates one after another."""
+    """CPU seconds by step and in all, feeding every citizen's updates one after another;
+    with `at_once` > 1 that many citizens' scripts at once (by step then means little)."""
     citizens = [Citizen(telegram, first_user + n) for n in range(users)]
     by_step = dict.fromkeys(STEPS, 0.0)
     profiler = cProfile.Profile(time.process_time) if profile else None
-    if count:
+    if count and only_step is None:
         callgrind(True)
     total = -time.process_time()
     if profiler is not None:
         profiler.enable()
-    for citizen in citizens:
+
+    async def play(citizen: Citizen) -> None:
         for step, (kind, value) in script(citizen.user_id, rounds):
             update = Update.model_validate(
                 update_for(citizen, telegram, kind, value), context={"bot": bot}
             )
+            counted = count and step == only_step
+            if counted:
+                callgrind(True)
             started = time.process_time()
             await dispatcher.feed_update(bot, update)
             by_step[step] += time.process_time() - started
+            if counted:
+                callgrind(False)
+
+    for first in range(0, len(citizens), at_once):
+        await asyncio.gather(*(play(citizen) for citizen in citizens[first : first + at_once]))
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
     total += time.process_time()
-    if count:
+    if count and only_step is None:
         callgrind(False)
     assert not telegram.refused, telegram.refused[:3]
     return total, by_step
@@ -121,6 +143,15 @@ def main() -> None:
     parser.add_argument("--profile", metavar="FILE", help="cProfile into FILE and FILE.echo")
     parser.add_argument(
         "--callgrind", action="store_true", help="instrument only the measured updates"
+    )
+    parser.add_argument(
+        "--step", choices=STEPS, help="with --callgrind: instrument only this step's updates"
+    )
+    parser.add_argument(
+        "--at-once",
+        type=int,
+        default=1,
+        help="citizens whose updates are fed at once (as bench/bot.py's crowd): batches form",
     )
     parser.add_argument("--warmup", type=int, default=2, help="citizens run first, not counted")
     args = parser.parse_args()
@@ -162,7 +193,7 @@ def main() -> None:
                 )  # fmt: skip
                 total, by_step = await run(
                     process.bot, process.dispatcher, telegram, args.users, args.rounds,
-                    args.profile, count=args.callgrind,
+                    args.profile, count=args.callgrind, only_step=args.step, at_once=args.at_once,
                 )  # fmt: skip
                 show("minyi bot", total, by_step, updates, args.rounds)
             if args.only in (None, "echo"):
@@ -173,7 +204,7 @@ def main() -> None:
                 profile = f"{args.profile}.echo" if args.profile else None
                 total, by_step = await run(
                     bot, dispatcher, telegram, args.users, args.rounds, profile,
-                    count=args.callgrind,
+                    count=args.callgrind, only_step=args.step, at_once=args.at_once,
                 )  # fmt: skip
                 show("echo bot ", total, by_step, updates, args.rounds)
 

@@ -192,7 +192,7 @@ class OutboxSender:
 
     async def drain_once(self) -> int:
         """Send one round of due messages (one per chat); returns how many were attempted."""
-        deliveries = await self.services.read(
+        deliveries = await self.services.scan(
             due_messages,
             channel=Channel.TELEGRAM,
             kinds=RENDERERS,

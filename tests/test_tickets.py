@@ -144,7 +144,6 @@ def test_full_lifecycle_records_every_event(session, ctx, county, clock):
     assert kinds_sent == ["ticket_status", "ticket_reply", "ticket_verdict_request"]
 
 
-
 def test_a_web_citizen_is_told_nothing_through_the_outbox(session, ctx, county):
     # No sender drains a web citizen's messages: they would wait forever. The status page is
     # how a web citizen follows the ticket.
@@ -157,6 +156,7 @@ def test_a_web_citizen_is_told_nothing_through_the_outbox(session, ctx, county):
     session.commit()
     assert [e.kind for e in ticket.events][-1] == "closed"
     assert count(session, OutboxMessage) == 0
+
 
 ILLEGAL = [
     (S.RECEIVED, "start"),
@@ -644,6 +644,56 @@ def test_ticket_brief_is_number_owner_status_and_department(session, ctx, county
         tickets.get_ticket_brief(session, 999_999)
     with pytest.raises(NotFound):
         tickets.get_ticket_brief(session, "MY-20990101-0001")
+
+
+def test_complaints_analyzed_together_are_classified_as_one_batch_each_with_its_own_answer(ctx):
+    street, wages = (
+        "小区门口的路灯坏了一个多月了，晚上出行很不安全。",
+        "公司拖欠三个月工资，希望帮忙解决。",
+    )
+    batches = []
+    ctx.analyzer = lambda text: FakeAnalysis(
+        "城乡建设" if "路灯" in text else "劳动和社会保障", 0.9
+    )
+
+    def many(texts):
+        batches.append(list(texts))
+        return [ctx.analyzer(text) for text in texts]
+
+    ctx.batch_analyzer = many
+    first, refused, last = tickets.analyze_complaints(
+        ctx,
+        [
+            {"text": street, "channel": Channel.WEB, "attachments": (("photo", "p1"),)},
+            {"text": "短", "channel": Channel.WEB},
+            {"text": wages, "channel": Channel.WEB},
+        ],
+    )
+    assert batches == [[street, wages]]  # the refused one is not classified
+    assert isinstance(refused, ValidationFailed)
+    assert (first["analysis"].topic, last["analysis"].topic) == ("城乡建设", "劳动和社会保障")
+    assert first["attachments"] == [("photo", "p1")] and last["attachments"] == []
+
+
+def test_a_failing_batch_is_classified_text_by_text_and_only_the_odd_one_goes_to_triage(ctx):
+    def analyzer(text):
+        if "乱码" in text:
+            raise RuntimeError("the model cannot read it")
+        return FakeAnalysis("城乡建设", 0.9)
+
+    def many(texts):
+        raise RuntimeError("one text broke the batch")
+
+    ctx.analyzer, ctx.batch_analyzer = analyzer, many
+    odd, fine = tickets.analyze_complaints(
+        ctx,
+        [
+            {"text": "乱码乱码乱码乱码乱码乱码乱码乱码乱码乱码", "channel": Channel.WEB},
+            {"text": "小区门口的路灯坏了一个多月了，晚上出行很不安全。", "channel": Channel.WEB},
+        ],
+    )
+    assert odd["analysis"] is tickets.NOT_ROUTED
+    assert fine["analysis"].topic == "城乡建设"
 
 
 def test_analyze_then_file_is_submit_complaint_in_two_halves(session_factory, ctx):

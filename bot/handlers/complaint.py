@@ -19,7 +19,6 @@ from minyi.services.actors import Actor
 from minyi.services.catalog import list_departments
 from minyi.services.permissions import allowed
 from minyi.services.tickets import (
-    analyze_complaint,
     choose_department,
     file_analyzed,
     get_ticket,
@@ -126,9 +125,7 @@ async def _file(message, state, services, texts, citizen, text, source_ref) -> N
     data = await state.get_data()
     try:
         # The classifier first, without a writer's turn; then the one write transaction.
-        analyzed = await services.compute(
-            analyze_complaint,
-            services.ctx,
+        analyzed = await services.analyze_complaint(
             text=text,
             channel=Channel.TELEGRAM,
             citizen=citizen,
