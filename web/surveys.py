@@ -139,7 +139,7 @@ def _take_form(
         view = submit_and_route(
             current_app.extensions["minyi"]["session_factory"],
             service_context(),
-            round_view.id,
+            round_view,  # kept or just read: the engine rereads only its status and times
             respondent,
             answers=posted,
             file_complaints=request.form.get(COMPLAINT_FIELD) == "yes",
