@@ -4,6 +4,7 @@
     python bench/surveys.py --url postgresql+psycopg://postgres@127.0.0.1:5432/test
     python bench/surveys.py --responses 100000 --submits 2000 --web-requests 1000
     python bench/surveys.py --responses 2000 --web-rounds 5   # the web figure, quickly
+    python bench/surveys.py --only-web --web-rounds 5         # parts 1 and 2 skipped
 
 1. Results: a round of the service-hall template (docs/surveys.md) with N submitted
    responses spread over the round's week (about 7 answers each, bulk-loaded and then
@@ -145,6 +146,9 @@ def main() -> None:
     parser.add_argument("--web-warmup", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument(
+        "--only-web", action="store_true", help="the web submissions alone (part 3)"
+    )
     args = parser.parse_args()
     for name in [n for n in os.environ if n.startswith("MINYI_")]:
         del os.environ[name]
@@ -165,11 +169,13 @@ def run(engine, settings, args) -> None:
             core_catalog.create_department(session, code=code, name=f"部门 {code}")
         catalog.import_survey(session, ctx, hall_template())
         big = rounds.open_round(session, ctx, "hall-2026")
-    bench_results(factory, ctx, big.id, args.responses)
+    if not args.only_web:
+        bench_results(factory, ctx, big.id, args.responses)
     with factory.begin() as session:
         rounds.close_round(session, ctx, big.id)
         fresh = rounds.open_round(session, ctx, "hall-2026")
-    bench_submits(factory, ctx, fresh.id, args.submits)
+    if not args.only_web:
+        bench_submits(factory, ctx, fresh.id, args.submits)
     bench_web(engine, factory, fresh.id, args)
 
 
