@@ -49,7 +49,6 @@ from surveys.counts import bump_counts, count_value
 from surveys.definition import SurveyDefinition
 from surveys.rounds import (
     RoundView,
-    current_round_view,
     get_round_by_id,
     hash_token,
     round_view,
@@ -212,8 +211,9 @@ def submit_response(
     leaves the response submitted and is listed in complaints_refused.
 
     `round_id` may be a RoundView the caller kept (the web process keeps the open round it
-    showed): its status and times are read again in this transaction, the rest is used as
-    it is, since a round's version never changes once it has one.
+    showed): its status and times are read again in this transaction (by the INSERT itself
+    in the common case), the rest is used as it is, since a round's version never changes
+    once it has one.
     """
     if not isinstance(file_complaints, bool):
         raise ValidationFailed("是否转为投诉须为是或否", "file_complaints must be true or false")
@@ -228,16 +228,13 @@ def submit_response(
     # With a kept round no statement has run yet: the form is checked before the write
     # transaction begins (on SQLite, before the write lock is taken).
     form = _whole_form(definition, who, answers)
-    if known is not None:
-        view = current_round_view(session, known)
-        if view.definition is not definition:  # read whole again: check against it
-            definition = view.definition
-            form = _whole_form(definition, who, answers)
     if form is not None:
         first = _submit_first(session, ctx, view, respondent, who, form, file_complaints, now)
         if first is not None:
             return first
     round_ = get_round_by_id(session, view.id)
+    if round_.version_id != view.version_id:  # kept before the round had its version
+        definition = version_definition(round_.version) if round_.version else None
     existing = _existing_response(session, round_, who[0])
     if existing is not None and existing.submitted_at is not None:
         return _view(session, existing, definition)
@@ -295,13 +292,15 @@ def _submit_first(
 ) -> ResponseView | None:
     """The web's common case in fewer statements: a whole valid form (`kept`, by
     _whole_form) from a respondent with no response in this round yet is inserted as
-    submitted, with no SELECT first, no SAVEPOINT and no UPDATE after. None when that is not
-    the case (a closed round, or the respondent's row exists already, e.g. a saved draft):
-    then submit_response takes its general path, which has the rules for all of those.
+    submitted, with no SELECT first, no SAVEPOINT and no UPDATE after; the INSERT itself
+    checks that the round is open now with this version (_ANSWERABLE), so a round the caller
+    kept needs no read of its own. None when that is not the case (a closed round, or the
+    respondent's row exists already, e.g. a saved draft): then submit_response takes its
+    general path, which has the rules for all of those.
     """
     key, citizen_id, _ = who
     definition = round_.definition
-    if round_.status != RoundStatus.OPEN or not round_.opens_at <= now < round_.closes_at:
+    if not round_.is_answerable(now):  # as the caller read it: no need to try
         return None
     response_id = insert_unless_taken(
         session,
@@ -321,8 +320,9 @@ def _submit_first(
             "submitted_at": now,
         },
         ("round_id", "respondent_key"),
+        only_if=_ANSWERABLE,
     )
-    if response_id is None:  # the respondent has a row: the general path decides
+    if response_id is None:  # a row of the respondent, or the round closed: the general path
         return None
     # Not added to the session: it only carries the new row's values to the helpers below.
     response = SurveyResponse(id=response_id, round_id=round_.id, submitted_at=now)
@@ -660,6 +660,15 @@ def _view(
     )
 
 
+# The round of the response being inserted is open at its submit time, with its version:
+# the parameters are the new row's own columns (see _submit_first).
+_ANSWERABLE = exists().where(
+    SurveyRound.id == bindparam("round_id"),
+    SurveyRound.version_id == bindparam("version_id"),
+    SurveyRound.status == RoundStatus.OPEN,
+    SurveyRound.opens_at <= bindparam("submitted_at"),
+    SurveyRound.closes_at > bindparam("submitted_at"),
+)
 _INSERT_ANSWERS = insert(SurveyAnswer.__table__)
 # Built once: constructing a statement per submit costs more than SQLite takes to run it.
 _QUESTION_IDS = select(SurveyQuestion.key, SurveyQuestion.id).where(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -344,10 +344,6 @@ _OPEN_ROUND = (
     .limit(1)
 )
 _ROUND_VIEW = _ROUND_COLUMNS.where(SurveyRound.id == bindparam("id"))
-# What can change of a round once it has its version: its status and its times.
-_ROUND_STATE = select(
-    SurveyRound.status, SurveyRound.opens_at, SurveyRound.closes_at, SurveyRound.version_id
-).where(SurveyRound.id == bindparam("id"))
 _ROUND_TO_ANSWER = (
     select(SurveyRound)
     .where(SurveyRound.id == bindparam("id"))
@@ -381,25 +377,6 @@ def round_view(session: Session, round_id: object) -> RoundView:
     if row is None:
         raise NotFound(f"找不到调查轮次 {ref}", f"unknown round {ref}")
     return RoundView.of_row(row)
-
-
-def current_round_view(session: Session, known: RoundView) -> RoundView:
-    """A round the caller read before (the web process keeps the open round it showed), with
-    its status and times read again now, in the caller's transaction; NotFound when gone.
-
-    Its version, and so its definition and question ids, never changes once it has one
-    (a round answers the version it opened with), so only that small row is read; a round
-    that had none when the caller read it is read whole. Read on the session's connection
-    (Core: a plain-column read needs none of the ORM's statement work, and flushes nothing).
-    """
-    row = session.connection().execute(_ROUND_STATE, {"id": known.id}).first()
-    if row is None:
-        raise NotFound(f"找不到调查轮次 {known.id}", f"unknown round {known.id}")
-    if known.version_id is None or row.version_id != known.version_id:
-        return round_view(session, known.id)
-    return replace(
-        known, status=RoundStatus(row.status), opens_at=row.opens_at, closes_at=row.closes_at
-    )
 
 
 def _question_ids_of(aggregated: str | None) -> dict[str, int]:
