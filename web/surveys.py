@@ -163,16 +163,17 @@ def _take_form(
 def _posted_answers(definition: SurveyDefinition) -> dict[str, Any]:
     """The form's answers by question key, every question included (unanswered as empty)."""
     answers: dict[str, Any] = {}
+    form = request.form  # once: each use of the request proxy looks up the request context
     for question in definition.questions:
-        values = request.form.getlist(question.key)
+        values = form.getlist(question.key)
         if question.kind == "multiple" or len(values) > 1:
             answers[question.key] = values
         else:
             answers[question.key] = values[0] if values else None
-    for key in request.form:
+    for key in form:
         # Not a question of this survey and not ours: the engine refuses it by name.
         if not key.startswith("_") and key not in answers:
-            answers[key] = request.form.getlist(key)
+            answers[key] = form.getlist(key)
     return answers
 
 
