@@ -495,9 +495,9 @@ def _kept_answers(
                 merged[key] = checked[key]
             else:
                 merged.pop(key, None)
-    # A question the answers rule out is dropped whatever its value: no refusal for it.
-    shown = {q.key for q in definition.shown_questions(merged)}
-    errors = {k: m for k, m in errors.items() if k in shown or definition.question(k) is None}
+    if errors:  # a question the answers rule out is dropped whatever its value: no refusal
+        shown = {q.key for q in definition.shown_questions(merged)}
+        errors = {k: m for k, m in errors.items() if k in shown or definition.question(k) is None}
     try:
         kept = complete_answers(definition, merged)
     except AnswersInvalid as missing:
