@@ -18,7 +18,9 @@ checked (303, one stored response each).
 Under callgrind (`--callgrind`) only the measured posts are instrumented: the instruction
 count divided by the posts is a figure that does not move with the machine's load. `--tree`
 imports minyi/web/surveys from another checkout (e.g. a worktree of main), so that old and
-new code are measured by the same script, alternating.
+new code are measured by the same script, alternating. Figures: bench/surveys.py's docstring
+(2026-12-02: 7.42 M instructions a survey POST before the work on it, 5.88 M after; the
+bare insert 1.93 M).
 """
 
 from __future__ import annotations
