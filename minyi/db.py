@@ -10,7 +10,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, Select, Table, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Engine,
+    MetaData,
+    Select,
+    Table,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -200,7 +212,14 @@ def insert_or_get(
     return row, True
 
 
-def insert_unless_taken(session: Session, table: Table, values: dict, key: tuple[str, ...]):
+def insert_unless_taken(
+    session: Session,
+    table: Table,
+    values: dict,
+    key: tuple[str, ...],
+    *,
+    only_if: ColumnElement[bool] | None = None,
+):
     """INSERT one row unless a row with the same unique `key` exists; its id, or None.
 
     The Core counterpart of insert_or_get for a hot path: `INSERT ... ON CONFLICT (key) DO
@@ -209,19 +228,39 @@ def insert_unless_taken(session: Session, table: Table, values: dict, key: tuple
     commits, nothing is inserted here and None says to read the winner. Other constraints
     (a check, a foreign key) still raise. SQL NULLs never conflict, so a row without a key is
     always inserted.
+
+    `only_if`: a condition checked by the same statement (`INSERT ... SELECT ... WHERE`), e.g.
+    an EXISTS on another table whose parameters are named after the row's columns
+    (bindparam("round_id")); None then also means it did not hold. Pass a constant (a
+    module-level condition): the statement is built once for each.
     """
     connection = session.connection()
-    statement = _insert_unless_taken(connection.dialect.name, table, key)
+    names = tuple(values) if only_if is not None else ()
+    statement = _insert_unless_taken(connection.dialect.name, table, key, only_if, names)
     return connection.execute(statement, values).scalar_one_or_none()
 
 
 @functools.cache
-def _insert_unless_taken(dialect: str, table: Table, key: tuple[str, ...]):
+def _insert_unless_taken(
+    dialect: str,
+    table: Table,
+    key: tuple[str, ...],
+    only_if: ColumnElement[bool] | None,
+    names: tuple[str, ...],
+):
     # Built once: constructing the statement with .values() each time costs more CPU than
     # SQLite takes to run it.
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(table)
-        .on_conflict_do_nothing(index_elements=[table.c[name] for name in key])
-        .returning(table.c.id)
-    )
+    statement = insert(table)
+    if only_if is not None:
+
+        def value(name: str):
+            param = bindparam(name, type_=table.c[name].type)
+            # PostgreSQL types the parameters of a SELECT list as text unless told; SQLite
+            # must not be told (its CAST to a type it does not know makes a date a number).
+            return cast(param, table.c[name].type) if dialect == "postgresql" else param
+
+        statement = statement.from_select(names, select(*map(value, names)).where(only_if))
+    return statement.on_conflict_do_nothing(
+        index_elements=[table.c[name] for name in key]
+    ).returning(table.c.id)

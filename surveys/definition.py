@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from minyi.errors import ValidationFailed
@@ -108,7 +109,7 @@ class Question:
         """(lowest, highest) answer of a numeric question; None for the others."""
         return SCALES.get(self.kind)
 
-    @property
+    @cached_property  # a question never changes; every answer to it is checked against these
     def choice_keys(self) -> tuple[str, ...]:
         return tuple(choice.key for choice in self.choices)
 

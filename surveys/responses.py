@@ -47,7 +47,12 @@ from surveys.answers import AnswersInvalid, check_answer, check_each, complete_a
 from surveys.catalog import version_definition
 from surveys.counts import bump_counts, count_value
 from surveys.definition import SurveyDefinition
-from surveys.rounds import RoundView, get_round_by_id, hash_token, round_view
+from surveys.rounds import (
+    RoundView,
+    get_round_by_id,
+    hash_token,
+    round_view,
+)
 
 log = logging.getLogger(__name__)
 
@@ -204,22 +209,32 @@ def submit_response(
     submitted_now=False. With `file_complaints`, each complaint-enabled text answer is filed
     as a complaint (channel survey); a complaint the rules refuse (too short, the daily limit)
     leaves the response submitted and is listed in complaints_refused.
+
+    `round_id` may be a RoundView the caller kept (the web process keeps the open round it
+    showed): its status and times are read again in this transaction (by the INSERT itself
+    in the common case), the rest is used as it is, since a round's version never changes
+    once it has one.
     """
     if not isinstance(file_complaints, bool):
         raise ValidationFailed("是否转为投诉须为是或否", "file_complaints must be true or false")
     now = ctx.moment(at)
+    known = round_id if isinstance(round_id, RoundView) and round_id.definition else None
     # The round's plain columns and its cached definition: all the common case needs.
-    view = round_view(session, round_id)
+    view = known or round_view(session, round_id)
     definition = view.definition
     if answers is not None and not isinstance(answers, dict):
         raise ValidationFailed("答案格式无效", "answers must be a mapping of question keys")
     who = _identify(session, view, respondent)
-    first = _submit_first(
-        session, ctx, view, definition, respondent, who, answers, file_complaints, now
-    )
-    if first is not None:
-        return first
+    # With a kept round no statement has run yet: the form is checked before the write
+    # transaction begins (on SQLite, before the write lock is taken).
+    form = _whole_form(definition, who, answers)
+    if form is not None:
+        first = _submit_first(session, ctx, view, respondent, who, form, file_complaints, now)
+        if first is not None:
+            return first
     round_ = get_round_by_id(session, view.id)
+    if round_.version_id != view.version_id:  # kept before the round had its version
+        definition = version_definition(round_.version) if round_.version else None
     existing = _existing_response(session, round_, who[0])
     if existing is not None and existing.submitted_at is not None:
         return _view(session, existing, definition)
@@ -250,31 +265,42 @@ def submit_response(
     return _submitted_view(session, response, definition, kept, complaints, refused)
 
 
+def _whole_form(
+    definition: SurveyDefinition | None,
+    who: tuple[str, int | None, SurveyInvitation | None],
+    answers: dict[str, object] | None,
+) -> dict[str, Any] | None:
+    """The answers _submit_first would store: a whole valid form, not from an invitation;
+    None when that is not the case (the general path then has the rules)."""
+    if answers is None or definition is None or who[2] is not None:
+        return None
+    try:
+        return _kept_answers(definition, None, answers)
+    except AnswersInvalid:
+        return None
+
+
 def _submit_first(
     session: Session,
     ctx: ServiceContext,
     round_: RoundView,
-    definition: SurveyDefinition | None,
     respondent: Respondent,
     who: tuple[str, int | None, SurveyInvitation | None],
-    answers: dict[str, object] | None,
+    kept: dict[str, Any],
     file_complaints: bool,
     now: datetime,
 ) -> ResponseView | None:
-    """The web's common case in fewer statements: a whole valid form from a respondent with
-    no response in this round yet is inserted as submitted, with no SELECT first, no
-    SAVEPOINT and no UPDATE after. None when that is not the case (a saved draft, an
-    invitation, a closed round, a refused answer, or the respondent's row exists already):
-    then submit_response takes its general path, which has the rules for all of those.
+    """The web's common case in fewer statements: a whole valid form (`kept`, by
+    _whole_form) from a respondent with no response in this round yet is inserted as
+    submitted, with no SELECT first, no SAVEPOINT and no UPDATE after; the INSERT itself
+    checks that the round is open now with this version (_ANSWERABLE), so a round the caller
+    kept needs no read of its own. None when that is not the case (a closed round, or the
+    respondent's row exists already, e.g. a saved draft): then submit_response takes its
+    general path, which has the rules for all of those.
     """
-    key, citizen_id, invitation = who
-    if answers is None or definition is None or invitation is not None:
-        return None
-    if round_.status != RoundStatus.OPEN or not round_.opens_at <= now < round_.closes_at:
-        return None
-    try:
-        kept = _kept_answers(definition, None, answers)
-    except AnswersInvalid:
+    key, citizen_id, _ = who
+    definition = round_.definition
+    if not round_.is_answerable(now):  # as the caller read it: no need to try
         return None
     response_id = insert_unless_taken(
         session,
@@ -294,8 +320,9 @@ def _submit_first(
             "submitted_at": now,
         },
         ("round_id", "respondent_key"),
+        only_if=_ANSWERABLE,
     )
-    if response_id is None:  # the respondent has a row: the general path decides
+    if response_id is None:  # a row of the respondent, or the round closed: the general path
         return None
     # Not added to the session: it only carries the new row's values to the helpers below.
     response = SurveyResponse(id=response_id, round_id=round_.id, submitted_at=now)
@@ -337,7 +364,9 @@ def _store_answers(
     """Write a submit's text answer rows and its counts (the answers themselves are the
     response's `answers`), filing the complaints asked for; what was filed and what the
     complaint rules refused."""
-    questions = _question_ids(session, round_.version_id)
+    questions = getattr(round_, "question_ids", None)  # a RoundView read with the round
+    if questions is None:
+        questions = _question_ids(session, round_.version_id)
     complaints: list[FiledComplaint] = []
     refused: list[tuple[str, str, str]] = []
     counted: list[tuple[int, str]] = []
@@ -466,9 +495,9 @@ def _kept_answers(
                 merged[key] = checked[key]
             else:
                 merged.pop(key, None)
-    # A question the answers rule out is dropped whatever its value: no refusal for it.
-    shown = {q.key for q in definition.shown_questions(merged)}
-    errors = {k: m for k, m in errors.items() if k in shown or definition.question(k) is None}
+    if errors:  # a question the answers rule out is dropped whatever its value: no refusal
+        shown = {q.key for q in definition.shown_questions(merged)}
+        errors = {k: m for k, m in errors.items() if k in shown or definition.question(k) is None}
     try:
         kept = complete_answers(definition, merged)
     except AnswersInvalid as missing:
@@ -631,6 +660,15 @@ def _view(
     )
 
 
+# The round of the response being inserted is open at its submit time, with its version:
+# the parameters are the new row's own columns (see _submit_first).
+_ANSWERABLE = exists().where(
+    SurveyRound.id == bindparam("round_id"),
+    SurveyRound.version_id == bindparam("version_id"),
+    SurveyRound.status == RoundStatus.OPEN,
+    SurveyRound.opens_at <= bindparam("submitted_at"),
+    SurveyRound.closes_at > bindparam("submitted_at"),
+)
 _INSERT_ANSWERS = insert(SurveyAnswer.__table__)
 # Built once: constructing a statement per submit costs more than SQLite takes to run it.
 _QUESTION_IDS = select(SurveyQuestion.key, SurveyQuestion.id).where(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from minyi.models import (
     RoundStatus,
     Survey,
     SurveyInvitation,
+    SurveyQuestion,
     SurveyResponse,
     SurveyRound,
     SurveySchedule,
@@ -62,6 +63,9 @@ class RoundView:
     version: int | None
     definition: SurveyDefinition | None  # None until the round opens
     version_id: int | None = None
+    # key -> question id of the round's version (read with the round by round_view and
+    # open_round_for; None from RoundView.of): a submit's counts and text rows need them.
+    question_ids: dict[str, int] | None = field(default=None, compare=False)
 
     @property
     def title(self) -> str:
@@ -108,6 +112,7 @@ class RoundView:
                 else None
             ),
             version_id=row.version_id,
+            question_ids=_question_ids_of(row.question_ids) if row.version_id else None,
         )
 
 
@@ -307,7 +312,14 @@ def close_round(
 # Built once and run with a parameter: the page and the submit of every visitor use them.
 # What answering needs of a round, as plain columns: no ORM objects to build, and the
 # definition as its stored text, which keys the parsed definition (definition_of_text), so a
-# page view or a submit neither decodes nor re-encodes the JSON.
+# page view or a submit neither decodes nor re-encodes the JSON. The version's question ids
+# come along as "key:id,key:id" (keys are letters, digits and _), so that a submit of a round
+# the web process kept needs no SELECT of its own for them.
+_QUESTION_IDS = (
+    select(func.aggregate_strings(SurveyQuestion.key + ":" + cast(SurveyQuestion.id, Text), ","))
+    .where(SurveyQuestion.version_id == SurveyRound.version_id)
+    .scalar_subquery()
+)
 _ROUND_COLUMNS = select(
     SurveyRound.id,
     SurveyRound.number,
@@ -320,6 +332,7 @@ _ROUND_COLUMNS = select(
     Survey.slug,
     SurveyVersion.number.label("version_number"),
     cast(SurveyVersion.definition, Text).label("definition_text"),
+    _QUESTION_IDS.label("question_ids"),
 ).select_from(
     join(SurveyRound, Survey, Survey.id == SurveyRound.survey_id).outerjoin(
         SurveyVersion, SurveyVersion.id == SurveyRound.version_id
@@ -364,6 +377,14 @@ def round_view(session: Session, round_id: object) -> RoundView:
     if row is None:
         raise NotFound(f"找不到调查轮次 {ref}", f"unknown round {ref}")
     return RoundView.of_row(row)
+
+
+def _question_ids_of(aggregated: str | None) -> dict[str, int]:
+    """The "key:id,key:id" of _QUESTION_IDS as a dict."""
+    if not aggregated:
+        return {}
+    pairs = (pair.split(":") for pair in aggregated.split(","))
+    return {key: int(question_id) for key, question_id in pairs}
 
 
 def public_rounds(

@@ -25,6 +25,25 @@ def hall_template() -> dict:
     return copy.deepcopy(json.loads(_template_text()))
 
 
+def hall_asking_first_visit() -> dict:
+    """The hall template with a question put first: every question of the version it makes
+    is a new row (a new id), whatever its key."""
+    template = hall_template()
+    template["questions"].insert(
+        0,
+        {
+            "key": "first_visit",
+            "type": "single",
+            "text": {"zh": "您是第一次到大厅办事吗？"},
+            "choices": [
+                {"key": "yes", "text": {"zh": "是"}},
+                {"key": "no", "text": {"zh": "不是"}},
+            ],
+        },
+    )
+    return template
+
+
 def make_hall_departments(session) -> None:
     for code in ("zwfw", "rsj", "ybj"):
         make_department(session, code=code)
@@ -55,3 +74,16 @@ def stored_answers(session_factory) -> int:
 
     with session_factory() as session:
         return sum(len(a or {}) for a in session.scalars(select(SurveyResponse.answers)))
+
+
+def results_as_recounted(session_factory, ctx, round_id) -> dict:
+    """A round's results from its kept counts, checked against a recount of its answers
+    (counts filed under another version's question ids, say, would differ)."""
+    from surveys import results
+    from surveys.counts import rebuild_counts
+
+    with session_factory.begin() as session:
+        kept = results.round_results(session, ctx, round_id, min_sample=1)
+        rebuild_counts(session, round_id)
+        assert results.round_results(session, ctx, round_id, min_sample=1) == kept
+    return kept

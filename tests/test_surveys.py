@@ -41,8 +41,10 @@ from tests.builders import FakeAnalysis, make_citizen
 from tests.survey_helpers import (
     HALL,
     full_answers,
+    hall_asking_first_visit,
     hall_template,
     make_hall_departments,
+    results_as_recounted,
     stored_answers,
 )
 
@@ -144,6 +146,40 @@ def test_old_answers_keep_the_version_they_answered(session_factory, ctx, clock,
     with session_factory() as session:
         rows = list(export.export_rows(session, ctx, HALL))
     assert [(row[1], row[2]) for row in rows[1:]] == [(1, 1), (2, 2)]
+
+
+def test_a_kept_round_answers_its_own_version_and_is_read_again_for_its_status(
+    session_factory, ctx, hall
+):
+    """A RoundView the caller kept (the web process keeps the open round it showed) carries
+    its version's definition and question ids; a version published meanwhile is not its
+    own, and its status and times are read again at each submit."""
+    with session_factory.begin() as session:
+        first = rounds.open_round(session, ctx, HALL)
+    with session_factory() as session:
+        kept = rounds.open_round_for(session, ctx, HALL)
+    with session_factory.begin() as session:
+        catalog.import_survey(session, ctx, hall_asking_first_visit())
+    with session_factory.begin() as session:
+        submit_response(session, ctx, kept, web(1), answers=full_answers())
+    out = results_as_recounted(session_factory, ctx, first.id)
+    assert (out["version"], out["responses"]) == (1, 1)
+    assert out["questions"]["overall"]["counts"]["4"] == 1
+    assert "first_visit" not in out["questions"]
+    with session_factory.begin() as session:
+        rounds.close_round(session, ctx, first.id)
+        second = rounds.open_round(session, ctx, HALL)
+    with session_factory.begin() as session, pytest.raises(IllegalTransition, match="closed"):
+        submit_response(session, ctx, kept, web(2), answers=full_answers())
+    with session_factory() as session:
+        kept = rounds.open_round_for(session, ctx, HALL)
+    assert (kept.id, kept.version) == (second.id, 2)
+    with session_factory.begin() as session:
+        submit_response(session, ctx, kept, web(2), answers=full_answers(first_visit="yes"))
+    out = results_as_recounted(session_factory, ctx, second.id)
+    assert out["questions"]["first_visit"]["counts"] == {"yes": 1, "no": 0}
+    assert out["questions"]["overall"]["counts"]["4"] == 1
+    assert count(session_factory, SurveyResponse) == 2
 
 
 # -- rounds ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import flask
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -245,6 +246,29 @@ def test_secret_key_from_settings_or_generated_once_per_process(
     assert caplog.text.count("secret_key is not set") == 1
     settings.web.secret_key = "configured-secret"
     assert create_app(settings, session_factory=session_factory).secret_key == "configured-secret"
+
+
+def test_a_changed_secret_key_signs_the_session_from_the_next_request_on(
+    settings, session_factory
+):
+    """The session's signing serializer is kept per set of keys (web.visitor.SessionCookies):
+    a key rotated in the configuration, with the old one as a fallback, is used at once."""
+    settings.web.secret_key = "first-secret"
+    app = create_app(settings, session_factory=session_factory)
+
+    @app.get("/_visits")
+    def visits():
+        flask.session["visits"] = flask.session.get("visits", 0) + 1
+        return str(flask.session["visits"])
+
+    client = app.test_client()
+    assert [client.get("/_visits").text for _ in range(2)] == ["1", "2"]
+    app.config.update(SECRET_KEY="second-secret", SECRET_KEY_FALLBACKS=["first-secret"])
+    assert client.get("/_visits").text == "3"  # read with the fallback, signed with the new
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    assert client.get("/_visits").text == "4"
+    app.config["SECRET_KEY"] = "third-secret"
+    assert client.get("/_visits").text == "1"  # signed with a key no longer accepted
 
 
 # -- overview service ----------------------------------------------------------------------------

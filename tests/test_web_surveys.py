@@ -15,7 +15,14 @@ from minyi.models import SurveyInvitation, SurveyResponse, Ticket
 from surveys import catalog, rounds
 from surveys.responses import Respondent, save_answer
 from tests.builders import make_citizen
-from tests.survey_helpers import HALL, full_answers, hall_template, make_hall_departments
+from tests.survey_helpers import (
+    HALL,
+    full_answers,
+    hall_asking_first_visit,
+    hall_template,
+    make_hall_departments,
+    results_as_recounted,
+)
 from web import create_app
 
 HIDDEN = re.compile(r'<input (?:id="\w+" )?name="(\w+)" type="hidden" value="([^"]*)">')
@@ -220,7 +227,6 @@ def test_a_page_of_a_round_that_ended_is_not_posted_into_the_next(
     assert answer(client, full_answers(), page=refused).status_code == 303
 
 
-
 def test_a_round_closed_by_another_process_takes_no_more_posts(
     client, session_factory, ctx, open_hall
 ):
@@ -237,6 +243,32 @@ def test_a_round_closed_by_another_process_takes_no_more_posts(
     fresh = client.get(f"/s/{HALL}")
     assert answer(client, full_answers(), page=fresh).status_code == 303
     assert count(session_factory, SurveyResponse) == 1
+
+
+def test_a_version_published_meanwhile_is_asked_from_the_next_round_on(
+    app, client, session_factory, ctx, open_hall
+):
+    """The process keeps the open round it showed, with its version's questions: a new
+    version published meanwhile changes nothing for that round's posts, and the next round's
+    page and posts are the new version's."""
+    page = client.get(f"/s/{HALL}")
+    with session_factory.begin() as session:
+        catalog.import_survey(session, ctx, hall_asking_first_visit())
+    assert answer(client, full_answers(), page=page).status_code == 303
+    with session_factory.begin() as session:
+        rounds.close_round(session, ctx, open_hall.id)
+        second = rounds.open_round(session, ctx, HALL)
+    browser = app.test_client()
+    fresh = browser.get(f"/s/{HALL}")
+    assert 'name="first_visit" value="yes"' in fresh.get_data(as_text=True)
+    assert answer(browser, full_answers(first_visit="no"), page=fresh).status_code == 303
+    # The kept counts went to each round's own version's questions: a recount agrees.
+    first_results = results_as_recounted(session_factory, ctx, open_hall.id)
+    second_results = results_as_recounted(session_factory, ctx, second.id)
+    assert first_results["version"] == 1 and "first_visit" not in first_results["questions"]
+    assert second_results["questions"]["first_visit"]["counts"] == {"yes": 0, "no": 1}
+    assert second_results["questions"]["overall"]["counts"]["4"] == 1
+
 
 # -- rounds that cannot be answered ----------------------------------------------------------
 

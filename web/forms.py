@@ -71,16 +71,18 @@ def csrf_failed(form: FlaskForm) -> bool:
     return not form.validate()
 
 
-def posted_csrf_failed() -> bool:
+def posted_csrf_failed(field: str | None = None) -> bool:
     """csrf_failed for the posted form without building a form object: the same Flask-WTF
     check (validate_csrf, the same settings), for a hot path that builds a form only to show
     it again. A FlaskForm's field list, its CSRF field and the fresh token it signs for
-    rendering cost a rating POST more than the check itself."""
+    rendering cost a rating POST more than the check itself. `field`: the token's field (and
+    its session key, as Flask-WTF keeps them) when the form names it itself (its
+    Meta.csrf_field_name), else the app's setting."""
     if not current_app.config.get("WTF_CSRF_ENABLED", True):
         return False
-    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    field = field or current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
     try:
-        validate_csrf(request.form.get(field))
+        validate_csrf(request.form.get(field), token_key=field)
     except ValidationError:
         return True
     return False

@@ -31,7 +31,7 @@ from surveys.definition import RATING_LABELS, Question, SurveyDefinition
 from surveys.responses import Respondent, ResponseView, response_status, submit_and_route
 from surveys.rounds import RoundView
 from web.database import read_session, service_context
-from web.forms import csrf_failed
+from web.forms import posted_csrf_failed
 from web.public import CSRF_MESSAGE, remember_access_code
 from web.visitor import browser_id, current_language
 
@@ -93,7 +93,7 @@ def answer(slug: str):
     if existing is not None and existing.submitted:
         return _done(round_view, existing)
     answers = existing.answers if existing is not None else {}
-    return _form_page(round_view, SurveyForm(), token, answers=answers)
+    return _form_page(round_view, token, answers=answers)
 
 
 def _token() -> str | None:
@@ -121,11 +121,12 @@ def _take_form(
 ):
     """The posted form, stored or refused. With `fresh=False` (the round as this process last
     read it) a refusal of the round itself returns None, so that the caller reads it again."""
-    form = SurveyForm()
     definition = round_view.definition
     posted = _posted_answers(definition)
-    if csrf_failed(form):
-        return _form_page(round_view, form, token, answers=posted, error=CSRF_MESSAGE), 400
+    # Checked on the posted field: a SurveyForm (and the fresh token it signs) is built only
+    # when the page is shown again (_form_page).
+    if posted_csrf_failed(SurveyForm.Meta.csrf_field_name):
+        return _form_page(round_view, token, answers=posted, error=CSRF_MESSAGE), 400
     if request.form.get(ROUND_FIELD) != str(round_view.id):
         # The round this page was shown for has ended and another one opened meanwhile.
         notice = (
@@ -133,18 +134,18 @@ def _take_form(
             "The round this page was opened for has ended and a new one is open."
             " Check your answers below and submit again.",
         )
-        return _form_page(round_view, form, token, answers=posted, error=notice), 409
+        return _form_page(round_view, token, answers=posted, error=notice), 409
     try:
         view = submit_and_route(
             current_app.extensions["minyi"]["session_factory"],
             service_context(),
-            round_view.id,
+            round_view,  # kept or just read: the engine rereads only its status and times
             respondent,
             answers=posted,
             file_complaints=request.form.get(COMPLAINT_FIELD) == "yes",
         )
     except AnswersInvalid as refused:
-        return _form_page(round_view, form, token, answers=posted, errors=refused.errors), 400
+        return _form_page(round_view, token, answers=posted, errors=refused.errors), 400
     except IllegalTransition as refused:
         if not fresh:  # e.g. closed since this process read it: the caller looks again
             return None
@@ -162,16 +163,17 @@ def _take_form(
 def _posted_answers(definition: SurveyDefinition) -> dict[str, Any]:
     """The form's answers by question key, every question included (unanswered as empty)."""
     answers: dict[str, Any] = {}
+    form = request.form  # once: each use of the request proxy looks up the request context
     for question in definition.questions:
-        values = request.form.getlist(question.key)
+        values = form.getlist(question.key)
         if question.kind == "multiple" or len(values) > 1:
             answers[question.key] = values
         else:
             answers[question.key] = values[0] if values else None
-    for key in request.form:
+    for key in form:
         # Not a question of this survey and not ours: the engine refuses it by name.
         if not key.startswith("_") and key not in answers:
-            answers[key] = request.form.getlist(key)
+            answers[key] = form.getlist(key)
     return answers
 
 
@@ -194,7 +196,6 @@ def _remember_outcome(round_view: RoundView, view: ResponseView) -> None:
 
 def _form_page(
     round_view: RoundView,
-    form: SurveyForm,
     token: str | None,
     *,
     answers: dict[str, Any],
@@ -221,7 +222,7 @@ def _form_page(
         # Once some answers are known, the questions they rule out are marked as such.
         judged=bool(readable),
         error=error,
-        form=form,
+        form=SurveyForm(),
         token=token,
         token_field=TOKEN_FIELD,
         round_field=ROUND_FIELD,
@@ -249,7 +250,7 @@ def preview_page(definition: SurveyDefinition, version: int):
         version=version,
         definition=definition,
     )
-    return _form_page(stand_in, SurveyForm(), None, answers={}, preview=True)
+    return _form_page(stand_in, None, answers={}, preview=True)
 
 
 def _done(round_view: RoundView, view: ResponseView):

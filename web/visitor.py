@@ -6,6 +6,8 @@ import secrets
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 
 from minyi.models import Channel, Citizen
 from minyi.services.citizens import get_or_create_citizen
@@ -76,6 +78,27 @@ def web_citizen(session_factory) -> Citizen:
         return get_or_create_citizen(db, channel=Channel.WEB, external_id=web_id)
 
 
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, its signing serializer built once per set of keys.
+
+    Flask builds a new serializer (and its signer settings) to read the cookie and again to
+    write it, on every request; the keys change only with the configuration, so it is kept
+    for as long as SECRET_KEY and SECRET_KEY_FALLBACKS stay the same. Same cookie, same
+    signature: the serializer itself keeps nothing between calls.
+    """
+
+    def __init__(self) -> None:
+        self._kept: tuple[tuple, URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        kept = self._kept
+        if kept is None or kept[0] != keys:
+            kept = self._kept = (keys, super().get_signing_serializer(app))
+        return kept[1]
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = SessionCookies()  # one per app: its keys are the app's
     app.register_blueprint(bp)
     app.jinja_env.globals.update(t=pick, current_language=current_language)
