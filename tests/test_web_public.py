@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -593,12 +595,16 @@ def test_language_switch_never_leaves_the_site(client, target):
 
 
 @pytest.fixture(params=["memory", "redis"])
-def limited_app(request, settings, session_factory, ctx):
+def limited_app(request, settings, session_factory, ctx, monkeypatch):
     settings.web.secret_key = "test-secret"
     if request.param == "redis":
         if not REDIS_URL:
             pytest.skip("MINYI_TEST_REDIS_URL not set (CI sets it)")
         settings.web.redis_url = REDIS_URL
+        # Keys of this test's own: the suite's workers share one Redis database, and both the
+        # counts (every test client is 127.0.0.1) and the reset below would reach the others'.
+        prefix = f"minyi-test-{secrets.token_hex(6)}"
+        monkeypatch.setenv("FLASK_RATELIMIT_STORAGE_OPTIONS", json.dumps({"key_prefix": prefix}))
     app = create_app(settings, session_factory=session_factory)
     app.extensions["minyi"]["context"] = ctx
     app.config["MINYI_RATING_LIMIT"] = "2 per minute"
