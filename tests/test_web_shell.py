@@ -28,14 +28,9 @@ from minyi.runtime import Runtime, start_bot
 from minyi.services import ratings
 from minyi.services.overview import count_overdue_tickets, site_overview
 from tests.builders import make_department, make_service, make_ticket
+from tests.web_support import EXTERNAL_URL
 from web import create_app
 
-# src=/href=/action= or a CSS url() pointing at another host, with or without a scheme.
-EXTERNAL_URL = re.compile(
-    r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//"""
-    r"""|url\(\s*["']?(?:https?:)?//""",
-    re.IGNORECASE,
-)
 PAGES = ["/", "/citizen", "/staff", "/no-such-page"]
 
 

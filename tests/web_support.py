@@ -16,6 +16,13 @@ from tests.builders import make_department, make_service, make_staff
 from web import create_app
 
 PASSWORD = "correct-horse-9"
+# src=/href=/action= or a CSS url() pointing at another host, with or without a scheme: what
+# a page that loads nothing from outside (no CDN) never holds.
+EXTERNAL_URL = re.compile(
+    r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//"""
+    r"""|url\(\s*["']?(?:https?:)?//""",
+    re.IGNORECASE,
+)
 CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|'
                         r'type="hidden" name="csrf_token" value="([^"]+)"')
 
