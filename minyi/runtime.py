@@ -207,7 +207,7 @@ class Runtime:
         if "public_base_url" in web.model_fields_set:
             return
         host, port = self._listening()
-        if host in ("0.0.0.0", "::", "[::]", ""):
+        if host in ("0.0.0.0", "[::]", ""):  # _listening brackets an IPv6 address
             log.warning(
                 "未设置 [web] public_base_url：二维码和查询链接将指向 127.0.0.1，群众无法打开 /"
                 " [web] public_base_url is not set: QR codes and status links will point at"

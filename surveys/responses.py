@@ -47,12 +47,7 @@ from surveys.answers import AnswersInvalid, check_answer, check_each, complete_a
 from surveys.catalog import version_definition
 from surveys.counts import bump_counts, count_value
 from surveys.definition import SurveyDefinition
-from surveys.rounds import (
-    RoundView,
-    get_round_by_id,
-    hash_token,
-    round_view,
-)
+from surveys.rounds import RoundView, get_round_by_id, hash_token, round_view
 
 log = logging.getLogger(__name__)
 
