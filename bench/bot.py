@@ -362,7 +362,9 @@ class Timings:
     to get a slot in the dispatcher; the crowd measures that end to end.
     """
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, dispatcher: Dispatcher, filing_pid: int | None = None) -> None:
+        self.filing_pid = filing_pid
+        self.filing_cpu = 0.0
         self.dispatcher: list[float] = []
         self.handler: list[float] = []
         self.by_handler: dict[str, list[float]] = {}
@@ -379,6 +381,7 @@ class Timings:
                 self.dispatcher.append(time.perf_counter() - started)
 
         dispatcher.feed_update = feed_update
+        self.api_calls: list[float] = []
         dispatcher.message.middleware(self._time_handler)
         dispatcher.callback_query.middleware(self._time_handler)
 
@@ -400,11 +403,21 @@ class Timings:
     def __enter__(self) -> Timings:
         gc.callbacks.append(self._on_gc)
         self.cpu = -time.process_time()
+        self.filing_cpu = -child_cpu(self.filing_pid)
         return self
 
     def __exit__(self, *exc) -> None:
         self.cpu += time.process_time()
+        self.filing_cpu += child_cpu(self.filing_pid)
         gc.callbacks.remove(self._on_gc)
+
+
+def child_cpu(pid: int | None) -> float:
+    """CPU seconds (user and system) of another process so far, from Linux's /proc."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def echo_dispatcher() -> Dispatcher:
@@ -424,9 +437,18 @@ def echo_dispatcher() -> Dispatcher:
 
 
 async def run_bot(
-    conn, bot, dispatcher, profile: str | None = None, **polling_options
+    conn, bot, dispatcher, profile: str | None = None, filing_pid=None, **polling_options
 ) -> tuple[dict, Timings]:
-    timings = Timings(dispatcher)
+    timings = Timings(dispatcher, filing_pid)
+
+    async def time_call(make_request, bot, method):
+        started = time.perf_counter()
+        try:
+            return await make_request(bot, method)
+        finally:
+            timings.api_calls.append(time.perf_counter() - started)
+
+    bot.session.middleware(time_call)
     profiler = cProfile.Profile(time.thread_time) if profile else None
     polling = asyncio.create_task(
         dispatcher.start_polling(
@@ -460,8 +482,12 @@ def report(name: str, result: dict, timings: Timings, verbose: bool = False) -> 
           f" an update, GC {len(pauses)} pauses, longest {max(pauses, default=0) * 1000:.0f} ms,"
           f" {sum(pauses) * 1000:.0f} ms in all; the fake server's CPU"
           f" {result['server_cpu'] / result['updates'] * 1000:.2f} ms")  # fmt: skip
+    if timings.filing_pid is not None:
+        cpu = timings.filing_cpu / result["updates"] * 1000
+        print(f"    and the filing process's CPU {cpu:.2f} ms an update (on the other core)")
     print(f"    handler      {percentiles(timings.handler)}")
     print(f"    dispatcher   {percentiles(timings.dispatcher)}")
+    print(f"    API call     {percentiles(timings.api_calls)}")
     print(f"    end to end   {percentiles(result['latencies'])}")
     if verbose:
         for name, took in sorted(timings.by_handler.items()):
@@ -486,9 +512,12 @@ def bench_updates(args, settings, engine) -> None:
             settings, services=build_services(settings, engine), sender=False
         )
         await process._on_startup()  # loads the NLP models
+        filing = process.services.filing
         minyi, minyi_times = await run_bot(
-            parent, process.bot, process.dispatcher, args.profile, **process.polling_options()
-        )
+            parent, process.bot, process.dispatcher, args.profile,
+            filing.pid if filing else None, **process.polling_options(),
+        )  # fmt: skip
+        await process._on_shutdown()
         await process.bot.session.close()
         echo_bot = create_bot(settings)
         echo_profile = f"{args.profile}.echo" if args.profile else None

@@ -30,6 +30,7 @@ from bot.middlewares import CitizenContext, MemoryUpdateLog, RedisUpdateLog, Upd
 from bot.outbox import OutboxSender
 from bot.replies import alert
 from bot.texts import Texts
+from bot.worker import FilingProcess
 from minyi.config import Settings
 from minyi.db import make_engine, make_session_factory
 from minyi.errors import ConfigInvalid, MinyiError
@@ -157,8 +158,12 @@ class BotProcess:
         return process
 
     async def _on_startup(self) -> None:
+        if self.settings.bot.filing_process and self.services.filing is None:
+            self.services.filing = FilingProcess(self.settings)
+            await self.services.filing.start()  # its models loaded: not on the first complaint
         if self.services.ctx.analyzer is not None:
-            # Loading the models takes about half a second: not on the first complaint.
+            # Loading the models takes about half a second (rating comments still need
+            # them here): not on the first update.
             await asyncio.to_thread(self.services.ctx.analyzer, "预热")
         freeze_long_lived()
         if self.sender is not None:
@@ -171,6 +176,9 @@ class BotProcess:
                 await self.sender_task
             except asyncio.CancelledError:
                 pass
+        if self.services.filing is not None:
+            await self.services.filing.stop()
+            self.services.filing = None
         await self.dispatcher.storage.close()
         await self.update_log.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,11 +12,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.worker import FilingProcess
 from minyi.config import Settings
+from minyi.db import commit_together
 from minyi.models import Channel, Citizen
 from minyi.services.citizens import find_citizen, get_or_create_citizen
 from minyi.services.context import ServiceContext
-from minyi.services.tickets import analyze_complaints
+from minyi.services.tickets import analyze_complaints, file_analyzed
 
 T = TypeVar("T")
 
@@ -109,13 +112,17 @@ class BotServices:
     read_factory: sessionmaker
     ctx: ServiceContext
     citizens: CitizenCache = field(default_factory=CitizenCache)
+    # The child process that classifies and stores complaints (bot/worker.py), when started.
+    filing: FilingProcess | None = None
     _writers: asyncio.Semaphore | None = field(default=None, repr=False)
     _group_commits: ThreadBatches = field(init=False, repr=False)
     _analyses: ThreadBatches = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._group_commits = ThreadBatches(
-            self._in_group, GROUP_COMMIT_MAX, turn=lambda: self.writers
+            functools.partial(commit_together, self.session_factory),
+            GROUP_COMMIT_MAX,
+            turn=lambda: self.writers,
         )
         self._analyses = ThreadBatches(self._analyze_batch, ANALYSIS_BATCH_MAX)
 
@@ -155,26 +162,6 @@ class BotServices:
     def _sqlite(self) -> bool:
         return self.session_factory.kw["bind"].dialect.name == "sqlite"
 
-    def _in_group(self, group: list) -> list[tuple[bool, Any]]:
-        if len(group) == 1:
-            work, args, kwargs = group[0]
-            try:
-                return [(True, self._in_session(self.session_factory, work, args, kwargs))]
-            except Exception as error:  # noqa: BLE001 (raised again in the write's caller)
-                return [(False, error)]
-        outcomes: list[tuple[bool, Any]] = []
-        try:
-            with self.session_factory.begin() as session:
-                for work, args, kwargs in group:
-                    try:
-                        with session.begin_nested():
-                            outcomes.append((True, work(session, *args, **kwargs)))
-                    except Exception as error:  # noqa: BLE001 (raised again in its caller)
-                        outcomes.append((False, error))
-        except Exception as error:  # noqa: BLE001 (the commit failed: none was stored)
-            return [(False, error)] * len(group)
-        return outcomes
-
     async def read(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `work(session, ...)` in a read-only transaction: an update's short read (the
         citizen, their ticket behind a button, a page of departments). On SQLite it runs
@@ -196,6 +183,18 @@ class BotServices:
     async def scan(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `work(session, ...)` in a thread, in a read-only transaction, on every database."""
         return await asyncio.to_thread(self._in_session, self.read_factory, work, args, kwargs)
+
+    async def file_complaint(self, **fields: Any):
+        """Check, classify and store a complaint (`tickets.analyze_complaint`, then
+        `file_analyzed`): the filed ticket's view once committed, or the service's error.
+
+        In the filing process when it runs (bot/worker.py: that CPU off the event loop's
+        core), else here: the classifier in a thread without a writer's turn, then the write.
+        """
+        if self.filing is not None:
+            return await self.filing.file(fields)
+        analyzed = await self.analyze_complaint(**fields)
+        return await self.write(file_analyzed, self.ctx, analyzed)
 
     async def analyze_complaint(self, **fields: Any) -> dict[str, Any]:
         """`tickets.analyze_complaint` in a thread: the complaint checked (its error raised

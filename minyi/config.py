@@ -166,6 +166,9 @@ class BotSettings(_Section):
     # Updates handled at once (polling): more wait their turn before the dispatcher, so a
     # handler is not slowed down by a hundred others interleaved with it on the event loop.
     max_concurrent_updates: int = Field(8, ge=1, le=1000)
+    # Complaints classified and stored in a child process (bot/worker.py), beside the event
+    # loop instead of in its threads; false on a one-core machine, where it gains nothing.
+    filing_process: bool = True
 
     @field_validator("api_base_url")
     @classmethod

@@ -177,6 +177,33 @@ def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionm
     return sessionmaker(bind=bind, expire_on_commit=False)
 
 
+def commit_together(session_factory: sessionmaker, group: list) -> list[tuple[bool, object]]:
+    """Run each (work, args, kwargs) of `group` as `work(session, *args, **kwargs)`, all in one
+    transaction, each in a savepoint of its own: one that fails is rolled back alone and the
+    others still commit. (done, its result or its error) for each, in order; every one
+    failed if the commit did. A group of one is a plain transaction of its own.
+    """
+    if len(group) == 1:
+        work, args, kwargs = group[0]
+        try:
+            with session_factory.begin() as session:
+                return [(True, work(session, *args, **kwargs))]
+        except Exception as error:  # noqa: BLE001 (raised again in the write's caller)
+            return [(False, error)]
+    outcomes: list[tuple[bool, object]] = []
+    try:
+        with session_factory.begin() as session:
+            for work, args, kwargs in group:
+                try:
+                    with session.begin_nested():
+                        outcomes.append((True, work(session, *args, **kwargs)))
+                except Exception as error:  # noqa: BLE001 (raised again in its caller)
+                    outcomes.append((False, error))
+    except Exception as error:  # noqa: BLE001 (the commit failed: none was stored)
+        return [(False, error)] * len(group)
+    return outcomes
+
+
 def insert_or_get(
     session: Session,
     row: T,

@@ -17,6 +17,15 @@ class MinyiError(Exception):
     def __str__(self) -> str:
         return f"{self.message_zh} ({self.message_en})"
 
+    def __reduce__(self):
+        # Pickled whole (both languages, the details): the bot's filing process raises these
+        # in its caller's process (bot/worker.py).
+        return (_rebuild, (type(self), self.message_zh, self.message_en, self.details))
+
+
+def _rebuild(kind: type[MinyiError], message_zh: str, message_en: str, details: dict):
+    return kind(message_zh, message_en, **details)
+
 
 class ValidationFailed(MinyiError):
     code = "validation"

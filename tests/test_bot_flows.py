@@ -421,7 +421,7 @@ async def test_an_unexpected_failure_is_apologised_for_and_the_bot_goes_on(bot_e
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("bot.handlers.complaint.file_analyzed", broken)
+    monkeypatch.setattr("bot.context.file_analyzed", broken)
     assert "系统出现问题" in await bot_env.say(citizen, STREET_LIGHT)
     monkeypatch.undo()
     assert "工单号" in await bot_env.say(citizen, STREET_LIGHT + "（再试一次）")

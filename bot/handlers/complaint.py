@@ -20,7 +20,6 @@ from minyi.services.catalog import list_departments
 from minyi.services.permissions import allowed
 from minyi.services.tickets import (
     choose_department,
-    file_analyzed,
     get_ticket,
     get_ticket_brief,
 )
@@ -124,8 +123,7 @@ async def expect_text(message: Message, services: BotServices, texts: Texts) -> 
 async def _file(message, state, services, texts, citizen, text, source_ref) -> None:
     data = await state.get_data()
     try:
-        # The classifier first, without a writer's turn; then the one write transaction.
-        analyzed = await services.analyze_complaint(
+        view = await services.file_complaint(
             text=text,
             channel=Channel.TELEGRAM,
             citizen=citizen,
@@ -134,7 +132,6 @@ async def _file(message, state, services, texts, citizen, text, source_ref) -> N
             attachments=[("photo", file_id) for file_id in data.get("photos", [])],
             source_ref=source_ref,
         )
-        view = await services.write(file_analyzed, services.ctx, analyzed)
     except ValidationFailed as error:  # too short or too long: say the limits, keep the flow
         await message.answer(texts.error(error))
         return
