@@ -12,13 +12,13 @@ import pickle
 import signal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.worker import FilingProcess, FilingStopped
 from minyi.config import load_settings
 from minyi.db import make_session_factory
 from minyi.errors import LimitReached, NotFound, ValidationFailed
-from minyi.models import Channel, Citizen, Ticket
+from minyi.models import Channel, Citizen, Ticket, TicketNumberCounter
 from minyi.services.citizens import get_or_create_citizen
 from minyi.services.context import ServiceContext
 from minyi.services.tickets import check_complaint
@@ -200,3 +200,15 @@ def test_refusals_pickle_with_both_languages_and_their_details():
         {"number": "MY-20261125-0001"},
     )
     assert str(copy) == str(error)
+
+
+@async_test
+async def test_the_warm_up_at_start_leaves_nothing_in_the_database(filing_env):
+    settings, factory, citizen = filing_env
+    filing = FilingProcess(settings)
+    await filing.start()  # has classified and filed its samples, then rolled them back
+    await filing.stop()
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(Ticket)) == 0
+        assert session.scalar(select(func.count()).select_from(TicketNumberCounter)) == 0
+        assert list(session.scalars(select(Citizen.id))) == [citizen.id]
