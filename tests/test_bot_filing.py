@@ -7,6 +7,7 @@ The child is started as `minyi bot` starts it, with its own engine on the test d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pickle
 import signal
@@ -52,6 +53,17 @@ def _fields(citizen: Citizen, text: str, ref: str, **more) -> dict:
     }
 
 
+@contextlib.asynccontextmanager
+async def running(settings):
+    """A started filing process, stopped at the end."""
+    filing = FilingProcess(settings)
+    await filing.start()
+    try:
+        yield filing
+    finally:
+        await filing.stop()
+
+
 def _stored(factory) -> list[Ticket]:
     with factory() as session:
         return list(session.scalars(select(Ticket).order_by(Ticket.id)))
@@ -60,18 +72,18 @@ def _stored(factory) -> list[Ticket]:
 @async_test
 async def test_the_child_classifies_and_stores_a_complaint_and_answers_its_view(filing_env):
     settings, factory, citizen = filing_env
-    filing = FilingProcess(settings)
-    await filing.start()
-    try:
+    async with running(settings) as filing:
         assert filing.pid not in (None, os.getpid())
         view = await filing.file(
             _fields(
-                citizen, STREET_LIGHT, "tg:1:1", latitude=30.27, longitude=120.15,
+                citizen,
+                STREET_LIGHT,
+                "tg:1:1",
+                latitude=30.27,
+                longitude=120.15,
                 attachments=[("photo", "file-abc")],
             )  # fmt: skip
         )
-    finally:
-        await filing.stop()
     [ticket] = _stored(factory)
     assert view.number == ticket.number and view.number.startswith("MY-")
     assert ticket.citizen_id == citizen.id and ticket.source_ref == "tg:1:1"
@@ -87,9 +99,7 @@ async def test_a_refused_complaint_raises_the_services_error_in_both_languages(f
         check_complaint(
             ServiceContext.from_settings(settings, analyzer=None), text="短", channel="telegram"
         )
-    filing = FilingProcess(settings)
-    await filing.start()
-    try:
+    async with running(settings) as filing:
         with pytest.raises(ValidationFailed) as there:
             await filing.file(_fields(citizen, "短", "tg:1:2"))
         for n in range(3):
@@ -98,8 +108,6 @@ async def test_a_refused_complaint_raises_the_services_error_in_both_languages(f
             await filing.file(_fields(citizen, WAGES, "tg:1:20"))
         # A double submit of one already filed is never refused: the same ticket again.
         again = await filing.file(_fields(citizen, f"{STREET_LIGHT}（第1次）", "tg:1:10"))
-    finally:
-        await filing.stop()
     assert (there.value.message_zh, there.value.message_en) == (
         here.value.message_zh,
         here.value.message_en,
@@ -118,9 +126,7 @@ async def test_complaints_arriving_together_are_each_stored_once_or_refused_alon
             get_or_create_citizen(session, channel=Channel.TELEGRAM, external_id=7100 + n)
             for n in range(10)
         ]
-    filing = FilingProcess(settings)
-    await filing.start()
-    try:
+    async with running(settings) as filing:
         outcomes = await asyncio.gather(
             *(
                 filing.file(_fields(c, WAGES if n % 2 else STREET_LIGHT, f"tg:2:{n}"))
@@ -130,8 +136,6 @@ async def test_complaints_arriving_together_are_each_stored_once_or_refused_alon
             filing.file(_fields(citizens[1], "路" * 6000, "tg:2:huge")),
             return_exceptions=True,
         )
-    finally:
-        await filing.stop()
     views, refused = outcomes[:10], outcomes[10:]
     assert all(isinstance(error, ValidationFailed) for error in refused)
     assert not any(isinstance(view, BaseException) for view in views), views
@@ -144,9 +148,7 @@ async def test_complaints_arriving_together_are_each_stored_once_or_refused_alon
 @async_test
 async def test_a_child_that_died_is_started_again_by_the_next_complaint(filing_env):
     settings, factory, citizen = filing_env
-    filing = FilingProcess(settings)
-    await filing.start()
-    try:
+    async with running(settings) as filing:
         first_pid = filing.pid
         os.kill(first_pid, signal.SIGKILL)
         for _ in range(200):  # the bot's side notices the closed socket
@@ -156,17 +158,13 @@ async def test_a_child_that_died_is_started_again_by_the_next_complaint(filing_e
         assert not filing.running
         view = await filing.file(_fields(citizen, STREET_LIGHT, "tg:3:1"))
         assert filing.pid not in (None, first_pid)
-    finally:
-        await filing.stop()
     assert [t.number for t in _stored(factory)] == [view.number]
 
 
 @async_test
 async def test_a_complaint_waiting_when_the_child_dies_gets_an_error_not_silence(filing_env):
     settings, _, citizen = filing_env
-    filing = FilingProcess(settings)
-    await filing.start()
-    try:
+    async with running(settings) as filing:
         os.kill(filing.pid, signal.SIGSTOP)  # it reads nothing more...
         waiting = asyncio.create_task(filing.file(_fields(citizen, STREET_LIGHT, "tg:4:1")))
         await asyncio.sleep(0.2)
@@ -174,8 +172,6 @@ async def test_a_complaint_waiting_when_the_child_dies_gets_an_error_not_silence
         os.kill(filing.pid, signal.SIGKILL)  # ...and dies before answering
         with pytest.raises(FilingStopped):
             await asyncio.wait_for(waiting, 10)
-    finally:
-        await filing.stop()
 
 
 @async_test
