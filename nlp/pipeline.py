@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from nlp import keywords, sentiment
+from nlp import keywords, segment, sentiment
 from nlp import request_type as request_type_mod
 from nlp import topic as topic_mod
 from nlp.normalize import has_enough_chinese
@@ -100,6 +100,23 @@ def analyze_many(
 
 
 _NO_TOPIC = topic_mod.TopicResult(None, 0.0, (), True)
+
+# One text for each path of `analyze_many`: plain Chinese, an unknown code and a decimal (the
+# HMM), traditional characters (zhconv), English (no routing, English keywords).
+WARM_UP_TEXTS = (
+    "小区门口的路灯坏了一个星期，晚上很黑，请尽快维修",
+    "A3区12栋的电梯又停了，3.5米的围挡也倒了",
+    "這個問題請儘快處理，謝謝",
+    "The street light near my home has been broken for a week",
+)
+
+
+def warm_up() -> None:
+    """Load now everything `analyze` loads on first need (the models, the segmenter's arrays
+    and HMM tables, zhconv, the keyword tables), so that no complaint pays for it: a process
+    that analyses texts calls this once at start."""
+    segment.warm_up()
+    analyze_many(WARM_UP_TEXTS)
 
 
 # Each step is guarded: a failure in one model must not lose the ticket or the other results.

@@ -23,6 +23,7 @@ import numpy as np
 
 from nlp.cache import cache_folder
 from nlp.normalize import normalize
+from nlp.normalize import warm_up as warm_up_normalize
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +239,7 @@ def _fused_tokenizer_class(jieba):
 
 
 def _hmm_tables():
-    from jieba import finalseg
+    finalseg = _import_jieba().finalseg
 
     low = finalseg.MIN_FLOAT
     t = finalseg.trans_P
@@ -289,15 +290,22 @@ _HMM_SKIP = re.compile(r"([a-zA-Z0-9]+(?:\.\d+)?%?)")
 _hmm = None
 
 
-def hmm_cut(sentence: str):
-    """jieba.finalseg.cut (the HMM for words missing from the dictionary), faster."""
+def hmm_tables():
+    """jieba's HMM tables for `hmm_cut`, loaded (jieba imported) on first need: the array
+    segmenter needs them only for runs of unknown characters that are not all Han (A3区)."""
     global _hmm
     if _hmm is None:
         _hmm = _hmm_tables()
-    force_split = _hmm[0].Force_Split_Words
+    return _hmm
+
+
+def hmm_cut(sentence: str):
+    """jieba.finalseg.cut (the HMM for words missing from the dictionary), faster."""
+    tables = hmm_tables()
+    force_split = tables[0].Force_Split_Words
     for blk in _HMM_HAN.split(sentence):
         if _HMM_HAN.match(blk):
-            pos_list = _viterbi(blk, _hmm)
+            pos_list = _viterbi(blk, tables)
             begin = nexti = 0
             for i, char in enumerate(blk):
                 pos = pos_list[i]
@@ -368,6 +376,16 @@ def array_segmenter():
                     seg = array_segment.ArraySegmenter(arrays)
                 _arrays = seg
     return _arrays
+
+
+def warm_up() -> None:
+    """Load now what segmenting loads on first need: what `clean_text` does (zhconv), the
+    arrays, the stop words and the HMM tables (importing jieba, ~0.1 s, in the middle of a
+    burst of complaints otherwise); one cut imports the codec the arrays are read with."""
+    warm_up_normalize()
+    array_segmenter().cut_many(["预热"])
+    stopwords()
+    hmm_tables()
 
 
 @lru_cache(maxsize=1)

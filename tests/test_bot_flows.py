@@ -23,7 +23,7 @@ from minyi.models import (
     Ticket,
     TicketStatus,
 )
-from minyi.services import tickets
+from minyi.services import catalog, tickets
 from minyi.services.actors import Actor
 from minyi.services.tickets import get_ticket
 from minyi.services.views import TicketView
@@ -165,6 +165,38 @@ async def test_the_citizen_may_pick_another_department_kept_as_a_correction(bot_
     assert ticket.department.id == bot_env.catalogue["cgj"]["id"]
     correction = _one(bot_env, RoutingCorrection, ticket_id=ticket.id)
     assert correction.corrected_department_id == bot_env.catalogue["cgj"]["id"]
+
+
+def _labels(citizen) -> list[str]:
+    keyboard = citizen.last_keyboard_message()["reply_markup"]["inline_keyboard"]
+    return [button["text"] for row in keyboard for button in row]
+
+
+@async_test
+async def test_the_department_list_shows_the_catalogue_as_staff_last_left_it(bot_env):
+    # Staff edit the catalogue on the web, another process: the bot's next page reads it.
+    citizen = bot_env.citizen(520)
+    await bot_env.say(citizen, "/complain")
+    await bot_env.say(citizen, STREET_LIGHT)
+    await bot_env.tap(citizen, "选择其他部门")
+    assert _labels(citizen)[1:4] == ["县城市管理局", "县交通运输局", "县教育局"]
+    with bot_env.services.session_factory.begin() as session:
+        admin = Actor.staff(make_staff(session, role=Role.ADMIN))
+        renamed = {"name": "县综合行政执法局", "name_en": None}
+        catalog.update_department(session, "cgj", **renamed, actor=admin)
+        catalog.set_department_active(session, "jyj", active=False, actor=admin)
+    await bot_env.tap(citizen, "下一页")
+    await bot_env.tap(citizen, "上一页")
+    assert _labels(citizen) == [
+        "县住房和城乡建设局",
+        "县综合行政执法局",
+        "县交通运输局",
+        "县人力资源和社会保障局",
+        "县医疗保障局",
+        "县卫生健康委员会",
+        "下一页 ▶",
+    ]
+    assert "已改由<b>县综合行政执法局</b>办理" in await bot_env.tap(citizen, "综合行政执法局")
 
 
 @async_test

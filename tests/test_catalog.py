@@ -10,6 +10,7 @@ from minyi.errors import NotFound, PermissionDenied, ValidationFailed
 from minyi.models import Rating, Role
 from minyi.services import audit, catalog, ratings, staff, tickets
 from minyi.services.actors import Actor
+from minyi.services.views import DepartmentRef, department_ref
 from tests.builders import make_department, make_service, make_staff, make_ticket
 
 # Input checks and page rules that no database behaviour decides: SQLite alone is enough
@@ -154,6 +155,16 @@ def test_a_deactivated_departments_services_are_not_rateable(session, ctx, admin
     catalog.update_service(session, service, name="新名称", actor=admin)
     catalog.set_department_active(session, department, active=True, actor=admin)
     assert catalog.rateable_services(session) == [service]
+
+
+def test_department_refs_are_the_active_departments_as_listed(session, admin):
+    kept, dropped, renamed = (make_department(session) for _ in range(3))
+    catalog.set_department_active(session, dropped, active=False, actor=admin)
+    catalog.update_department(session, renamed, name="新名称", name_en="New", actor=admin)
+    refs = catalog.department_refs(session)
+    assert refs == tuple(department_ref(d) for d in catalog.list_departments(session))
+    assert department_ref(kept) in refs and department_ref(dropped) not in refs
+    assert DepartmentRef(renamed.id, renamed.code, "新名称", "New") in refs
 
 
 def test_a_department_with_open_tickets_cannot_be_deactivated(session, ctx, admin):

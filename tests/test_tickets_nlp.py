@@ -173,3 +173,20 @@ def test_the_view_of_a_filed_complaint_is_the_stored_ticket(
     with session_factory() as s:
         stored = tickets.TicketView.of(tickets.get_ticket(s, view.number))
     assert view == stored
+
+
+def test_warm_up_runs_nlps_whole_warm_up_for_nlps_analyzer_and_one_call_of_another(
+    settings, monkeypatch
+):
+    import nlp
+    from nlp import pipeline
+
+    warmed = []
+    monkeypatch.setattr(pipeline, "warm_up", lambda: warmed.append("nlp"))
+    ServiceContext.from_settings(settings, analyzer=nlp.analyze).warm_up()
+    assert warmed == ["nlp"]
+    calls = []
+    ServiceContext.from_settings(settings, analyzer=calls.append).warm_up()
+    assert calls == ["预热"] and warmed == ["nlp"]
+    ServiceContext.from_settings(settings, analyzer=None).warm_up()  # without NLP: nothing
+    assert default_analyzer() is nlp.analyze  # what from_settings gives by default

@@ -16,7 +16,7 @@ from bot.texts import Texts
 from minyi.errors import LimitReached, MinyiError, ValidationFailed
 from minyi.models import Channel, Citizen
 from minyi.services.actors import Actor
-from minyi.services.catalog import list_departments
+from minyi.services.catalog import department_refs
 from minyi.services.permissions import allowed
 from minyi.services.tickets import (
     choose_department,
@@ -181,7 +181,7 @@ def _own_ticket(session, ticket_id: int, citizen: Citizen) -> TicketBrief | None
 
 def _own_ticket_and_departments(session, ticket_id: int, citizen: Citizen):
     ticket = _own_ticket(session, ticket_id, citizen)
-    return ticket, (list_departments(session) if ticket is not None else [])
+    return ticket, (department_refs(session) if ticket is not None else ())
 
 
 @router.callback_query(RouteAccept.filter())

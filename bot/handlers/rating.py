@@ -23,7 +23,7 @@ from bot.states import RateFlow
 from bot.texts import Texts
 from minyi.errors import ValidationFailed
 from minyi.models import Channel, Citizen
-from minyi.services.catalog import list_departments, list_services
+from minyi.services.catalog import department_refs, list_departments, list_services
 from minyi.services.ratings import ASPECTS, check_comment, is_bad_review, submit_rating
 
 router = Router(name="rating")
@@ -32,7 +32,7 @@ router = Router(name="rating")
 async def _start(state: FSMContext, services: BotServices, texts: Texts):
     await state.set_state(RateFlow.department)
     await state.set_data({})
-    departments = await services.read(list_departments)
+    departments = await services.read(department_refs)
     pages = keyboards.page_count(len(departments))
     return texts("rate_department", page=1, pages=pages), keyboards.departments(
         texts, departments, 1
@@ -61,7 +61,7 @@ async def turn_department_page(
     callback: CallbackQuery, callback_data: DepartmentPage, services: BotServices, texts: Texts
 ) -> None:
     await callback.answer()
-    departments = await services.read(list_departments)
+    departments = await services.read(department_refs)
     pages = keyboards.page_count(len(departments))
     page = min(max(callback_data.page, 1), pages)
     await show(

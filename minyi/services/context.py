@@ -56,6 +56,21 @@ class ServiceContext:
             return [self.analyzer(text) for text in texts]
         return None
 
+    def warm_up(self) -> None:
+        """Load the analyzer's models and tables now, not on the first complaint: for nlp's
+        own analyzer `nlp.warm_up()` (every table it would load on first need, the HMM's
+        jieba import included), one call of any other; nothing without NLP."""
+        if self.analyzer is None:
+            return
+        try:
+            import nlp
+        except ImportError:
+            nlp = None
+        if nlp is not None and self.analyzer is nlp.analyze:
+            nlp.warm_up()
+        else:
+            self.analyzer("预热")
+
     @property
     def timezone(self) -> ZoneInfo:
         return ZoneInfo(self.settings.calendar.timezone)

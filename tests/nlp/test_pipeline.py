@@ -132,6 +132,84 @@ def test_a_fresh_process_needs_no_training_data(tmp_path):
     assert json.loads(out.stdout)["topic"] == "劳动和社会保障"
 
 
+# Texts unlike nlp.pipeline.WARM_UP_TEXTS, each down a path that loads something on first
+# need: words missing from the dictionary (the HMM), a code with letters and digits (jieba's
+# HMM tables), traditional characters (zhconv), English.
+AFTER_WARM_UP = [
+    "耄耋老人饕餮般吃光了邻居的噼里啪啦",
+    "Q9号楼zz88室门口的4.5米长的水管漏水",
+    "醫院門口的違章停車問題嚴重",
+    "Please fix the broken traffic light at the crossing",
+]
+
+# Run in a fresh interpreter (this one has loaded everything already): argv[1] warms up,
+# argv[2] is applied to each text of argv[3]; prints what was loaded and what was imported.
+WARM_UP_CHECK = """
+import json, sys
+import nlp
+from nlp import keywords, normalize, segment
+
+exec(sys.argv[1])
+loaded = {
+    "arrays": segment._arrays is not None,
+    "hmm": segment._hmm is not None,
+    "zhconv": bool(normalize._converter),
+    "idf": keywords._idf is not None,
+}
+before = set(sys.modules)
+results = [eval(sys.argv[2])(text) for text in json.loads(sys.argv[3])]
+print(json.dumps({
+    "loaded": loaded,
+    "imported_after": sorted(set(sys.modules) - before),
+    "pkg_resources": "pkg_resources" in sys.modules,
+    "results": [repr(r) for r in results],
+}, ensure_ascii=False))
+"""
+
+
+def _after_warm_up(folder, warm_up: str, work: str) -> dict:
+    import os
+    import subprocess
+    import sys
+
+    texts = json.dumps(AFTER_WARM_UP, ensure_ascii=False)
+    out = subprocess.run(
+        [sys.executable, "-c", WARM_UP_CHECK, warm_up, work, texts],
+        cwd=folder,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_after_warm_up_no_text_imports_or_loads_anything(tmp_path):
+    report = _after_warm_up(tmp_path, "nlp.warm_up()", "nlp.analyze")
+    assert report["loaded"] == {"arrays": True, "hmm": True, "zhconv": True, "idf": True}
+    assert report["imported_after"] == []
+    # jieba imported for the HMM tables without pkg_resources (0.1 s and a warning).
+    assert report["pkg_resources"] is False
+    assert "topic=None" in report["results"][3]  # English: not routed, yet analysed
+
+
+def test_the_segmenters_warm_up_loads_the_hmm_tables(tmp_path):
+    # Its own warm-up, not nlp.warm_up's sample texts, loads them: a sample that stops
+    # reaching the HMM must not bring the import back into the first complaint.
+    report = _after_warm_up(tmp_path, "segment.warm_up()", "segment.segment")
+    assert report["loaded"]["arrays"] and report["loaded"]["hmm"]
+    assert report["imported_after"] == [] and report["pkg_resources"] is False
+    assert "'4.5'" in report["results"][1]  # the decimal went through the HMM's cut
+
+
+def test_normalizes_warm_up_loads_zhconv(tmp_path):
+    report = _after_warm_up(tmp_path, "normalize.warm_up()", "normalize.normalize")
+    assert report["loaded"]["zhconv"]
+    assert report["imported_after"] == []
+    assert report["results"][2] == repr("医院门口的违章停车问题严重")
+
+
 # What the shipped models say of a fixed sample (labels, probabilities to 4 places, keywords):
 # a speed change must leave every figure as it is. Regenerate only when the artifacts change.
 PINNED = [
