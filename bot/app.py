@@ -164,7 +164,7 @@ class BotProcess:
         if self.services.ctx.analyzer is not None:
             # Loading the models takes about half a second (rating comments still need
             # them here): not on the first update.
-            await asyncio.to_thread(self.services.ctx.analyzer, "预热")
+            await asyncio.to_thread(self.services.ctx.warm_up)
         freeze_long_lived()
         if self.sender is not None:
             self.sender_task = asyncio.create_task(self.sender.run(), name="minyi-outbox")

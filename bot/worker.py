@@ -252,35 +252,32 @@ def file_batch(ctx, session_factory, requests: list[tuple[int, dict]]) -> list[t
     return [(request_id, *_answerable(outcomes[request_id])) for request_id, _ in requests]
 
 
-WARM_UP_TEXTS = ("小区门口的路灯坏了一个多月，晚上出行很不安全，请尽快修理。", "嗯呐哒咩预热")
+WARM_UP_TEXT = "小区门口的路灯坏了一个多月，晚上出行很不安全，请尽快修理。"
 
 
 def warm_up(ctx, session_factory) -> None:
-    """Classify and file sample complaints in a transaction that is rolled back.
+    """Load the models' tables (`ctx.warm_up`), then classify and file a sample complaint
+    in a transaction that is rolled back.
 
     The first complaint otherwise paid ~120 ms of CPU: the models' lazily loaded tables
-    (the HMM's for a run of unknown words) and the compilation of every SQL statement of
-    filing. Nothing stays: the citizen, tickets and the day's number are rolled back.
+    and the compilation of every SQL statement of filing. Nothing stays: the citizen, the
+    ticket and the day's number are rolled back.
     """
-    samples = [
-        {
-            "text": text,
-            "channel": Channel.TELEGRAM,
-            "latitude": 30.27,
-            "longitude": 120.15,
-            "attachments": [("photo", "warm-up")],
-            "source_ref": f"warm-up:{n}",
-        }
-        for n, text in enumerate(WARM_UP_TEXTS)
-    ]
+    ctx.warm_up()
+    sample = {
+        "text": WARM_UP_TEXT,
+        "channel": Channel.TELEGRAM,
+        "latitude": 30.27,
+        "longitude": 120.15,
+        "attachments": [("photo", "warm-up")],
+        "source_ref": "warm-up",
+    }
     session = session_factory()
     try:
         session.begin()
         citizen = get_or_create_citizen(session, channel=Channel.TELEGRAM, external_id=-1)
-        analyzed = analyze_complaints(ctx, [fields | {"citizen": citizen} for fields in samples])
-        for complaint in analyzed:
-            if not isinstance(complaint, Exception):
-                file_analyzed(session, ctx, complaint)
+        [complaint] = analyze_complaints(ctx, [sample | {"citizen": citizen}])
+        file_analyzed(session, ctx, complaint)
     finally:
         session.rollback()
         session.close()
