@@ -10,7 +10,7 @@ from aiogram.types import CallbackQuery, Message, Update
 from bot import keyboards
 from bot.context import BotServices
 from bot.keyboards import DepartmentPage, DepartmentPick, MenuAction, RouteAccept
-from bot.replies import alert, say, show, update_ref
+from bot.replies import alert, answered, say, show, update_ref
 from bot.states import ComplainFlow
 from bot.texts import Texts
 from minyi.errors import LimitReached, MinyiError, ValidationFailed
@@ -196,11 +196,10 @@ async def accept_department(
     if view is None or view.department is None:
         await alert(callback, texts("stale_button"))
         return
-    await callback.answer()
-    await show(
-        callback,
-        texts("route_accepted", number=view.number, department=texts.department(view.department)),
+    accepted = texts(
+        "route_accepted", number=view.number, department=texts.department(view.department)
     )
+    await answered(callback, show(callback, accepted))
 
 
 @router.callback_query(DepartmentPage.filter(F.ticket > 0))
@@ -219,11 +218,13 @@ async def list_departments_for_ticket(
         return
     pages = keyboards.page_count(len(departments))
     page = min(max(callback_data.page, 1), pages)
-    await callback.answer()
-    await show(
+    await answered(
         callback,
-        texts("route_choose", number=view.number, page=page, pages=pages),
-        keyboards.departments(texts, departments, page, ticket=view.id),
+        show(
+            callback,
+            texts("route_choose", number=view.number, page=page, pages=pages),
+            keyboards.departments(texts, departments, page, ticket=view.id),
+        ),
     )
 
 
@@ -249,8 +250,7 @@ async def pick_department_for_ticket(
     except MinyiError as error:  # already being handled, not theirs, department gone
         await alert(callback, texts.error(error))
         return
-    await callback.answer()
-    await show(
-        callback,
-        texts("route_changed", number=view.number, department=texts.department(view.department)),
+    changed = texts(
+        "route_changed", number=view.number, department=texts.department(view.department)
     )
+    await answered(callback, show(callback, changed))

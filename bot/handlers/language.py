@@ -7,7 +7,7 @@ from aiogram.types import CallbackQuery, Message
 from bot import keyboards
 from bot.context import BotServices
 from bot.keyboards import Language, MenuAction
-from bot.replies import say, show
+from bot.replies import answered, say, show
 from bot.texts import Texts
 from minyi.models import Citizen
 from minyi.services.citizens import set_language
@@ -22,8 +22,7 @@ async def ask_language(message: Message, texts: Texts) -> None:
 
 @router.callback_query(MenuAction.filter(F.action == "lang"))
 async def ask_language_button(callback: CallbackQuery, texts: Texts) -> None:
-    await callback.answer()
-    await say(callback, texts("choose_language"), keyboards.languages())
+    await answered(callback, say(callback, texts("choose_language"), keyboards.languages()))
 
 
 @router.callback_query(Language.filter())

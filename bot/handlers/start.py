@@ -7,7 +7,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import keyboards
 from bot.keyboards import MenuAction
-from bot.replies import say
+from bot.replies import answered, say
 from bot.texts import Texts, clip
 
 router = Router(name="start")
@@ -31,8 +31,7 @@ async def show_help(message: Message, texts: Texts) -> None:
 
 @router.callback_query(MenuAction.filter(F.action == "help"))
 async def show_help_button(callback: CallbackQuery, texts: Texts) -> None:
-    await callback.answer()
-    await say(callback, texts("help"))
+    await answered(callback, say(callback, texts("help")))
 
 
 @router.message(Command("cancel"))

@@ -8,7 +8,7 @@ from aiogram.types import CallbackQuery
 from bot import keyboards
 from bot.context import BotServices
 from bot.keyboards import Verdict
-from bot.replies import alert, show
+from bot.replies import alert, answered, show
 from bot.texts import Texts
 from minyi.errors import MinyiError
 from minyi.models import Citizen
@@ -41,12 +41,9 @@ async def answer_resolved(
     if not await services.read(_awaiting, callback_data.number, citizen):
         await alert(callback, texts("stale_button"))
         return
-    await callback.answer()
-    await show(
-        callback,
-        texts("verdict_satisfied_q", number=callback_data.number),
-        keyboards.satisfaction_question(callback_data.number, callback_data.resolved),
-    )
+    question = texts("verdict_satisfied_q", number=callback_data.number)
+    markup = keyboards.satisfaction_question(callback_data.number, callback_data.resolved)
+    await answered(callback, show(callback, question, markup))
 
 
 def _record(session, services: BotServices, number: str, citizen, resolved: bool, score: int):
