@@ -164,6 +164,29 @@ event loop; a write waits for the group before its own, 25.6 ms p50, 51.8 ms p99
 classifier's batches: 2.5 ms CPU, 4.3 ms wall (p50). What would bring the handler p99 under
 20 ms: cheaper filing statements (SQLAlchemy's per-statement cost is most of the group's CPU)
 or the writer out of the bot's process (no GIL to share).
+
+The writer out of the bot's process (2026-12-02 evening): complaints go to the filing
+process (bot/worker.py), which classifies and stores them on the other core; the button's
+reads are Core selects; both processes warm up fully at start (the child's first batch
+had cost 120-150 ms of CPU). The bot process's CPU is printed apart from the child's.
+Before, at the start of the session (load 0.8-0.9), two runs: 302 / 311 updates/s, CPU
+3.21 / 3.24 ms an update, echo 999 / 863 updates/s, 30 / 36%, handler p99 103 / 105 ms
+(file_text p50 52 / 60 ms). After, default limit 8, load 0.8-1.3, six runs over an hour
+as the machine's speed came and went (the echo bot's CPU 1.09-1.51 ms an update):
+
+    minyi 290-401 updates/s, CPU 1.94-2.66 ms an update + the child's 0.8-0.9 ms
+    minyi / echo 40-54%, handler p99 46-69 ms (file_text p50 32-39 ms)
+    and once the machine sped up (echo 1.20 -> ~0.9 ms): 599 updates/s, CPU 1.46 ms,
+    44% of echo, handler p99 31 ms (file_text p50 20 ms, p99 42 ms)
+
+Fewer updates at once trade throughput for the handler's tail (same hour): limit 3: 298 /
+358 updates/s, 31 / 39%, handler p99 26 / 22 ms; limit 4: 332 / 338, p99 94 / 44 ms;
+limit 6: 333 / 536, p99 56 / 31 ms. The tail is the filing handler's: the child's batch
+(~3-4 ms of CPU a complaint, the classifier a third of it, SQLAlchemy's statements most of
+the rest, its wall time about twice that beside the fake server on the same core), plus
+the answer's API call, whose latency (p50 8-10 ms against 0.1-0.2 ms inside the fake
+server) is the bot's event loop busy with the other updates. Tried: uvloop for both bots
+(two alternated pairs: 367 vs 383 and 438 vs 401 updates/s, no clear gain, not taken).
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ database work and the NLP in their threads, building and parsing the Bot API cal
 HTTP of the calls nor any waiting; the fake Telegram's own checks are in both bots' figures.
 The filing process is off here (`[bot] filing_process = false`): its work is counted in
 this process instead, so the figure is everything the bot spends, wherever `minyi bot`
-runs it. It prints CPU per update for both bots (the process, every thread) and per step of the flow.
+runs it. It prints CPU per update for both bots (the process, every thread) and per step
+of the flow.
 
 Under callgrind (`--callgrind`) only the measured updates are instrumented: the instruction
 count (`callgrind_annotate FILE | head`) divided by the updates is the CPU per update as a
