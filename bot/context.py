@@ -19,6 +19,7 @@ from minyi.models import Channel, Citizen
 from minyi.services.citizens import find_citizen, get_or_create_citizen
 from minyi.services.context import ServiceContext
 from minyi.services.tickets import analyze_complaints, file_analyzed
+from minyi.services.views import TicketView
 
 T = TypeVar("T")
 
@@ -184,7 +185,7 @@ class BotServices:
         """Run `work(session, ...)` in a thread, in a read-only transaction, on every database."""
         return await asyncio.to_thread(self._in_session, self.read_factory, work, args, kwargs)
 
-    async def file_complaint(self, **fields: Any):
+    async def file_complaint(self, **fields: Any) -> TicketView:
         """Check, classify and store a complaint (`tickets.analyze_complaint`, then
         `file_analyzed`): the filed ticket's view once committed, or the service's error.
 

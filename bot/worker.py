@@ -82,7 +82,9 @@ class FilingProcess:
 
     @property
     def running(self) -> bool:
-        return self._receiver is not None and not self._receiver.done()
+        return (
+            self._writer is not None and self._receiver is not None and not self._receiver.done()
+        )
 
     async def start(self) -> None:
         """Start the child and wait until its models are loaded; again after it ended."""
@@ -163,14 +165,15 @@ class FilingProcess:
         await self._end_child()
 
     async def _end_child(self) -> None:
+        # Both taken before any await: a new child may be starting meanwhile.
         writer, self._writer = self._writer, None
+        process, self._process = self._process, None
         if writer is not None:
             writer.close()
             try:
                 await writer.wait_closed()
             except ConnectionError:
                 pass
-        process, self._process = self._process, None
         if process is None:
             return
         try:
