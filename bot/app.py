@@ -159,7 +159,7 @@ class BotProcess:
 
     async def _on_startup(self) -> None:
         if self.settings.bot.filing_process and self.services.filing is None:
-            self.services.filing = FilingProcess(self.settings)
+            self.services.filing = FilingProcess(self.services.settings_for_children())
             await self.services.filing.start()  # its models loaded: not on the first complaint
         if self.services.ctx.analyzer is not None:
             # Loading the models takes about half a second (rating comments still need

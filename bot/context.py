@@ -159,6 +159,13 @@ class BotServices:
                 )
         return await self._group_commits.submit((work, args, kwargs))
 
+    def settings_for_children(self) -> Settings:
+        """The settings with the database this process actually uses (its engine's URL, which
+        a caller may have given apart from the settings): a child process must write there."""
+        url = self.session_factory.kw["bind"].url.render_as_string(hide_password=False)
+        database = self.settings.database.model_copy(update={"url": url})
+        return self.settings.model_copy(update={"database": database})
+
     @property
     def _sqlite(self) -> bool:
         return self.session_factory.kw["bind"].dialect.name == "sqlite"

@@ -15,6 +15,7 @@ import signal
 import pytest
 from sqlalchemy import func, select
 
+from bot.app import BotProcess, build_services
 from bot.worker import FilingProcess, FilingStopped
 from minyi.config import load_settings
 from minyi.db import make_session_factory
@@ -24,7 +25,7 @@ from minyi.services.citizens import get_or_create_citizen
 from minyi.services.context import ServiceContext
 from minyi.services.tickets import check_complaint
 from tests.bot_support import STREET_LIGHT, add_catalogue, async_test
-from tests.fake_telegram import TOKEN
+from tests.fake_telegram import TOKEN, FakeTelegram, RecordingSession
 
 WAGES = "工地老板拖欠我们三个月工资一直不给，请劳动部门帮忙讨薪。"
 
@@ -208,3 +209,29 @@ async def test_the_warm_up_at_start_leaves_nothing_in_the_database(filing_env):
         assert session.scalar(select(func.count()).select_from(Ticket)) == 0
         assert session.scalar(select(func.count()).select_from(TicketNumberCounter)) == 0
         assert list(session.scalars(select(Citizen.id))) == [citizen.id]
+
+
+@async_test
+async def test_the_bot_starts_its_filing_process_on_the_database_it_uses(filing_env, tmp_path):
+    settings, factory, citizen = filing_env
+    # Settings that name another file: the engine the services were given is what counts.
+    elsewhere = settings.model_copy(
+        update={
+            "database": settings.database.model_copy(
+                update={"url": f"sqlite:///{tmp_path}/elsewhere.db"}
+            )
+        }
+    )
+    services = build_services(elsewhere, factory.kw["bind"])
+    process = BotProcess.build(
+        elsewhere, services=services, session=RecordingSession(FakeTelegram()), sender=False
+    )
+    await process._on_startup()
+    try:
+        assert services.filing is not None and services.filing.running
+        view = await services.file_complaint(**_fields(citizen, STREET_LIGHT, "tg:5:1"))
+    finally:
+        await process._on_shutdown()
+    assert services.filing is None
+    assert [t.number for t in _stored(factory)] == [view.number]
+    assert not (tmp_path / "elsewhere.db").exists()
