@@ -14,7 +14,8 @@ Wire: frames of a 4-byte big-endian length and a pickle, both ways. The first fr
 child is the settings; the child answers ("ready", pid) once its models are loaded; then
 each request is (id, the complaint's fields) and each answer a list of (id, done, ticket
 view or the error to raise). The child exits when the socket closes (the bot stopped or
-died); it never answers a complaint before the commit that stored it.
+died); it never answers a complaint before the commit that stored it. Pickles are fine
+here: the socketpair joins the bot to the child it started, nobody else can write to it.
 """
 
 from __future__ import annotations
@@ -247,8 +248,12 @@ def file_batch(ctx, session_factory, requests: list[tuple[int, dict]]) -> list[t
             outcomes[request_id] = (False, complaint)
         else:
             readable.append((request_id, complaint))
-    stored = commit_together(
-        session_factory, [(file_analyzed, (ctx, complaint), {}) for _, complaint in readable]
+    stored = (
+        commit_together(
+            session_factory, [(file_analyzed, (ctx, complaint), {}) for _, complaint in readable]
+        )
+        if readable
+        else []  # every one refused: no transaction to open
     )
     for (request_id, _), outcome in zip(readable, stored, strict=True):
         outcomes[request_id] = outcome
