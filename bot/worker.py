@@ -250,7 +250,9 @@ def file_batch(ctx, session_factory, requests: list[tuple[int, dict]]) -> list[t
             readable.append((request_id, complaint))
     stored = (
         commit_together(
-            session_factory, [(file_analyzed, (ctx, complaint), {}) for _, complaint in readable]
+            session_factory,
+            [(file_analyzed, (ctx, complaint), {}) for _, complaint in readable],
+            optimistic=True,  # it keeps nothing of a session: a refused one costs a second run
         )
         if readable
         else []  # every one refused: no transaction to open

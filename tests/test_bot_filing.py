@@ -235,3 +235,24 @@ async def test_the_bot_starts_its_filing_process_on_the_database_it_uses(filing_
     assert services.filing is None
     assert [t.number for t in _stored(factory)] == [view.number]
     assert not (tmp_path / "elsewhere.db").exists()
+
+
+@async_test
+async def test_complaints_over_the_daily_limit_together_are_refused_and_the_rest_stored(
+    filing_env,
+):
+    settings, factory, citizen = filing_env  # the limit is 3 a day
+    async with running(settings) as filing:
+        for n in range(2):
+            await filing.file(_fields(citizen, f"{STREET_LIGHT}（第{n + 1}次）", f"tg:6:{n}"))
+        outcomes = await asyncio.gather(
+            *(
+                filing.file(_fields(citizen, f"{WAGES}（{n}）", f"tg:6:{10 + n}"))
+                for n in range(3)
+            ),
+            return_exceptions=True,
+        )
+    refused = [o for o in outcomes if isinstance(o, LimitReached)]
+    filed = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(refused) == 2 and len(filed) == 1, outcomes
+    assert len(_stored(factory)) == 3

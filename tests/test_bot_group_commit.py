@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from bot.app import build_services
+from minyi.db import commit_together
 from minyi.errors import ValidationFailed
 from minyi.models import Channel, Citizen
 from minyi.services.citizens import get_or_create_citizen
@@ -55,6 +56,33 @@ async def test_queued_writes_share_one_commit_and_a_failure_is_rolled_back_alone
         assert len(commits) == 1  # one commit, one fsync, for the four
     else:
         assert len(commits) == 3  # PostgreSQL: a transaction each (the refused one rolled back)
+
+
+@pytest.mark.parametrize("failing", [None, 2])
+def test_an_optimistic_group_commits_as_the_savepoints_would(services, engine, failing):
+    runs: list[int] = []
+
+    def register(session, external_id: int) -> int:
+        runs.append(external_id)
+        if external_id == failing:
+            return _register_then_refuse(session, external_id)
+        return _register(session, external_id)
+
+    commits = _commits(engine)
+    outcomes = commit_together(
+        services.session_factory, [(register, (n,), {}) for n in (1, 2, 3)], optimistic=True
+    )
+    with services.read_factory() as session:
+        stored = set(session.scalars(select(Citizen.external_id)))
+    if failing is None:
+        assert [done for done, _ in outcomes] == [True, True, True]
+        assert stored == {"1", "2", "3"} and runs == [1, 2, 3]  # once each, no savepoints
+    else:
+        assert [done for done, _ in outcomes] == [True, False, True]
+        assert isinstance(outcomes[1][1], ValidationFailed)
+        assert stored == {"1", "3"}  # the refused write's citizen was rolled back with it
+        assert runs == [1, 2, 1, 2, 3]  # rolled back at the refusal, then each in a savepoint
+    assert len(commits) == 1
 
 
 @async_test
