@@ -202,6 +202,16 @@ With the child's batches committed optimistically (no savepoints unless one writ
 18:08, load 0.4-0.9, three runs: 417 / 417 / 494 updates/s, the child's CPU 0.62 / 0.71 /
 0.50 ms an update (0.72-0.95 before), handler p99 41 / 41 / 32 ms (file_text p50 27 / 28 /
 22 ms); the echo bot ran 1,208 / 1,131 / 945 updates/s then: 35 / 37 / 52%.
+
+The limit's default, 8 -> 4 (18:30, the machine fast again, load 1.3-2.0, alternated):
+
+    limit 4  593 / 536 / 501 updates/s, 40 / 47% of echo, handler p99 17.6 / 20.4 / 22.9 ms
+    limit 8  590 / 631 / 588 updates/s, 49 / 49%,         handler p99 32.6 / 26.3 / 31.8 ms
+    (limit 5: 603 updates/s, p99 21.7 ms; limit 6: 524, p99 28.4 ms)
+
+A complaint now waits for the filing process without holding the event loop, so four
+updates at once keep the loop busy: the throughput is about the same and the handler's tail
+a third shorter. In the slow windows of the evening limit 8 did up to ~10% more updates/s.
 """
 
 from __future__ import annotations
@@ -669,7 +679,7 @@ def main() -> None:
         " bot's into FILE.echo",
     )
     parser.add_argument(
-        "--concurrency", type=int, default=None, help="[bot] max_concurrent_updates (default 8)"
+        "--concurrency", type=int, default=None, help="[bot] max_concurrent_updates (default 4)"
     )
     args = parser.parse_args()
 
