@@ -192,19 +192,14 @@ def commit_together(
     rolled back and the group runs again as above. Only for work that may run twice and a
     caller that keeps no ORM object of the rolled-back session (the bot's filing process).
     """
-    if optimistic and len(group) > 1:
+    if optimistic or len(group) == 1:
         try:
             with session_factory.begin() as session:
                 return [(True, work(session, *args, **kwargs)) for work, args, kwargs in group]
-        except Exception:  # noqa: BLE001 (one of them failed: each alone, below)
-            pass
-    if len(group) == 1:
-        work, args, kwargs = group[0]
-        try:
-            with session_factory.begin() as session:
-                return [(True, work(session, *args, **kwargs))]
         except Exception as error:  # noqa: BLE001 (raised again in the write's caller)
-            return [(False, error)]
+            if len(group) == 1:
+                return [(False, error)]
+            # One of them failed: each in a savepoint of its own, below.
     outcomes: list[tuple[bool, object]] = []
     try:
         with session_factory.begin() as session:
