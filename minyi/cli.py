@@ -191,10 +191,10 @@ def _prepare_nlp() -> None:
     """
     import time
 
-    from nlp import analyze
+    import nlp
 
     started = time.perf_counter()
-    analyze("路灯坏了很久没人修")
+    nlp.warm_up()
     seconds = time.perf_counter() - started
     click.echo(f"语言模型已就绪（{seconds:.1f} 秒）/ NLP models ready ({seconds:.1f} s)")
 
