@@ -234,6 +234,8 @@ from sqlalchemy import func, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiogram import Dispatcher  # noqa: E402
+from aiogram.client.session.aiohttp import AiohttpSession  # noqa: E402
+from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
 from aiogram.types import CallbackQuery, Message  # noqa: E402
 from private_db import private_engine  # noqa: E402
 
@@ -567,7 +569,9 @@ def bench_updates(args, settings, engine) -> None:
         )  # fmt: skip
         await process._on_shutdown()
         await process.bot.session.close()
-        echo_bot = create_bot(settings)
+        # aiogram's stock session (an urlencoded form), with the same cache of response
+        # models as Minyi's (without it the echo bot rebuilds one after every collection).
+        echo_bot = create_bot(settings, AiohttpSession(api=TelegramAPIServer.from_base(url)))
         echo_profile = f"{args.profile}.echo" if args.profile else None
         echo, echo_times = await run_bot(parent, echo_bot, echo_dispatcher(), echo_profile)
         await echo_bot.session.close()

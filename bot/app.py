@@ -15,13 +15,10 @@ from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.session.middlewares.base import BaseRequestMiddleware
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage
-from aiogram.methods.base import Response
 from aiogram.types import ErrorEvent
 
 from bot.context import BotServices
@@ -29,6 +26,7 @@ from bot.handlers import fresh_router
 from bot.middlewares import CitizenContext, MemoryUpdateLog, RedisUpdateLog, UpdateOnce
 from bot.outbox import OutboxSender
 from bot.replies import alert
+from bot.session import JsonBodySession, KeepResponseModels
 from bot.texts import Texts
 from bot.worker import FilingProcess
 from minyi.config import Settings
@@ -57,27 +55,9 @@ def create_bot(settings: Settings, session=None) -> Bot:
     if not token:
         raise missing_token()
     if session is None:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.bot.api_base_url))
+        session = JsonBodySession(api=TelegramAPIServer.from_base(settings.bot.api_base_url))
     session.middleware(KeepResponseModels())
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
-
-
-class KeepResponseModels(BaseRequestMiddleware):
-    """Holds on to the pydantic model aiogram parses each API answer with.
-
-    aiogram reads an answer with `Response[method.__returning__]`; pydantic keeps such
-    generic models in a WeakValueDictionary, so after a garbage collection the next call
-    builds the model again, a few ms of CPU, and that was a third of all API calls of
-    bench/bot.py. One strong reference per return type makes every later call a dict hit.
-    """
-
-    _models: dict = {}  # shared by every bot of the process, as pydantic's cache is
-
-    async def __call__(self, make_request, bot, method):
-        returning = method.__returning__
-        if returning not in self._models:
-            self._models[returning] = Response[returning]
-        return await make_request(bot, method)
 
 
 def missing_token() -> ConfigInvalid:

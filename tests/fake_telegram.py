@@ -11,6 +11,7 @@ at most 4,096 visible characters, callback data of 1-64 bytes; and both can answ
 from __future__ import annotations
 
 import asyncio
+import html
 import itertools
 import json
 import time
@@ -72,10 +73,10 @@ class _TelegramHTML(HTMLParser):
     def handle_entityref(self, name):
         if name not in ALLOWED_ENTITIES:
             self._fail(f"Unsupported entity &{name};")
-        self.visible.append("x")
+        self.visible.append(html.unescape(f"&{name};"))
 
     def handle_charref(self, name):
-        self.visible.append("x")
+        self.visible.append(html.unescape(f"&#{name};"))
 
     def unknown_decl(self, data):
         self._fail("Unsupported declaration")
@@ -343,6 +344,8 @@ class FakeBotAPIServer:
         self.token = token
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
+        # How each request's parameters came: "application/json", a form, multipart.
+        self.content_types: list[str] = []
 
     @property
     def url(self) -> str:
@@ -370,8 +373,21 @@ class FakeBotAPIServer:
             return web.json_response(
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
+        self.content_types.append(request.content_type)
         if request.content_type == "application/json":
-            params = await request.json()
+            try:
+                params = await request.json()
+            except ValueError:
+                params = None
+            if not isinstance(params, dict):
+                return web.json_response(
+                    {
+                        "ok": False,
+                        "error_code": 400,
+                        "description": "Bad Request: can't parse JSON",
+                    },
+                    status=400,
+                )
         else:
             params = dict(await request.post())
         status, body = await self.telegram.handle(request.match_info["method"], params)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from sqlalchemy import select
 
 from bot.app import create_bot
 from bot.outbox import OutboxSender
+from bot.session import JsonBodySession
 from minyi.db import utcnow
 from minyi.models import Channel, Citizen, OutboxMessage
 from minyi.services.outbox import enqueue_message
@@ -211,7 +211,7 @@ async def test_a_bot_api_that_is_down_is_retried_with_backoff_until_it_is_back(b
     server = FakeBotAPIServer(bot_env.telegram)
     await server.start()
     settings = bot_env.services.settings
-    session = AiohttpSession(api=TelegramAPIServer.from_base(server.url))
+    session = JsonBodySession(api=TelegramAPIServer.from_base(server.url))
     bot = create_bot(settings, session)
     citizen = _citizen(bot_env, 612)
     _queue(bot_env, citizen, "later")
