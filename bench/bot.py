@@ -367,12 +367,12 @@ class Crowd:
         self._next(user_id)
 
 
-def serve_crowd(conn, users: int, rounds: int, pace: float | None) -> None:
+def serve_crowd(conn, users: int, rounds: int, pace: float | None, latency_ms: float) -> None:
     """The fake Bot API server process: wait for "go", play the crowd, report, wait for "stop"."""
 
     async def main() -> None:
         telegram = FakeTelegram()
-        server = FakeBotAPIServer(telegram)
+        server = FakeBotAPIServer(telegram, latency=latency_ms / 1000)
         await server.start()
         conn.send(server.url)
         while True:
@@ -432,6 +432,7 @@ class Timings:
 
         dispatcher.feed_update = feed_update
         self.api_calls: list[float] = []
+        self.api_methods: Counter[str] = Counter()
         dispatcher.message.middleware(self._time_handler)
         dispatcher.callback_query.middleware(self._time_handler)
 
@@ -497,6 +498,7 @@ async def run_bot(
             return await make_request(bot, method)
         finally:
             timings.api_calls.append(time.perf_counter() - started)
+            timings.api_methods[method.__api_method__] += 1
 
     bot.session.middleware(time_call)
     profiler = cProfile.Profile(time.thread_time) if profile else None
@@ -537,7 +539,10 @@ def report(name: str, result: dict, timings: Timings, verbose: bool = False) -> 
         print(f"    and the filing process's CPU {cpu:.2f} ms an update (on the other core)")
     print(f"    handler      {percentiles(timings.handler)}")
     print(f"    dispatcher   {percentiles(timings.dispatcher)}")
-    print(f"    API call     {percentiles(timings.api_calls)}")
+    polls = timings.api_methods["getUpdates"]
+    each = result["updates"] / max(polls, 1)
+    print(f"    API call     {percentiles(timings.api_calls)};"
+          f" {polls} getUpdates, {each:.1f} updates each")  # fmt: skip
     print(f"    end to end   {percentiles(result['latencies'])}")
     if verbose:
         for name, took in sorted(timings.by_handler.items()):
@@ -549,7 +554,7 @@ def report(name: str, result: dict, timings: Timings, verbose: bool = False) -> 
 def bench_updates(args, settings, engine) -> None:
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(
-        target=serve_crowd, args=(child, args.users, args.rounds, args.pace)
+        target=serve_crowd, args=(child, args.users, args.rounds, args.pace, args.latency)
     )
     server.start()
     url = parent.recv()
@@ -681,6 +686,13 @@ def main() -> None:
         metavar="FILE",
         help="cProfile (CPU time) of the event loop's thread: the Minyi bot's into FILE, the echo"
         " bot's into FILE.echo",
+    )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="every Bot API call takes this long at the fake server (Telegram's round trip)",
     )
     parser.add_argument(
         "--concurrency", type=int, default=None, help="[bot] max_concurrent_updates (default 4)"

@@ -339,9 +339,12 @@ class RecordingSession(BaseSession):
 class FakeBotAPIServer:
     """The FakeTelegram over HTTP on 127.0.0.1 (`/bot<token>/<method>`); can go down and up."""
 
-    def __init__(self, telegram: FakeTelegram, token: str = TOKEN) -> None:
+    def __init__(self, telegram: FakeTelegram, token: str = TOKEN, latency: float = 0.0) -> None:
         self.telegram = telegram
         self.token = token
+        # Seconds each call takes before it is handled: Telegram's round trip from a county's
+        # server is tens of ms, the loopback's a fraction of one (a benchmark sets it).
+        self.latency = latency
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
         # How each request's parameters came: "application/json", a form, multipart.
@@ -374,6 +377,8 @@ class FakeBotAPIServer:
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
         self.content_types.append(request.content_type)
+        if self.latency:
+            await asyncio.sleep(self.latency)
         if request.content_type == "application/json":
             try:
                 params = await request.json()
