@@ -163,11 +163,13 @@ class BotSettings(_Section):
     webhook_port: int = Field(8443, ge=1, le=65535)
     # Outbox sending: overall messages per second (Telegram allows about 30) and per chat.
     send_rate_per_s: float = Field(25, gt=0, le=30)
-    # Updates handled at once (polling): more wait their turn before the dispatcher, so a
-    # handler is not slowed down by a hundred others interleaved with it on the event loop.
-    # 4: a complaint waits for the filing process without holding the loop, so four keep
-    # it busy (bench/bot.py: 8 gave ~10% more updates/s and a handler p99 ~50% longer).
-    max_concurrent_updates: int = Field(4, ge=1, le=1000)
+    # Updates handled at once (polling): more wait their turn at Telegram, so a handler is
+    # not slowed down by a hundred others interleaved with it on the event loop. With a
+    # busy loop more at once only lengthens each (bench/bot.py on the loopback: 4 at once
+    # ~870 updates/s and a handler p99 ~12 ms, 6 ~930 and ~16 ms, 16 ~1,150 and ~26 ms);
+    # with Telegram's round trip the limit caps the throughput at about the limit / the
+    # round trip (6 at 50 ms a call: 100 updates/s), above what a county's citizens send.
+    max_concurrent_updates: int = Field(6, ge=1, le=1000)
     # Complaints classified and stored in a child process (bot/worker.py), beside the event
     # loop instead of in its threads; false on a one-core machine, where it gains nothing.
     filing_process: bool = True
