@@ -33,7 +33,7 @@ def _bot(settings, session):
 
 def _form_fields(form: FormData) -> dict:
     payload = form()
-    return dict(parse_qsl(payload._value.decode(), keep_blank_values=True))
+    return dict(parse_qsl(payload.decode(), keep_blank_values=True))
 
 
 def test_the_json_body_carries_exactly_the_fields_of_aiograms_form(settings):
@@ -45,7 +45,7 @@ def test_the_json_body_carries_exactly_the_fields_of_aiograms_form(settings):
     method = SendMessage(chat_id=701, text=TEXT, reply_markup=KEYBOARD)
     body = json_session.build_form_data(bot, method)
     assert isinstance(body, BytesPayload) and body.content_type == "application/json"
-    sent = json.loads(body._value.decode())
+    sent = json.loads(body.decode())
     assert sent == _form_fields(AiohttpSession().build_form_data(bot, method))
     assert sent["text"] == TEXT and sent["parse_mode"] == "HTML"
     assert json.loads(sent["reply_markup"])["inline_keyboard"][0][0]["text"] == "接受 ✓"
