@@ -182,6 +182,15 @@ class FakeTelegram:
 
     # -- the API ----------------------------------------------------------------------------
 
+    def refuse(self, call: Call, refusal: TelegramRefusal) -> tuple[int, dict]:
+        """(HTTP status, JSON body) of a refused call, recorded in `refused`."""
+        self.refused.append((call, refusal.description))
+        self._changed.set()
+        body = {"ok": False, "error_code": refusal.status, "description": refusal.description}
+        if refusal.parameters:
+            body["parameters"] = refusal.parameters
+        return refusal.status, body
+
     async def handle(self, method: str, params: dict[str, Any]) -> tuple[int, dict]:
         """(HTTP status, JSON body) for one API call, as Telegram answers it."""
         params = {key: _decode(value) for key, value in params.items()}
@@ -192,12 +201,7 @@ class FakeTelegram:
             else:
                 result = self._answer(method, params)
         except TelegramRefusal as refusal:
-            self.refused.append((call, refusal.description))
-            self._changed.set()
-            body = {"ok": False, "error_code": refusal.status, "description": refusal.description}
-            if refusal.parameters:
-                body["parameters"] = refusal.parameters
-            return refusal.status, body
+            return self.refuse(call, refusal)
         if method != "getUpdates":
             self.calls.append(call)
             self._changed.set()
@@ -379,23 +383,19 @@ class FakeBotAPIServer:
         self.content_types.append(request.content_type)
         if self.latency:
             await asyncio.sleep(self.latency)
+        method = request.match_info["method"]
         if request.content_type == "application/json":
             try:
                 params = await request.json()
             except ValueError:
                 params = None
             if not isinstance(params, dict):
-                return web.json_response(
-                    {
-                        "ok": False,
-                        "error_code": 400,
-                        "description": "Bad Request: can't parse JSON",
-                    },
-                    status=400,
-                )
+                refusal = TelegramRefusal(400, "Bad Request: can't parse JSON")
+                status, body = self.telegram.refuse(Call(method, {}), refusal)
+                return web.json_response(body, status=status)
         else:
             params = dict(await request.post())
-        status, body = await self.telegram.handle(request.match_info["method"], params)
+        status, body = await self.telegram.handle(method, params)
         return web.json_response(body, status=status)
 
 

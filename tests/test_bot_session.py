@@ -27,21 +27,15 @@ def _with_token(settings, token: str):
     return settings.model_copy(update={"bot": settings.bot.model_copy(update={"token": token})})
 
 
-def _bot(settings, session):
-    return create_bot(settings, session)
-
-
 def _form_fields(form: FormData) -> dict:
     payload = form()
     return dict(parse_qsl(payload.decode(), keep_blank_values=True))
 
 
 def test_the_json_body_carries_exactly_the_fields_of_aiograms_form(settings):
-    settings = settings.model_copy(
-        update={"bot": settings.bot.model_copy(update={"token": "1:x"})}
-    )
+    settings = _with_token(settings, "1:x")
     json_session = JsonBodySession()
-    bot = _bot(settings, json_session)
+    bot = create_bot(settings, json_session)
     method = SendMessage(chat_id=701, text=TEXT, reply_markup=KEYBOARD)
     body = json_session.build_form_data(bot, method)
     assert isinstance(body, BytesPayload) and body.content_type == "application/json"
@@ -52,11 +46,9 @@ def test_the_json_body_carries_exactly_the_fields_of_aiograms_form(settings):
 
 
 def test_a_method_that_uploads_a_file_still_goes_as_a_multipart_form(settings):
-    settings = settings.model_copy(
-        update={"bot": settings.bot.model_copy(update={"token": "1:x"})}
-    )
+    settings = _with_token(settings, "1:x")
     session = JsonBodySession()
-    bot = _bot(settings, session)
+    bot = create_bot(settings, session)
     report = BufferedInputFile("编号,状态\n".encode(), filename="周报.csv")
     form = session.build_form_data(bot, SendDocument(chat_id=701, document=report))
     assert isinstance(form, FormData)
@@ -70,7 +62,7 @@ async def test_the_bot_api_reads_the_json_body_as_it_read_the_form(settings):
     await server.start()
     settings = _with_token(settings, server.token)
     session = JsonBodySession(api=TelegramAPIServer.from_base(server.url))
-    bot = _bot(settings, session)
+    bot = create_bot(settings, session)
     try:
         sent = await bot.send_message(701, TEXT, reply_markup=KEYBOARD)
         edited = await bot.edit_message_text(
@@ -93,7 +85,8 @@ async def test_the_bot_api_reads_the_json_body_as_it_read_the_form(settings):
 async def test_a_malformed_json_body_is_refused_like_telegram_does():
     import aiohttp
 
-    server = FakeBotAPIServer(FakeTelegram())
+    telegram = FakeTelegram()
+    server = FakeBotAPIServer(telegram)
     await server.start()
     try:
         async with aiohttp.ClientSession() as client:
@@ -106,3 +99,6 @@ async def test_a_malformed_json_body_is_refused_like_telegram_does():
                     assert "can't parse JSON" in (await response.json())["description"]
     finally:
         await server.stop()
+    assert [description for _, description in telegram.refused] == [
+        "Bad Request: can't parse JSON"
+    ] * 2
